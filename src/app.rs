@@ -1,0 +1,140 @@
+//! Building the application: shared state, the `App` with every route and middleware, and the
+//! HTTP server. `main` and the integration tests both start the service through [`server`].
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError};
+use actix_web::http::header::{self, HeaderName};
+use actix_web::middleware::{from_fn, Condition};
+use actix_web::{web, App, HttpRequest, HttpServer};
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+use crate::auth::{PasswordHasher, TokenService};
+use crate::config::{HttpSettings, Settings};
+use crate::db::{self, PgPool};
+use crate::error::ApiError;
+use crate::http::middleware::{request_context, RequestLimits, X_REQUEST_ID};
+
+/// Largest JSON body accepted by ordinary endpoints (imports will have their own limit).
+pub const JSON_BODY_LIMIT: usize = 64 * 1024;
+
+/// What every handler may read.
+#[derive(Clone)]
+pub struct AppState {
+    /// Database pool.
+    pub pool: web::Data<PgPool>,
+    /// Access-token issuer and verifier.
+    pub tokens: web::Data<TokenService>,
+    /// Argon2 behind its concurrency cap.
+    pub hasher: web::Data<PasswordHasher>,
+    /// Request limits.
+    pub limits: web::Data<RequestLimits>,
+}
+
+impl AppState {
+    /// State from settings (the pool connects lazily).
+    pub fn new(settings: &Settings) -> Result<Self, crate::auth::tokens::KeyError> {
+        Ok(Self {
+            pool: web::Data::new(db::build_pool(&settings.db)),
+            tokens: web::Data::new(TokenService::new(&settings.auth)?),
+            hasher: web::Data::new(PasswordHasher::new(settings.auth.password_hash_concurrency)),
+            limits: web::Data::new(RequestLimits {
+                timeout: Duration::from_secs(settings.http.request_timeout_secs.max(1)),
+            }),
+        })
+    }
+}
+
+fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
+    match err {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::PayloadTooLarge("the JSON body is too large".into())
+        }
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType("Content-Type must be application/json".into()),
+        other => ApiError::malformed(format!("the body is not valid JSON: {other}")),
+    }
+    .into()
+}
+
+fn query_error(err: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::malformed(format!("invalid query string: {err}")).into()
+}
+
+fn path_error(err: PathError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::malformed(format!("invalid path parameter: {err}")).into()
+}
+
+fn form_error(err: UrlencodedError, _: &HttpRequest) -> actix_web::Error {
+    match err {
+        UrlencodedError::Overflow { .. } => ApiError::PayloadTooLarge("the form body is too large".into()),
+        UrlencodedError::ContentType => {
+            ApiError::UnsupportedMediaType("Content-Type must be application/x-www-form-urlencoded".into())
+        }
+        other => ApiError::malformed(format!("invalid form body: {other}")),
+    }
+    .into()
+}
+
+fn cors(settings: &HttpSettings) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PATCH", "DELETE", "OPTIONS"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            X_REQUEST_ID,
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LINK,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            X_REQUEST_ID,
+            HeaderName::from_static("ratelimit"),
+            HeaderName::from_static("ratelimit-policy"),
+        ])
+        .max_age(3600);
+    for origin in &settings.cors_origins {
+        cors = cors.allowed_origin(origin.trim());
+    }
+    cors
+}
+
+/// Starts serving on `listener`: the one place where the `App` is assembled.
+pub fn server(listener: TcpListener, state: AppState, settings: &HttpSettings) -> std::io::Result<Server> {
+    let http = settings.clone();
+    let cors_enabled = !http.cors_origins.is_empty();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.pool.clone())
+            .app_data(state.tokens.clone())
+            .app_data(state.hasher.clone())
+            .app_data(state.limits.clone())
+            .app_data(web::JsonConfig::default().limit(JSON_BODY_LIMIT).error_handler(json_error))
+            .app_data(web::FormConfig::default().limit(JSON_BODY_LIMIT).error_handler(form_error))
+            .app_data(web::QueryConfig::default().error_handler(query_error))
+            .app_data(web::PathConfig::default().error_handler(path_error))
+            .app_data(web::PayloadConfig::new(JSON_BODY_LIMIT))
+            .configure(crate::http::routes)
+            .service(SwaggerUi::new("/docs/{_:.*}").config(Config::from("/openapi.json")))
+            .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::NotFound("no resource at this path".into())) }))
+            .wrap(Condition::new(cors_enabled, cors(&http)))
+            .wrap(from_fn(request_context))
+    })
+    // actix only times out the request head; the request middleware bounds the whole request.
+    .client_request_timeout(Duration::from_secs(10))
+    .client_disconnect_timeout(Duration::from_secs(5))
+    .keep_alive(Duration::from_secs(75))
+    // SIGTERM/SIGINT: stop accepting, let in-flight requests finish for up to this long.
+    .shutdown_timeout(30)
+    .listen(listener)?;
+    if let Some(workers) = settings.workers {
+        server = server.workers(workers.max(1));
+    }
+    Ok(server.run())
+}

@@ -1,0 +1,125 @@
+//! Authentication and authorisation: access tokens, passwords, and the caller as an extractor.
+
+pub mod password;
+pub mod tokens;
+
+use std::future::{ready, Ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::domain::Role;
+use crate::error::ApiError;
+
+pub use password::PasswordHasher;
+pub use tokens::{AccessToken, Claims, TokenService};
+
+/// Whether the caller is a person or a machine client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PrincipalKind {
+    /// A person logged in through an admin tool.
+    User,
+    /// A machine client (OAuth2 client credentials).
+    Client,
+}
+
+impl PrincipalKind {
+    /// The value stored in `audit_events.actor_kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Client => "client",
+        }
+    }
+}
+
+/// The authenticated caller, taken from a verified bearer token.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The user's or client's id (`sub`).
+    pub id: Uuid,
+    /// Person or machine.
+    pub kind: PrincipalKind,
+    /// What the caller may do.
+    pub role: Role,
+    /// The organisation a partner acts for.
+    pub organisation_id: Option<Uuid>,
+}
+
+impl Principal {
+    /// 403 unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "the {} role may not do this; it needs one of: {}",
+                self.role,
+                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+            )))
+        }
+    }
+
+    /// 403 unless the caller edits the registry (editor or admin).
+    pub fn require_editor(&self) -> Result<(), ApiError> {
+        self.require(&[Role::Editor, Role::Admin])
+    }
+
+    /// `include_archived=true` is for editors and admins; for others it is 403.
+    pub fn check_include_archived(&self, include_archived: bool) -> Result<bool, ApiError> {
+        if include_archived && !self.role.can_edit() {
+            return Err(ApiError::forbidden("include_archived is for editors and admins"));
+        }
+        Ok(include_archived)
+    }
+
+    /// 403 unless an editor/admin, or a partner acting for `organisation_id`.
+    pub fn require_owner_of(&self, organisation_id: Uuid) -> Result<(), ApiError> {
+        match self.role {
+            Role::Editor | Role::Admin => Ok(()),
+            Role::Partner if self.organisation_id == Some(organisation_id) => Ok(()),
+            Role::Partner => Err(ApiError::forbidden("a partner may change only its own organisation")),
+            Role::Viewer => Err(ApiError::forbidden("the viewer role is read-only")),
+        }
+    }
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req))
+    }
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
+    if let Some(existing) = req.extensions().get::<Principal>() {
+        return Ok(existing.clone());
+    }
+    let tokens = req
+        .app_data::<web::Data<TokenService>>()
+        .ok_or_else(|| ApiError::internal("TokenService missing from app data"))?;
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(ApiError::missing_credentials)?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::invalid_token("the Authorization header is not valid text"))?;
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            token.trim()
+        }
+        _ => return Err(ApiError::invalid_token("expected `Authorization: Bearer <access token>`")),
+    };
+    let claims = tokens.verify(token)?;
+    let principal = claims.principal()?;
+    req.extensions_mut().insert(principal.clone());
+    Ok(principal)
+}

@@ -1,0 +1,145 @@
+//! What each subcommand does.
+
+use std::io::BufRead;
+use std::net::TcpListener;
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use crate::auth::tokens::random_secret;
+use crate::cli::{Command, CreateUserArgs, SeedArgs, ServeArgs, UserCommand};
+use crate::config::{Secret, Settings};
+use crate::db;
+use crate::domain::{Email, Role};
+use crate::models::{audit, organisation, user};
+
+/// A command's failure, printed as one line.
+pub type CommandError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Runs a parsed command line.
+pub fn run(command: Option<Command>) -> Result<(), CommandError> {
+    match command.unwrap_or_else(|| Command::Serve(ServeArgs::from_env())) {
+        Command::Serve(args) => serve(args),
+        Command::Migrate(args) => {
+            db::ensure_database(&args.db.database_url)?;
+            let applied = db::migrate(&args.db.database_url)?;
+            println!("applied {applied} migration(s) to {}", db::redact_url(&args.db.database_url));
+            Ok(())
+        }
+        Command::Seed(args) => seed(&args),
+        Command::Openapi => {
+            println!("{}", crate::openapi::document());
+            Ok(())
+        }
+        Command::User(UserCommand::Create(args)) => create_user(&args),
+    }
+}
+
+fn serve(mut args: ServeArgs) -> Result<(), CommandError> {
+    if args.auth.jwt_secret.is_none() && args.demo {
+        args.auth.jwt_secret = Some(Secret::new(random_secret()));
+        tracing::warn!("demo mode: LSHUB_JWT_SECRET is not set, signing tokens with a random key (tokens die with the process)");
+    }
+    let settings = Settings { db: args.db, auth: args.auth, http: args.http };
+    // Refuse a missing key before touching the database.
+    let state = crate::app::AppState::new(&settings)?;
+    db::ensure_database(&settings.db.database_url)?;
+    let applied = db::migrate(&settings.db.database_url)?;
+    tracing::info!(applied, database = %db::redact_url(&settings.db.database_url), "database ready");
+    if args.demo {
+        load_demo(&settings)?;
+    }
+    let listener = TcpListener::bind(&settings.http.bind)
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.http.bind))?;
+    tracing::info!(address = %listener.local_addr()?, "lshub listening");
+    actix_web::rt::System::new().block_on(async move {
+        let server = crate::app::server(listener, state, &settings.http)?;
+        server.await
+    })?;
+    Ok(())
+}
+
+fn load_demo(settings: &Settings) -> Result<(), CommandError> {
+    let mut conn = db::connect(&settings.db.database_url)?;
+    if crate::seed::registry_is_empty(&mut conn)? {
+        let n = crate::seed::load_synthetic(&mut conn, 300)?;
+        tracing::info!(companies = n, "demo: loaded synthetic companies (tagged `synthetic`)");
+    }
+    let accounts = crate::seed::create_demo_accounts(&mut conn)?;
+    if accounts.is_empty() {
+        println!("demo accounts already exist (their passwords were printed when they were created)");
+    } else {
+        println!("demo accounts (shown once):");
+        for a in accounts {
+            println!("  {:<8} {:<32} {}", a.role.as_str(), a.email, a.password);
+        }
+    }
+    Ok(())
+}
+
+fn seed(args: &SeedArgs) -> Result<(), CommandError> {
+    db::ensure_database(&args.db.database_url)?;
+    db::migrate(&args.db.database_url)?;
+    let mut conn = db::connect(&args.db.database_url)?;
+    if !crate::seed::registry_is_empty(&mut conn)? {
+        println!("the registry is not empty; nothing seeded");
+        return Ok(());
+    }
+    let n = crate::seed::load_synthetic(&mut conn, args.synthetic)?;
+    println!("seeded {n} synthetic companies");
+    Ok(())
+}
+
+fn create_user(args: &CreateUserArgs) -> Result<(), CommandError> {
+    let email = Email::parse(&args.email).map_err(|e| format!("invalid e-mail: {}", e.message))?;
+    match (args.role, args.organisation) {
+        (Role::Partner, None) => return Err("a partner needs --organisation ID".into()),
+        (role, Some(_)) if role != Role::Partner => return Err("only partners act for an organisation".into()),
+        _ => {}
+    }
+    let mut password = String::new();
+    std::io::stdin().lock().read_line(&mut password)?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    if password.chars().count() < 12 {
+        return Err("the password must be at least 12 characters".into());
+    }
+    let hash = crate::auth::password::hash_password(password).map_err(|e| e.to_string())?;
+    db::ensure_database(&args.db.database_url)?;
+    db::migrate(&args.db.database_url)?;
+    let mut conn = db::connect(&args.db.database_url)?;
+    if let Some(org) = args.organisation {
+        if !organisation::exists(&mut conn, org)? {
+            return Err(format!("no organisation with id {org}").into());
+        }
+    }
+    let id = Uuid::now_v7();
+    let now = Utc::now();
+    diesel::Connection::transaction(&mut conn, |conn| {
+        user::insert(
+            conn,
+            &user::NewUser {
+                id,
+                email: email.as_str(),
+                password_hash: Some(&hash),
+                role: args.role.as_str(),
+                organisation_id: args.organisation,
+                created_at: now,
+                updated_at: now,
+            },
+        )?;
+        audit::record(
+            conn,
+            &audit::Actor::system(),
+            "create",
+            "user",
+            id,
+            serde_json::json!({"before": null, "after": {"email": email.as_str(), "role": args.role.as_str(), "organisation_id": args.organisation}}),
+        )
+    })
+    .map_err(|e| match crate::error::ApiError::from(e) {
+        crate::error::ApiError::Conflict { detail, .. } => detail,
+        other => other.to_string(),
+    })?;
+    println!("{}", serde_json::json!({"id": id, "email": email.as_str(), "role": args.role.as_str()}));
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! Settings from flags and environment. Secrets are wrapped so they never reach a log line.
+
+use std::fmt;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// Default database of `serve`, `migrate` and the other commands.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@localhost:5432/lshub";
+
+/// A string that prints as `[redacted]` in `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line, for log collectors.
+    Json,
+    /// Human-readable lines for a terminal.
+    Pretty,
+}
+
+/// Database connection settings, shared by every command that touches the database.
+#[derive(Debug, Clone, Args)]
+pub struct DbSettings {
+    /// PostgreSQL URL; the database is created if it does not exist.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    /// Maximum connections in the pool.
+    #[arg(long, env = "LSHUB_DB_POOL_SIZE", default_value_t = 10)]
+    pub pool_size: u32,
+    /// Seconds a request waits for a free connection before answering 503.
+    #[arg(long, env = "LSHUB_DB_CHECKOUT_TIMEOUT", default_value_t = 3)]
+    pub checkout_timeout_secs: u64,
+    /// Server-side statement timeout, in seconds.
+    #[arg(long, env = "LSHUB_DB_STATEMENT_TIMEOUT", default_value_t = 15)]
+    pub statement_timeout_secs: u64,
+}
+
+impl DbSettings {
+    /// Settings for `url` with the defaults above.
+    pub fn for_url(url: impl Into<String>) -> Self {
+        Self {
+            database_url: url.into(),
+            pool_size: 10,
+            checkout_timeout_secs: 3,
+            statement_timeout_secs: 15,
+        }
+    }
+
+    /// Pool checkout timeout.
+    pub fn checkout_timeout(&self) -> Duration {
+        Duration::from_secs(self.checkout_timeout_secs.max(1))
+    }
+}
+
+/// Access-token and password settings.
+#[derive(Debug, Clone, Args)]
+pub struct AuthSettings {
+    /// HMAC key for access tokens (at least 32 bytes).
+    #[arg(long, env = "LSHUB_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+    /// The key before the last rotation: its tokens keep verifying until they expire.
+    #[arg(long, env = "LSHUB_JWT_PREVIOUS_SECRET", hide_env_values = true)]
+    pub jwt_previous_secret: Option<Secret>,
+    /// `iss` of issued tokens, required on presented ones.
+    #[arg(long, env = "LSHUB_JWT_ISSUER", default_value = "lshub")]
+    pub jwt_issuer: String,
+    /// `aud` of issued tokens, required on presented ones.
+    #[arg(long, env = "LSHUB_JWT_AUDIENCE", default_value = "lshub-api")]
+    pub jwt_audience: String,
+    /// Access-token lifetime in seconds.
+    #[arg(long, env = "LSHUB_ACCESS_TOKEN_TTL", default_value_t = 900)]
+    pub access_token_ttl: u64,
+    /// Refresh-token lifetime in seconds (30 days by default).
+    #[arg(long, env = "LSHUB_REFRESH_TOKEN_TTL", default_value_t = 2_592_000)]
+    pub refresh_token_ttl: u64,
+    /// How many password hashes may run at once (Argon2 is deliberately expensive).
+    #[arg(long, env = "LSHUB_PASSWORD_HASH_CONCURRENCY", default_value_t = 2)]
+    pub password_hash_concurrency: usize,
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, Args)]
+pub struct HttpSettings {
+    /// Address to listen on.
+    #[arg(long, env = "LSHUB_BIND", default_value = "0.0.0.0:8080")]
+    pub bind: String,
+    /// Origins allowed by CORS, comma-separated (empty: no cross-origin access).
+    #[arg(long, env = "LSHUB_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Whole-request timeout in seconds, body included.
+    #[arg(long, env = "LSHUB_REQUEST_TIMEOUT", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+    /// Worker threads (default: one per core).
+    #[arg(long, env = "LSHUB_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:0".into(),
+            cors_origins: Vec::new(),
+            request_timeout_secs: 30,
+            workers: None,
+        }
+    }
+}
+
+/// Everything the running service reads.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Database.
+    pub db: DbSettings,
+    /// Tokens and passwords; `jwt_secret` is resolved (demo mode fills it in).
+    pub auth: AuthSettings,
+    /// HTTP server.
+    pub http: HttpSettings,
+}
+
+/// The smallest HMAC key `serve` accepts (RFC 7518 §3.2: at least the hash output size).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;

@@ -1,0 +1,401 @@
+//! The one list engine: filters, sort, keyset cursor, `limit`, optional total.
+//!
+//! Every list in the API is a [`ListQuery`]: dynamic SQL with bound parameters, ordered by one
+//! sort key and the id, continued with `WHERE (key, id) > (last key, last id)` rather than
+//! OFFSET, so a page costs the same wherever it is and inserts never shift a page.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+use diesel::sql_types;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// A value bound into a list query or carried in a cursor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Value {
+    /// `text`.
+    Text(String),
+    /// `bigint` (smaller integer columns compare fine against it).
+    Int(i64),
+    /// `boolean`.
+    Bool(bool),
+    /// `timestamptz`.
+    Time(DateTime<Utc>),
+    /// `real` (relevance scores).
+    Float(f32),
+    /// `uuid`.
+    Uuid(Uuid),
+    /// `text[]`.
+    TextArray(Vec<String>),
+}
+
+/// SQL text with its bound parameters (`$1`, `$2`, ...), built piece by piece.
+pub struct Sql {
+    query: BoxedSqlQuery<'static, Pg, SqlQuery>,
+    binds: usize,
+}
+
+impl Sql {
+    /// Starts a statement.
+    pub fn new(text: &str) -> Self {
+        Self { query: diesel::sql_query(text.to_owned()).into_boxed(), binds: 0 }
+    }
+
+    /// Appends SQL text.
+    pub fn push(self, text: &str) -> Self {
+        Self { query: self.query.sql(text), binds: self.binds }
+    }
+
+    /// Appends a placeholder and binds `value` to it.
+    pub fn bind(self, value: &Value) -> Self {
+        let binds = self.binds + 1;
+        let q = self.query.sql(format!("${binds}"));
+        let query = match value.clone() {
+            Value::Text(v) => q.bind::<sql_types::Text, _>(v),
+            Value::Int(v) => q.bind::<sql_types::BigInt, _>(v),
+            Value::Bool(v) => q.bind::<sql_types::Bool, _>(v),
+            Value::Time(v) => q.bind::<sql_types::Timestamptz, _>(v),
+            Value::Float(v) => q.bind::<sql_types::Float, _>(v),
+            Value::Uuid(v) => q.bind::<sql_types::Uuid, _>(v),
+            Value::TextArray(v) => q.bind::<sql_types::Array<sql_types::Text>, _>(v),
+        };
+        Self { query, binds }
+    }
+
+    /// The statement, ready to load.
+    pub fn into_query(self) -> BoxedSqlQuery<'static, Pg, SqlQuery> {
+        self.query
+    }
+}
+
+/// One condition of a list's `WHERE`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    /// `expr = value`.
+    Eq(&'static str, Value),
+    /// `expr >= value`.
+    Gte(&'static str, Value),
+    /// `expr <= value`.
+    Lte(&'static str, Value),
+    /// `expr @> value` (array contains all of).
+    Contains(&'static str, Value),
+    /// A fixed condition.
+    Raw(&'static str),
+    /// `q` over a folded search column: substring or trigram word similarity.
+    Search { column: &'static str, q: String },
+}
+
+fn like_pattern(q: &str) -> String {
+    q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+impl Filter {
+    fn render(&self, sql: Sql) -> Sql {
+        match self {
+            Self::Eq(expr, v) => sql.push(expr).push(" = ").bind(v),
+            Self::Gte(expr, v) => sql.push(expr).push(" >= ").bind(v),
+            Self::Lte(expr, v) => sql.push(expr).push(" <= ").bind(v),
+            Self::Contains(expr, v) => sql.push(expr).push(" @> ").bind(v),
+            Self::Raw(text) => sql.push(text),
+            Self::Search { column, q } => sql
+                .push("(")
+                .push(column)
+                .push(" LIKE '%' || lshub_fold(")
+                .bind(&Value::Text(like_pattern(q)))
+                .push(") || '%' OR lshub_fold(")
+                .bind(&Value::Text(q.clone()))
+                .push(") <% ")
+                .push(column)
+                .push(")"),
+        }
+    }
+}
+
+/// How a sort key's values are typed in cursors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    /// Text (folded names).
+    Text,
+    /// Integers.
+    Int,
+    /// Timestamps.
+    Time,
+    /// UUIDs (lists ordered by their time-ordered v7 id alone).
+    Uuid,
+}
+
+/// A sort key a resource offers in its `sort` parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortKey {
+    /// The name clients use (`name`, `created_at`, ...).
+    pub name: &'static str,
+    /// The SQL expression sorted on; an index serves it.
+    pub expr: &'static str,
+    /// Its type.
+    pub ty: KeyType,
+    /// Whether it can be NULL (NULLs sort last both ways).
+    pub nullable: bool,
+}
+
+/// A list's order: a sort key in a direction, or relevance to `q`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Order {
+    /// By a key; `id` breaks ties in the same direction.
+    Key { key: SortKey, desc: bool },
+    /// By relevance to `q` over `column` (best first), then id.
+    Relevance { column: &'static str, q: String },
+}
+
+impl Order {
+    /// Parses `sort` (`name`, `-employees`) against the resource's keys; relevance when `sort`
+    /// is absent and `q` is given.
+    pub fn parse(
+        sort: Option<&str>,
+        keys: &[SortKey],
+        default: &str,
+        search: Option<(&'static str, &str)>,
+    ) -> Result<Self, ApiError> {
+        let raw = match (sort, search) {
+            (Some(s), _) => s,
+            (None, Some((column, q))) => return Ok(Self::Relevance { column, q: q.to_owned() }),
+            (None, None) => default,
+        };
+        let (name, desc) = raw.strip_prefix('-').map_or((raw, false), |n| (n, true));
+        keys.iter()
+            .find(|k| k.name == name)
+            .map(|key| Self::Key { key: *key, desc })
+            .ok_or_else(|| {
+                let allowed: Vec<&str> = keys.iter().map(|k| k.name).collect();
+                ApiError::invalid(
+                    "/sort",
+                    "unknown_value",
+                    format!("sort must be one of {} (prefix - for descending)", allowed.join(", ")),
+                )
+            })
+    }
+
+    fn desc(&self) -> bool {
+        match self {
+            Self::Key { desc, .. } => *desc,
+            Self::Relevance { .. } => true,
+        }
+    }
+
+    fn nullable(&self) -> bool {
+        matches!(self, Self::Key { key, .. } if key.nullable)
+    }
+
+    fn push_expr(&self, sql: Sql) -> Sql {
+        match self {
+            Self::Key { key, .. } => sql.push(key.expr),
+            Self::Relevance { column, q } => sql
+                .push("((CASE WHEN ")
+                .push(column)
+                .push(" LIKE '%' || lshub_fold(")
+                .bind(&Value::Text(like_pattern(q)))
+                .push(") || '%' THEN 1 ELSE 0 END) + word_similarity(lshub_fold(")
+                .bind(&Value::Text(q.clone()))
+                .push("), ")
+                .push(column)
+                .push("))::real"),
+        }
+    }
+}
+
+/// Rows a list returns: their id and the value of each sort key, for the next cursor.
+pub trait Keyed {
+    /// The row's id (the tie-breaker).
+    fn id(&self) -> Uuid;
+    /// The row's value for the sort key named `key`, `None` when NULL.
+    fn sort_value(&self, key: &str) -> Option<Value>;
+    /// The relevance score selected as `score`, for rows that support `q`.
+    fn score(&self) -> Option<f32> {
+        None
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CursorData {
+    /// Resource and query fingerprint the cursor belongs to.
+    f: String,
+    /// The last row's sort value.
+    v: Option<Value>,
+    /// The last row's id.
+    id: Uuid,
+}
+
+/// One page of a list.
+#[derive(Debug)]
+pub struct Page<T> {
+    /// The rows.
+    pub data: Vec<T>,
+    /// Cursor for the next page, `None` on the last.
+    pub next_cursor: Option<String>,
+    /// Count of every matching row, when asked for.
+    pub total: Option<i64>,
+}
+
+/// A list request, resolved: what to select, how to filter and order, where to resume.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    /// Name of the resource, binding cursors to it.
+    pub resource: &'static str,
+    /// `SELECT ...` (the engine appends the `score` column).
+    pub select: &'static str,
+    /// `FROM ...` with joins.
+    pub from: &'static str,
+    /// The id expression, the tie-breaker.
+    pub id_expr: &'static str,
+    /// Conditions, joined with AND.
+    pub filters: Vec<Filter>,
+    /// The order.
+    pub order: Order,
+    /// Page size; `None` for every row (CSV export).
+    pub limit: Option<u32>,
+}
+
+impl ListQuery {
+    /// Identifies resource, order and filters, so a cursor cannot be replayed against another
+    /// query.
+    fn fingerprint(&self) -> String {
+        let canonical = format!("{}|{:?}|{:?}", self.resource, self.order, self.filters);
+        URL_SAFE_NO_PAD.encode(&Sha256::digest(canonical.as_bytes())[..12])
+    }
+
+    fn decode_cursor(&self, cursor: &str) -> Result<CursorData, ApiError> {
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| ApiError::InvalidCursor)?;
+        let data: CursorData = serde_json::from_slice(&bytes).map_err(|_| ApiError::InvalidCursor)?;
+        if data.f != self.fingerprint() {
+            return Err(ApiError::InvalidCursor);
+        }
+        let type_ok = match (&self.order, &data.v) {
+            (_, None) => self.order.nullable(),
+            (Order::Relevance { .. }, Some(Value::Float(_))) => true,
+            (Order::Key { key, .. }, Some(v)) => matches!(
+                (key.ty, v),
+                (KeyType::Text, Value::Text(_)) | (KeyType::Int, Value::Int(_)) | (KeyType::Time, Value::Time(_))
+                    | (KeyType::Uuid, Value::Uuid(_))
+            ),
+            _ => false,
+        };
+        if type_ok {
+            Ok(data)
+        } else {
+            Err(ApiError::InvalidCursor)
+        }
+    }
+
+    fn encode_cursor<T: Keyed>(&self, row: &T) -> String {
+        let v = match &self.order {
+            Order::Key { key, .. } => row.sort_value(key.name),
+            Order::Relevance { .. } => row.score().map(Value::Float),
+        };
+        let data = CursorData { f: self.fingerprint(), v, id: row.id() };
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&data).unwrap_or_default())
+    }
+
+    fn push_where(&self, mut sql: Sql) -> Sql {
+        sql = sql.push(" WHERE TRUE");
+        for filter in &self.filters {
+            sql = filter.render(sql.push(" AND "));
+        }
+        sql
+    }
+
+    /// `(key, id)` strictly after the cursor's, in the list's direction, NULLs last.
+    fn push_keyset(&self, sql: Sql, cursor: &CursorData) -> Sql {
+        let (cmp, id_cmp) = if self.order.desc() { (" < ", " < ") } else { (" > ", " > ") };
+        let id = Value::Uuid(cursor.id);
+        match &cursor.v {
+            Some(v) => {
+                let sql = self.order.push_expr(sql.push(" AND ("));
+                let sql = self.order.push_expr(sql.push(cmp).bind(v).push(" OR ("));
+                let sql = sql.push(" = ").bind(v).push(" AND ").push(self.id_expr).push(id_cmp).bind(&id).push(")");
+                let sql = if self.order.nullable() {
+                    self.order.push_expr(sql.push(" OR ")).push(" IS NULL")
+                } else {
+                    sql
+                };
+                sql.push(")")
+            }
+            None => self
+                .order
+                .push_expr(sql.push(" AND ("))
+                .push(" IS NULL AND ")
+                .push(self.id_expr)
+                .push(id_cmp)
+                .bind(&id)
+                .push(")"),
+        }
+    }
+
+    fn push_order(&self, sql: Sql) -> Sql {
+        let dir = if self.order.desc() { " DESC NULLS LAST, " } else { " ASC NULLS LAST, " };
+        let id_dir = if self.order.desc() { " DESC" } else { " ASC" };
+        self.order
+            .push_expr(sql.push(" ORDER BY "))
+            .push(dir)
+            .push(self.id_expr)
+            .push(id_dir)
+    }
+
+    /// The statement for one page (or for every row when `limit` is `None`).
+    fn page_sql(&self, cursor: Option<&CursorData>) -> Sql {
+        let mut sql = Sql::new(self.select).push(", ");
+        sql = match self.order {
+            Order::Relevance { .. } => self.order.push_expr(sql),
+            Order::Key { .. } => sql.push("NULL::real"),
+        };
+        sql = self.push_where(sql.push(" AS score ").push(self.from));
+        if let Some(cursor) = cursor {
+            sql = self.push_keyset(sql, cursor);
+        }
+        sql = self.push_order(sql);
+        if let Some(limit) = self.limit {
+            sql = sql.push(&format!(" LIMIT {}", u64::from(limit) + 1));
+        }
+        sql
+    }
+
+    /// Loads the page after `cursor`.
+    pub fn load<T>(
+        &self,
+        conn: &mut PgConnection,
+        cursor: Option<&str>,
+        include_total: bool,
+    ) -> Result<Page<T>, ApiError>
+    where
+        T: QueryableByName<Pg> + Keyed + 'static,
+    {
+        let cursor = cursor.map(|c| self.decode_cursor(c)).transpose()?;
+        let mut data: Vec<T> = self.page_sql(cursor.as_ref()).into_query().load(conn)?;
+        let next_cursor = match self.limit {
+            Some(limit) if data.len() > limit as usize => {
+                data.truncate(limit as usize);
+                data.last().map(|row| self.encode_cursor(row))
+            }
+            _ => None,
+        };
+        let total = if include_total { Some(self.count(conn)?) } else { None };
+        Ok(Page { data, next_cursor, total })
+    }
+
+    /// Counts every row matching the filters (only on `include_total=true`: it is O(rows)).
+    pub fn count(&self, conn: &mut PgConnection) -> Result<i64, ApiError> {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = sql_types::BigInt)]
+            total: i64,
+        }
+        let sql = self.push_where(Sql::new("SELECT count(*) AS total ").push(self.from));
+        let row: Count = sql.into_query().get_result(conn)?;
+        Ok(row.total)
+    }
+}

@@ -1,0 +1,221 @@
+//! The database: pool, the one way into it (`run` / `transaction`), migrations, creation.
+
+pub mod list;
+pub mod schema;
+
+use std::time::Duration;
+
+use actix_web::web;
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use rand::Rng;
+use tracing::Instrument;
+
+use crate::config::DbSettings;
+use crate::error::ApiError;
+
+/// The connection pool type.
+pub type PgPool = Pool<ConnectionManager<PgConnection>>;
+
+/// The SQL migrations under `migrations/`, compiled into the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Key of the advisory lock that serialises migrations across replicas starting together.
+const MIGRATION_LOCK_KEY: i64 = 0x6c73_6875_625f_6d67;
+
+/// How often a transaction that hit a serialization failure or deadlock is tried in all.
+const TRANSACTION_ATTEMPTS: u32 = 4;
+
+/// Sets per-session limits on every new physical connection (not on every checkout).
+#[derive(Debug, Clone, Copy)]
+struct SessionSettings {
+    statement_timeout_ms: u64,
+}
+
+impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(&format!(
+            "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}; \
+             SET pg_trgm.word_similarity_threshold = 0.5; SET timezone = 'UTC'",
+            self.statement_timeout_ms,
+            self.statement_timeout_ms * 2
+        ))
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// `url` with libpq connect timeout and TCP keepalives added unless the URL sets them.
+pub fn with_connection_params(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    let present: Vec<String> = parsed.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    {
+        let mut pairs = parsed.query_pairs_mut();
+        for (key, value) in [
+            ("connect_timeout", "5"),
+            ("keepalives", "1"),
+            ("keepalives_idle", "30"),
+            ("keepalives_interval", "10"),
+            ("keepalives_count", "3"),
+            ("application_name", "lshub"),
+        ] {
+            if !present.iter().any(|p| p == key) {
+                pairs.append_pair(key, value);
+            }
+        }
+    }
+    parsed.to_string()
+}
+
+/// The URL with its password removed, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(None);
+            }
+            parsed.set_query(None);
+            parsed.to_string()
+        }
+        Err(_) => "<unparsable database URL>".into(),
+    }
+}
+
+/// A pool that opens connections lazily, so the service starts even if the database blips.
+pub fn build_pool(settings: &DbSettings) -> PgPool {
+    let manager = ConnectionManager::<PgConnection>::new(with_connection_params(&settings.database_url));
+    Pool::builder()
+        .max_size(settings.pool_size.max(1))
+        .min_idle(Some(0))
+        // A checkout that cannot be served quickly becomes 503 + Retry-After, not a hung request.
+        .connection_timeout(settings.checkout_timeout())
+        // Pinging on every checkout doubles round trips; a dead connection surfaces as an
+        // error on use and r2d2 discards broken connections.
+        .test_on_check_out(false)
+        .idle_timeout(Some(Duration::from_secs(300)))
+        .connection_customizer(Box::new(SessionSettings {
+            statement_timeout_ms: settings.statement_timeout_secs.max(1) * 1000,
+        }))
+        .build_unchecked(manager)
+}
+
+/// Why the database could not be prepared at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The server could not be reached or refused the connection.
+    #[error("cannot connect to PostgreSQL at {url}: {reason}. Start one with `docker compose up -d db`, or set DATABASE_URL to a reachable server")]
+    Connect { url: String, reason: String },
+    /// A statement failed while creating or migrating the database.
+    #[error("database setup failed on {url}: {reason}")]
+    Setup { url: String, reason: String },
+}
+
+/// A single connection (commands and start-up work).
+pub fn connect(url: &str) -> Result<PgConnection, SetupError> {
+    PgConnection::establish(&with_connection_params(url)).map_err(|e| SetupError::Connect {
+        url: redact_url(url),
+        reason: e.to_string().lines().next().unwrap_or_default().trim().to_owned(),
+    })
+}
+
+/// Creates the database named in `url` if it does not exist (through the `postgres` database).
+pub fn ensure_database(url: &str) -> Result<(), SetupError> {
+    let setup = |e: diesel::result::Error| SetupError::Setup { url: redact_url(url), reason: e.to_string() };
+    let parsed = url::Url::parse(url).map_err(|e| SetupError::Setup { url: redact_url(url), reason: e.to_string() })?;
+    let name = parsed.path().trim_start_matches('/').to_owned();
+    if name.is_empty() || name == "postgres" {
+        return Ok(());
+    }
+    let mut admin_url = parsed.clone();
+    admin_url.set_path("/postgres");
+    let mut conn = connect(admin_url.as_str())?;
+    if database_exists(&mut conn, &name).map_err(setup)? {
+        return Ok(());
+    }
+    let quoted = name.replace('"', "\"\"");
+    match conn.batch_execute(&format!("CREATE DATABASE \"{quoted}\"")) {
+        Ok(()) => {
+            tracing::info!(database = %name, "created database");
+            Ok(())
+        }
+        // 42P04: another replica created it between our check and our CREATE.
+        Err(e) if database_exists(&mut conn, &name).unwrap_or(false) => {
+            tracing::debug!(error = %e, "database created concurrently");
+            Ok(())
+        }
+        Err(e) => Err(setup(e)),
+    }
+}
+
+fn database_exists(conn: &mut PgConnection, name: &str) -> QueryResult<bool> {
+    diesel::select(
+        diesel::dsl::sql::<diesel::sql_types::Bool>("EXISTS (SELECT 1 FROM pg_database WHERE datname = ")
+            .bind::<diesel::sql_types::Text, _>(name)
+            .sql(")"),
+    )
+    .get_result(conn)
+}
+
+/// Applies pending migrations under an advisory lock, so replicas may start at once.
+pub fn migrate(url: &str) -> Result<usize, SetupError> {
+    let setup = |reason: String| SetupError::Setup { url: redact_url(url), reason };
+    let mut conn = connect(url)?;
+    conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+        .map_err(|e| setup(e.to_string()))?;
+    let result = conn.run_pending_migrations(MIGRATIONS).map(|applied| applied.len());
+    let unlock = conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
+    let applied = result.map_err(|e| setup(e.to_string()))?;
+    unlock.map_err(|e| setup(e.to_string()))?;
+    Ok(applied)
+}
+
+/// Runs `f` with a pooled connection on the blocking pool, never on an async worker.
+///
+/// A pool checkout timeout becomes 503 with `Retry-After`; the caller's tracing span follows
+/// the work onto the blocking thread.
+pub async fn run<F, T>(pool: &PgPool, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    let span = tracing::Span::current();
+    web::block(move || {
+        let _entered = span.enter();
+        let mut conn = pool.get().map_err(|e| {
+            tracing::warn!(error = %e, "database pool checkout failed");
+            ApiError::unavailable("the database is unavailable; retry shortly")
+        })?;
+        f(&mut conn)
+    })
+    .instrument(tracing::Span::current())
+    .await
+    .map_err(ApiError::internal)?
+}
+
+/// Runs `f` in one transaction (via [`run`]), retrying it on serialization failures and
+/// deadlocks with jittered back-off, then answering 503.
+pub async fn transaction<F, T>(pool: &PgPool, mut f: F) -> Result<T, ApiError>
+where
+    F: FnMut(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    run(pool, move |conn| {
+        let mut attempt = 1;
+        loop {
+            match conn.transaction(&mut f) {
+                Err(ApiError::Contention) if attempt < TRANSACTION_ATTEMPTS => {
+                    let jitter = rand::thread_rng().gen_range(0..20 * u64::from(attempt));
+                    std::thread::sleep(Duration::from_millis(10 * u64::from(attempt) + jitter));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    })
+    .await
+}

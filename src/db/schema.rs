@@ -1,0 +1,89 @@
+//! Diesel table definitions, kept by hand in step with `migrations/`.
+
+diesel::table! {
+    organisations (id) {
+        id -> Uuid,
+        kind -> Text,
+        name -> Text,
+        name_key -> Text,
+        legal_name -> Nullable<Text>,
+        search_key -> Text,
+        description -> Nullable<Text>,
+        website -> Nullable<Text>,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        address_street -> Nullable<Text>,
+        address_city -> Nullable<Text>,
+        address_postal_code -> Nullable<Text>,
+        address_province -> Nullable<Text>,
+        address_country -> Text,
+        tags -> Array<Text>,
+        in_mind -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int8,
+        archived_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    companies (organisation_id) {
+        organisation_id -> Uuid,
+        vat_number -> Nullable<Text>,
+        sector -> Text,
+        device_segment -> Nullable<Text>,
+        ateco_code -> Nullable<Text>,
+        employees -> Nullable<Int4>,
+        revenue_eur -> Nullable<Int8>,
+        rd_investment_eur -> Nullable<Int8>,
+        exports_eur -> Nullable<Int8>,
+        founded_year -> Nullable<Int4>,
+        assolombarda_member -> Bool,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Uuid,
+        email -> Text,
+        password_hash -> Nullable<Text>,
+        role -> Text,
+        organisation_id -> Nullable<Uuid>,
+        disabled_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int8,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Uuid,
+        family_id -> Uuid,
+        user_id -> Uuid,
+        token_hash -> Bytea,
+        issued_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        rotated_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Uuid,
+        at -> Timestamptz,
+        actor_id -> Nullable<Uuid>,
+        actor_kind -> Text,
+        action -> Text,
+        entity -> Text,
+        entity_id -> Uuid,
+        request_id -> Nullable<Text>,
+        changes -> Jsonb,
+    }
+}
+
+diesel::joinable!(companies -> organisations (organisation_id));
+diesel::joinable!(users -> organisations (organisation_id));
+diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(organisations, companies, users, refresh_tokens, audit_events);

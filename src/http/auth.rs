@@ -1,0 +1,300 @@
+//! `/api/v1/auth/token` (RFC 6749), `/api/v1/auth/revoke` (RFC 7009) and `/api/v1/me`.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{Duration, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::etag::PRIVATE_REVALIDATE;
+use super::organisation::Pool;
+use crate::auth::tokens::{digest_token, new_refresh_token};
+use crate::auth::{PasswordHasher, Principal, PrincipalKind, TokenService};
+use crate::db;
+use crate::domain::Role;
+use crate::error::{ApiError, OAuthErrorBody, Problem};
+use crate::models::user::{self, UserRow};
+
+/// A token request, form-encoded (RFC 6749) or JSON.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct TokenRequest {
+    /// `password` or `refresh_token`.
+    pub grant_type: Option<String>,
+    /// The user's e-mail (password grant).
+    pub username: Option<String>,
+    /// The user's password (password grant).
+    pub password: Option<String>,
+    /// The refresh token (refresh_token grant).
+    pub refresh_token: Option<String>,
+    /// Ignored: a token carries its role's scopes.
+    pub scope: Option<String>,
+    /// Accepted for compatibility with public clients; not checked for these grants.
+    pub client_id: Option<String>,
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// The JWT access token.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// An opaque refresh token; each use returns a new one and retires the old.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// The granted scopes.
+    pub scope: String,
+}
+
+/// RFC 6749 §3.2: parameters are form-encoded and sent at most once; JSON is accepted too.
+fn parse_token_request(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match content_type.as_str() {
+        "application/x-www-form-urlencoded" => {
+            let mut map = serde_json::Map::new();
+            for (k, v) in url::form_urlencoded::parse(body) {
+                if map.insert(k.clone().into_owned(), serde_json::Value::String(v.into_owned())).is_some() {
+                    return Err(ApiError::oauth("invalid_request", format!("parameter `{k}` was sent more than once")));
+                }
+            }
+            serde_json::from_value(serde_json::Value::Object(map))
+                .map_err(|e| ApiError::oauth("invalid_request", e.to_string()))
+        }
+        "application/json" => serde_json::from_slice(body)
+            .map_err(|e| ApiError::oauth("invalid_request", format!("the body is not a valid token request: {e}"))),
+        _ => Err(ApiError::oauth(
+            "invalid_request",
+            "Content-Type must be application/x-www-form-urlencoded or application/json",
+        )),
+    }
+}
+
+fn required(value: Option<String>, name: &str) -> Result<String, ApiError> {
+    value
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::oauth("invalid_request", format!("`{name}` is required")))
+}
+
+fn no_store(mut res: HttpResponse) -> HttpResponse {
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}
+
+fn user_role(user: &UserRow) -> Result<Role, ApiError> {
+    user.role.parse().map_err(|e: crate::domain::Invalid| ApiError::internal(e.message))
+}
+
+/// Obtain an access token.
+#[utoipa::path(
+    post, path = "/api/v1/auth/token", tag = "auth",
+    description = "OAuth 2.0 token endpoint. Grants: `password` (the hub's own admin tools; \
+        username = e-mail) and `refresh_token` (rotates: the old refresh token stops working, and \
+        presenting it again revokes every token of its family). Errors use RFC 6749's shape.",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    extensions(("x-roles" = json!(["anonymous"]))),
+    responses(
+        (status = 200, description = "Tokens issued", body = TokenResponse),
+        (status = 400, description = "invalid_request, invalid_grant or unsupported_grant_type", body = OAuthErrorBody),
+        (status = 401, description = "invalid_client", body = OAuthErrorBody),
+    )
+)]
+pub async fn issue_token(
+    pool: Pool,
+    tokens: web::Data<TokenService>,
+    hasher: web::Data<PasswordHasher>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let request = parse_token_request(&req, &body)?;
+    let grant_type = required(request.grant_type.clone(), "grant_type")?;
+    let (user, family) = match grant_type.as_str() {
+        "password" => password_grant(&pool, &hasher, request).await?,
+        "refresh_token" => refresh_grant(&pool, request).await?,
+        "client_credentials" => {
+            return Err(ApiError::oauth("unauthorized_client", "API clients are not enabled on this server yet"))
+        }
+        other => return Err(ApiError::oauth("unsupported_grant_type", format!("grant type `{other}` is not supported"))),
+    };
+    let role = user_role(&user)?;
+    let access = tokens.issue(user.id, PrincipalKind::User, role, user.organisation_id)?;
+    let (refresh, digest) = new_refresh_token();
+    let expires_at = Utc::now() + Duration::seconds(i64::try_from(tokens.refresh_ttl_secs()).unwrap_or(i64::MAX / 4));
+    let user_id = user.id;
+    db::run(&pool, move |conn| {
+        user::insert_refresh_token(conn, family, user_id, &digest, expires_at).map_err(ApiError::from)
+    })
+    .await?;
+    Ok(no_store(HttpResponse::Ok().json(TokenResponse {
+        access_token: access.token,
+        token_type: "Bearer",
+        expires_in: access.expires_in,
+        refresh_token: Some(refresh),
+        scope: access.scope,
+    })))
+}
+
+const BAD_LOGIN: &str = "invalid username or password";
+
+/// Verifies e-mail and password; an unknown user, a wrong password and a disabled account
+/// answer alike and take alike long.
+async fn password_grant(
+    pool: &Pool,
+    hasher: &PasswordHasher,
+    request: TokenRequest,
+) -> Result<(UserRow, Uuid), ApiError> {
+    let username = required(request.username, "username")?;
+    let password = required(request.password, "password")?;
+    let found = db::run(pool, move |conn| user::find_by_email(conn, &username).map_err(ApiError::from)).await?;
+    let hash = found.as_ref().and_then(|u| u.password_hash.clone());
+    let verified = hasher.verify(hash, password).await?;
+    match found {
+        Some(user) if verified && user.disabled_at.is_none() => Ok((user, Uuid::now_v7())),
+        _ => Err(ApiError::oauth("invalid_grant", BAD_LOGIN)),
+    }
+}
+
+enum Refresh {
+    Rotated(UserRow, Uuid),
+    Refused(&'static str),
+}
+
+/// Rotates a refresh token. A token already rotated is a replay (RFC 9700 §4.14.2): its whole
+/// family is revoked, and that revocation commits even though the request fails.
+async fn refresh_grant(pool: &Pool, request: TokenRequest) -> Result<(UserRow, Uuid), ApiError> {
+    let token = required(request.refresh_token, "refresh_token")?;
+    let digest = digest_token(&token);
+    let outcome = db::transaction(pool, move |conn| {
+        let Some(row) = user::find_refresh_token_for_update(conn, &digest)? else {
+            return Ok(Refresh::Refused("unknown refresh token"));
+        };
+        if row.revoked_at.is_some() {
+            return Ok(Refresh::Refused("the refresh token has been revoked"));
+        }
+        if row.rotated_at.is_some() {
+            user::revoke_family(conn, row.family_id)?;
+            tracing::warn!(family = %row.family_id, "refresh token reused; family revoked");
+            return Ok(Refresh::Refused("the refresh token was already used; its session has been revoked"));
+        }
+        if row.expires_at <= Utc::now() {
+            return Ok(Refresh::Refused("the refresh token has expired"));
+        }
+        let user = user::find(conn, row.user_id)?.ok_or_else(|| ApiError::internal("refresh token without user"))?;
+        if user.disabled_at.is_some() {
+            user::revoke_family(conn, row.family_id)?;
+            return Ok(Refresh::Refused("the account is disabled"));
+        }
+        user::mark_rotated(conn, row.id)?;
+        Ok(Refresh::Rotated(user, row.family_id))
+    })
+    .await?;
+    match outcome {
+        Refresh::Rotated(user, family) => Ok((user, family)),
+        Refresh::Refused(why) => Err(ApiError::oauth("invalid_grant", why)),
+    }
+}
+
+/// A revocation request (RFC 7009 §2.1).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct RevokeRequest {
+    /// The refresh token to revoke.
+    pub token: Option<String>,
+    /// `refresh_token` or `access_token` (a hint only).
+    pub token_type_hint: Option<String>,
+}
+
+/// Revoke a refresh token.
+#[utoipa::path(
+    post, path = "/api/v1/auth/revoke", tag = "auth",
+    description = "RFC 7009. Revokes the refresh token and every token rotated from the same login. \
+        Answers 200 for unknown tokens too, so it reveals nothing. Access tokens are short-lived \
+        JWTs and simply expire.",
+    request_body(content = RevokeRequest, content_type = "application/x-www-form-urlencoded"),
+    extensions(("x-roles" = json!(["anonymous"]))),
+    responses(
+        (status = 200, description = "Revoked (or unknown)"),
+        (status = 400, description = "invalid_request", body = OAuthErrorBody),
+    )
+)]
+pub async fn revoke_token(pool: Pool, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    #[derive(Deserialize)]
+    struct Form {
+        token: Option<String>,
+    }
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let form: Form = if content_type.starts_with("application/json") {
+        serde_json::from_slice(&body).map_err(|e| ApiError::oauth("invalid_request", e.to_string()))?
+    } else {
+        Form { token: url::form_urlencoded::parse(&body).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned()) }
+    };
+    let token = required(form.token, "token")?;
+    let digest = digest_token(&token);
+    db::transaction(&pool, move |conn| {
+        if let Some(row) = user::find_refresh_token_for_update(conn, &digest)? {
+            user::revoke_family(conn, row.family_id)?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(no_store(HttpResponse::Ok().finish()))
+}
+
+/// The caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeResponse {
+    /// User or client id.
+    pub id: Uuid,
+    /// `user` or `client`.
+    pub kind: PrincipalKind,
+    /// The user's e-mail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The client's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The caller's role.
+    pub role: Role,
+    /// The organisation a partner acts for.
+    pub organisation_id: Option<Uuid>,
+}
+
+/// Who am I?
+#[utoipa::path(
+    get, path = "/api/v1/me", tag = "auth",
+    description = "Roles: viewer, partner, editor, admin.",
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
+    responses(
+        (status = 200, description = "The caller", body = MeResponse),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_me(pool: Pool, principal: Principal) -> Result<HttpResponse, ApiError> {
+    let id = principal.id;
+    let email = match principal.kind {
+        PrincipalKind::User => db::run(&pool, move |conn| user::find(conn, id).map_err(ApiError::from))
+            .await?
+            .map(|u| u.email),
+        PrincipalKind::Client => None,
+    };
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, PRIVATE_REVALIDATE)).json(MeResponse {
+        id,
+        kind: principal.kind,
+        email,
+        name: None,
+        role: principal.role,
+        organisation_id: principal.organisation_id,
+    }))
+}

@@ -1,0 +1,470 @@
+//! `/api/v1/companies`: the companies of the registry.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::body::{self, Field, Shape};
+use super::list::{check_limit, ListParams, PageResponse};
+use super::organisation::{
+    self as org, Errors, GetParams, HistoryParams, OrgResource, OrganisationView, Pool, COMMON_FIELDS, READ_ONLY,
+};
+use crate::auth::Principal;
+use crate::db::{self, list::Filter, list::Order, list::Value};
+use crate::domain::{self, DeviceSegment, Invalid, OrganisationKind, Sector};
+use crate::error::{ApiError, Problem};
+use crate::models::company::{self as model, CompanyDetail, CompanyRecord};
+
+/// A company, as read.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CompanyResponse {
+    #[serde(flatten)]
+    pub organisation: OrganisationView,
+    /// Partita IVA (11 digits) or a foreign VAT number with its country prefix.
+    pub vat_number: Option<String>,
+    /// Business sector.
+    pub sector: Sector,
+    /// Medical-device segment (medical-device companies only).
+    pub device_segment: Option<DeviceSegment>,
+    /// ATECO activity code, e.g. `21.20`.
+    pub ateco_code: Option<String>,
+    /// Head count.
+    pub employees: Option<i32>,
+    /// Yearly revenue in whole euros.
+    pub revenue_eur: Option<i64>,
+    /// Yearly R&D investment in whole euros.
+    pub rd_investment_eur: Option<i64>,
+    /// Yearly exports in whole euros.
+    pub exports_eur: Option<i64>,
+    /// Year founded.
+    pub founded_year: Option<i32>,
+    /// Member of Assolombarda.
+    pub assolombarda_member: bool,
+}
+
+impl TryFrom<CompanyRecord> for CompanyResponse {
+    type Error = ApiError;
+
+    fn try_from(record: CompanyRecord) -> Result<Self, ApiError> {
+        let c = record.company;
+        let internal = |e: Invalid| ApiError::internal(e.message);
+        Ok(Self {
+            organisation: OrganisationView::from_row(&record.organisation)?,
+            vat_number: c.vat_number,
+            sector: c.sector.parse().map_err(internal)?,
+            device_segment: c.device_segment.map(|s| s.parse()).transpose().map_err(internal)?,
+            ateco_code: c.ateco_code,
+            employees: c.employees,
+            revenue_eur: c.revenue_eur,
+            rd_investment_eur: c.rd_investment_eur,
+            exports_eur: c.exports_eur,
+            founded_year: c.founded_year,
+            assolombarda_member: c.assolombarda_member,
+        })
+    }
+}
+
+/// A company to create. `PATCH` takes a JSON Merge Patch of the same members.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct CompanyInput {
+    #[serde(flatten)]
+    pub organisation: org::OrganisationInput,
+    /// Partita IVA (check digit verified; `IT` prefix optional) or foreign VAT with prefix.
+    pub vat_number: Option<String>,
+    /// Required.
+    pub sector: Option<Sector>,
+    /// Only when `sector` is `medical_devices`.
+    pub device_segment: Option<DeviceSegment>,
+    /// ATECO code: `NN`, `NN.N`, `NN.NN`, `NN.NN.N` or `NN.NN.NN`.
+    pub ateco_code: Option<String>,
+    /// 0 or more.
+    pub employees: Option<i64>,
+    /// Whole euros, 0 or more.
+    pub revenue_eur: Option<i64>,
+    /// Whole euros, 0 or more.
+    pub rd_investment_eur: Option<i64>,
+    /// Whole euros, 0 or more.
+    pub exports_eur: Option<i64>,
+    /// 1800 to the current year.
+    pub founded_year: Option<i64>,
+    /// Default false.
+    #[serde(default)]
+    pub assolombarda_member: bool,
+}
+
+/// The company-specific members of [`CompanyInput`], decoded apart from the shared ones so
+/// type errors point at the right member.
+#[derive(Debug, Default, Deserialize)]
+struct CompanyMembers {
+    vat_number: Option<String>,
+    sector: Option<Sector>,
+    device_segment: Option<DeviceSegment>,
+    ateco_code: Option<String>,
+    employees: Option<i64>,
+    revenue_eur: Option<i64>,
+    rd_investment_eur: Option<i64>,
+    exports_eur: Option<i64>,
+    founded_year: Option<i64>,
+    #[serde(default)]
+    assolombarda_member: bool,
+}
+
+const COMPANY_FIELDS: &[Field] = &[
+    ("vat_number", None),
+    ("sector", None),
+    ("device_segment", None),
+    ("ateco_code", None),
+    ("employees", None),
+    ("revenue_eur", None),
+    ("rd_investment_eur", None),
+    ("exports_eur", None),
+    ("founded_year", None),
+    ("assolombarda_member", None),
+];
+
+static COMPANY_SHAPE: Shape = Shape { fields: &[COMMON_FIELDS, COMPANY_FIELDS], read_only: READ_ONLY };
+
+/// The largest money amount accepted (whole euros): beyond any company's figures, and safe
+/// in a JSON number.
+const MAX_EUR: i64 = 1_000_000_000_000_000;
+
+/// Companies in the shared organisation machinery.
+pub struct Companies;
+
+impl OrgResource for Companies {
+    const KIND: OrganisationKind = OrganisationKind::Company;
+    const COLLECTION: &'static str = "companies";
+    const SHAPE: &'static Shape = &COMPANY_SHAPE;
+    const PARTNER_MANAGED: &'static [&'static str] = &[
+        "description",
+        "website",
+        "email",
+        "phone",
+        "address",
+        "tags",
+        "employees",
+        "revenue_eur",
+        "rd_investment_eur",
+        "exports_eur",
+        "ateco_code",
+        "device_segment",
+    ];
+    type Detail = CompanyDetail;
+    type Response = CompanyResponse;
+
+    fn validate_detail(body: Map<String, Json>, errors: &mut Errors) -> Result<CompanyDetail, ApiError> {
+        let m: CompanyMembers = body::decode(body)?;
+        let sector = m.sector.unwrap_or_else(|| {
+            errors.push("/sector", Invalid::new(domain::codes::REQUIRED, "sector is required"));
+            Sector::Other
+        });
+        if m.device_segment.is_some() && sector != Sector::MedicalDevices {
+            errors.push(
+                "/device_segment",
+                Invalid::new(domain::codes::INVALID_FORMAT, "device_segment applies to medical_devices companies only"),
+            );
+        }
+        let this_year = i64::from(chrono::Datelike::year(&chrono::Utc::now()));
+        Ok(CompanyDetail {
+            organisation_id: Uuid::nil(),
+            vat_number: errors.optional("/vat_number", m.vat_number, |v| domain::VatNumber::parse(v).map(|v| v.into_inner())),
+            sector: sector.as_str().to_owned(),
+            device_segment: m.device_segment.map(|d| d.as_str().to_owned()),
+            ateco_code: errors.optional("/ateco_code", m.ateco_code, |v| domain::AtecoCode::parse(v).map(|v| v.into_inner())),
+            employees: errors.range("/employees", m.employees, 0, i64::from(i32::MAX)),
+            revenue_eur: errors.range("/revenue_eur", m.revenue_eur, 0, MAX_EUR),
+            rd_investment_eur: errors.range("/rd_investment_eur", m.rd_investment_eur, 0, MAX_EUR),
+            exports_eur: errors.range("/exports_eur", m.exports_eur, 0, MAX_EUR),
+            founded_year: errors.range("/founded_year", m.founded_year, 1800, this_year),
+            assolombarda_member: m.assolombarda_member,
+        })
+    }
+
+    fn load(conn: &mut diesel::PgConnection, id: Uuid, include_archived: bool) -> Result<CompanyResponse, ApiError> {
+        model::find(conn, id, include_archived)?.try_into()
+    }
+
+    fn version(record: &CompanyResponse) -> i64 {
+        record.organisation.version
+    }
+
+    fn insert_detail(conn: &mut diesel::PgConnection, id: Uuid, detail: &CompanyDetail) -> diesel::QueryResult<()> {
+        model::insert_detail(conn, &CompanyDetail { organisation_id: id, ..detail.clone() })
+    }
+
+    fn update_detail(conn: &mut diesel::PgConnection, id: Uuid, detail: &CompanyDetail) -> diesel::QueryResult<()> {
+        model::update_detail(conn, &CompanyDetail { organisation_id: id, ..detail.clone() })
+    }
+}
+
+/// Query of `GET /companies`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CompanyListQuery {
+    /// Page size, 1..200 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page; only valid with the same sort, `q` and filters.
+    pub cursor: Option<String>,
+    /// One of `name`, `created_at`, `updated_at`, `employees`, `revenue_eur`, `founded_year`,
+    /// `-` prefixed for descending (default `name`; with `q`, relevance). NULLs sort last.
+    #[param(pattern = "^-?(name|created_at|updated_at|employees|revenue_eur|founded_year)$")]
+    pub sort: Option<String>,
+    /// Search name and legal name (case, accents and small typos do not matter).
+    pub q: Option<String>,
+    /// Add `total` (a count of every match) to the answer.
+    pub include_total: Option<bool>,
+    /// Include archived companies (editors and admins).
+    pub include_archived: Option<bool>,
+    /// Only this sector.
+    pub sector: Option<Sector>,
+    /// Only this province (e.g. `MI`).
+    pub province: Option<String>,
+    /// At least this many employees.
+    pub min_employees: Option<i64>,
+    /// At most this many employees.
+    pub max_employees: Option<i64>,
+    /// Only Assolombarda members (true) or non-members (false).
+    pub assolombarda_member: Option<bool>,
+    /// Only companies in MIND (true) or outside it (false).
+    pub in_mind: Option<bool>,
+}
+
+impl CompanyListQuery {
+    fn common(&self) -> ListParams {
+        ListParams {
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+            sort: self.sort.clone(),
+            q: self.q.clone(),
+            include_total: self.include_total,
+            include_archived: self.include_archived,
+        }
+    }
+}
+
+/// List companies (keyset-paginated).
+#[utoipa::path(
+    get, path = "/api/v1/companies", tag = "companies",
+    description = "Roles: viewer, partner, editor, admin. Keyset-paginated; follow `next_cursor` or the `Link` header.",
+    params(CompanyListQuery),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
+    responses(
+        (status = 200, description = "A page of companies", body = PageResponse<CompanyResponse>,
+         headers(("Link" = String, description = "`<...>; rel=\"next\"` when there is a next page"))),
+        (status = 400, description = "Malformed query or invalid cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`include_archived` without editor rights", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid parameter value", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_companies(
+    pool: Pool,
+    principal: Principal,
+    req: HttpRequest,
+    query: web::Query<CompanyListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let params = query.common();
+    let limit = check_limit(params.limit)?;
+    let mut filters = org::common_filters(&principal, &params, query.province.as_deref(), query.in_mind)?;
+    if let Some(sector) = query.sector {
+        filters.push(Filter::Eq("c.sector", Value::Text(sector.as_str().to_owned())));
+    }
+    if let (Some(min), Some(max)) = (query.min_employees, query.max_employees) {
+        if min > max {
+            return Err(ApiError::invalid("/min_employees", "out_of_range", "min_employees exceeds max_employees"));
+        }
+    }
+    if let Some(min) = query.min_employees {
+        filters.push(Filter::Gte("c.employees", Value::Int(min)));
+    }
+    if let Some(max) = query.max_employees {
+        filters.push(Filter::Lte("c.employees", Value::Int(max)));
+    }
+    if let Some(member) = query.assolombarda_member {
+        filters.push(Filter::Eq("c.assolombarda_member", Value::Bool(member)));
+    }
+    let order = Order::parse(
+        params.sort.as_deref(),
+        model::SORT_KEYS,
+        "name",
+        params.search().map(|q| (model::SEARCH_COLUMN, q)),
+    )?;
+    let list = model::list_query(filters, order, Some(limit));
+    let include_total = params.include_total.unwrap_or(false);
+    let cursor = params.cursor.clone();
+    let page = db::run(&pool, move |conn| list.load::<CompanyRecord>(conn, cursor.as_deref(), include_total)).await?;
+    Ok(PageResponse::try_from_page(page, CompanyResponse::try_from)?.respond(&req))
+}
+
+/// Create a company.
+#[utoipa::path(
+    post, path = "/api/v1/companies", tag = "companies",
+    description = "Roles: editor, admin.",
+    request_body(content = CompanyInput, content_type = "application/json"),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["editor", "admin"]))),
+    responses(
+        (status = 201, description = "Created", body = CompanyResponse,
+         headers(("Location" = String, description = "The new company's URL"), ("ETag" = String, description = "`\"<version>\"`"))),
+        (status = 400, description = "Body is not a JSON object", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role may not create", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Name or VAT number already taken", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid, unknown or read-only fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_company(
+    pool: Pool,
+    principal: Principal,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    org::create::<Companies>(&pool, &principal, &req, body).await
+}
+
+/// Read a company.
+#[utoipa::path(
+    get, path = "/api/v1/companies/{id}", tag = "companies",
+    description = "Roles: viewer, partner, editor, admin. Honours `If-None-Match` (304).",
+    params(("id" = Uuid, Path, description = "Company id"), GetParams),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
+    responses(
+        (status = 200, description = "The company", body = CompanyResponse, headers(("ETag" = String, description = "`\"<version>\"`"))),
+        (status = 304, description = "Not modified since the ETag in If-None-Match"),
+        (status = 400, description = "Malformed id or query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`include_archived` without editor rights", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such company (or archived)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_company(
+    pool: Pool,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    query: web::Query<GetParams>,
+) -> Result<HttpResponse, ApiError> {
+    org::get::<Companies>(&pool, &principal, &req, id.into_inner(), query.into_inner()).await
+}
+
+/// Update a company (JSON Merge Patch).
+#[utoipa::path(
+    patch, path = "/api/v1/companies/{id}", tag = "companies",
+    description = "Roles: editor, admin; partner on its own company, self-managed fields only \
+        (description, website, email, phone, address, tags, employees, revenue_eur, \
+        rd_investment_eur, exports_eur, ateco_code, device_segment). RFC 7396 merge patch: \
+        objects merge, arrays replace, null clears. Requires If-Match.",
+    params(("id" = Uuid, Path, description = "Company id"),
+           ("If-Match" = String, Header, description = "The ETag of the version being changed")),
+    request_body(content = CompanyInput, content_type = "application/merge-patch+json"),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["partner", "editor", "admin"]))),
+    responses(
+        (status = 200, description = "Updated", body = CompanyResponse, headers(("ETag" = String, description = "`\"<version>\"`"))),
+        (status = 400, description = "Body is not a JSON object", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role, ownership, or a hub-managed field", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such company", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Name or VAT number already taken", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a JSON media type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid, unknown or read-only fields", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn update_company(
+    pool: Pool,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    org::update::<Companies>(&pool, &principal, &req, id.into_inner(), body).await
+}
+
+/// Archive a company.
+#[utoipa::path(
+    delete, path = "/api/v1/companies/{id}", tag = "companies",
+    description = "Roles: editor, admin. Archives (hides from lists and reads); restore brings it back. Requires If-Match.",
+    params(("id" = Uuid, Path, description = "Company id"),
+           ("If-Match" = String, Header, description = "The ETag of the current version")),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["editor", "admin"]))),
+    responses(
+        (status = 204, description = "Archived", headers(("ETag" = String, description = "The archived version's ETag"))),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role may not archive", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such live company", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn archive_company(
+    pool: Pool,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    org::archive(&pool, &principal, &req, OrganisationKind::Company, id.into_inner()).await
+}
+
+/// Restore an archived company.
+#[utoipa::path(
+    post, path = "/api/v1/companies/{id}/restore", tag = "companies",
+    description = "Roles: editor, admin. Requires If-Match (the archived version's ETag).",
+    params(("id" = Uuid, Path, description = "Company id"),
+           ("If-Match" = String, Header, description = "The ETag of the archived version")),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["editor", "admin"]))),
+    responses(
+        (status = 200, description = "Restored", body = CompanyResponse, headers(("ETag" = String, description = "`\"<version>\"`"))),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role may not restore", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such company", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not archived, or its name or VAT is now taken", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn restore_company(
+    pool: Pool,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    org::restore::<Companies>(&pool, &principal, &req, id.into_inner()).await
+}
+
+/// A company's audit trail, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/companies/{id}/history", tag = "companies",
+    description = "Roles: editor, admin. Every change to the company: who, when, which request, fields before and after.",
+    params(("id" = Uuid, Path, description = "Company id"), HistoryParams),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["editor", "admin"]))),
+    responses(
+        (status = 200, description = "A page of audit events", body = PageResponse<org::AuditEvent>),
+        (status = 400, description = "Malformed query or invalid cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role may not read histories", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such company", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid limit", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn company_history(
+    pool: Pool,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    query: web::Query<HistoryParams>,
+) -> Result<HttpResponse, ApiError> {
+    org::history(&pool, &principal, &req, OrganisationKind::Company, id.into_inner(), query.into_inner()).await
+}

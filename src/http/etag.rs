@@ -1,0 +1,60 @@
+//! Conditional requests (RFC 9110 §13): strong `ETag: "<version>"`, `If-None-Match` → 304,
+//! `If-Match` required on writes (428 without it, 412 when stale).
+
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+
+use crate::error::ApiError;
+
+/// The strong entity tag of a record version.
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// Adds `ETag` and the authenticated-answer `Cache-Control` to a response.
+pub fn tag(builder: &mut HttpResponseBuilder, version: i64) -> &mut HttpResponseBuilder {
+    builder
+        .insert_header((header::ETAG, etag(version)))
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static(PRIVATE_REVALIDATE)))
+}
+
+/// `Cache-Control` of authenticated answers: private caches may keep them but must revalidate.
+pub const PRIVATE_REVALIDATE: &str = "private, max-age=0, must-revalidate";
+
+fn tags(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// 304 when `If-None-Match` names the current version (weak comparison, RFC 9110 §13.1.2).
+pub fn not_modified(req: &HttpRequest, version: i64) -> Option<HttpResponse> {
+    let header = req.headers().get(header::IF_NONE_MATCH)?.to_str().ok()?;
+    let current = etag(version);
+    let hit = tags(header).any(|t| t == "*" || t.trim_start_matches("W/") == current);
+    hit.then(|| tag(&mut HttpResponse::NotModified(), version).finish())
+}
+
+/// The version a write's `If-Match` names: 428 when absent or `*` (a lost update would pass
+/// it), 412 when it names no version of ours (RFC 9110 §13.1.1: weak tags never match).
+pub fn required_if_match(headers: &HeaderMap) -> Result<Vec<i64>, ApiError> {
+    let value = match headers.get(header::IF_MATCH) {
+        None => return Err(ApiError::PreconditionRequired),
+        Some(v) => v.to_str().map_err(|_| ApiError::PreconditionFailed)?,
+    };
+    if tags(value).any(|t| t == "*") || tags(value).next().is_none() {
+        return Err(ApiError::PreconditionRequired);
+    }
+    let versions: Vec<i64> = tags(value)
+        .filter(|t| !t.starts_with("W/"))
+        .filter_map(|t| t.strip_prefix('"')?.strip_suffix('"')?.parse().ok())
+        .collect();
+    Ok(versions)
+}
+
+/// 412 unless the current version is among those `If-Match` named.
+pub fn check_version(named: &[i64], current: i64) -> Result<(), ApiError> {
+    if named.contains(&current) {
+        Ok(())
+    } else {
+        Err(ApiError::PreconditionFailed)
+    }
+}

@@ -1,0 +1,41 @@
+//! Probes: `/healthz` (process alive) and `/readyz` (database reachable).
+
+use actix_web::HttpResponse;
+use diesel::connection::SimpleConnection;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::organisation::Pool;
+use crate::db;
+use crate::error::{ApiError, Problem};
+
+/// A probe's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: &'static str,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    extensions(("x-roles" = json!(["anonymous"]))),
+    responses((status = 200, description = "Alive", body = Health)))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// Readiness: the database answers a query.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    extensions(("x-roles" = json!(["anonymous"]))),
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn readyz(pool: Pool) -> Result<HttpResponse, ApiError> {
+    db::run(&pool, |conn| {
+        conn.batch_execute("SELECT 1")
+            .map_err(|e| ApiError::unavailable(format!("the database does not answer: {}", e.to_string().trim())))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Health { status: "ok" }))
+}

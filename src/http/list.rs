@@ -1,0 +1,97 @@
+//! The HTTP side of lists: common parameters, the page body and its `Link` header.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::etag::PRIVATE_REVALIDATE;
+use crate::db::list::Page;
+use crate::error::ApiError;
+
+/// Default page size.
+pub const DEFAULT_LIMIT: u32 = 50;
+/// Largest page size; more is 422.
+pub const MAX_LIMIT: u32 = 200;
+
+/// Parameters every list takes.
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    /// Page size.
+    pub limit: Option<u32>,
+    /// Where to resume.
+    pub cursor: Option<String>,
+    /// Sort key, `-` for descending.
+    pub sort: Option<String>,
+    /// Search text.
+    pub q: Option<String>,
+    /// Add `total` to the answer.
+    pub include_total: Option<bool>,
+    /// Include archived records (editors and admins).
+    pub include_archived: Option<bool>,
+}
+
+impl ListParams {
+    /// `q`, trimmed, when not blank.
+    pub fn search(&self) -> Option<&str> {
+        self.q.as_deref().map(str::trim).filter(|q| !q.is_empty())
+    }
+}
+
+/// 422 outside 1..=200; the default is 50.
+pub fn check_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit.unwrap_or(DEFAULT_LIMIT) {
+        n @ 1..=MAX_LIMIT => Ok(n),
+        _ => Err(ApiError::invalid("/limit", "out_of_range", format!("limit must be between 1 and {MAX_LIMIT}"))),
+    }
+}
+
+/// A page of a list, as served.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PageResponse<T> {
+    /// The rows of this page.
+    pub data: Vec<T>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+    /// Every matching row, with `include_total=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
+}
+
+impl<T: Serialize> PageResponse<T> {
+    /// Maps a loaded page's rows to their response type.
+    pub fn from_page<R>(page: Page<R>, f: impl FnMut(R) -> T) -> Self {
+        Self { data: page.data.into_iter().map(f).collect(), next_cursor: page.next_cursor, total: page.total }
+    }
+
+    /// Like [`Self::from_page`] for conversions that can fail.
+    pub fn try_from_page<R>(page: Page<R>, f: impl FnMut(R) -> Result<T, ApiError>) -> Result<Self, ApiError> {
+        Ok(Self {
+            data: page.data.into_iter().map(f).collect::<Result<_, _>>()?,
+            next_cursor: page.next_cursor,
+            total: page.total,
+        })
+    }
+
+    /// 200 with the page, and `Link: <...>; rel="next"` when there is a next page.
+    pub fn respond(self, req: &HttpRequest) -> HttpResponse {
+        let mut res = HttpResponse::Ok();
+        res.insert_header((header::CACHE_CONTROL, PRIVATE_REVALIDATE));
+        if let Some(cursor) = &self.next_cursor {
+            res.insert_header((header::LINK, format!("<{}>; rel=\"next\"", next_url(req, cursor))));
+        }
+        res.json(self)
+    }
+}
+
+/// The request's own URL (relative) with `cursor` replaced.
+fn next_url(req: &HttpRequest, cursor: &str) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+        if k != "cursor" {
+            query.append_pair(&k, &v);
+        }
+    }
+    query.append_pair("cursor", cursor);
+    format!("{}?{}", req.path(), query.finish())
+}

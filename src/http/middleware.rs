@@ -1,0 +1,124 @@
+//! The request middleware: request id, whole-request timeout, one log line per request, and
+//! the guarantee that every error response is problem+json.
+
+use std::time::{Duration, Instant};
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{web, Error, HttpMessage, ResponseError};
+use tracing::Instrument;
+
+use crate::auth::Principal;
+use crate::error::{problem_for_status, ApiError, PROBLEM_JSON};
+use crate::telemetry::with_request_id;
+
+/// The `X-Request-Id` header.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request's id, also stored in request extensions for handlers.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Per-process request settings the middleware needs.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    /// Whole-request timeout (actix itself only times out reading the head).
+    pub timeout: Duration,
+}
+
+fn valid_request_id(value: &str) -> bool {
+    (1..=128).contains(&value.len())
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Echoes a well-formed `X-Request-Id` or makes one (a UUID v7, so ids sort by time).
+fn request_id_for(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| valid_request_id(v))
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
+}
+
+/// The outermost middleware.
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
+    let id = request_id_for(&req);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let timeout = req
+        .app_data::<web::Data<RequestLimits>>()
+        .map_or(Duration::from_secs(30), |l| l.timeout);
+    let http_req = req.request().clone();
+    let method = req.method().to_string();
+    let path = req.path().to_owned();
+    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
+
+    let outcome = with_request_id(
+        id.clone(),
+        async {
+            let res = match tokio::time::timeout(timeout, next.call(req)).await {
+                Ok(Ok(res)) => res.map_into_boxed_body(),
+                Ok(Err(err)) => ServiceResponse::new(http_req.clone(), err.error_response()),
+                Err(_) => ServiceResponse::new(
+                    http_req.clone(),
+                    ApiError::unavailable("the request did not complete in time").error_response(),
+                ),
+            };
+            ensure_problem_body(res)
+        }
+        .instrument(span.clone()),
+    )
+    .await;
+
+    let mut res = outcome;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(X_REQUEST_ID, value);
+    }
+    let principal = res
+        .request()
+        .extensions()
+        .get::<Principal>()
+        .map(|p| p.id.to_string());
+    let status = res.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            latency_ms = format!("{latency_ms:.2}"),
+            principal = principal.as_deref().unwrap_or("-"),
+            "request"
+        );
+    });
+    Ok(res)
+}
+
+/// Replaces any error body that is not already a problem (or an OAuth error) with one, so
+/// actix's own 404/405/413 answers share the contract.
+fn ensure_problem_body(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let content_type = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if content_type.starts_with(PROBLEM_JSON) || content_type.starts_with("application/json") {
+        return res;
+    }
+    let allow = res.headers().get(header::ALLOW).cloned();
+    let error = match (problem_for_status(status), allow) {
+        (ApiError::MethodNotAllowed { .. }, Some(allow)) => ApiError::MethodNotAllowed {
+            allow: allow.to_str().unwrap_or_default().to_owned(),
+        },
+        (error, _) => error,
+    };
+    let (req, _) = res.into_parts();
+    ServiceResponse::new(req, error.error_response())
+}

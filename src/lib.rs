@@ -1,0 +1,16 @@
+//! lshub: the HTTP API of the Lombardia Life Sciences Hub's stakeholder registry.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod models;
+pub mod openapi;
+pub mod seed;
+pub mod telemetry;

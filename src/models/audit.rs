@@ -1,0 +1,120 @@
+//! The audit trail: one writer, called inside each write's transaction.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde_json::{Map, Value as Json};
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::db::list::{Keyed, Value};
+use crate::db::schema::audit_events;
+
+/// Who made a change, and under which request.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// User or client id; `None` for the system (seeding, CLI).
+    pub id: Option<Uuid>,
+    /// `user`, `client` or `system`.
+    pub kind: &'static str,
+    /// The request's id.
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    /// The authenticated caller of the current request.
+    pub fn from_principal(principal: &Principal) -> Self {
+        Self {
+            id: Some(principal.id),
+            kind: principal.kind.as_str(),
+            request_id: crate::telemetry::current_request_id(),
+        }
+    }
+
+    /// The service itself (seeding, command line).
+    pub fn system() -> Self {
+        Self { id: None, kind: "system", request_id: None }
+    }
+}
+
+/// An audit event as stored.
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
+#[diesel(table_name = audit_events, check_for_backend(diesel::pg::Pg))]
+pub struct AuditEventRow {
+    /// Event id (UUID v7: orders by time).
+    pub id: Uuid,
+    /// When the write committed.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor_id: Option<Uuid>,
+    /// `user`, `client` or `system`.
+    pub actor_kind: String,
+    /// `create`, `update`, `archive`, `restore`, ...
+    pub action: String,
+    /// `company`, `user`, ...
+    pub entity: String,
+    /// The record changed.
+    pub entity_id: Uuid,
+    /// The request that made the change.
+    pub request_id: Option<String>,
+    /// `{"before": {...}, "after": {...}}` of the changed fields.
+    pub changes: Json,
+}
+
+impl Keyed for AuditEventRow {
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn sort_value(&self, _key: &str) -> Option<Value> {
+        Some(Value::Uuid(self.id))
+    }
+}
+
+/// Fields that change on every write and say nothing about what changed.
+const BOOKKEEPING: &[&str] = &["version", "updated_at"];
+
+/// The top-level fields that differ between two JSON documents, as
+/// `{"before": {field: old}, "after": {field: new}}`; `None` stands for "did not exist".
+pub fn diff(before: Option<&Json>, after: Option<&Json>) -> Json {
+    let empty = Map::new();
+    let b = before.and_then(Json::as_object).unwrap_or(&empty);
+    let a = after.and_then(Json::as_object).unwrap_or(&empty);
+    let mut old = Map::new();
+    let mut new = Map::new();
+    for key in b.keys().chain(a.keys().filter(|k| !b.contains_key(*k))) {
+        if BOOKKEEPING.contains(&key.as_str()) {
+            continue;
+        }
+        let (x, y) = (b.get(key).unwrap_or(&Json::Null), a.get(key).unwrap_or(&Json::Null));
+        if x != y {
+            old.insert(key.clone(), x.clone());
+            new.insert(key.clone(), y.clone());
+        }
+    }
+    let side = |present: bool, map: Map<String, Json>| if present { Json::Object(map) } else { Json::Null };
+    serde_json::json!({ "before": side(before.is_some(), old), "after": side(after.is_some(), new) })
+}
+
+/// Writes one audit event. Call it inside the write's transaction, so neither commits alone.
+pub fn record(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    action: &str,
+    entity: &str,
+    entity_id: Uuid,
+    changes: Json,
+) -> QueryResult<()> {
+    diesel::insert_into(audit_events::table)
+        .values((
+            audit_events::id.eq(Uuid::now_v7()),
+            audit_events::at.eq(Utc::now()),
+            audit_events::actor_id.eq(actor.id),
+            audit_events::actor_kind.eq(actor.kind),
+            audit_events::action.eq(action),
+            audit_events::entity.eq(entity),
+            audit_events::entity_id.eq(entity_id),
+            audit_events::request_id.eq(actor.request_id.as_deref()),
+            audit_events::changes.eq(changes),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}

@@ -1,0 +1,168 @@
+//! The organisation identity shared by every kind, and the operations that need no detail
+//! table: archive, restore, the lock taken before an update.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use crate::db::list::Value;
+use crate::db::schema::organisations;
+use crate::domain::OrganisationKind;
+use crate::error::ApiError;
+
+/// An `organisations` row.
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
+#[diesel(table_name = organisations, check_for_backend(diesel::pg::Pg))]
+pub struct OrganisationRow {
+    pub id: Uuid,
+    pub kind: String,
+    pub name: String,
+    pub name_key: String,
+    pub legal_name: Option<String>,
+    pub description: Option<String>,
+    pub website: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub address_street: Option<String>,
+    pub address_city: Option<String>,
+    pub address_postal_code: Option<String>,
+    pub address_province: Option<String>,
+    pub address_country: String,
+    pub tags: Vec<String>,
+    pub in_mind: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+    pub archived_at: Option<DateTime<Utc>>,
+}
+
+impl OrganisationRow {
+    /// The value of a shared sort key (`name`, `created_at`, `updated_at`).
+    pub fn sort_value(&self, key: &str) -> Option<Value> {
+        match key {
+            "name" => Some(Value::Text(self.name_key.clone())),
+            "created_at" => Some(Value::Time(self.created_at)),
+            "updated_at" => Some(Value::Time(self.updated_at)),
+            _ => None,
+        }
+    }
+}
+
+/// The columns every kind writes, validated.
+#[derive(Debug, Clone, PartialEq, Insertable, AsChangeset)]
+#[diesel(table_name = organisations, treat_none_as_null = true)]
+pub struct OrganisationFields {
+    pub name: String,
+    pub legal_name: Option<String>,
+    pub description: Option<String>,
+    pub website: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub address_street: Option<String>,
+    pub address_city: Option<String>,
+    pub address_postal_code: Option<String>,
+    pub address_province: Option<String>,
+    pub address_country: String,
+    pub tags: Vec<String>,
+    pub in_mind: bool,
+}
+
+/// Inserts the identity row of a new organisation; returns its id.
+pub fn insert(
+    conn: &mut PgConnection,
+    kind: OrganisationKind,
+    fields: &OrganisationFields,
+    now: DateTime<Utc>,
+) -> QueryResult<Uuid> {
+    let id = Uuid::now_v7();
+    diesel::insert_into(organisations::table)
+        .values((
+            organisations::id.eq(id),
+            organisations::kind.eq(kind.as_str()),
+            fields,
+            organisations::created_at.eq(now),
+            organisations::updated_at.eq(now),
+            organisations::version.eq(1_i64),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+/// Locks a live-or-archived organisation of `kind` for update and returns its version and
+/// archive time, or 404.
+pub fn lock(
+    conn: &mut PgConnection,
+    kind: OrganisationKind,
+    id: Uuid,
+) -> Result<(i64, Option<DateTime<Utc>>), ApiError> {
+    organisations::table
+        .filter(organisations::id.eq(id))
+        .filter(organisations::kind.eq(kind.as_str()))
+        .select((organisations::version, organisations::archived_at))
+        .for_update()
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found(kind.as_str()))
+}
+
+/// Writes the shared columns and bumps the version, guarded by the expected version; returns
+/// the new version, or 412 when another write got there first.
+pub fn update(
+    conn: &mut PgConnection,
+    id: Uuid,
+    expected_version: i64,
+    fields: &OrganisationFields,
+    now: DateTime<Utc>,
+) -> Result<i64, ApiError> {
+    diesel::update(organisations::table)
+        .filter(organisations::id.eq(id))
+        .filter(organisations::version.eq(expected_version))
+        .set((fields, organisations::updated_at.eq(now), organisations::version.eq(organisations::version + 1)))
+        .returning(organisations::version)
+        .get_result(conn)
+        .optional()?
+        .ok_or(ApiError::PreconditionFailed)
+}
+
+/// Sets or clears `archived_at` with the version guard; returns the new version.
+pub fn set_archived(
+    conn: &mut PgConnection,
+    id: Uuid,
+    expected_version: i64,
+    archived_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<i64, ApiError> {
+    diesel::update(organisations::table)
+        .filter(organisations::id.eq(id))
+        .filter(organisations::version.eq(expected_version))
+        .set((
+            organisations::archived_at.eq(archived_at),
+            organisations::updated_at.eq(now),
+            organisations::version.eq(organisations::version + 1),
+        ))
+        .returning(organisations::version)
+        .get_result(conn)
+        .optional()?
+        .ok_or(ApiError::PreconditionFailed)
+}
+
+/// True when any organisation (of any kind) has this id: partners' organisations are checked
+/// with it.
+pub fn exists(conn: &mut PgConnection, id: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(organisations::table.filter(organisations::id.eq(id)))).get_result(conn)
+}
+
+/// 404 unless an organisation of `kind` (live or archived) has this id.
+pub fn ensure_exists(conn: &mut PgConnection, kind: OrganisationKind, id: Uuid) -> Result<(), ApiError> {
+    let found: bool = diesel::select(diesel::dsl::exists(
+        organisations::table
+            .filter(organisations::id.eq(id))
+            .filter(organisations::kind.eq(kind.as_str())),
+    ))
+    .get_result(conn)?;
+    if found {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(kind.as_str()))
+    }
+}

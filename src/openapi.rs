@@ -1,0 +1,83 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use actix_web::HttpResponse;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::http::{auth, companies, health, list, organisation};
+
+/// The API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "lshub",
+        description = "The Lombardia Life Sciences Hub's stakeholder registry.\n\n\
+            Errors are RFC 9457 `application/problem+json` documents whose `type` is \
+            `urn:lshub:problem:<code>`, with `code` one of: `malformed`, `unauthorized`, \
+            `forbidden`, `not_found`, `method_not_allowed`, `unsupported_media_type`, \
+            `payload_too_large`, `validation`, `duplicate`, `precondition_required`, \
+            `precondition_failed`, `invalid_cursor`, `idempotency_key_reused`, `rate_limited`, \
+            `unavailable`, `internal`. `errors[].field` is a JSON Pointer.\n\n\
+            Each operation lists the roles allowed to call it in `x-roles`.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        health::healthz,
+        health::readyz,
+        auth::issue_token,
+        auth::revoke_token,
+        auth::get_me,
+        companies::list_companies,
+        companies::create_company,
+        companies::get_company,
+        companies::update_company,
+        companies::archive_company,
+        companies::restore_company,
+        companies::company_history,
+    ),
+    components(schemas(
+        crate::error::Problem,
+        crate::error::FieldError,
+        crate::error::OAuthErrorBody,
+        list::PageResponse<companies::CompanyResponse>,
+        list::PageResponse<organisation::AuditEvent>,
+    )),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Tokens and the caller"),
+        (name = "companies", description = "Companies of the registry"),
+        (name = "health", description = "Probes"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("An access token from POST /api/v1/auth/token"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as pretty JSON, as committed in `openapi/openapi.json`.
+pub fn document() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+/// `GET /openapi.json`.
+#[utoipa::path(get, path = "/openapi.json", tag = "health",
+    extensions(("x-roles" = json!(["anonymous"]))),
+    responses((status = 200, description = "This document")))]
+pub async fn serve_openapi() -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(document())
+}
