@@ -19,6 +19,12 @@ pub async fn with_request_id<F: std::future::Future>(id: String, fut: F) -> F::O
     REQUEST_ID.scope(id, fut).await
 }
 
+/// Runs `f` with `id` as the current request id (for responses rendered outside the request's
+/// task).
+pub fn with_request_id_sync<R>(id: String, f: impl FnOnce() -> R) -> R {
+    REQUEST_ID.sync_scope(id, f)
+}
+
 /// Installs the global subscriber; `RUST_LOG` filters (default `info`).
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));

@@ -53,29 +53,32 @@ pub async fn request_context(
     let timeout = req
         .app_data::<web::Data<RequestLimits>>()
         .map_or(Duration::from_secs(30), |l| l.timeout);
-    let http_req = req.request().clone();
     let method = req.method().to_string();
     let path = req.path().to_owned();
     let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
 
+    // The request cannot be cloned here (routing needs it unshared), so a timed-out request
+    // answers through an error that renders itself with the request id.
     let outcome = with_request_id(
         id.clone(),
         async {
-            let res = match tokio::time::timeout(timeout, next.call(req)).await {
-                Ok(Ok(res)) => res.map_into_boxed_body(),
-                Ok(Err(err)) => ServiceResponse::new(http_req.clone(), err.error_response()),
-                Err(_) => ServiceResponse::new(
-                    http_req.clone(),
-                    ApiError::unavailable("the request did not complete in time").error_response(),
-                ),
-            };
-            ensure_problem_body(res)
+            match tokio::time::timeout(timeout, next.call(req)).await {
+                Ok(Ok(res)) => Ok(ensure_problem_body(res.map_into_boxed_body())),
+                Ok(Err(err)) => Err(err),
+                Err(_) => Err(TimedOut { request_id: id.clone() }.into()),
+            }
         }
         .instrument(span.clone()),
     )
     .await;
 
-    let mut res = outcome;
+    let mut res = match outcome {
+        Ok(res) => res,
+        Err(err) => {
+            span.in_scope(|| tracing::warn!(status = err.as_response_error().status_code().as_u16(), latency_ms = started.elapsed().as_millis() as u64, "request failed"));
+            return Err(err);
+        }
+    };
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(X_REQUEST_ID, value);
     }
@@ -121,4 +124,32 @@ fn ensure_problem_body(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody
     };
     let (req, _) = res.into_parts();
     ServiceResponse::new(req, error.error_response())
+}
+
+/// A request that outlived the whole-request timeout: 503 with the request id.
+#[derive(Debug)]
+struct TimedOut {
+    request_id: String,
+}
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request did not complete in time")
+    }
+}
+
+impl ResponseError for TimedOut {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        actix_web::http::StatusCode::SERVICE_UNAVAILABLE
+    }
+
+    fn error_response(&self) -> actix_web::HttpResponse {
+        let mut res = crate::telemetry::with_request_id_sync(self.request_id.clone(), || {
+            ApiError::unavailable(self.to_string()).error_response()
+        });
+        if let Ok(value) = HeaderValue::from_str(&self.request_id) {
+            res.headers_mut().insert(X_REQUEST_ID, value);
+        }
+        res
+    }
 }

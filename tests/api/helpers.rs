@@ -1,0 +1,353 @@
+//! The test harness: a fresh database per test cloned from a migrated template, the real
+//! server on a free port, and a small request builder.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::OnceLock;
+
+use actix_web::http::Method;
+use awc::http::header::HeaderMap;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use lshub::app::AppState;
+use lshub::auth::PrincipalKind;
+use lshub::config::{AuthSettings, DbSettings, HttpSettings, Secret, Settings};
+use lshub::domain::Role;
+use serde_json::Value;
+use uuid::Uuid;
+
+/// The password of every pre-made user in the template.
+pub const PASSWORD: &str = "correct horse battery staple";
+/// The signing key tests run with.
+pub const JWT_SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
+/// Bumped whenever the template's contents change beyond the migrations.
+const TEMPLATE_REVISION: &str = "3";
+
+fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@localhost:5432/postgres".into())
+}
+
+fn url_for(database: &str) -> String {
+    let mut url = url::Url::parse(&admin_url()).expect("TEST_DATABASE_URL is a URL");
+    url.set_path(&format!("/{database}"));
+    url.to_string()
+}
+
+/// The template's name: a digest of the migrations and the revision, so a change rebuilds it.
+fn template_name() -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut entries: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .expect("migrations dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for dir in entries {
+        for file in ["up.sql", "down.sql"] {
+            if let Ok(text) = std::fs::read(dir.join(file)) {
+                hasher.update(&text);
+            }
+        }
+    }
+    hasher.update(TEMPLATE_REVISION);
+    format!("lshub_test_tpl_{}", &hex::encode(hasher.finalize())[..16])
+}
+
+/// Pre-made users, one per role, and the partner's organisation.
+#[derive(Debug, Clone)]
+pub struct Fixtures {
+    pub users: HashMap<Role, Uuid>,
+    pub partner_org: Uuid,
+}
+
+pub fn email_for(role: Role) -> String {
+    format!("{}@test.lshub.example", role.as_str())
+}
+
+/// Creates the template once per machine state (under an advisory lock, so parallel test
+/// processes agree), migrated and holding one user per role.
+fn template() -> &'static (String, Fixtures) {
+    static TEMPLATE: OnceLock<(String, Fixtures)> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let name = template_name();
+        let mut admin = PgConnection::establish(&admin_url()).expect("connect to TEST_DATABASE_URL");
+        admin.batch_execute("SELECT pg_advisory_lock(7345123)").expect("lock");
+        #[derive(QueryableByName)]
+        struct Exists {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let exists: Exists = diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
+            .bind::<Text, _>(&name)
+            .get_result(&mut admin)
+            .expect("query pg_database");
+        if exists.n == 0 {
+            let building = format!("{name}_building");
+            admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
+                .expect("drop stale template");
+            admin.batch_execute(&format!("CREATE DATABASE {building}")).expect("create template");
+            lshub::db::migrate(&url_for(&building)).expect("migrate template");
+            let mut conn = PgConnection::establish(&url_for(&building)).expect("connect template");
+            let hash = lshub::auth::password::hash_password(PASSWORD).expect("hash");
+            conn.batch_execute(&format!(
+                "INSERT INTO organisations (id, kind, name, created_at, updated_at) VALUES \
+                   ('{org}', 'company', 'Partner Pharma S.p.A.', now(), now());
+                 INSERT INTO companies (organisation_id, sector) VALUES ('{org}', 'pharmaceutical');",
+                org = Uuid::now_v7()
+            ))
+            .expect("partner organisation");
+            for role in Role::ALL {
+                let org = if *role == Role::Partner { "(SELECT id FROM organisations LIMIT 1)" } else { "NULL" };
+                conn.batch_execute(&format!(
+                    "INSERT INTO users (id, email, password_hash, role, organisation_id, created_at, updated_at) \
+                     VALUES ('{}', '{}', '{hash}', '{}', {org}, now(), now())",
+                    Uuid::now_v7(),
+                    email_for(*role),
+                    role.as_str()
+                ))
+                .expect("user");
+            }
+            drop(conn);
+            admin
+                .batch_execute(&format!("ALTER DATABASE {building} RENAME TO {name}"))
+                .expect("rename template");
+        }
+        let mut conn = PgConnection::establish(&url_for(&name)).expect("connect template");
+        #[derive(QueryableByName)]
+        struct U {
+            #[diesel(sql_type = diesel::sql_types::Uuid)]
+            id: Uuid,
+            #[diesel(sql_type = Text)]
+            role: String,
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+            organisation_id: Option<Uuid>,
+        }
+        let rows: Vec<U> = diesel::sql_query("SELECT id, role, organisation_id FROM users")
+            .load(&mut conn)
+            .expect("users");
+        drop(conn);
+        admin.batch_execute("SELECT pg_advisory_unlock(7345123)").expect("unlock");
+        let partner_org = rows.iter().find_map(|u| u.organisation_id).expect("partner org");
+        let users = rows.into_iter().map(|u| (u.role.parse().expect("role"), u.id)).collect();
+        (name, Fixtures { users, partner_org })
+    })
+}
+
+/// A running service on its own database.
+pub struct TestApp {
+    pub address: String,
+    pub database: String,
+    pub fixtures: Fixtures,
+    pub state: AppState,
+    client: awc::Client,
+    server: actix_web::dev::ServerHandle,
+}
+
+/// An answer, fully read.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).map(|v| v.to_str().expect("ascii header").to_owned())
+    }
+
+    /// Asserts the status and, for errors, that the body is a problem of `code`.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status, status, "body: {}", String::from_utf8_lossy(&self.body));
+        assert_eq!(self.header("content-type").as_deref(), Some("application/problem+json"));
+        let body = self.json();
+        assert_eq!(body["type"], format!("urn:lshub:problem:{code}"), "{body}");
+        assert_eq!(body["status"], status);
+        assert!(body["request_id"].is_string(), "problem without request_id: {body}");
+        assert_eq!(Some(body["request_id"].as_str().unwrap_or_default().to_owned()), self.header("x-request-id"));
+        body
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) -> &Self {
+        assert_eq!(self.status, status, "body: {}", String::from_utf8_lossy(&self.body));
+        self
+    }
+}
+
+impl TestApp {
+    /// A new database cloned from the template and the real server on a free port.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Like [`spawn`], with settings adjusted first.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        let (template, fixtures) = template().clone();
+        let database = format!("lshub_test_{}", Uuid::now_v7().simple());
+        let mut admin = PgConnection::establish(&admin_url()).expect("connect");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {database} TEMPLATE {template} STRATEGY = FILE_COPY"))
+            .expect("clone template");
+        let mut settings = Settings {
+            db: DbSettings { pool_size: 4, ..DbSettings::for_url(url_for(&database)) },
+            auth: AuthSettings {
+                jwt_secret: Some(Secret::new(JWT_SECRET)),
+                jwt_previous_secret: None,
+                jwt_issuer: "lshub".into(),
+                jwt_audience: "lshub-api".into(),
+                access_token_ttl: 900,
+                refresh_token_ttl: 3600,
+                password_hash_concurrency: 2,
+            },
+            http: HttpSettings { workers: Some(1), ..HttpSettings::default() },
+        };
+        adjust(&mut settings);
+        let state = AppState::new(&settings).expect("state");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = format!("http://{}", listener.local_addr().expect("addr"));
+        let server = lshub::app::server(listener, state.clone(), &settings.http).expect("server");
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        let client = awc::Client::builder().timeout(std::time::Duration::from_secs(60)).finish();
+        Self { address, database, fixtures, state, client, server: handle }
+    }
+
+    /// An access token for the pre-made user of `role`, signed by the service's own key.
+    pub fn token(&self, role: Role) -> String {
+        let org = (role == Role::Partner).then_some(self.fixtures.partner_org);
+        self.state
+            .tokens
+            .issue(self.fixtures.users[&role], PrincipalKind::User, role, org)
+            .expect("token")
+            .token
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> Req<'_> {
+        Req { app: self, method, path: path.to_owned(), headers: Vec::new(), body: None }
+    }
+
+    pub fn get(&self, path: &str) -> Req<'_> {
+        self.request(Method::GET, path)
+    }
+
+    pub fn post(&self, path: &str) -> Req<'_> {
+        self.request(Method::POST, path)
+    }
+
+    pub fn patch(&self, path: &str) -> Req<'_> {
+        self.request(Method::PATCH, path)
+    }
+
+    pub fn delete(&self, path: &str) -> Req<'_> {
+        self.request(Method::DELETE, path)
+    }
+
+    /// A direct connection to this test's database, for assertions on what it holds.
+    pub fn conn(&self) -> PgConnection {
+        PgConnection::establish(&url_for(&self.database)).expect("connect test database")
+    }
+
+    /// `SELECT count(*) FROM <from_where>`.
+    pub fn count(&self, from_where: &str) -> i64 {
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let row: N = diesel::sql_query(format!("SELECT count(*) AS n FROM {from_where}"))
+            .get_result(&mut self.conn())
+            .expect("count");
+        row.n
+    }
+
+    /// Creates a company as an editor and returns its JSON.
+    pub async fn create_company(&self, body: Value) -> Value {
+        let res = self.post("/api/v1/companies").role(Role::Editor).json(&body).send().await;
+        res.assert_status(201);
+        res.json()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        drop(self.server.stop(false));
+        if let Ok(mut admin) = PgConnection::establish(&admin_url()) {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database));
+        }
+    }
+}
+
+/// A request being built.
+pub struct Req<'a> {
+    app: &'a TestApp,
+    method: Method,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+}
+
+impl Req<'_> {
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("Authorization", &format!("Bearer {token}"))
+    }
+
+    pub fn role(self, role: Role) -> Self {
+        let token = self.app.token(role);
+        self.bearer(&token)
+    }
+
+    pub fn json(mut self, body: &Value) -> Self {
+        self.body = Some(serde_json::to_vec(body).expect("json"));
+        self.header("Content-Type", "application/json")
+    }
+
+    pub fn merge_patch(mut self, body: &Value) -> Self {
+        self.body = Some(serde_json::to_vec(body).expect("json"));
+        self.header("Content-Type", "application/merge-patch+json")
+    }
+
+    pub fn form(mut self, pairs: &[(&str, &str)]) -> Self {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs {
+            s.append_pair(k, v);
+        }
+        self.body = Some(s.finish().into_bytes());
+        self.header("Content-Type", "application/x-www-form-urlencoded")
+    }
+
+    pub fn raw(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(body.into());
+        self.header("Content-Type", content_type)
+    }
+
+    pub async fn send(self) -> TestResponse {
+        let url = format!("{}{}", self.app.address, self.path);
+        let mut req = self.app.client.request(self.method, url);
+        for (k, v) in &self.headers {
+            req = req.insert_header((k.as_str(), v.as_str()));
+        }
+        let mut res = match self.body {
+            Some(body) => req.send_body(body).await,
+            None => req.send().await,
+        }
+        .expect("request failed");
+        let body = res.body().limit(64 * 1024 * 1024).await.expect("read body").to_vec();
+        TestResponse { status: res.status().as_u16(), headers: res.headers().clone(), body }
+    }
+}
