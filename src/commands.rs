@@ -36,6 +36,8 @@ pub fn run(command: Option<Command>) -> Result<(), CommandError> {
 }
 
 fn serve(mut args: ServeArgs) -> Result<(), CommandError> {
+    // An empty variable (as compose passes an unset one) means "not set".
+    args.auth.jwt_secret = args.auth.jwt_secret.filter(|s| !s.expose().is_empty());
     if args.auth.jwt_secret.is_none() && args.demo {
         args.auth.jwt_secret = Some(Secret::new(random_secret()));
         tracing::warn!("demo mode: LSHUB_JWT_SECRET is not set, signing tokens with a random key (tokens die with the process)");

@@ -132,7 +132,11 @@ pub fn ensure_database(url: &str) -> Result<(), SetupError> {
     }
     let mut admin_url = parsed.clone();
     admin_url.set_path("/postgres");
-    let mut conn = connect(admin_url.as_str())?;
+    // Name the URL the operator configured, not the maintenance database we reach it through.
+    let mut conn = connect(admin_url.as_str()).map_err(|e| match e {
+        SetupError::Connect { reason, .. } => SetupError::Connect { url: redact_url(url), reason },
+        other => other,
+    })?;
     if database_exists(&mut conn, &name).map_err(setup)? {
         return Ok(());
     }

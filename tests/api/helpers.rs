@@ -253,6 +253,11 @@ impl TestApp {
         self.request(Method::DELETE, path)
     }
 
+    /// This test's database URL.
+    pub fn database_url(&self) -> String {
+        url_for(&self.database)
+    }
+
     /// A direct connection to this test's database, for assertions on what it holds.
     pub fn conn(&self) -> PgConnection {
         PgConnection::establish(&url_for(&self.database)).expect("connect test database")
