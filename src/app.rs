@@ -53,7 +53,9 @@ fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
         JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
             ApiError::PayloadTooLarge("the JSON body is too large".into())
         }
-        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType("Content-Type must be application/json".into()),
+        JsonPayloadError::ContentType => {
+            ApiError::UnsupportedMediaType("Content-Type must be application/json".into())
+        }
         other => ApiError::malformed(format!("the body is not valid JSON: {other}")),
     }
     .into()
@@ -69,10 +71,12 @@ fn path_error(err: PathError, _: &HttpRequest) -> actix_web::Error {
 
 fn form_error(err: UrlencodedError, _: &HttpRequest) -> actix_web::Error {
     match err {
-        UrlencodedError::Overflow { .. } => ApiError::PayloadTooLarge("the form body is too large".into()),
-        UrlencodedError::ContentType => {
-            ApiError::UnsupportedMediaType("Content-Type must be application/x-www-form-urlencoded".into())
+        UrlencodedError::Overflow { .. } => {
+            ApiError::PayloadTooLarge("the form body is too large".into())
         }
+        UrlencodedError::ContentType => ApiError::UnsupportedMediaType(
+            "Content-Type must be application/x-www-form-urlencoded".into(),
+        ),
         other => ApiError::malformed(format!("invalid form body: {other}")),
     }
     .into()
@@ -106,7 +110,11 @@ fn cors(settings: &HttpSettings) -> Cors {
 }
 
 /// Starts serving on `listener`: the one place where the `App` is assembled.
-pub fn server(listener: TcpListener, state: AppState, settings: &HttpSettings) -> std::io::Result<Server> {
+pub fn server(
+    listener: TcpListener,
+    state: AppState,
+    settings: &HttpSettings,
+) -> std::io::Result<Server> {
     let http = settings.clone();
     let cors_enabled = !http.cors_origins.is_empty();
     let mut server = HttpServer::new(move || {
@@ -115,14 +123,26 @@ pub fn server(listener: TcpListener, state: AppState, settings: &HttpSettings) -
             .app_data(state.tokens.clone())
             .app_data(state.hasher.clone())
             .app_data(state.limits.clone())
-            .app_data(web::JsonConfig::default().limit(JSON_BODY_LIMIT).error_handler(json_error))
-            .app_data(web::FormConfig::default().limit(JSON_BODY_LIMIT).error_handler(form_error))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(JSON_BODY_LIMIT)
+                    .error_handler(json_error),
+            )
+            .app_data(
+                web::FormConfig::default()
+                    .limit(JSON_BODY_LIMIT)
+                    .error_handler(form_error),
+            )
             .app_data(web::QueryConfig::default().error_handler(query_error))
             .app_data(web::PathConfig::default().error_handler(path_error))
             .app_data(web::PayloadConfig::new(JSON_BODY_LIMIT))
             .configure(crate::http::routes)
             .service(SwaggerUi::new("/docs/{_:.*}").config(Config::from("/openapi.json")))
-            .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::NotFound("no resource at this path".into())) }))
+            .default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(ApiError::NotFound(
+                    "no resource at this path".into(),
+                ))
+            }))
             .wrap(Condition::new(cors_enabled, cors(&http)))
             .wrap(from_fn(request_context))
     })

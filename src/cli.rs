@@ -11,7 +11,13 @@ use crate::domain::Role;
 #[command(name = "lshub", version, about)]
 pub struct Cli {
     /// Log line format.
-    #[arg(long, env = "LSHUB_LOG_FORMAT", value_enum, default_value = "pretty", global = true)]
+    #[arg(
+        long,
+        env = "LSHUB_LOG_FORMAT",
+        value_enum,
+        default_value = "pretty",
+        global = true
+    )]
     pub log_format: LogFormat,
     /// What to do (default: serve).
     #[command(subcommand)]

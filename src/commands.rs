@@ -23,7 +23,10 @@ pub fn run(command: Option<Command>) -> Result<(), CommandError> {
         Command::Migrate(args) => {
             db::ensure_database(&args.db.database_url)?;
             let applied = db::migrate(&args.db.database_url)?;
-            println!("applied {applied} migration(s) to {}", db::redact_url(&args.db.database_url));
+            println!(
+                "applied {applied} migration(s) to {}",
+                db::redact_url(&args.db.database_url)
+            );
             Ok(())
         }
         Command::Seed(args) => seed(&args),
@@ -42,7 +45,11 @@ fn serve(mut args: ServeArgs) -> Result<(), CommandError> {
         args.auth.jwt_secret = Some(Secret::new(random_secret()));
         tracing::warn!("demo mode: LSHUB_JWT_SECRET is not set, signing tokens with a random key (tokens die with the process)");
     }
-    let settings = Settings { db: args.db, auth: args.auth, http: args.http };
+    let settings = Settings {
+        db: args.db,
+        auth: args.auth,
+        http: args.http,
+    };
     // Refuse a missing key before touching the database.
     let state = crate::app::AppState::new(&settings)?;
     db::ensure_database(&settings.db.database_url)?;
@@ -65,11 +72,16 @@ fn load_demo(settings: &Settings) -> Result<(), CommandError> {
     let mut conn = db::connect(&settings.db.database_url)?;
     if crate::seed::registry_is_empty(&mut conn)? {
         let n = crate::seed::load_synthetic(&mut conn, 300)?;
-        tracing::info!(companies = n, "demo: loaded synthetic companies (tagged `synthetic`)");
+        tracing::info!(
+            companies = n,
+            "demo: loaded synthetic companies (tagged `synthetic`)"
+        );
     }
     let accounts = crate::seed::create_demo_accounts(&mut conn)?;
     if accounts.is_empty() {
-        println!("demo accounts already exist (their passwords were printed when they were created)");
+        println!(
+            "demo accounts already exist (their passwords were printed when they were created)"
+        );
     } else {
         println!("demo accounts (shown once):");
         for a in accounts {
@@ -96,7 +108,9 @@ fn create_user(args: &CreateUserArgs) -> Result<(), CommandError> {
     let email = Email::parse(&args.email).map_err(|e| format!("invalid e-mail: {}", e.message))?;
     match (args.role, args.organisation) {
         (Role::Partner, None) => return Err("a partner needs --organisation ID".into()),
-        (role, Some(_)) if role != Role::Partner => return Err("only partners act for an organisation".into()),
+        (role, Some(_)) if role != Role::Partner => {
+            return Err("only partners act for an organisation".into())
+        }
         _ => {}
     }
     let mut password = String::new();
@@ -142,6 +156,9 @@ fn create_user(args: &CreateUserArgs) -> Result<(), CommandError> {
         crate::error::ApiError::Conflict { detail, .. } => detail,
         other => other.to_string(),
     })?;
-    println!("{}", serde_json::json!({"id": id, "email": email.as_str(), "role": args.role.as_str()}));
+    println!(
+        "{}",
+        serde_json::json!({"id": id, "email": email.as_str(), "role": args.role.as_str()})
+    );
     Ok(())
 }

@@ -36,7 +36,11 @@ impl FieldError {
         code: impl Into<Cow<'static, str>>,
         message: impl Into<String>,
     ) -> Self {
-        Self { field: field.into(), code: code.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -93,7 +97,10 @@ pub enum ApiError {
     Unauthorized { invalid_token: bool, detail: String },
     /// 403 `forbidden`: the caller's role or ownership does not allow this.
     #[error("{detail}")]
-    Forbidden { detail: String, errors: Vec<FieldError> },
+    Forbidden {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
     /// 404 `not_found`.
     #[error("{0}")]
     NotFound(String),
@@ -102,7 +109,10 @@ pub enum ApiError {
     MethodNotAllowed { allow: String },
     /// 409 `duplicate`: the write conflicts with existing state (a unique name or VAT, a link).
     #[error("{detail}")]
-    Conflict { detail: String, errors: Vec<FieldError> },
+    Conflict {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
     /// 412 `precondition_failed`: `If-Match` names a version that is no longer current.
     #[error("the record changed since the version named in If-Match")]
     PreconditionFailed,
@@ -120,7 +130,10 @@ pub enum ApiError {
     PreconditionRequired,
     /// 503 `unavailable`: the database is unreachable or saturated; retry after a moment.
     #[error("{detail}")]
-    Unavailable { detail: String, retry_after: Duration },
+    Unavailable {
+        detail: String,
+        retry_after: Duration,
+    },
     /// 503 `unavailable` after a serialization failure or deadlock (SQLSTATE 40001/40P01);
     /// `db::transaction` retries these a few times before answering.
     #[error("the database is busy with conflicting writes; retry")]
@@ -130,7 +143,11 @@ pub enum ApiError {
     Internal(String),
     /// 400/401 at the token endpoint, in RFC 6749's shape.
     #[error("{description}")]
-    OAuth { status: StatusCode, error: &'static str, description: String },
+    OAuth {
+        status: StatusCode,
+        error: &'static str,
+        description: String,
+    },
 }
 
 impl ApiError {
@@ -141,7 +158,10 @@ impl ApiError {
 
     /// 403 for a role that may not make this request.
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::Forbidden { detail: detail.into(), errors: Vec::new() }
+        Self::Forbidden {
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
     }
 
     /// 404 for a missing record of the named entity.
@@ -169,7 +189,10 @@ impl ApiError {
 
     /// 503: the database could not be reached in time.
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self::Unavailable { detail: detail.into(), retry_after: Duration::from_secs(2) }
+        Self::Unavailable {
+            detail: detail.into(),
+            retry_after: Duration::from_secs(2),
+        }
     }
 
     /// 500 with a cause that is logged, not sent.
@@ -187,7 +210,10 @@ impl ApiError {
 
     /// 401 for a token that is present but unusable.
     pub fn invalid_token(detail: impl Into<String>) -> Self {
-        Self::Unauthorized { invalid_token: true, detail: detail.into() }
+        Self::Unauthorized {
+            invalid_token: true,
+            detail: detail.into(),
+        }
     }
 
     /// An RFC 6749 error from the token endpoint.
@@ -197,7 +223,11 @@ impl ApiError {
         } else {
             StatusCode::BAD_REQUEST
         };
-        Self::OAuth { status, error, description: description.into() }
+        Self::OAuth {
+            status,
+            error,
+            description: description.into(),
+        }
     }
 
     /// The problem catalogue entry: (`code`, title).
@@ -223,7 +253,9 @@ impl ApiError {
     /// The `detail` sent to the client: never the internal cause of a 500.
     fn public_detail(&self) -> String {
         match self {
-            Self::Internal(_) => "an unexpected error occurred; quote the request_id when reporting it".into(),
+            Self::Internal(_) => {
+                "an unexpected error occurred; quote the request_id when reporting it".into()
+            }
             Self::Validation(_) => "the request has invalid fields; see errors".into(),
             other => other.to_string(),
         }
@@ -234,19 +266,25 @@ impl ApiError {
 pub fn problem_for_status(status: StatusCode) -> ApiError {
     match status {
         StatusCode::NOT_FOUND => ApiError::NotFound("no resource at this path".into()),
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge("the request body is too large".into()),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge("the request body is too large".into())
+        }
         StatusCode::UNSUPPORTED_MEDIA_TYPE => {
             ApiError::UnsupportedMediaType("unsupported Content-Type".into())
         }
-        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed { allow: String::new() },
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed {
+            allow: String::new(),
+        },
         StatusCode::UNAUTHORIZED => ApiError::missing_credentials(),
         StatusCode::FORBIDDEN => ApiError::forbidden("forbidden"),
-        StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
+        StatusCode::REQUEST_TIMEOUT
+        | StatusCode::SERVICE_UNAVAILABLE
+        | StatusCode::GATEWAY_TIMEOUT => {
             ApiError::unavailable("the request could not be completed in time")
         }
-        s if s.is_client_error() => ApiError::malformed(
-            s.canonical_reason().unwrap_or("bad request").to_lowercase(),
-        ),
+        s if s.is_client_error() => {
+            ApiError::malformed(s.canonical_reason().unwrap_or("bad request").to_lowercase())
+        }
         _ => ApiError::internal(format!("unhandled status {status}")),
     }
 }
@@ -280,9 +318,15 @@ impl ResponseError for ApiError {
         let mut res = HttpResponse::build(status);
         // RFC 9111 §5.2.2.5: error answers, like every authenticated answer, must not be reused.
         res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-        if let Self::OAuth { error, description, .. } = self {
+        if let Self::OAuth {
+            error, description, ..
+        } = self
+        {
             if status == StatusCode::UNAUTHORIZED {
-                res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"lshub\"")));
+                res.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"lshub\""),
+                ));
             }
             return res.json(OAuthErrorBody {
                 error,
@@ -291,14 +335,23 @@ impl ResponseError for ApiError {
             });
         }
         match self {
-            Self::Unauthorized { invalid_token: true, .. } => {
+            Self::Unauthorized {
+                invalid_token: true,
+                ..
+            } => {
                 res.insert_header((
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"lshub\", error=\"invalid_token\""),
                 ));
             }
-            Self::Unauthorized { invalid_token: false, .. } => {
-                res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"lshub\"")));
+            Self::Unauthorized {
+                invalid_token: false,
+                ..
+            } => {
+                res.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"lshub\""),
+                ));
             }
             Self::MethodNotAllowed { allow } if !allow.is_empty() => {
                 if let Ok(v) = HeaderValue::from_str(allow) {
@@ -306,7 +359,10 @@ impl ResponseError for ApiError {
                 }
             }
             Self::Unavailable { retry_after, .. } => {
-                res.insert_header((header::RETRY_AFTER, retry_after.as_secs().max(1).to_string()));
+                res.insert_header((
+                    header::RETRY_AFTER,
+                    retry_after.as_secs().max(1).to_string(),
+                ));
             }
             Self::Contention => {
                 res.insert_header((header::RETRY_AFTER, "1"));
@@ -373,10 +429,15 @@ impl From<DieselError> for ApiError {
                     (DatabaseErrorKind::UniqueViolation, None) => {
                         Self::conflict("the record conflicts with an existing one", None)
                     }
-                    (DatabaseErrorKind::CheckViolation | DatabaseErrorKind::ForeignKeyViolation, Some(c)) => {
-                        Self::invalid(c.field, "constraint", c.message)
-                    }
-                    (DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => {
+                    (
+                        DatabaseErrorKind::CheckViolation | DatabaseErrorKind::ForeignKeyViolation,
+                        Some(c),
+                    ) => Self::invalid(c.field, "constraint", c.message),
+                    (
+                        DatabaseErrorKind::ClosedConnection
+                        | DatabaseErrorKind::UnableToSendCommand,
+                        _,
+                    ) => {
                         tracing::warn!(error = %err, "database connection lost");
                         Self::unavailable("the database connection was lost; retry")
                     }

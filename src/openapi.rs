@@ -71,7 +71,9 @@ impl Modify for BearerAuth {
 
 /// The document as pretty JSON, as committed in `openapi/openapi.json`.
 pub fn document() -> String {
-    ApiDoc::openapi().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
 /// `GET /openapi.json`.
@@ -79,5 +81,7 @@ pub fn document() -> String {
     extensions(("x-roles" = json!(["anonymous"]))),
     responses((status = 200, description = "This document")))]
 pub async fn serve_openapi() -> HttpResponse {
-    HttpResponse::Ok().content_type("application/json").body(document())
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(document())
 }

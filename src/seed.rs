@@ -36,14 +36,34 @@ impl Rng {
 }
 
 const PREFIXES: &[&str] = &[
-    "Bio", "Farma", "Medi", "Gene", "Neuro", "Cardio", "Onco", "Immuno", "Derma", "Vita", "Salus", "Lumen",
-    "Nova", "Àrea", "Città", "Ottica", "Pneumo", "Emato", "Endo", "Orto",
+    "Bio", "Farma", "Medi", "Gene", "Neuro", "Cardio", "Onco", "Immuno", "Derma", "Vita", "Salus",
+    "Lumen", "Nova", "Àrea", "Città", "Ottica", "Pneumo", "Emato", "Endo", "Orto",
 ];
 const ROOTS: &[&str] = &[
-    "tech", "gen", "lab", "pharma", "sistemi", "diagnostica", "care", "medica", "scienze", "cell", "logic",
-    "sintesi", "terapie", "dinamica",
+    "tech",
+    "gen",
+    "lab",
+    "pharma",
+    "sistemi",
+    "diagnostica",
+    "care",
+    "medica",
+    "scienze",
+    "cell",
+    "logic",
+    "sintesi",
+    "terapie",
+    "dinamica",
 ];
-const SUFFIXES: &[&str] = &["S.p.A.", "S.r.l.", "Italia", "Milano", "Lombardia", "Società Benefit", "Ricerca"];
+const SUFFIXES: &[&str] = &[
+    "S.p.A.",
+    "S.r.l.",
+    "Italia",
+    "Milano",
+    "Lombardia",
+    "Società Benefit",
+    "Ricerca",
+];
 const CITIES: &[(&str, &str, &str)] = &[
     ("Milano", "MI", "20121"),
     ("Milano", "MI", "20157"),
@@ -85,8 +105,17 @@ pub fn synthetic_companies(n: u32) -> Vec<(OrganisationFields, CompanyDetail)> {
     let mut seen = std::collections::HashSet::new();
     (0..u64::from(n))
         .map(|i| {
-            let base = format!("{}{} {}", rng.pick(PREFIXES), rng.pick(ROOTS), rng.pick(SUFFIXES));
-            let name = if seen.insert(base.clone()) { base } else { format!("{base} {}", i + 1) };
+            let base = format!(
+                "{}{} {}",
+                rng.pick(PREFIXES),
+                rng.pick(ROOTS),
+                rng.pick(SUFFIXES)
+            );
+            let name = if seen.insert(base.clone()) {
+                base
+            } else {
+                format!("{base} {}", i + 1)
+            };
             let (city, province, cap) = *rng.pick(CITIES);
             let (sector, ateco) = *rng.pick(SECTORS);
             let employees = 5 + rng.below(20) * rng.below(60) + rng.below(10);
@@ -110,7 +139,8 @@ pub fn synthetic_companies(n: u32) -> Vec<(OrganisationFields, CompanyDetail)> {
                 organisation_id: Uuid::nil(),
                 vat_number: Some(vat_for(i + 1)),
                 sector: sector.as_str().to_owned(),
-                device_segment: (sector == Sector::MedicalDevices).then(|| "biomedicine".to_owned()),
+                device_segment: (sector == Sector::MedicalDevices)
+                    .then(|| "biomedicine".to_owned()),
                 ateco_code: Some(ateco.to_owned()),
                 employees: i32::try_from(employees).ok(),
                 revenue_eur: Some(revenue),
@@ -191,7 +221,9 @@ pub struct DemoAccount {
 
 /// Creates one account per role (the partner acts for the first company by name) unless they
 /// exist; returns the new ones with their passwords.
-pub fn create_demo_accounts(conn: &mut PgConnection) -> Result<Vec<DemoAccount>, Box<dyn std::error::Error + Send + Sync>> {
+pub fn create_demo_accounts(
+    conn: &mut PgConnection,
+) -> Result<Vec<DemoAccount>, Box<dyn std::error::Error + Send + Sync>> {
     let partner_org: Option<Uuid> = organisations::table
         .filter(organisations::kind.eq("company"))
         .filter(organisations::archived_at.is_null())
@@ -205,7 +237,11 @@ pub fn create_demo_accounts(conn: &mut PgConnection) -> Result<Vec<DemoAccount>,
         if user::find_by_email(conn, &email)?.is_some() {
             continue;
         }
-        let organisation_id = if *role == Role::Partner { partner_org } else { None };
+        let organisation_id = if *role == Role::Partner {
+            partner_org
+        } else {
+            None
+        };
         if *role == Role::Partner && organisation_id.is_none() {
             continue;
         }
@@ -233,7 +269,11 @@ pub fn create_demo_accounts(conn: &mut PgConnection) -> Result<Vec<DemoAccount>,
             id,
             json!({"before": null, "after": {"email": email, "role": role.as_str(), "organisation_id": organisation_id}}),
         )?;
-        created.push(DemoAccount { email, role: *role, password });
+        created.push(DemoAccount {
+            email,
+            role: *role,
+            password,
+        });
     }
     Ok(created)
 }

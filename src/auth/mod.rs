@@ -60,7 +60,11 @@ impl Principal {
             Err(ApiError::forbidden(format!(
                 "the {} role may not do this; it needs one of: {}",
                 self.role,
-                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )))
         }
     }
@@ -73,7 +77,9 @@ impl Principal {
     /// `include_archived=true` is for editors and admins; for others it is 403.
     pub fn check_include_archived(&self, include_archived: bool) -> Result<bool, ApiError> {
         if include_archived && !self.role.can_edit() {
-            return Err(ApiError::forbidden("include_archived is for editors and admins"));
+            return Err(ApiError::forbidden(
+                "include_archived is for editors and admins",
+            ));
         }
         Ok(include_archived)
     }
@@ -83,7 +89,9 @@ impl Principal {
         match self.role {
             Role::Editor | Role::Admin => Ok(()),
             Role::Partner if self.organisation_id == Some(organisation_id) => Ok(()),
-            Role::Partner => Err(ApiError::forbidden("a partner may change only its own organisation")),
+            Role::Partner => Err(ApiError::forbidden(
+                "a partner may change only its own organisation",
+            )),
             Role::Viewer => Err(ApiError::forbidden("the viewer role is read-only")),
         }
     }
@@ -113,10 +121,16 @@ fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
         .to_str()
         .map_err(|_| ApiError::invalid_token("the Authorization header is not valid text"))?;
     let token = match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
             token.trim()
         }
-        _ => return Err(ApiError::invalid_token("expected `Authorization: Bearer <access token>`")),
+        _ => {
+            return Err(ApiError::invalid_token(
+                "expected `Authorization: Bearer <access token>`",
+            ))
+        }
     };
     let claims = tokens.verify(token)?;
     let principal = claims.principal()?;

@@ -14,13 +14,19 @@ use crate::error::ApiError;
 /// t=2, p=1), as a PHC string.
 pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
     let salt = SaltString::generate(&mut OsRng);
-    Ok(Argon2::default().hash_password(password.as_bytes(), &salt)?.to_string())
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)?
+        .to_string())
 }
 
 /// True when `password` matches the PHC string `hash`.
 pub fn verify_password(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -45,7 +51,9 @@ pub struct PasswordHasher {
 impl PasswordHasher {
     /// A hasher allowing `concurrency` hashes at once.
     pub fn new(concurrency: usize) -> Self {
-        Self { permits: Arc::new(Semaphore::new(concurrency.max(1))) }
+        Self {
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+        }
     }
 
     /// Verifies `password` against `hash`, or against a dummy hash when there is none.

@@ -4,7 +4,9 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::Utc;
-use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{
+    decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -53,8 +55,14 @@ pub struct Claims {
 impl Claims {
     /// The caller these claims describe.
     pub fn principal(&self) -> Result<Principal, ApiError> {
-        let id = Uuid::parse_str(&self.sub).map_err(|_| ApiError::invalid_token("malformed subject"))?;
-        Ok(Principal { id, kind: self.kind, role: self.role, organisation_id: self.org })
+        let id =
+            Uuid::parse_str(&self.sub).map_err(|_| ApiError::invalid_token("malformed subject"))?;
+        Ok(Principal {
+            id,
+            kind: self.kind,
+            role: self.role,
+            organisation_id: self.org,
+        })
     }
 }
 
@@ -98,7 +106,10 @@ impl Key {
 /// `kid` of a key: a digest of it, so every replica with the same key names it alike and the
 /// name reveals nothing of the key.
 pub fn key_id(secret: &[u8]) -> String {
-    let digest = Sha256::new().chain_update(b"lshub-kid:").chain_update(secret).finalize();
+    let digest = Sha256::new()
+        .chain_update(b"lshub-kid:")
+        .chain_update(secret)
+        .finalize();
     URL_SAFE_NO_PAD.encode(&digest[..12])
 }
 
@@ -203,12 +214,17 @@ impl TokenService {
         header.typ = Some(TOKEN_TYPE.into());
         header.kid = Some(self.current.kid.clone());
         let token = encode(&header, &claims, &self.current.encoding).map_err(ApiError::internal)?;
-        Ok(AccessToken { token, expires_in: self.ttl_secs, scope })
+        Ok(AccessToken {
+            token,
+            expires_in: self.ttl_secs,
+            scope,
+        })
     }
 
     /// Verifies signature, algorithm, type, key id and the time, issuer and audience claims.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        let header = decode_header(token).map_err(|_| ApiError::invalid_token("the access token is malformed"))?;
+        let header = decode_header(token)
+            .map_err(|_| ApiError::invalid_token("the access token is malformed"))?;
         if header.alg != ALGORITHM {
             return Err(ApiError::invalid_token("unexpected token algorithm"));
         }
@@ -216,7 +232,9 @@ impl TokenService {
             t.eq_ignore_ascii_case(TOKEN_TYPE) || t.eq_ignore_ascii_case("application/at+jwt")
         });
         if !typ_ok {
-            return Err(ApiError::invalid_token("the token is not an access token (typ must be at+jwt)"));
+            return Err(ApiError::invalid_token(
+                "the token is not an access token (typ must be at+jwt)",
+            ));
         }
         let key = match header.kid.as_deref() {
             Some(kid) if kid == self.current.kid => &self.current,

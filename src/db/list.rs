@@ -45,12 +45,18 @@ pub struct Sql {
 impl Sql {
     /// Starts a statement.
     pub fn new(text: &str) -> Self {
-        Self { query: diesel::sql_query(text.to_owned()).into_boxed(), binds: 0 }
+        Self {
+            query: diesel::sql_query(text.to_owned()).into_boxed(),
+            binds: 0,
+        }
     }
 
     /// Appends SQL text.
     pub fn push(self, text: &str) -> Self {
-        Self { query: self.query.sql(text), binds: self.binds }
+        Self {
+            query: self.query.sql(text),
+            binds: self.binds,
+        }
     }
 
     /// Appends a placeholder and binds `value` to it.
@@ -93,7 +99,9 @@ pub enum Filter {
 }
 
 fn like_pattern(q: &str) -> String {
-    q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    q.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 impl Filter {
@@ -164,7 +172,12 @@ impl Order {
     ) -> Result<Self, ApiError> {
         let raw = match (sort, search) {
             (Some(s), _) => s,
-            (None, Some((column, q))) => return Ok(Self::Relevance { column, q: q.to_owned() }),
+            (None, Some((column, q))) => {
+                return Ok(Self::Relevance {
+                    column,
+                    q: q.to_owned(),
+                })
+            }
             (None, None) => default,
         };
         let (name, desc) = raw.strip_prefix('-').map_or((raw, false), |n| (n, true));
@@ -176,7 +189,10 @@ impl Order {
                 ApiError::invalid(
                     "/sort",
                     "unknown_value",
-                    format!("sort must be one of {} (prefix - for descending)", allowed.join(", ")),
+                    format!(
+                        "sort must be one of {} (prefix - for descending)",
+                        allowed.join(", ")
+                    ),
                 )
             })
     }
@@ -270,8 +286,11 @@ impl ListQuery {
     }
 
     fn decode_cursor(&self, cursor: &str) -> Result<CursorData, ApiError> {
-        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| ApiError::InvalidCursor)?;
-        let data: CursorData = serde_json::from_slice(&bytes).map_err(|_| ApiError::InvalidCursor)?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(cursor)
+            .map_err(|_| ApiError::InvalidCursor)?;
+        let data: CursorData =
+            serde_json::from_slice(&bytes).map_err(|_| ApiError::InvalidCursor)?;
         if data.f != self.fingerprint() {
             return Err(ApiError::InvalidCursor);
         }
@@ -280,7 +299,9 @@ impl ListQuery {
             (Order::Relevance { .. }, Some(Value::Float(_))) => true,
             (Order::Key { key, .. }, Some(v)) => matches!(
                 (key.ty, v),
-                (KeyType::Text, Value::Text(_)) | (KeyType::Int, Value::Int(_)) | (KeyType::Time, Value::Time(_))
+                (KeyType::Text, Value::Text(_))
+                    | (KeyType::Int, Value::Int(_))
+                    | (KeyType::Time, Value::Time(_))
                     | (KeyType::Uuid, Value::Uuid(_))
             ),
             _ => false,
@@ -297,7 +318,11 @@ impl ListQuery {
             Order::Key { key, .. } => row.sort_value(key.name),
             Order::Relevance { .. } => row.score().map(Value::Float),
         };
-        let data = CursorData { f: self.fingerprint(), v, id: row.id() };
+        let data = CursorData {
+            f: self.fingerprint(),
+            v,
+            id: row.id(),
+        };
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&data).unwrap_or_default())
     }
 
@@ -311,13 +336,24 @@ impl ListQuery {
 
     /// `(key, id)` strictly after the cursor's, in the list's direction, NULLs last.
     fn push_keyset(&self, sql: Sql, cursor: &CursorData) -> Sql {
-        let (cmp, id_cmp) = if self.order.desc() { (" < ", " < ") } else { (" > ", " > ") };
+        let (cmp, id_cmp) = if self.order.desc() {
+            (" < ", " < ")
+        } else {
+            (" > ", " > ")
+        };
         let id = Value::Uuid(cursor.id);
         match &cursor.v {
             Some(v) => {
                 let sql = self.order.push_expr(sql.push(" AND ("));
                 let sql = self.order.push_expr(sql.push(cmp).bind(v).push(" OR ("));
-                let sql = sql.push(" = ").bind(v).push(" AND ").push(self.id_expr).push(id_cmp).bind(&id).push(")");
+                let sql = sql
+                    .push(" = ")
+                    .bind(v)
+                    .push(" AND ")
+                    .push(self.id_expr)
+                    .push(id_cmp)
+                    .bind(&id)
+                    .push(")");
                 let sql = if self.order.nullable() {
                     self.order.push_expr(sql.push(" OR ")).push(" IS NULL")
                 } else {
@@ -337,7 +373,11 @@ impl ListQuery {
     }
 
     fn push_order(&self, sql: Sql) -> Sql {
-        let dir = if self.order.desc() { " DESC NULLS LAST, " } else { " ASC NULLS LAST, " };
+        let dir = if self.order.desc() {
+            " DESC NULLS LAST, "
+        } else {
+            " ASC NULLS LAST, "
+        };
         let id_dir = if self.order.desc() { " DESC" } else { " ASC" };
         self.order
             .push_expr(sql.push(" ORDER BY "))
@@ -383,8 +423,16 @@ impl ListQuery {
             }
             _ => None,
         };
-        let total = if include_total { Some(self.count(conn)?) } else { None };
-        Ok(Page { data, next_cursor, total })
+        let total = if include_total {
+            Some(self.count(conn)?)
+        } else {
+            None
+        };
+        Ok(Page {
+            data,
+            next_cursor,
+            total,
+        })
     }
 
     /// Counts every row matching the filters (only on `include_total=true`: it is O(rows)).

@@ -87,7 +87,8 @@ pub fn redact_url(url: &str) -> String {
 
 /// A pool that opens connections lazily, so the service starts even if the database blips.
 pub fn build_pool(settings: &DbSettings) -> PgPool {
-    let manager = ConnectionManager::<PgConnection>::new(with_connection_params(&settings.database_url));
+    let manager =
+        ConnectionManager::<PgConnection>::new(with_connection_params(&settings.database_url));
     Pool::builder()
         .max_size(settings.pool_size.max(1))
         .min_idle(Some(0))
@@ -118,14 +119,26 @@ pub enum SetupError {
 pub fn connect(url: &str) -> Result<PgConnection, SetupError> {
     PgConnection::establish(&with_connection_params(url)).map_err(|e| SetupError::Connect {
         url: redact_url(url),
-        reason: e.to_string().lines().next().unwrap_or_default().trim().to_owned(),
+        reason: e
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
     })
 }
 
 /// Creates the database named in `url` if it does not exist (through the `postgres` database).
 pub fn ensure_database(url: &str) -> Result<(), SetupError> {
-    let setup = |e: diesel::result::Error| SetupError::Setup { url: redact_url(url), reason: e.to_string() };
-    let parsed = url::Url::parse(url).map_err(|e| SetupError::Setup { url: redact_url(url), reason: e.to_string() })?;
+    let setup = |e: diesel::result::Error| SetupError::Setup {
+        url: redact_url(url),
+        reason: e.to_string(),
+    };
+    let parsed = url::Url::parse(url).map_err(|e| SetupError::Setup {
+        url: redact_url(url),
+        reason: e.to_string(),
+    })?;
     let name = parsed.path().trim_start_matches('/').to_owned();
     if name.is_empty() || name == "postgres" {
         return Ok(());
@@ -134,7 +147,10 @@ pub fn ensure_database(url: &str) -> Result<(), SetupError> {
     admin_url.set_path("/postgres");
     // Name the URL the operator configured, not the maintenance database we reach it through.
     let mut conn = connect(admin_url.as_str()).map_err(|e| match e {
-        SetupError::Connect { reason, .. } => SetupError::Connect { url: redact_url(url), reason },
+        SetupError::Connect { reason, .. } => SetupError::Connect {
+            url: redact_url(url),
+            reason,
+        },
         other => other,
     })?;
     if database_exists(&mut conn, &name).map_err(setup)? {
@@ -157,20 +173,27 @@ pub fn ensure_database(url: &str) -> Result<(), SetupError> {
 
 fn database_exists(conn: &mut PgConnection, name: &str) -> QueryResult<bool> {
     diesel::select(
-        diesel::dsl::sql::<diesel::sql_types::Bool>("EXISTS (SELECT 1 FROM pg_database WHERE datname = ")
-            .bind::<diesel::sql_types::Text, _>(name)
-            .sql(")"),
+        diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "EXISTS (SELECT 1 FROM pg_database WHERE datname = ",
+        )
+        .bind::<diesel::sql_types::Text, _>(name)
+        .sql(")"),
     )
     .get_result(conn)
 }
 
 /// Applies pending migrations under an advisory lock, so replicas may start at once.
 pub fn migrate(url: &str) -> Result<usize, SetupError> {
-    let setup = |reason: String| SetupError::Setup { url: redact_url(url), reason };
+    let setup = |reason: String| SetupError::Setup {
+        url: redact_url(url),
+        reason,
+    };
     let mut conn = connect(url)?;
     conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
         .map_err(|e| setup(e.to_string()))?;
-    let result = conn.run_pending_migrations(MIGRATIONS).map(|applied| applied.len());
+    let result = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map(|applied| applied.len());
     let unlock = conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
     let applied = result.map_err(|e| setup(e.to_string()))?;
     unlock.map_err(|e| setup(e.to_string()))?;

@@ -86,4 +86,10 @@ diesel::table! {
 diesel::joinable!(companies -> organisations (organisation_id));
 diesel::joinable!(users -> organisations (organisation_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(organisations, companies, users, refresh_tokens, audit_events);
+diesel::allow_tables_to_appear_in_same_query!(
+    organisations,
+    companies,
+    users,
+    refresh_tokens,
+    audit_events
+);

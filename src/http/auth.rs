@@ -65,15 +65,28 @@ fn parse_token_request(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, A
         "application/x-www-form-urlencoded" => {
             let mut map = serde_json::Map::new();
             for (k, v) in url::form_urlencoded::parse(body) {
-                if map.insert(k.clone().into_owned(), serde_json::Value::String(v.into_owned())).is_some() {
-                    return Err(ApiError::oauth("invalid_request", format!("parameter `{k}` was sent more than once")));
+                if map
+                    .insert(
+                        k.clone().into_owned(),
+                        serde_json::Value::String(v.into_owned()),
+                    )
+                    .is_some()
+                {
+                    return Err(ApiError::oauth(
+                        "invalid_request",
+                        format!("parameter `{k}` was sent more than once"),
+                    ));
                 }
             }
             serde_json::from_value(serde_json::Value::Object(map))
                 .map_err(|e| ApiError::oauth("invalid_request", e.to_string()))
         }
-        "application/json" => serde_json::from_slice(body)
-            .map_err(|e| ApiError::oauth("invalid_request", format!("the body is not a valid token request: {e}"))),
+        "application/json" => serde_json::from_slice(body).map_err(|e| {
+            ApiError::oauth(
+                "invalid_request",
+                format!("the body is not a valid token request: {e}"),
+            )
+        }),
         _ => Err(ApiError::oauth(
             "invalid_request",
             "Content-Type must be application/x-www-form-urlencoded or application/json",
@@ -88,13 +101,17 @@ fn required(value: Option<String>, name: &str) -> Result<String, ApiError> {
 }
 
 fn no_store(mut res: HttpResponse) -> HttpResponse {
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     res
 }
 
 fn user_role(user: &UserRow) -> Result<Role, ApiError> {
-    user.role.parse().map_err(|e: crate::domain::Invalid| ApiError::internal(e.message))
+    user.role
+        .parse()
+        .map_err(|e: crate::domain::Invalid| ApiError::internal(e.message))
 }
 
 /// Obtain an access token.
@@ -124,17 +141,27 @@ pub async fn issue_token(
         "password" => password_grant(&pool, &hasher, request).await?,
         "refresh_token" => refresh_grant(&pool, request).await?,
         "client_credentials" => {
-            return Err(ApiError::oauth("unauthorized_client", "API clients are not enabled on this server yet"))
+            return Err(ApiError::oauth(
+                "unauthorized_client",
+                "API clients are not enabled on this server yet",
+            ))
         }
-        other => return Err(ApiError::oauth("unsupported_grant_type", format!("grant type `{other}` is not supported"))),
+        other => {
+            return Err(ApiError::oauth(
+                "unsupported_grant_type",
+                format!("grant type `{other}` is not supported"),
+            ))
+        }
     };
     let role = user_role(&user)?;
     let access = tokens.issue(user.id, PrincipalKind::User, role, user.organisation_id)?;
     let (refresh, digest) = new_refresh_token();
-    let expires_at = Utc::now() + Duration::seconds(i64::try_from(tokens.refresh_ttl_secs()).unwrap_or(i64::MAX / 4));
+    let expires_at = Utc::now()
+        + Duration::seconds(i64::try_from(tokens.refresh_ttl_secs()).unwrap_or(i64::MAX / 4));
     let user_id = user.id;
     db::run(&pool, move |conn| {
-        user::insert_refresh_token(conn, family, user_id, &digest, expires_at).map_err(ApiError::from)
+        user::insert_refresh_token(conn, family, user_id, &digest, expires_at)
+            .map_err(ApiError::from)
     })
     .await?;
     Ok(no_store(HttpResponse::Ok().json(TokenResponse {
@@ -157,7 +184,10 @@ async fn password_grant(
 ) -> Result<(UserRow, Uuid), ApiError> {
     let username = required(request.username, "username")?;
     let password = required(request.password, "password")?;
-    let found = db::run(pool, move |conn| user::find_by_email(conn, &username).map_err(ApiError::from)).await?;
+    let found = db::run(pool, move |conn| {
+        user::find_by_email(conn, &username).map_err(ApiError::from)
+    })
+    .await?;
     let hash = found.as_ref().and_then(|u| u.password_hash.clone());
     let verified = hasher.verify(hash, password).await?;
     match found {
@@ -186,12 +216,15 @@ async fn refresh_grant(pool: &Pool, request: TokenRequest) -> Result<(UserRow, U
         if row.rotated_at.is_some() {
             user::revoke_family(conn, row.family_id)?;
             tracing::warn!(family = %row.family_id, "refresh token reused; family revoked");
-            return Ok(Refresh::Refused("the refresh token was already used; its session has been revoked"));
+            return Ok(Refresh::Refused(
+                "the refresh token was already used; its session has been revoked",
+            ));
         }
         if row.expires_at <= Utc::now() {
             return Ok(Refresh::Refused("the refresh token has expired"));
         }
-        let user = user::find(conn, row.user_id)?.ok_or_else(|| ApiError::internal("refresh token without user"))?;
+        let user = user::find(conn, row.user_id)?
+            .ok_or_else(|| ApiError::internal("refresh token without user"))?;
         if user.disabled_at.is_some() {
             user::revoke_family(conn, row.family_id)?;
             return Ok(Refresh::Refused("the account is disabled"));
@@ -228,16 +261,29 @@ pub struct RevokeRequest {
         (status = 400, description = "invalid_request", body = OAuthErrorBody),
     )
 )]
-pub async fn revoke_token(pool: Pool, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn revoke_token(
+    pool: Pool,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     #[derive(Deserialize)]
     struct Form {
         token: Option<String>,
     }
-    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let form: Form = if content_type.starts_with("application/json") {
-        serde_json::from_slice(&body).map_err(|e| ApiError::oauth("invalid_request", e.to_string()))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::oauth("invalid_request", e.to_string()))?
     } else {
-        Form { token: url::form_urlencoded::parse(&body).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned()) }
+        Form {
+            token: url::form_urlencoded::parse(&body)
+                .find(|(k, _)| k == "token")
+                .map(|(_, v)| v.into_owned()),
+        }
     };
     let token = required(form.token, "token")?;
     let digest = digest_token(&token);
@@ -284,17 +330,21 @@ pub struct MeResponse {
 pub async fn get_me(pool: Pool, principal: Principal) -> Result<HttpResponse, ApiError> {
     let id = principal.id;
     let email = match principal.kind {
-        PrincipalKind::User => db::run(&pool, move |conn| user::find(conn, id).map_err(ApiError::from))
-            .await?
-            .map(|u| u.email),
+        PrincipalKind::User => db::run(&pool, move |conn| {
+            user::find(conn, id).map_err(ApiError::from)
+        })
+        .await?
+        .map(|u| u.email),
         PrincipalKind::Client => None,
     };
-    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, PRIVATE_REVALIDATE)).json(MeResponse {
-        id,
-        kind: principal.kind,
-        email,
-        name: None,
-        role: principal.role,
-        organisation_id: principal.organisation_id,
-    }))
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, PRIVATE_REVALIDATE))
+        .json(MeResponse {
+            id,
+            kind: principal.kind,
+            email,
+            name: None,
+            role: principal.role,
+            organisation_id: principal.organisation_id,
+        }))
 }

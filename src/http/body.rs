@@ -18,7 +18,12 @@ pub fn check_media_type(headers: &HeaderMap, accepted: &[&str]) -> Result<(), Ap
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     if accepted.contains(&essence.as_str()) {
         Ok(())
     } else {
@@ -34,7 +39,9 @@ pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Json>, ApiError> {
     match serde_json::from_slice::<Json>(bytes) {
         Ok(Json::Object(map)) => Ok(map),
         Ok(_) => Err(ApiError::malformed("the body must be a JSON object")),
-        Err(e) => Err(ApiError::malformed(format!("the body is not valid JSON: {e}"))),
+        Err(e) => Err(ApiError::malformed(format!(
+            "the body is not valid JSON: {e}"
+        ))),
     }
 }
 
@@ -66,7 +73,12 @@ impl Shape {
     fn collect(&self, body: &Map<String, Json>, prefix: &str, errors: &mut Vec<FieldError>) {
         for (key, value) in body {
             let pointer = format!("{prefix}/{}", escape_pointer(key));
-            match self.fields.iter().flat_map(|g| g.iter()).find(|(name, _)| name == key) {
+            match self
+                .fields
+                .iter()
+                .flat_map(|g| g.iter())
+                .find(|(name, _)| name == key)
+            {
                 Some((_, Some(nested))) => {
                     if let Json::Object(inner) = value {
                         nested.collect(inner, &pointer, errors);
@@ -78,15 +90,25 @@ impl Shape {
                     "read_only",
                     format!("`{key}` is set by the service and cannot be written"),
                 )),
-                None => errors.push(FieldError::new(pointer, "unknown_field", format!("unknown field `{key}`"))),
+                None => errors.push(FieldError::new(
+                    pointer,
+                    "unknown_field",
+                    format!("unknown field `{key}`"),
+                )),
             }
         }
     }
 
     /// Splits a body into the members of field group `group` and the rest.
-    pub fn split(&self, mut body: Map<String, Json>, group: usize) -> (Map<String, Json>, Map<String, Json>) {
+    pub fn split(
+        &self,
+        mut body: Map<String, Json>,
+        group: usize,
+    ) -> (Map<String, Json>, Map<String, Json>) {
         let names = self.fields.get(group).copied().unwrap_or_default();
-        let taken = names.iter().filter_map(|(name, _)| body.remove(*name).map(|v| ((*name).to_owned(), v)));
+        let taken = names
+            .iter()
+            .filter_map(|(name, _)| body.remove(*name).map(|v| ((*name).to_owned(), v)));
         let taken: Map<String, Json> = taken.collect();
         (taken, body)
     }
@@ -104,14 +126,28 @@ pub fn decode<T: DeserializeOwned>(body: Map<String, Json>) -> Result<T, ApiErro
             .path()
             .iter()
             .filter_map(|seg| match seg {
-                serde_path_to_error::Segment::Map { key } => Some(format!("/{}", escape_pointer(key))),
+                serde_path_to_error::Segment::Map { key } => {
+                    Some(format!("/{}", escape_pointer(key)))
+                }
                 serde_path_to_error::Segment::Seq { index } => Some(format!("/{index}")),
                 _ => None,
             })
             .collect();
         let message = e.inner().to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
-        ApiError::invalid(if pointer.is_empty() { "/".into() } else { pointer }, "invalid_type", message)
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned();
+        ApiError::invalid(
+            if pointer.is_empty() {
+                "/".into()
+            } else {
+                pointer
+            },
+            "invalid_type",
+            message,
+        )
     })
 }
 
@@ -148,10 +184,14 @@ mod tests {
             (json!({"a":"b"}), json!({"b":"c"}), json!({"a":"b","b":"c"})),
             (json!({"a":"b"}), json!({"a":null}), json!({})),
             (json!({"a":["b"]}), json!({"a":"c"}), json!({"a":"c"})),
-            (json!({"a":{"b":"c"}}), json!({"a":{"b":"d","c":null}}), json!({"a":{"b":"d"}})),
+            (
+                json!({"a":{"b":"c"}}),
+                json!({"a":{"b":"d","c":null}}),
+                json!({"a":{"b":"d"}}),
+            ),
             (json!({"a":[{"b":"c"}]}), json!({"a":[1]}), json!({"a":[1]})),
             (json!({"e":null}), json!({"a":1}), json!({"e":null,"a":1})),
-            (json!([1,2]), json!({"a":"b","c":null}), json!({"a":"b"})),
+            (json!([1, 2]), json!({"a":"b","c":null}), json!({"a":"b"})),
         ];
         for (mut target, patch, expected) in cases {
             merge_patch(&mut target, &patch);

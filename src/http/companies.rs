@@ -9,7 +9,8 @@ use uuid::Uuid;
 use super::body::{self, Field, Shape};
 use super::list::{check_limit, ListParams, PageResponse};
 use super::organisation::{
-    self as org, Errors, GetParams, HistoryParams, OrgResource, OrganisationView, Pool, COMMON_FIELDS, READ_ONLY,
+    self as org, Errors, GetParams, HistoryParams, OrgResource, OrganisationView, Pool,
+    COMMON_FIELDS, READ_ONLY,
 };
 use crate::auth::Principal;
 use crate::db::{self, list::Filter, list::Order, list::Value};
@@ -54,7 +55,11 @@ impl TryFrom<CompanyRecord> for CompanyResponse {
             organisation: OrganisationView::from_row(&record.organisation)?,
             vat_number: c.vat_number,
             sector: c.sector.parse().map_err(internal)?,
-            device_segment: c.device_segment.map(|s| s.parse()).transpose().map_err(internal)?,
+            device_segment: c
+                .device_segment
+                .map(|s| s.parse())
+                .transpose()
+                .map_err(internal)?,
             ateco_code: c.ateco_code,
             employees: c.employees,
             revenue_eur: c.revenue_eur,
@@ -124,7 +129,10 @@ const COMPANY_FIELDS: &[Field] = &[
     ("assolombarda_member", None),
 ];
 
-static COMPANY_SHAPE: Shape = Shape { fields: &[COMMON_FIELDS, COMPANY_FIELDS], read_only: READ_ONLY };
+static COMPANY_SHAPE: Shape = Shape {
+    fields: &[COMMON_FIELDS, COMPANY_FIELDS],
+    read_only: READ_ONLY,
+};
 
 /// The largest money amount accepted (whole euros): beyond any company's figures, and safe
 /// in a JSON number.
@@ -154,25 +162,38 @@ impl OrgResource for Companies {
     type Detail = CompanyDetail;
     type Response = CompanyResponse;
 
-    fn validate_detail(body: Map<String, Json>, errors: &mut Errors) -> Result<CompanyDetail, ApiError> {
+    fn validate_detail(
+        body: Map<String, Json>,
+        errors: &mut Errors,
+    ) -> Result<CompanyDetail, ApiError> {
         let m: CompanyMembers = body::decode(body)?;
         let sector = m.sector.unwrap_or_else(|| {
-            errors.push("/sector", Invalid::new(domain::codes::REQUIRED, "sector is required"));
+            errors.push(
+                "/sector",
+                Invalid::new(domain::codes::REQUIRED, "sector is required"),
+            );
             Sector::Other
         });
         if m.device_segment.is_some() && sector != Sector::MedicalDevices {
             errors.push(
                 "/device_segment",
-                Invalid::new(domain::codes::INVALID_FORMAT, "device_segment applies to medical_devices companies only"),
+                Invalid::new(
+                    domain::codes::INVALID_FORMAT,
+                    "device_segment applies to medical_devices companies only",
+                ),
             );
         }
         let this_year = i64::from(chrono::Datelike::year(&chrono::Utc::now()));
         Ok(CompanyDetail {
             organisation_id: Uuid::nil(),
-            vat_number: errors.optional("/vat_number", m.vat_number, |v| domain::VatNumber::parse(v).map(|v| v.into_inner())),
+            vat_number: errors.optional("/vat_number", m.vat_number, |v| {
+                domain::VatNumber::parse(v).map(|v| v.into_inner())
+            }),
             sector: sector.as_str().to_owned(),
             device_segment: m.device_segment.map(|d| d.as_str().to_owned()),
-            ateco_code: errors.optional("/ateco_code", m.ateco_code, |v| domain::AtecoCode::parse(v).map(|v| v.into_inner())),
+            ateco_code: errors.optional("/ateco_code", m.ateco_code, |v| {
+                domain::AtecoCode::parse(v).map(|v| v.into_inner())
+            }),
             employees: errors.range("/employees", m.employees, 0, i64::from(i32::MAX)),
             revenue_eur: errors.range("/revenue_eur", m.revenue_eur, 0, MAX_EUR),
             rd_investment_eur: errors.range("/rd_investment_eur", m.rd_investment_eur, 0, MAX_EUR),
@@ -182,7 +203,11 @@ impl OrgResource for Companies {
         })
     }
 
-    fn load(conn: &mut diesel::PgConnection, id: Uuid, include_archived: bool) -> Result<CompanyResponse, ApiError> {
+    fn load(
+        conn: &mut diesel::PgConnection,
+        id: Uuid,
+        include_archived: bool,
+    ) -> Result<CompanyResponse, ApiError> {
         model::find(conn, id, include_archived)?.try_into()
     }
 
@@ -190,12 +215,32 @@ impl OrgResource for Companies {
         record.organisation.version
     }
 
-    fn insert_detail(conn: &mut diesel::PgConnection, id: Uuid, detail: &CompanyDetail) -> diesel::QueryResult<()> {
-        model::insert_detail(conn, &CompanyDetail { organisation_id: id, ..detail.clone() })
+    fn insert_detail(
+        conn: &mut diesel::PgConnection,
+        id: Uuid,
+        detail: &CompanyDetail,
+    ) -> diesel::QueryResult<()> {
+        model::insert_detail(
+            conn,
+            &CompanyDetail {
+                organisation_id: id,
+                ..detail.clone()
+            },
+        )
     }
 
-    fn update_detail(conn: &mut diesel::PgConnection, id: Uuid, detail: &CompanyDetail) -> diesel::QueryResult<()> {
-        model::update_detail(conn, &CompanyDetail { organisation_id: id, ..detail.clone() })
+    fn update_detail(
+        conn: &mut diesel::PgConnection,
+        id: Uuid,
+        detail: &CompanyDetail,
+    ) -> diesel::QueryResult<()> {
+        model::update_detail(
+            conn,
+            &CompanyDetail {
+                organisation_id: id,
+                ..detail.clone()
+            },
+        )
     }
 }
 
@@ -270,13 +315,25 @@ pub async fn list_companies(
     let query = query.into_inner();
     let params = query.common();
     let limit = check_limit(params.limit)?;
-    let mut filters = org::common_filters(&principal, &params, query.province.as_deref(), query.in_mind)?;
+    let mut filters = org::common_filters(
+        &principal,
+        &params,
+        query.province.as_deref(),
+        query.in_mind,
+    )?;
     if let Some(sector) = query.sector {
-        filters.push(Filter::Eq("c.sector", Value::Text(sector.as_str().to_owned())));
+        filters.push(Filter::Eq(
+            "c.sector",
+            Value::Text(sector.as_str().to_owned()),
+        ));
     }
     if let (Some(min), Some(max)) = (query.min_employees, query.max_employees) {
         if min > max {
-            return Err(ApiError::invalid("/min_employees", "out_of_range", "min_employees exceeds max_employees"));
+            return Err(ApiError::invalid(
+                "/min_employees",
+                "out_of_range",
+                "min_employees exceeds max_employees",
+            ));
         }
     }
     if let Some(min) = query.min_employees {
@@ -297,7 +354,10 @@ pub async fn list_companies(
     let list = model::list_query(filters, order, Some(limit));
     let include_total = params.include_total.unwrap_or(false);
     let cursor = params.cursor.clone();
-    let page = db::run(&pool, move |conn| list.load::<CompanyRecord>(conn, cursor.as_deref(), include_total)).await?;
+    let page = db::run(&pool, move |conn| {
+        list.load::<CompanyRecord>(conn, cursor.as_deref(), include_total)
+    })
+    .await?;
     Ok(PageResponse::try_from_page(page, CompanyResponse::try_from)?.respond(&req))
 }
 
@@ -413,7 +473,14 @@ pub async fn archive_company(
     req: HttpRequest,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    org::archive(&pool, &principal, &req, OrganisationKind::Company, id.into_inner()).await
+    org::archive(
+        &pool,
+        &principal,
+        &req,
+        OrganisationKind::Company,
+        id.into_inner(),
+    )
+    .await
 }
 
 /// Restore an archived company.
@@ -466,5 +533,13 @@ pub async fn company_history(
     id: web::Path<Uuid>,
     query: web::Query<HistoryParams>,
 ) -> Result<HttpResponse, ApiError> {
-    org::history(&pool, &principal, &req, OrganisationKind::Company, id.into_inner(), query.into_inner()).await
+    org::history(
+        &pool,
+        &principal,
+        &req,
+        OrganisationKind::Company,
+        id.into_inner(),
+        query.into_inner(),
+    )
+    .await
 }

@@ -15,7 +15,10 @@ pub fn etag(version: i64) -> String {
 pub fn tag(builder: &mut HttpResponseBuilder, version: i64) -> &mut HttpResponseBuilder {
     builder
         .insert_header((header::ETAG, etag(version)))
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static(PRIVATE_REVALIDATE)))
+        .insert_header((
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(PRIVATE_REVALIDATE),
+        ))
 }
 
 /// `Cache-Control` of authenticated answers: private caches may keep them but must revalidate.

@@ -33,8 +33,12 @@ pub async fn healthz() -> HttpResponse {
     ))]
 pub async fn readyz(pool: Pool) -> Result<HttpResponse, ApiError> {
     db::run(&pool, |conn| {
-        conn.batch_execute("SELECT 1")
-            .map_err(|e| ApiError::unavailable(format!("the database does not answer: {}", e.to_string().trim())))
+        conn.batch_execute("SELECT 1").map_err(|e| {
+            ApiError::unavailable(format!(
+                "the database does not answer: {}",
+                e.to_string().trim()
+            ))
+        })
     })
     .await?;
     Ok(HttpResponse::Ok().json(Health { status: "ok" }))

@@ -42,7 +42,11 @@ impl ListParams {
 pub fn check_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     match limit.unwrap_or(DEFAULT_LIMIT) {
         n @ 1..=MAX_LIMIT => Ok(n),
-        _ => Err(ApiError::invalid("/limit", "out_of_range", format!("limit must be between 1 and {MAX_LIMIT}"))),
+        _ => Err(ApiError::invalid(
+            "/limit",
+            "out_of_range",
+            format!("limit must be between 1 and {MAX_LIMIT}"),
+        )),
     }
 }
 
@@ -61,11 +65,18 @@ pub struct PageResponse<T> {
 impl<T: Serialize> PageResponse<T> {
     /// Maps a loaded page's rows to their response type.
     pub fn from_page<R>(page: Page<R>, f: impl FnMut(R) -> T) -> Self {
-        Self { data: page.data.into_iter().map(f).collect(), next_cursor: page.next_cursor, total: page.total }
+        Self {
+            data: page.data.into_iter().map(f).collect(),
+            next_cursor: page.next_cursor,
+            total: page.total,
+        }
     }
 
     /// Like [`Self::from_page`] for conversions that can fail.
-    pub fn try_from_page<R>(page: Page<R>, f: impl FnMut(R) -> Result<T, ApiError>) -> Result<Self, ApiError> {
+    pub fn try_from_page<R>(
+        page: Page<R>,
+        f: impl FnMut(R) -> Result<T, ApiError>,
+    ) -> Result<Self, ApiError> {
         Ok(Self {
             data: page.data.into_iter().map(f).collect::<Result<_, _>>()?,
             next_cursor: page.next_cursor,
@@ -78,7 +89,10 @@ impl<T: Serialize> PageResponse<T> {
         let mut res = HttpResponse::Ok();
         res.insert_header((header::CACHE_CONTROL, PRIVATE_REVALIDATE));
         if let Some(cursor) = &self.next_cursor {
-            res.insert_header((header::LINK, format!("<{}>; rel=\"next\"", next_url(req, cursor))));
+            res.insert_header((
+                header::LINK,
+                format!("<{}>; rel=\"next\"", next_url(req, cursor)),
+            ));
         }
         res.json(self)
     }

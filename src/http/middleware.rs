@@ -30,7 +30,9 @@ pub struct RequestLimits {
 
 fn valid_request_id(value: &str) -> bool {
     (1..=128).contains(&value.len())
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Echoes a well-formed `X-Request-Id` or makes one (a UUID v7, so ids sort by time).
@@ -65,7 +67,10 @@ pub async fn request_context(
             match tokio::time::timeout(timeout, next.call(req)).await {
                 Ok(Ok(res)) => Ok(ensure_problem_body(res.map_into_boxed_body())),
                 Ok(Err(err)) => Err(err),
-                Err(_) => Err(TimedOut { request_id: id.clone() }.into()),
+                Err(_) => Err(TimedOut {
+                    request_id: id.clone(),
+                }
+                .into()),
             }
         }
         .instrument(span.clone()),
@@ -75,7 +80,13 @@ pub async fn request_context(
     let mut res = match outcome {
         Ok(res) => res,
         Err(err) => {
-            span.in_scope(|| tracing::warn!(status = err.as_response_error().status_code().as_u16(), latency_ms = started.elapsed().as_millis() as u64, "request failed"));
+            span.in_scope(|| {
+                tracing::warn!(
+                    status = err.as_response_error().status_code().as_u16(),
+                    latency_ms = started.elapsed().as_millis() as u64,
+                    "request failed"
+                )
+            });
             return Err(err);
         }
     };

@@ -25,7 +25,10 @@ pub struct Routes {
 impl Routes {
     /// Starts the routes of `path`.
     pub fn new(path: &str) -> Self {
-        Self { resource: web::resource(path), allow: Vec::new() }
+        Self {
+            resource: web::resource(path),
+            allow: Vec::new(),
+        }
     }
 
     fn method<F, Args>(mut self, method: Method, handler: F) -> Self
@@ -99,7 +102,11 @@ impl Routes {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(Routes::new("/healthz").get(health::healthz).build())
         .service(Routes::new("/readyz").get(health::readyz).build())
-        .service(Routes::new("/openapi.json").get(crate::openapi::serve_openapi).build())
+        .service(
+            Routes::new("/openapi.json")
+                .get(crate::openapi::serve_openapi)
+                .build(),
+        )
         .service(
             web::scope("/api/v1")
                 .service(Routes::new("/auth/token").post(auth::issue_token).build())
@@ -118,7 +125,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .delete(companies::archive_company)
                         .build(),
                 )
-                .service(Routes::new("/companies/{id}/restore").post(companies::restore_company).build())
-                .service(Routes::new("/companies/{id}/history").get(companies::company_history).build()),
+                .service(
+                    Routes::new("/companies/{id}/restore")
+                        .post(companies::restore_company)
+                        .build(),
+                )
+                .service(
+                    Routes::new("/companies/{id}/history")
+                        .get(companies::company_history)
+                        .build(),
+                ),
         );
 }

@@ -77,7 +77,10 @@ impl OrganisationView {
     pub fn from_row(row: &OrganisationRow) -> Result<Self, ApiError> {
         Ok(Self {
             id: row.id,
-            kind: row.kind.parse().map_err(|e: Invalid| ApiError::internal(e.message))?,
+            kind: row
+                .kind
+                .parse()
+                .map_err(|e: Invalid| ApiError::internal(e.message))?,
             name: row.name.clone(),
             legal_name: row.legal_name.clone(),
             description: row.description.clone(),
@@ -143,7 +146,13 @@ pub struct OrganisationInput {
 
 /// The shape of an address body.
 pub static ADDRESS_SHAPE: Shape = Shape {
-    fields: &[&[("street", None), ("city", None), ("postal_code", None), ("province", None), ("country", None)]],
+    fields: &[&[
+        ("street", None),
+        ("city", None),
+        ("postal_code", None),
+        ("province", None),
+        ("country", None),
+    ]],
     read_only: &[],
 };
 
@@ -161,11 +170,25 @@ pub const COMMON_FIELDS: &[Field] = &[
 ];
 
 /// Members clients read but never write.
-pub const READ_ONLY: &[&str] = &["id", "kind", "created_at", "updated_at", "version", "archived_at"];
+pub const READ_ONLY: &[&str] = &[
+    "id",
+    "kind",
+    "created_at",
+    "updated_at",
+    "version",
+    "archived_at",
+];
 
 /// Common fields a partner may change on its own organisation; every other field is
 /// hub-managed.
-pub const PARTNER_MANAGED: &[&str] = &["description", "website", "email", "phone", "address", "tags"];
+pub const PARTNER_MANAGED: &[&str] = &[
+    "description",
+    "website",
+    "email",
+    "phone",
+    "address",
+    "tags",
+];
 
 /// Collects field errors while validating a body.
 #[derive(Debug, Default)]
@@ -174,7 +197,8 @@ pub struct Errors(pub Vec<FieldError>);
 impl Errors {
     /// Records `invalid` at `field`.
     pub fn push(&mut self, field: &str, invalid: Invalid) {
-        self.0.push(FieldError::new(field, invalid.code, invalid.message));
+        self.0
+            .push(FieldError::new(field, invalid.code, invalid.message));
     }
 
     /// Parses an optional text field; blank counts as absent.
@@ -195,10 +219,22 @@ impl Errors {
     }
 
     /// Checks an optional integer's range.
-    pub fn range<T: TryFrom<i64>>(&mut self, field: &str, value: Option<i64>, min: i64, max: i64) -> Option<T> {
+    pub fn range<T: TryFrom<i64>>(
+        &mut self,
+        field: &str,
+        value: Option<i64>,
+        min: i64,
+        max: i64,
+    ) -> Option<T> {
         let v = value?;
         if v < min || v > max {
-            self.push(field, Invalid::new(domain::codes::OUT_OF_RANGE, format!("must be between {min} and {max}")));
+            self.push(
+                field,
+                Invalid::new(
+                    domain::codes::OUT_OF_RANGE,
+                    format!("must be between {min} and {max}"),
+                ),
+            );
             return None;
         }
         T::try_from(v).ok()
@@ -218,7 +254,10 @@ fn free_text(max: usize) -> impl Fn(&str) -> Result<String, Invalid> {
     move |s: &str| {
         let s = s.trim();
         if s.chars().count() > max {
-            Err(Invalid::new(domain::codes::TOO_LONG, format!("at most {max} characters")))
+            Err(Invalid::new(
+                domain::codes::TOO_LONG,
+                format!("at most {max} characters"),
+            ))
         } else {
             Ok(s.to_owned())
         }
@@ -235,13 +274,20 @@ impl OrganisationInput {
                 String::new()
             }
             None => {
-                errors.push("/name", Invalid::new(domain::codes::REQUIRED, "name is required"));
+                errors.push(
+                    "/name",
+                    Invalid::new(domain::codes::REQUIRED, "name is required"),
+                );
                 String::new()
             }
         };
         let address = self.address.unwrap_or_default();
         let country = errors
-            .optional("/address/country", address.country, domain::CountryCode::parse)
+            .optional(
+                "/address/country",
+                address.country,
+                domain::CountryCode::parse,
+            )
             .unwrap_or_default();
         let postal_code = errors.optional("/address/postal_code", address.postal_code, |v| {
             domain::PostalCode::parse(v, &country)
@@ -250,7 +296,10 @@ impl OrganisationInput {
             if country.is_italy() {
                 domain::Province::parse(v)
             } else {
-                Err(Invalid::new(domain::codes::INVALID_FORMAT, "province applies to Italian addresses only"))
+                Err(Invalid::new(
+                    domain::codes::INVALID_FORMAT,
+                    "province applies to Italian addresses only",
+                ))
             }
         });
         let tags = match domain::tags(&self.tags) {
@@ -264,9 +313,15 @@ impl OrganisationInput {
             name,
             legal_name: errors.optional("/legal_name", self.legal_name, free_text(300)),
             description: errors.optional("/description", self.description, free_text(5000)),
-            website: errors.optional("/website", self.website, |v| domain::Website::parse(v).map(|w| w.into_inner())),
-            email: errors.optional("/email", self.email, |v| domain::Email::parse(v).map(|e| e.into_inner())),
-            phone: errors.optional("/phone", self.phone, |v| domain::Phone::parse(v).map(|p| p.into_inner())),
+            website: errors.optional("/website", self.website, |v| {
+                domain::Website::parse(v).map(|w| w.into_inner())
+            }),
+            email: errors.optional("/email", self.email, |v| {
+                domain::Email::parse(v).map(|e| e.into_inner())
+            }),
+            phone: errors.optional("/phone", self.phone, |v| {
+                domain::Phone::parse(v).map(|p| p.into_inner())
+            }),
             address_street: errors.optional("/address/street", address.street, free_text(200)),
             address_city: errors.optional("/address/city", address.city, free_text(100)),
             address_postal_code: postal_code.map(domain::PostalCode::into_inner),
@@ -292,7 +347,13 @@ pub fn check_partner_fields(
         .keys()
         .chain(before.keys())
         .filter(|k| !allowed.contains(&k.as_str()) && before.get(*k) != after.get(*k))
-        .map(|k| FieldError::new(format!("/{k}"), "hub_managed", format!("`{k}` is managed by the hub")))
+        .map(|k| {
+            FieldError::new(
+                format!("/{k}"),
+                "hub_managed",
+                format!("`{k}` is managed by the hub"),
+            )
+        })
         .collect();
     if errors.is_empty() {
         Ok(())
@@ -320,13 +381,19 @@ pub fn common_filters(
     if let Some(province) = province {
         let p = domain::Province::parse(province)
             .map_err(|e| ApiError::invalid("/province", e.code, e.message))?;
-        filters.push(Filter::Eq("o.address_province", Value::Text(p.into_inner())));
+        filters.push(Filter::Eq(
+            "o.address_province",
+            Value::Text(p.into_inner()),
+        ));
     }
     if let Some(in_mind) = in_mind {
         filters.push(Filter::Eq("o.in_mind", Value::Bool(in_mind)));
     }
     if let Some(q) = params.search() {
-        filters.push(Filter::Search { column: "o.search_key", q: q.to_owned() });
+        filters.push(Filter::Search {
+            column: "o.search_key",
+            q: q.to_owned(),
+        });
     }
     Ok(filters)
 }
@@ -350,7 +417,8 @@ pub async fn archive(
         etag::check_version(&etag::required_if_match(&headers)?, current)?;
         let now = Utc::now();
         let version = org_model::set_archived(conn, id, current, Some(now), now)?;
-        let changes = serde_json::json!({"before": {"archived_at": null}, "after": {"archived_at": now}});
+        let changes =
+            serde_json::json!({"before": {"archived_at": null}, "after": {"archived_at": now}});
         audit::record(conn, &actor, "archive", kind.as_str(), id, changes)?;
         Ok(version)
     })
@@ -438,7 +506,12 @@ pub struct HistoryParams {
     pub cursor: Option<String>,
 }
 
-const AUDIT_ID: SortKey = SortKey { name: "id", expr: "id", ty: KeyType::Uuid, nullable: false };
+const AUDIT_ID: SortKey = SortKey {
+    name: "id",
+    expr: "id",
+    ty: KeyType::Uuid,
+    nullable: false,
+};
 
 /// `GET /{kind}/{id}/history`: the record's audit trail (editors and admins).
 pub async fn history(
@@ -459,7 +532,10 @@ pub async fn history(
             from: "FROM audit_events",
             id_expr: "id",
             filters: vec![Filter::Eq("entity_id", Value::Uuid(id))],
-            order: Order::Key { key: AUDIT_ID, desc: true },
+            order: Order::Key {
+                key: AUDIT_ID,
+                desc: true,
+            },
             limit: Some(limit),
         };
         query.load::<AuditEventRow>(conn, params.cursor.as_deref(), false)
@@ -494,19 +570,36 @@ pub trait OrgResource: Send + 'static {
     type Response: Serialize + Send + 'static;
 
     /// Decodes and validates the kind-specific members (group 1 of the shape).
-    fn validate_detail(body: serde_json::Map<String, Json>, errors: &mut Errors) -> Result<Self::Detail, ApiError>;
+    fn validate_detail(
+        body: serde_json::Map<String, Json>,
+        errors: &mut Errors,
+    ) -> Result<Self::Detail, ApiError>;
     /// Loads one record (404 when absent, or archived unless `include_archived`).
-    fn load(conn: &mut diesel::PgConnection, id: Uuid, include_archived: bool) -> Result<Self::Response, ApiError>;
+    fn load(
+        conn: &mut diesel::PgConnection,
+        id: Uuid,
+        include_archived: bool,
+    ) -> Result<Self::Response, ApiError>;
     /// The record's version.
     fn version(record: &Self::Response) -> i64;
     /// Inserts the detail row of a new record.
-    fn insert_detail(conn: &mut diesel::PgConnection, id: Uuid, detail: &Self::Detail) -> diesel::QueryResult<()>;
+    fn insert_detail(
+        conn: &mut diesel::PgConnection,
+        id: Uuid,
+        detail: &Self::Detail,
+    ) -> diesel::QueryResult<()>;
     /// Rewrites the detail row.
-    fn update_detail(conn: &mut diesel::PgConnection, id: Uuid, detail: &Self::Detail) -> diesel::QueryResult<()>;
+    fn update_detail(
+        conn: &mut diesel::PgConnection,
+        id: Uuid,
+        detail: &Self::Detail,
+    ) -> diesel::QueryResult<()>;
 }
 
 /// Decodes and validates a whole body (create, or a merged patch) of kind `R`.
-fn validate_body<R: OrgResource>(body: serde_json::Map<String, Json>) -> Result<(OrganisationFields, R::Detail), ApiError> {
+fn validate_body<R: OrgResource>(
+    body: serde_json::Map<String, Json>,
+) -> Result<(OrganisationFields, R::Detail), ApiError> {
     let (common, specific) = R::SHAPE.split(body, 0);
     let common: OrganisationInput = super::body::decode(common)?;
     let mut errors = Errors::default();
@@ -519,7 +612,9 @@ fn validate_body<R: OrgResource>(body: serde_json::Map<String, Json>) -> Result<
 fn to_object<T: Serialize>(record: &T) -> Result<serde_json::Map<String, Json>, ApiError> {
     match serde_json::to_value(record).map_err(ApiError::internal)? {
         Json::Object(map) => Ok(map),
-        _ => Err(ApiError::internal("a record did not serialise to an object")),
+        _ => Err(ApiError::internal(
+            "a record did not serialise to an object",
+        )),
     }
 }
 
@@ -568,7 +663,8 @@ pub async fn get<R: OrgResource>(
     id: Uuid,
     params: GetParams,
 ) -> Result<HttpResponse, ApiError> {
-    let include_archived = principal.check_include_archived(params.include_archived.unwrap_or(false))?;
+    let include_archived =
+        principal.check_include_archived(params.include_archived.unwrap_or(false))?;
     let record = db::run(pool, move |conn| R::load(conn, id, include_archived)).await?;
     let version = R::version(&record);
     if let Some(not_modified) = etag::not_modified(req, version) {
@@ -627,7 +723,14 @@ pub async fn update<R: OrgResource>(
         R::update_detail(conn, id, &detail)?;
         let record = R::load(conn, id, false)?;
         let after = Json::Object(to_object(&record)?);
-        audit::record(conn, &actor, "update", R::KIND.as_str(), id, audit::diff(Some(&Json::Object(before)), Some(&after)))?;
+        audit::record(
+            conn,
+            &actor,
+            "update",
+            R::KIND.as_str(),
+            id,
+            audit::diff(Some(&Json::Object(before)), Some(&after)),
+        )?;
         Ok(record)
     })
     .await?;

@@ -32,7 +32,11 @@ impl Actor {
 
     /// The service itself (seeding, command line).
     pub fn system() -> Self {
-        Self { id: None, kind: "system", request_id: None }
+        Self {
+            id: None,
+            kind: "system",
+            request_id: None,
+        }
     }
 }
 
@@ -84,13 +88,22 @@ pub fn diff(before: Option<&Json>, after: Option<&Json>) -> Json {
         if BOOKKEEPING.contains(&key.as_str()) {
             continue;
         }
-        let (x, y) = (b.get(key).unwrap_or(&Json::Null), a.get(key).unwrap_or(&Json::Null));
+        let (x, y) = (
+            b.get(key).unwrap_or(&Json::Null),
+            a.get(key).unwrap_or(&Json::Null),
+        );
         if x != y {
             old.insert(key.clone(), x.clone());
             new.insert(key.clone(), y.clone());
         }
     }
-    let side = |present: bool, map: Map<String, Json>| if present { Json::Object(map) } else { Json::Null };
+    let side = |present: bool, map: Map<String, Json>| {
+        if present {
+            Json::Object(map)
+        } else {
+            Json::Null
+        }
+    };
     serde_json::json!({ "before": side(before.is_some(), old), "after": side(after.is_some(), new) })
 }
 

@@ -11,7 +11,9 @@ use crate::domain::OrganisationKind;
 use crate::error::ApiError;
 
 /// A `companies` row; written whole on create and update.
-#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Insertable, AsChangeset)]
+#[derive(
+    Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Insertable, AsChangeset,
+)]
 #[diesel(table_name = companies, primary_key(organisation_id), treat_none_as_null = true)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct CompanyDetail {
@@ -61,12 +63,42 @@ impl Keyed for CompanyRecord {
 
 /// The sort keys `GET /companies` offers; each is served by an index.
 pub const SORT_KEYS: &[SortKey] = &[
-    SortKey { name: "name", expr: "o.name_key", ty: KeyType::Text, nullable: false },
-    SortKey { name: "created_at", expr: "o.created_at", ty: KeyType::Time, nullable: false },
-    SortKey { name: "updated_at", expr: "o.updated_at", ty: KeyType::Time, nullable: false },
-    SortKey { name: "employees", expr: "c.employees", ty: KeyType::Int, nullable: true },
-    SortKey { name: "revenue_eur", expr: "c.revenue_eur", ty: KeyType::Int, nullable: true },
-    SortKey { name: "founded_year", expr: "c.founded_year", ty: KeyType::Int, nullable: true },
+    SortKey {
+        name: "name",
+        expr: "o.name_key",
+        ty: KeyType::Text,
+        nullable: false,
+    },
+    SortKey {
+        name: "created_at",
+        expr: "o.created_at",
+        ty: KeyType::Time,
+        nullable: false,
+    },
+    SortKey {
+        name: "updated_at",
+        expr: "o.updated_at",
+        ty: KeyType::Time,
+        nullable: false,
+    },
+    SortKey {
+        name: "employees",
+        expr: "c.employees",
+        ty: KeyType::Int,
+        nullable: true,
+    },
+    SortKey {
+        name: "revenue_eur",
+        expr: "c.revenue_eur",
+        ty: KeyType::Int,
+        nullable: true,
+    },
+    SortKey {
+        name: "founded_year",
+        expr: "c.founded_year",
+        ty: KeyType::Int,
+        nullable: true,
+    },
 ];
 
 /// The folded name + legal name column `q` searches.
@@ -87,12 +119,19 @@ pub fn list_query(mut filters: Vec<Filter>, order: Order, limit: Option<u32>) ->
 }
 
 /// One company by id, archived ones included only when asked.
-pub fn find(conn: &mut PgConnection, id: Uuid, include_archived: bool) -> Result<CompanyRecord, ApiError> {
+pub fn find(
+    conn: &mut PgConnection,
+    id: Uuid,
+    include_archived: bool,
+) -> Result<CompanyRecord, ApiError> {
     let mut filters = vec![Filter::Eq("o.id", Value::Uuid(id))];
     if !include_archived {
         filters.push(Filter::Raw("o.archived_at IS NULL"));
     }
-    let order = Order::Key { key: SORT_KEYS[0], desc: false };
+    let order = Order::Key {
+        key: SORT_KEYS[0],
+        desc: false,
+    };
     list_query(filters, order, Some(1))
         .load::<CompanyRecord>(conn, None, false)?
         .data
@@ -102,7 +141,10 @@ pub fn find(conn: &mut PgConnection, id: Uuid, include_archived: bool) -> Result
 
 /// Inserts the detail row of a new company.
 pub fn insert_detail(conn: &mut PgConnection, detail: &CompanyDetail) -> QueryResult<()> {
-    diesel::insert_into(companies::table).values(detail).execute(conn).map(|_| ())
+    diesel::insert_into(companies::table)
+        .values(detail)
+        .execute(conn)
+        .map(|_| ())
 }
 
 /// Rewrites the detail row.

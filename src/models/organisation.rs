@@ -117,7 +117,11 @@ pub fn update(
     diesel::update(organisations::table)
         .filter(organisations::id.eq(id))
         .filter(organisations::version.eq(expected_version))
-        .set((fields, organisations::updated_at.eq(now), organisations::version.eq(organisations::version + 1)))
+        .set((
+            fields,
+            organisations::updated_at.eq(now),
+            organisations::version.eq(organisations::version + 1),
+        ))
         .returning(organisations::version)
         .get_result(conn)
         .optional()?
@@ -149,11 +153,18 @@ pub fn set_archived(
 /// True when any organisation (of any kind) has this id: partners' organisations are checked
 /// with it.
 pub fn exists(conn: &mut PgConnection, id: Uuid) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(organisations::table.filter(organisations::id.eq(id)))).get_result(conn)
+    diesel::select(diesel::dsl::exists(
+        organisations::table.filter(organisations::id.eq(id)),
+    ))
+    .get_result(conn)
 }
 
 /// 404 unless an organisation of `kind` (live or archived) has this id.
-pub fn ensure_exists(conn: &mut PgConnection, kind: OrganisationKind, id: Uuid) -> Result<(), ApiError> {
+pub fn ensure_exists(
+    conn: &mut PgConnection,
+    kind: OrganisationKind,
+    id: Uuid,
+) -> Result<(), ApiError> {
     let found: bool = diesel::select(diesel::dsl::exists(
         organisations::table
             .filter(organisations::id.eq(id))

@@ -36,15 +36,20 @@ pub struct NewUser<'a> {
 
 /// Inserts a user.
 pub fn insert(conn: &mut PgConnection, user: &NewUser<'_>) -> QueryResult<()> {
-    diesel::insert_into(users::table).values(user).execute(conn).map(|_| ())
+    diesel::insert_into(users::table)
+        .values(user)
+        .execute(conn)
+        .map(|_| ())
 }
 
 /// The user with this e-mail, ignoring case.
 pub fn find_by_email(conn: &mut PgConnection, email: &str) -> QueryResult<Option<UserRow>> {
     users::table
-        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("lower(email) = lower(")
-            .bind::<diesel::sql_types::Text, _>(email)
-            .sql(")"))
+        .filter(
+            diesel::dsl::sql::<diesel::sql_types::Bool>("lower(email) = lower(")
+                .bind::<diesel::sql_types::Text, _>(email)
+                .sql(")"),
+        )
         .select(UserRow::as_select())
         .first(conn)
         .optional()
@@ -52,7 +57,11 @@ pub fn find_by_email(conn: &mut PgConnection, email: &str) -> QueryResult<Option
 
 /// The user with this id.
 pub fn find(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<UserRow>> {
-    users::table.find(id).select(UserRow::as_select()).first(conn).optional()
+    users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
 }
 
 /// A `refresh_tokens` row.
@@ -91,7 +100,10 @@ pub fn insert_refresh_token(
 }
 
 /// The refresh token with this digest, locked so two concurrent uses cannot both rotate it.
-pub fn find_refresh_token_for_update(conn: &mut PgConnection, digest: &[u8]) -> QueryResult<Option<RefreshTokenRow>> {
+pub fn find_refresh_token_for_update(
+    conn: &mut PgConnection,
+    digest: &[u8],
+) -> QueryResult<Option<RefreshTokenRow>> {
     refresh_tokens::table
         .filter(refresh_tokens::token_hash.eq(digest))
         .select(RefreshTokenRow::as_select())

@@ -11,7 +11,11 @@ use crate::helpers::*;
 async fn login(app: &TestApp, role: Role) -> Value {
     let res = app
         .post("/api/v1/auth/token")
-        .form(&[("grant_type", "password"), ("username", &email_for(role)), ("password", PASSWORD)])
+        .form(&[
+            ("grant_type", "password"),
+            ("username", &email_for(role)),
+            ("password", PASSWORD),
+        ])
         .send()
         .await;
     res.assert_status(200);
@@ -22,7 +26,10 @@ async fn login(app: &TestApp, role: Role) -> Value {
 #[track_caller]
 fn assert_oauth_error(res: &TestResponse, status: u16, error: &str) -> Value {
     assert_eq!(res.status, status, "{}", String::from_utf8_lossy(&res.body));
-    assert_eq!(res.header("content-type").as_deref(), Some("application/json"));
+    assert_eq!(
+        res.header("content-type").as_deref(),
+        Some("application/json")
+    );
     assert_eq!(res.header("cache-control").as_deref(), Some("no-store"));
     let body = res.json();
     assert_eq!(body["error"], error, "{body}");
@@ -38,9 +45,15 @@ async fn password_grant_issues_tokens_that_identify_the_caller() {
     assert_eq!(tokens["token_type"], "Bearer");
     assert_eq!(tokens["expires_in"], 900);
     assert_eq!(tokens["scope"], "registry:read registry:write:own");
-    assert!(tokens["refresh_token"].as_str().is_some_and(|t| t.len() >= 43));
+    assert!(tokens["refresh_token"]
+        .as_str()
+        .is_some_and(|t| t.len() >= 43));
 
-    let me = app.get("/api/v1/me").bearer(tokens["access_token"].as_str().unwrap()).send().await;
+    let me = app
+        .get("/api/v1/me")
+        .bearer(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await;
     me.assert_status(200);
     let me = me.json();
     assert_eq!(me["kind"], "user");
@@ -57,7 +70,10 @@ async fn the_access_token_is_a_typed_jwt_with_the_contract_claims() {
     let token = tokens["access_token"].as_str().unwrap();
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-    assert_eq!(header.kid.as_deref(), Some(lshub::auth::tokens::key_id(JWT_SECRET.as_bytes()).as_str()));
+    assert_eq!(
+        header.kid.as_deref(),
+        Some(lshub::auth::tokens::key_id(JWT_SECRET.as_bytes()).as_str())
+    );
     assert_eq!(header.alg, jsonwebtoken::Algorithm::HS256);
     let claims = app.state.tokens.verify(token).unwrap();
     assert_eq!(claims.iss, "lshub");
@@ -84,12 +100,20 @@ async fn unknown_user_and_wrong_password_answer_alike() {
     let app = TestApp::spawn().await;
     let wrong = app
         .post("/api/v1/auth/token")
-        .form(&[("grant_type", "password"), ("username", &email_for(Role::Admin)), ("password", "nope")])
+        .form(&[
+            ("grant_type", "password"),
+            ("username", &email_for(Role::Admin)),
+            ("password", "nope"),
+        ])
         .send()
         .await;
     let unknown = app
         .post("/api/v1/auth/token")
-        .form(&[("grant_type", "password"), ("username", "nobody@example.org"), ("password", "nope")])
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "nobody@example.org"),
+            ("password", "nope"),
+        ])
         .send()
         .await;
     let a = assert_oauth_error(&wrong, 400, "invalid_grant");
@@ -100,24 +124,46 @@ async fn unknown_user_and_wrong_password_answer_alike() {
 #[actix_web::test]
 async fn malformed_token_requests_are_rfc_6749_errors() {
     let app = TestApp::spawn().await;
-    let res = app.post("/api/v1/auth/token").form(&[("username", "x")]).send().await;
-    assert_oauth_error(&res, 400, "invalid_request");
-    let res = app.post("/api/v1/auth/token").form(&[("grant_type", "authorization_code")]).send().await;
-    assert_oauth_error(&res, 400, "unsupported_grant_type");
     let res = app
         .post("/api/v1/auth/token")
-        .raw("application/x-www-form-urlencoded", "grant_type=password&grant_type=password")
+        .form(&[("username", "x")])
         .send()
         .await;
     assert_oauth_error(&res, 400, "invalid_request");
-    let res = app.post("/api/v1/auth/token").raw("text/plain", "grant_type=password").send().await;
+    let res = app
+        .post("/api/v1/auth/token")
+        .form(&[("grant_type", "authorization_code")])
+        .send()
+        .await;
+    assert_oauth_error(&res, 400, "unsupported_grant_type");
+    let res = app
+        .post("/api/v1/auth/token")
+        .raw(
+            "application/x-www-form-urlencoded",
+            "grant_type=password&grant_type=password",
+        )
+        .send()
+        .await;
     assert_oauth_error(&res, 400, "invalid_request");
-    let res = app.post("/api/v1/auth/token").form(&[("grant_type", "password"), ("username", "a@b.it")]).send().await;
+    let res = app
+        .post("/api/v1/auth/token")
+        .raw("text/plain", "grant_type=password")
+        .send()
+        .await;
+    assert_oauth_error(&res, 400, "invalid_request");
+    let res = app
+        .post("/api/v1/auth/token")
+        .form(&[("grant_type", "password"), ("username", "a@b.it")])
+        .send()
+        .await;
     assert_oauth_error(&res, 400, "invalid_request");
 }
 
 async fn refresh(app: &TestApp, token: &str) -> TestResponse {
-    app.post("/api/v1/auth/token").form(&[("grant_type", "refresh_token"), ("refresh_token", token)]).send().await
+    app.post("/api/v1/auth/token")
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+        .send()
+        .await
 }
 
 #[actix_web::test]
@@ -131,14 +177,23 @@ async fn refresh_tokens_rotate_and_a_replayed_one_revokes_the_family() {
     let second = second.json();
     let r2 = second["refresh_token"].as_str().unwrap();
     assert_ne!(r1, r2);
-    app.get("/api/v1/me").bearer(second["access_token"].as_str().unwrap()).send().await.assert_status(200);
+    app.get("/api/v1/me")
+        .bearer(second["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .assert_status(200);
 
     // Replaying the rotated token is theft or a bug: refused, and the live one dies with it.
     assert_oauth_error(&refresh(&app, r1).await, 400, "invalid_grant");
     assert_oauth_error(&refresh(&app, r2).await, 400, "invalid_grant");
     assert_eq!(app.count("refresh_tokens WHERE revoked_at IS NULL"), 0);
     // Tokens are stored as digests, never in clear.
-    assert_eq!(app.count(&format!("refresh_tokens WHERE convert_from(token_hash, 'LATIN1') LIKE '%{r2}%'")), 0);
+    assert_eq!(
+        app.count(&format!(
+            "refresh_tokens WHERE convert_from(token_hash, 'LATIN1') LIKE '%{r2}%'"
+        )),
+        0
+    );
 }
 
 #[actix_web::test]
@@ -146,10 +201,18 @@ async fn revoke_ends_the_session_and_answers_200_for_unknown_tokens() {
     let app = TestApp::spawn().await;
     let tokens = login(&app, Role::Viewer).await;
     let r = tokens["refresh_token"].as_str().unwrap();
-    let res = app.post("/api/v1/auth/revoke").form(&[("token", r)]).send().await;
+    let res = app
+        .post("/api/v1/auth/revoke")
+        .form(&[("token", r)])
+        .send()
+        .await;
     res.assert_status(200);
     assert_oauth_error(&refresh(&app, r).await, 400, "invalid_grant");
-    app.post("/api/v1/auth/revoke").form(&[("token", "never-issued")]).send().await.assert_status(200);
+    app.post("/api/v1/auth/revoke")
+        .form(&[("token", "never-issued")])
+        .send()
+        .await
+        .assert_status(200);
     let res = app.post("/api/v1/auth/revoke").form(&[]).send().await;
     assert_oauth_error(&res, 400, "invalid_request");
 }
@@ -159,15 +222,26 @@ async fn a_disabled_user_can_neither_log_in_nor_refresh() {
     let app = TestApp::spawn().await;
     let tokens = login(&app, Role::Editor).await;
     app.conn()
-        .batch_execute(&format!("UPDATE users SET disabled_at = now() WHERE email = '{}'", email_for(Role::Editor)))
+        .batch_execute(&format!(
+            "UPDATE users SET disabled_at = now() WHERE email = '{}'",
+            email_for(Role::Editor)
+        ))
         .unwrap();
     let res = app
         .post("/api/v1/auth/token")
-        .form(&[("grant_type", "password"), ("username", &email_for(Role::Editor)), ("password", PASSWORD)])
+        .form(&[
+            ("grant_type", "password"),
+            ("username", &email_for(Role::Editor)),
+            ("password", PASSWORD),
+        ])
         .send()
         .await;
     assert_oauth_error(&res, 400, "invalid_grant");
-    assert_oauth_error(&refresh(&app, tokens["refresh_token"].as_str().unwrap()).await, 400, "invalid_grant");
+    assert_oauth_error(
+        &refresh(&app, tokens["refresh_token"].as_str().unwrap()).await,
+        400,
+        "invalid_grant",
+    );
 }
 
 #[actix_web::test]
@@ -175,10 +249,20 @@ async fn me_needs_a_token() {
     let app = TestApp::spawn().await;
     let res = app.get("/api/v1/me").send().await;
     res.assert_problem(401, "unauthorized");
-    assert_eq!(res.header("www-authenticate").as_deref(), Some("Bearer realm=\"lshub\""));
-    let res = app.get("/api/v1/me").header("Authorization", "Basic Zm9vOmJhcg==").send().await;
+    assert_eq!(
+        res.header("www-authenticate").as_deref(),
+        Some("Bearer realm=\"lshub\"")
+    );
+    let res = app
+        .get("/api/v1/me")
+        .header("Authorization", "Basic Zm9vOmJhcg==")
+        .send()
+        .await;
     res.assert_problem(401, "unauthorized");
-    assert_eq!(res.header("www-authenticate").as_deref(), Some("Bearer realm=\"lshub\", error=\"invalid_token\""));
+    assert_eq!(
+        res.header("www-authenticate").as_deref(),
+        Some("Bearer realm=\"lshub\", error=\"invalid_token\"")
+    );
 }
 
 fn auth_settings(secret: &str, previous: Option<&str>) -> AuthSettings {
@@ -199,17 +283,43 @@ async fn tokens_of_the_previous_key_keep_working_after_rotation() {
     let app = TestApp::spawn_with(|s| s.auth = auth_settings(NEW_SECRET, Some(JWT_SECRET))).await;
     let old_keys = TokenService::new(&auth_settings(JWT_SECRET, None)).unwrap();
     let old = old_keys
-        .issue(app.fixtures.users[&Role::Viewer], PrincipalKind::User, Role::Viewer, None)
+        .issue(
+            app.fixtures.users[&Role::Viewer],
+            PrincipalKind::User,
+            Role::Viewer,
+            None,
+        )
         .unwrap();
-    app.get("/api/v1/me").bearer(&old.token).send().await.assert_status(200);
-    app.get("/api/v1/me").role(Role::Viewer).send().await.assert_status(200);
+    app.get("/api/v1/me")
+        .bearer(&old.token)
+        .send()
+        .await
+        .assert_status(200);
+    app.get("/api/v1/me")
+        .role(Role::Viewer)
+        .send()
+        .await
+        .assert_status(200);
 
     // A key that is neither current nor previous is unknown.
-    let stranger = TokenService::new(&auth_settings("another-secret-abcdefghijklmnopqrstuvwxyz0123", None)).unwrap();
+    let stranger = TokenService::new(&auth_settings(
+        "another-secret-abcdefghijklmnopqrstuvwxyz0123",
+        None,
+    ))
+    .unwrap();
     let foreign = stranger
-        .issue(app.fixtures.users[&Role::Viewer], PrincipalKind::User, Role::Viewer, None)
+        .issue(
+            app.fixtures.users[&Role::Viewer],
+            PrincipalKind::User,
+            Role::Viewer,
+            None,
+        )
         .unwrap();
-    app.get("/api/v1/me").bearer(&foreign.token).send().await.assert_problem(401, "unauthorized");
+    app.get("/api/v1/me")
+        .bearer(&foreign.token)
+        .send()
+        .await
+        .assert_problem(401, "unauthorized");
 }
 
 #[actix_web::test]

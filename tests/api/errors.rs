@@ -14,7 +14,11 @@ async fn unknown_path_is_a_problem_404() {
 #[actix_web::test]
 async fn wrong_method_is_405_with_allow() {
     let app = TestApp::spawn().await;
-    let res = app.request(actix_web::http::Method::PUT, "/api/v1/companies").role(Role::Editor).send().await;
+    let res = app
+        .request(actix_web::http::Method::PUT, "/api/v1/companies")
+        .role(Role::Editor)
+        .send()
+        .await;
     res.assert_problem(405, "method_not_allowed");
     assert_eq!(res.header("allow").as_deref(), Some("GET, POST"));
 }
@@ -22,10 +26,18 @@ async fn wrong_method_is_405_with_allow() {
 #[actix_web::test]
 async fn request_id_is_echoed_when_well_formed_and_generated_otherwise() {
     let app = TestApp::spawn().await;
-    let res = app.get("/healthz").header("X-Request-Id", "abc-123_x.y").send().await;
+    let res = app
+        .get("/healthz")
+        .header("X-Request-Id", "abc-123_x.y")
+        .send()
+        .await;
     res.assert_status(200);
     assert_eq!(res.header("x-request-id").as_deref(), Some("abc-123_x.y"));
-    let res = app.get("/healthz").header("X-Request-Id", "bad id with spaces").send().await;
+    let res = app
+        .get("/healthz")
+        .header("X-Request-Id", "bad id with spaces")
+        .send()
+        .await;
     let generated = res.header("x-request-id").expect("generated id");
     assert_ne!(generated, "bad id with spaces");
     assert!(uuid::Uuid::parse_str(&generated).is_ok());

@@ -25,7 +25,8 @@ pub const JWT_SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
 const TEMPLATE_REVISION: &str = "3";
 
 fn admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@localhost:5432/postgres".into())
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@localhost:5432/postgres".into())
 }
 
 fn url_for(database: &str) -> String {
@@ -156,31 +157,51 @@ pub struct TestResponse {
 
 impl TestResponse {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).map(|v| v.to_str().expect("ascii header").to_owned())
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().expect("ascii header").to_owned())
     }
 
     /// Asserts the status and, for errors, that the body is a problem of `code`.
     #[track_caller]
     pub fn assert_problem(&self, status: u16, code: &str) -> Value {
-        assert_eq!(self.status, status, "body: {}", String::from_utf8_lossy(&self.body));
-        assert_eq!(self.header("content-type").as_deref(), Some("application/problem+json"));
+        assert_eq!(
+            self.status,
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert_eq!(
+            self.header("content-type").as_deref(),
+            Some("application/problem+json")
+        );
         let body = self.json();
         assert_eq!(body["type"], format!("urn:lshub:problem:{code}"), "{body}");
         assert_eq!(body["status"], status);
-        assert!(body["request_id"].is_string(), "problem without request_id: {body}");
-        assert_eq!(Some(body["request_id"].as_str().unwrap_or_default().to_owned()), self.header("x-request-id"));
+        assert!(
+            body["request_id"].is_string(),
+            "problem without request_id: {body}"
+        );
+        assert_eq!(
+            Some(body["request_id"].as_str().unwrap_or_default().to_owned()),
+            self.header("x-request-id")
+        );
         body
     }
 
     #[track_caller]
     pub fn assert_status(&self, status: u16) -> &Self {
-        assert_eq!(self.status, status, "body: {}", String::from_utf8_lossy(&self.body));
+        assert_eq!(
+            self.status,
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
         self
     }
 }
@@ -197,10 +218,15 @@ impl TestApp {
         let database = format!("lshub_test_{}", Uuid::now_v7().simple());
         let mut admin = PgConnection::establish(&admin_url()).expect("connect");
         admin
-            .batch_execute(&format!("CREATE DATABASE {database} TEMPLATE {template} STRATEGY = FILE_COPY"))
+            .batch_execute(&format!(
+                "CREATE DATABASE {database} TEMPLATE {template} STRATEGY = FILE_COPY"
+            ))
             .expect("clone template");
         let mut settings = Settings {
-            db: DbSettings { pool_size: 4, ..DbSettings::for_url(url_for(&database)) },
+            db: DbSettings {
+                pool_size: 4,
+                ..DbSettings::for_url(url_for(&database))
+            },
             auth: AuthSettings {
                 jwt_secret: Some(Secret::new(JWT_SECRET)),
                 jwt_previous_secret: None,
@@ -210,7 +236,10 @@ impl TestApp {
                 refresh_token_ttl: 3600,
                 password_hash_concurrency: 2,
             },
-            http: HttpSettings { workers: Some(1), ..HttpSettings::default() },
+            http: HttpSettings {
+                workers: Some(1),
+                ..HttpSettings::default()
+            },
         };
         adjust(&mut settings);
         let state = AppState::new(&settings).expect("state");
@@ -219,8 +248,17 @@ impl TestApp {
         let server = lshub::app::server(listener, state.clone(), &settings.http).expect("server");
         let handle = server.handle();
         actix_web::rt::spawn(server);
-        let client = awc::Client::builder().timeout(std::time::Duration::from_secs(60)).finish();
-        Self { address, database, fixtures, state, client, server: handle }
+        let client = awc::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .finish();
+        Self {
+            address,
+            database,
+            fixtures,
+            state,
+            client,
+            server: handle,
+        }
     }
 
     /// An access token for the pre-made user of `role`, signed by the service's own key.
@@ -234,7 +272,13 @@ impl TestApp {
     }
 
     pub fn request(&self, method: Method, path: &str) -> Req<'_> {
-        Req { app: self, method, path: path.to_owned(), headers: Vec::new(), body: None }
+        Req {
+            app: self,
+            method,
+            path: path.to_owned(),
+            headers: Vec::new(),
+            body: None,
+        }
     }
 
     pub fn get(&self, path: &str) -> Req<'_> {
@@ -278,7 +322,12 @@ impl TestApp {
 
     /// Creates a company as an editor and returns its JSON.
     pub async fn create_company(&self, body: Value) -> Value {
-        let res = self.post("/api/v1/companies").role(Role::Editor).json(&body).send().await;
+        let res = self
+            .post("/api/v1/companies")
+            .role(Role::Editor)
+            .json(&body)
+            .send()
+            .await;
         res.assert_status(201);
         res.json()
     }
@@ -288,7 +337,10 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         drop(self.server.stop(false));
         if let Ok(mut admin) = PgConnection::establish(&admin_url()) {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database));
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.database
+            ));
         }
     }
 }
@@ -352,7 +404,16 @@ impl Req<'_> {
             None => req.send().await,
         }
         .expect("request failed");
-        let body = res.body().limit(64 * 1024 * 1024).await.expect("read body").to_vec();
-        TestResponse { status: res.status().as_u16(), headers: res.headers().clone(), body }
+        let body = res
+            .body()
+            .limit(64 * 1024 * 1024)
+            .await
+            .expect("read body")
+            .to_vec();
+        TestResponse {
+            status: res.status().as_u16(),
+            headers: res.headers().clone(),
+            body,
+        }
     }
 }

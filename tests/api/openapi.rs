@@ -24,7 +24,10 @@ fn every_operation_declares_its_roles() {
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for (method, op) in item.as_object().expect("item") {
             let roles = op["x-roles"].as_array();
-            assert!(roles.is_some_and(|r| !r.is_empty()), "{method} {path} has no x-roles");
+            assert!(
+                roles.is_some_and(|r| !r.is_empty()),
+                "{method} {path} has no x-roles"
+            );
         }
     }
 }
@@ -34,7 +37,10 @@ async fn the_service_serves_its_spec_and_swagger_ui() {
     let app = TestApp::spawn().await;
     let res = app.get("/openapi.json").send().await;
     res.assert_status(200);
-    assert_eq!(res.json(), serde_json::from_str::<serde_json::Value>(&lshub::openapi::document()).unwrap());
+    assert_eq!(
+        res.json(),
+        serde_json::from_str::<serde_json::Value>(&lshub::openapi::document()).unwrap()
+    );
     let res = app.get("/docs/").send().await;
     res.assert_status(200);
     assert!(String::from_utf8_lossy(&res.body).contains("swagger"));
