@@ -3,7 +3,6 @@
 use std::io::BufRead;
 use std::net::TcpListener;
 
-use chrono::Utc;
 use uuid::Uuid;
 
 use crate::auth::tokens::random_secret;
@@ -129,7 +128,7 @@ fn create_user(args: &CreateUserArgs) -> Result<(), CommandError> {
         }
     }
     let id = Uuid::now_v7();
-    let now = Utc::now();
+    let now = crate::db::now();
     diesel::Connection::transaction(&mut conn, |conn| {
         user::insert(
             conn,

@@ -1,7 +1,6 @@
 //! Demo data: deterministic synthetic companies (tagged `synthetic`; the brochure names no
 //! company) and one demo account per role.
 
-use chrono::Utc;
 use diesel::prelude::*;
 use serde_json::json;
 use uuid::Uuid;
@@ -156,7 +155,7 @@ pub fn synthetic_companies(n: u32) -> Vec<(OrganisationFields, CompanyDetail)> {
 
 /// Inserts the synthetic companies (with their audit rows) in batches; returns how many.
 pub fn load_synthetic(conn: &mut PgConnection, n: u32) -> QueryResult<usize> {
-    let now = Utc::now();
+    let now = crate::db::now();
     let rows = synthetic_companies(n);
     conn.transaction(|conn| {
         for chunk in rows.chunks(1000) {
@@ -247,7 +246,7 @@ pub fn create_demo_accounts(
         }
         let password = crate::auth::tokens::random_secret()[..20].to_owned();
         let hash = hash_password(&password).map_err(|e| e.to_string())?;
-        let now = Utc::now();
+        let now = crate::db::now();
         let id = Uuid::now_v7();
         user::insert(
             conn,

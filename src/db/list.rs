@@ -220,6 +220,12 @@ impl Order {
                 .bind(&Value::Text(q.clone()))
                 .push("), ")
                 .push(column)
+                // Whole-string similarity breaks ties between names that all contain the words:
+                // the one with the fewest extra words comes first.
+                .push(") + similarity(lshub_fold(")
+                .bind(&Value::Text(q.clone()))
+                .push("), ")
+                .push(column)
                 .push("))::real"),
         }
     }

@@ -17,6 +17,13 @@ use tracing::Instrument;
 use crate::config::DbSettings;
 use crate::error::ApiError;
 
+/// The current time at the database's precision (microseconds), so a timestamp written into
+/// an audit event's JSON equals the one stored in a column.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}
+
 /// The connection pool type.
 pub type PgPool = Pool<ConnectionManager<PgConnection>>;
 

@@ -5,6 +5,7 @@ use actix_web::http::header::{self, HeaderMap};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
+use crate::domain::{self, Invalid};
 use crate::error::{ApiError, FieldError};
 
 /// Media types accepted for a create body.
@@ -119,36 +120,125 @@ pub fn escape_pointer(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
-/// Decodes a checked JSON object into `T`; a type mismatch is 422 at its JSON Pointer.
-pub fn decode<T: DeserializeOwned>(body: Map<String, Json>) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(Json::Object(body)).map_err(|e| {
-        let pointer: String = e
-            .path()
-            .iter()
-            .filter_map(|seg| match seg {
-                serde_path_to_error::Segment::Map { key } => {
-                    Some(format!("/{}", escape_pointer(key)))
+/// Collects field errors while validating a body.
+#[derive(Debug, Default)]
+pub struct Errors(pub Vec<FieldError>);
+
+impl Errors {
+    /// Records `invalid` at `field`, unless that field already has an error (a value that did
+    /// not decode is not also "required").
+    pub fn push(&mut self, field: &str, invalid: Invalid) {
+        if !self.0.iter().any(|e| e.field == field) {
+            self.0
+                .push(FieldError::new(field, invalid.code, invalid.message));
+        }
+    }
+
+    /// Decodes `body` into `T`, recording every member that does not decode and dropping it
+    /// (so it counts as absent) instead of stopping at the first: one answer lists every
+    /// problem of the body.
+    pub fn decode<T: DeserializeOwned + Default>(&mut self, mut body: Map<String, Json>) -> T {
+        // Each round removes one offending member, so this ends within the body's size.
+        loop {
+            match serde_path_to_error::deserialize::<_, T>(Json::Object(body.clone())) {
+                Ok(value) => return value,
+                Err(e) => {
+                    let mut path: Vec<String> = Vec::new();
+                    for segment in e.path().iter() {
+                        match segment {
+                            serde_path_to_error::Segment::Map { key } => path.push(key.clone()),
+                            // An element of a list that does not decode: drop the whole list.
+                            _ => break,
+                        }
+                    }
+                    let message = e.inner().to_string();
+                    let message = message
+                        .split(" at line ")
+                        .next()
+                        .unwrap_or(&message)
+                        .to_owned();
+                    let code = if message.starts_with("unknown variant") {
+                        domain::codes::UNKNOWN_VALUE
+                    } else {
+                        "invalid_type"
+                    };
+                    let pointer: String = path
+                        .iter()
+                        .map(|k| format!("/{}", escape_pointer(k)))
+                        .collect();
+                    let field = if pointer.is_empty() {
+                        "/".to_owned()
+                    } else {
+                        pointer
+                    };
+                    self.push(&field, Invalid::new(code, message));
+                    if path.is_empty() || !remove_member(&mut body, &path) {
+                        return T::default();
+                    }
                 }
-                serde_path_to_error::Segment::Seq { index } => Some(format!("/{index}")),
-                _ => None,
-            })
-            .collect();
-        let message = e.inner().to_string();
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .to_owned();
-        ApiError::invalid(
-            if pointer.is_empty() {
-                "/".into()
-            } else {
-                pointer
-            },
-            "invalid_type",
-            message,
-        )
-    })
+            }
+        }
+    }
+
+    /// Parses an optional text field; blank counts as absent.
+    pub fn optional<T>(
+        &mut self,
+        field: &str,
+        value: Option<String>,
+        parse: impl FnOnce(&str) -> Result<T, Invalid>,
+    ) -> Option<T> {
+        let value = value.filter(|v| !v.trim().is_empty())?;
+        match parse(&value) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.push(field, e);
+                None
+            }
+        }
+    }
+
+    /// Checks an optional integer's range.
+    pub fn range<T: TryFrom<i64>>(
+        &mut self,
+        field: &str,
+        value: Option<i64>,
+        min: i64,
+        max: i64,
+    ) -> Option<T> {
+        let v = value?;
+        if v < min || v > max {
+            self.push(
+                field,
+                Invalid::new(
+                    domain::codes::OUT_OF_RANGE,
+                    format!("must be between {min} and {max}"),
+                ),
+            );
+            return None;
+        }
+        T::try_from(v).ok()
+    }
+
+    /// 422 if anything was recorded.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.0))
+        }
+    }
+}
+
+/// Removes the member at `path` (object keys); false when there is none.
+fn remove_member(body: &mut Map<String, Json>, path: &[String]) -> bool {
+    match path {
+        [] => false,
+        [last] => body.remove(last).is_some(),
+        [first, rest @ ..] => match body.get_mut(first) {
+            Some(Json::Object(inner)) => remove_member(inner, rest),
+            _ => body.remove(first).is_some(),
+        },
+    }
 }
 
 /// RFC 7396: objects merge member by member, `null` removes, anything else replaces.

@@ -6,14 +6,14 @@ use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::body::{self, Field, Shape};
-use super::list::{check_limit, ListParams, PageResponse};
+use super::body::{Errors, Field, Shape};
+use super::list::{cached_page, check_limit, ListParams, PageResponse};
 use super::organisation::{
-    self as org, Errors, GetParams, HistoryParams, OrgResource, OrganisationView, Pool,
-    COMMON_FIELDS, READ_ONLY,
+    self as org, GetParams, HistoryParams, OrgResource, OrganisationView, Pool, COMMON_FIELDS,
+    READ_ONLY,
 };
 use crate::auth::Principal;
-use crate::db::{self, list::Filter, list::Order, list::Value};
+use crate::db::list::{Filter, Order, Value};
 use crate::domain::{self, DeviceSegment, Invalid, OrganisationKind, Sector};
 use crate::error::{ApiError, Problem};
 use crate::models::company::{self as model, CompanyDetail, CompanyRecord};
@@ -166,7 +166,7 @@ impl OrgResource for Companies {
         body: Map<String, Json>,
         errors: &mut Errors,
     ) -> Result<CompanyDetail, ApiError> {
-        let m: CompanyMembers = body::decode(body)?;
+        let m: CompanyMembers = errors.decode(body);
         let sector = m.sector.unwrap_or_else(|| {
             errors.push(
                 "/sector",
@@ -293,13 +293,16 @@ impl CompanyListQuery {
 /// List companies (keyset-paginated).
 #[utoipa::path(
     get, path = "/api/v1/companies", tag = "companies",
-    description = "Roles: viewer, partner, editor, admin. Keyset-paginated; follow `next_cursor` or the `Link` header.",
+    description = "Roles: viewer, partner, editor, admin. Keyset-paginated; follow `next_cursor` or the `Link` header. \
+        The ETag derives from a counter of committed changes: a poll with If-None-Match answers 304 without running the query.",
     params(CompanyListQuery),
     security(("bearer" = [])),
     extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
     responses(
         (status = 200, description = "A page of companies", body = PageResponse<CompanyResponse>,
-         headers(("Link" = String, description = "`<...>; rel=\"next\"` when there is a next page"))),
+         headers(("Link" = String, description = "`<...>; rel=\"next\"` when there is a next page"),
+                 ("ETag" = String, description = "Changes whenever the registry changes; send it back in If-None-Match"))),
+        (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
         (status = 400, description = "Malformed query or invalid cursor", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`include_archived` without editor rights", body = Problem, content_type = "application/problem+json"),
@@ -354,11 +357,11 @@ pub async fn list_companies(
     let list = model::list_query(filters, order, Some(limit));
     let include_total = params.include_total.unwrap_or(false);
     let cursor = params.cursor.clone();
-    let page = db::run(&pool, move |conn| {
-        list.load::<CompanyRecord>(conn, cursor.as_deref(), include_total)
+    cached_page(&pool, &req, &principal, move |conn| {
+        let page = list.load::<CompanyRecord>(conn, cursor.as_deref(), include_total)?;
+        PageResponse::try_from_page(page, CompanyResponse::try_from)
     })
-    .await?;
-    Ok(PageResponse::try_from_page(page, CompanyResponse::try_from)?.respond(&req))
+    .await
 }
 
 /// Create a company.
@@ -518,7 +521,9 @@ pub async fn restore_company(
     security(("bearer" = [])),
     extensions(("x-roles" = json!(["editor", "admin"]))),
     responses(
-        (status = 200, description = "A page of audit events", body = PageResponse<org::AuditEvent>),
+        (status = 200, description = "A page of audit events", body = PageResponse<org::AuditEvent>,
+         headers(("ETag" = String, description = "Changes whenever the registry changes"))),
+        (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
         (status = 400, description = "Malformed query or invalid cursor", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Role may not read histories", body = Problem, content_type = "application/problem+json"),

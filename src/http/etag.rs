@@ -28,12 +28,18 @@ fn tags(value: &str) -> impl Iterator<Item = &str> {
     value.split(',').map(str::trim).filter(|t| !t.is_empty())
 }
 
-/// 304 when `If-None-Match` names the current version (weak comparison, RFC 9110 §13.1.2).
+/// True when `If-None-Match` names `current` (weak comparison, RFC 9110 §13.1.2) or is `*`.
+pub fn none_match_hits(headers: &HeaderMap, current: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|value| tags(value).any(|t| t == "*" || t.trim_start_matches("W/") == current))
+}
+
+/// 304 when `If-None-Match` names the current version.
 pub fn not_modified(req: &HttpRequest, version: i64) -> Option<HttpResponse> {
-    let header = req.headers().get(header::IF_NONE_MATCH)?.to_str().ok()?;
-    let current = etag(version);
-    let hit = tags(header).any(|t| t == "*" || t.trim_start_matches("W/") == current);
-    hit.then(|| tag(&mut HttpResponse::NotModified(), version).finish())
+    none_match_hits(req.headers(), &etag(version))
+        .then(|| tag(&mut HttpResponse::NotModified(), version).finish())
 }
 
 /// The version a write's `If-Match` names: 428 when absent or `*` (a lost update would pass

@@ -9,9 +9,9 @@ use serde_json::Value as Json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::body::{Field, Shape};
+use super::body::{Errors, Field, Shape};
 use super::etag;
-use super::list::{ListParams, PageResponse};
+use super::list::{cached_page, ListParams, PageResponse};
 use crate::auth::Principal;
 use crate::db::list::{Filter, KeyType, ListQuery, Order, SortKey, Value};
 use crate::db::{self, PgPool};
@@ -190,66 +190,6 @@ pub const PARTNER_MANAGED: &[&str] = &[
     "tags",
 ];
 
-/// Collects field errors while validating a body.
-#[derive(Debug, Default)]
-pub struct Errors(pub Vec<FieldError>);
-
-impl Errors {
-    /// Records `invalid` at `field`.
-    pub fn push(&mut self, field: &str, invalid: Invalid) {
-        self.0
-            .push(FieldError::new(field, invalid.code, invalid.message));
-    }
-
-    /// Parses an optional text field; blank counts as absent.
-    pub fn optional<T>(
-        &mut self,
-        field: &str,
-        value: Option<String>,
-        parse: impl FnOnce(&str) -> Result<T, Invalid>,
-    ) -> Option<T> {
-        let value = value.filter(|v| !v.trim().is_empty())?;
-        match parse(&value) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.push(field, e);
-                None
-            }
-        }
-    }
-
-    /// Checks an optional integer's range.
-    pub fn range<T: TryFrom<i64>>(
-        &mut self,
-        field: &str,
-        value: Option<i64>,
-        min: i64,
-        max: i64,
-    ) -> Option<T> {
-        let v = value?;
-        if v < min || v > max {
-            self.push(
-                field,
-                Invalid::new(
-                    domain::codes::OUT_OF_RANGE,
-                    format!("must be between {min} and {max}"),
-                ),
-            );
-            return None;
-        }
-        T::try_from(v).ok()
-    }
-
-    /// 422 if anything was recorded.
-    pub fn finish(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Validation(self.0))
-        }
-    }
-}
-
 fn free_text(max: usize) -> impl Fn(&str) -> Result<String, Invalid> {
     move |s: &str| {
         let s = s.trim();
@@ -415,7 +355,7 @@ pub async fn archive(
             return Err(ApiError::not_found(kind.as_str()));
         }
         etag::check_version(&etag::required_if_match(&headers)?, current)?;
-        let now = Utc::now();
+        let now = crate::db::now();
         let version = org_model::set_archived(conn, id, current, Some(now), now)?;
         let changes =
             serde_json::json!({"before": {"archived_at": null}, "after": {"archived_at": now}});
@@ -443,7 +383,7 @@ pub async fn restore<R: OrgResource>(
         let Some(archived_at) = archived_at else {
             return Err(ApiError::conflict("the record is not archived", None));
         };
-        let now = Utc::now();
+        let now = crate::db::now();
         org_model::set_archived(conn, id, current, None, now)?;
         let changes = serde_json::json!({"before": {"archived_at": archived_at}, "after": {"archived_at": null}});
         audit::record(conn, &actor, "restore", kind.as_str(), id, changes)?;
@@ -524,7 +464,7 @@ pub async fn history(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_editor()?;
     let limit = super::list::check_limit(params.limit)?;
-    let page = db::run(pool, move |conn| {
+    cached_page(pool, req, principal, move |conn| {
         org_model::ensure_exists(conn, kind, id)?;
         let query = ListQuery {
             resource: "audit_events",
@@ -538,10 +478,10 @@ pub async fn history(
             },
             limit: Some(limit),
         };
-        query.load::<AuditEventRow>(conn, params.cursor.as_deref(), false)
+        let page = query.load::<AuditEventRow>(conn, params.cursor.as_deref(), false)?;
+        Ok(PageResponse::from_page(page, AuditEvent::from))
     })
-    .await?;
-    Ok(PageResponse::from_page(page, AuditEvent::from).respond(req))
+    .await
 }
 
 /// `Location` of a created record.
@@ -601,8 +541,8 @@ fn validate_body<R: OrgResource>(
     body: serde_json::Map<String, Json>,
 ) -> Result<(OrganisationFields, R::Detail), ApiError> {
     let (common, specific) = R::SHAPE.split(body, 0);
-    let common: OrganisationInput = super::body::decode(common)?;
     let mut errors = Errors::default();
+    let common: OrganisationInput = errors.decode(common);
     let fields = common.validate(&mut errors);
     let detail = R::validate_detail(specific, &mut errors)?;
     errors.finish()?;
@@ -632,7 +572,7 @@ pub async fn create<R: OrgResource>(
     let (fields, detail) = validate_body::<R>(map)?;
     let actor = Actor::from_principal(principal);
     let record = db::transaction(pool, move |conn| {
-        let id = org_model::insert(conn, R::KIND, &fields, Utc::now())?;
+        let id = org_model::insert(conn, R::KIND, &fields, crate::db::now())?;
         R::insert_detail(conn, id, &detail)?;
         let record = R::load(conn, id, false)?;
         let changes = audit::diff(None, Some(&Json::Object(to_object(&record)?)));
@@ -719,7 +659,7 @@ pub async fn update<R: OrgResource>(
         check_partner_fields(&principal, old, new, R::PARTNER_MANAGED)?;
         let (fields, detail) = validate_body::<R>(new.clone())?;
 
-        org_model::update(conn, id, current_version, &fields, Utc::now())?;
+        org_model::update(conn, id, current_version, &fields, crate::db::now())?;
         R::update_detail(conn, id, &detail)?;
         let record = R::load(conn, id, false)?;
         let after = Json::Object(to_object(&record)?);

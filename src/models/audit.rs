@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::db::list::{Keyed, Value};
-use crate::db::schema::audit_events;
+use crate::db::schema::{audit_events, change_counter};
 
 /// Who made a change, and under which request.
 #[derive(Debug, Clone)]
@@ -119,7 +119,7 @@ pub fn record(
     diesel::insert_into(audit_events::table)
         .values((
             audit_events::id.eq(Uuid::now_v7()),
-            audit_events::at.eq(Utc::now()),
+            audit_events::at.eq(crate::db::now()),
             audit_events::actor_id.eq(actor.id),
             audit_events::actor_kind.eq(actor.kind),
             audit_events::action.eq(action),
@@ -130,4 +130,11 @@ pub fn record(
         ))
         .execute(conn)
         .map(|_| ())
+}
+
+/// The number of committed changes so far (bumped by a trigger on `audit_events`).
+pub fn change_counter(conn: &mut PgConnection) -> QueryResult<i64> {
+    change_counter::table
+        .select(change_counter::value)
+        .first(conn)
 }
