@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::{auth, companies, health, list, organisation};
+use crate::http::{auth, companies, health, list, organisation, problems};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -35,7 +35,21 @@ use crate::http::{auth, companies, health, list, organisation};
         companies::restore_company,
         companies::company_history,
     ),
-    components(schemas(
+    components(
+        responses(
+            problems::BadRequest,
+            problems::Unauthorized,
+            problems::Forbidden,
+            problems::NotFound,
+            problems::Conflict,
+            problems::PreconditionFailed,
+            problems::PayloadTooLarge,
+            problems::UnsupportedMediaType,
+            problems::Unprocessable,
+            problems::PreconditionRequired,
+            problems::Unavailable,
+        ),
+        schemas(
         crate::error::Problem,
         crate::error::FieldError,
         crate::error::OAuthErrorBody,

@@ -9,11 +9,12 @@ use uuid::Uuid;
 
 use super::etag::PRIVATE_REVALIDATE;
 use super::organisation::Pool;
+use super::problems;
 use crate::auth::tokens::{digest_token, new_refresh_token};
 use crate::auth::{PasswordHasher, Principal, PrincipalKind, TokenService};
 use crate::db;
 use crate::domain::Role;
-use crate::error::{ApiError, OAuthErrorBody, Problem};
+use crate::error::{ApiError, OAuthErrorBody};
 use crate::models::user::{self, UserRow};
 
 /// A token request, form-encoded (RFC 6749) or JSON.
@@ -324,7 +325,8 @@ pub struct MeResponse {
     extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
     responses(
         (status = 200, description = "The caller", body = MeResponse),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = problems::Unauthorized),
+        (status = 503, response = problems::Unavailable),
     )
 )]
 pub async fn get_me(pool: Pool, principal: Principal) -> Result<HttpResponse, ApiError> {

@@ -12,10 +12,11 @@ use super::organisation::{
     self as org, GetParams, HistoryParams, OrgResource, OrganisationView, Pool, COMMON_FIELDS,
     READ_ONLY,
 };
+use super::problems;
 use crate::auth::Principal;
 use crate::db::list::{Filter, Order, Value};
 use crate::domain::{self, DeviceSegment, Invalid, OrganisationKind, Sector};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::models::company::{self as model, CompanyDetail, CompanyRecord};
 
 /// A company, as read.
@@ -303,10 +304,11 @@ impl CompanyListQuery {
          headers(("Link" = String, description = "`<...>; rel=\"next\"` when there is a next page"),
                  ("ETag" = String, description = "Changes whenever the registry changes; send it back in If-None-Match"))),
         (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
-        (status = 400, description = "Malformed query or invalid cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`include_archived` without editor rights", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid parameter value", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = problems::BadRequest),
+        (status = 401, response = problems::Unauthorized),
+        (status = 503, response = problems::Unavailable),
+        (status = 403, response = problems::Forbidden),
+        (status = 422, response = problems::Unprocessable),
     )
 )]
 pub async fn list_companies(
@@ -374,13 +376,14 @@ pub async fn list_companies(
     responses(
         (status = 201, description = "Created", body = CompanyResponse,
          headers(("Location" = String, description = "The new company's URL"), ("ETag" = String, description = "`\"<version>\"`"))),
-        (status = 400, description = "Body is not a JSON object", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role may not create", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Name or VAT number already taken", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid, unknown or read-only fields", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = problems::BadRequest),
+        (status = 401, response = problems::Unauthorized),
+        (status = 503, response = problems::Unavailable),
+        (status = 403, response = problems::Forbidden),
+        (status = 409, response = problems::Conflict),
+        (status = 413, response = problems::PayloadTooLarge),
+        (status = 415, response = problems::UnsupportedMediaType),
+        (status = 422, response = problems::Unprocessable),
     )
 )]
 pub async fn create_company(
@@ -402,10 +405,11 @@ pub async fn create_company(
     responses(
         (status = 200, description = "The company", body = CompanyResponse, headers(("ETag" = String, description = "`\"<version>\"`"))),
         (status = 304, description = "Not modified since the ETag in If-None-Match"),
-        (status = 400, description = "Malformed id or query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`include_archived` without editor rights", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such company (or archived)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = problems::BadRequest),
+        (status = 401, response = problems::Unauthorized),
+        (status = 503, response = problems::Unavailable),
+        (status = 403, response = problems::Forbidden),
+        (status = 404, response = problems::NotFound),
     )
 )]
 pub async fn get_company(
@@ -432,15 +436,16 @@ pub async fn get_company(
     extensions(("x-roles" = json!(["partner", "editor", "admin"]))),
     responses(
         (status = 200, description = "Updated", body = CompanyResponse, headers(("ETag" = String, description = "`\"<version>\"`"))),
-        (status = 400, description = "Body is not a JSON object", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role, ownership, or a hub-managed field", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such company", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Name or VAT number already taken", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not a JSON media type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid, unknown or read-only fields", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = problems::BadRequest),
+        (status = 401, response = problems::Unauthorized),
+        (status = 503, response = problems::Unavailable),
+        (status = 403, response = problems::Forbidden),
+        (status = 404, response = problems::NotFound),
+        (status = 409, response = problems::Conflict),
+        (status = 412, response = problems::PreconditionFailed),
+        (status = 415, response = problems::UnsupportedMediaType),
+        (status = 422, response = problems::Unprocessable),
+        (status = 428, response = problems::PreconditionRequired),
     )
 )]
 pub async fn update_company(
@@ -463,11 +468,12 @@ pub async fn update_company(
     extensions(("x-roles" = json!(["editor", "admin"]))),
     responses(
         (status = 204, description = "Archived", headers(("ETag" = String, description = "The archived version's ETag"))),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role may not archive", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such live company", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = problems::Unauthorized),
+        (status = 503, response = problems::Unavailable),
+        (status = 403, response = problems::Forbidden),
+        (status = 404, response = problems::NotFound),
+        (status = 412, response = problems::PreconditionFailed),
+        (status = 428, response = problems::PreconditionRequired),
     )
 )]
 pub async fn archive_company(
@@ -496,12 +502,13 @@ pub async fn archive_company(
     extensions(("x-roles" = json!(["editor", "admin"]))),
     responses(
         (status = 200, description = "Restored", body = CompanyResponse, headers(("ETag" = String, description = "`\"<version>\"`"))),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role may not restore", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such company", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not archived, or its name or VAT is now taken", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = problems::Unauthorized),
+        (status = 503, response = problems::Unavailable),
+        (status = 403, response = problems::Forbidden),
+        (status = 404, response = problems::NotFound),
+        (status = 409, response = problems::Conflict),
+        (status = 412, response = problems::PreconditionFailed),
+        (status = 428, response = problems::PreconditionRequired),
     )
 )]
 pub async fn restore_company(
@@ -524,11 +531,12 @@ pub async fn restore_company(
         (status = 200, description = "A page of audit events", body = PageResponse<org::AuditEvent>,
          headers(("ETag" = String, description = "Changes whenever the registry changes"))),
         (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
-        (status = 400, description = "Malformed query or invalid cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role may not read histories", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such company", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid limit", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = problems::BadRequest),
+        (status = 401, response = problems::Unauthorized),
+        (status = 503, response = problems::Unavailable),
+        (status = 403, response = problems::Forbidden),
+        (status = 404, response = problems::NotFound),
+        (status = 422, response = problems::Unprocessable),
     )
 )]
 pub async fn company_history(

@@ -6,8 +6,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::organisation::Pool;
+use super::problems;
 use crate::db;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 
 /// A probe's answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -29,7 +30,7 @@ pub async fn healthz() -> HttpResponse {
     extensions(("x-roles" = json!(["anonymous"]))),
     responses(
         (status = 200, description = "Ready", body = Health),
-        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = problems::Unavailable),
     ))]
 pub async fn readyz(pool: Pool) -> Result<HttpResponse, ApiError> {
     db::run(&pool, |conn| {

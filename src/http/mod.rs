@@ -8,6 +8,7 @@ pub mod health;
 pub mod list;
 pub mod middleware;
 pub mod organisation;
+pub mod problems;
 
 use actix_web::dev::HttpServiceFactory;
 use actix_web::http::Method;
