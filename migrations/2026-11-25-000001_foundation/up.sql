@@ -83,13 +83,16 @@ CREATE TABLE companies (
 CREATE UNIQUE INDEX companies_vat_number_key ON companies (vat_number);
 CREATE INDEX companies_sector_idx ON companies (sector);
 CREATE INDEX companies_assolombarda_member_idx ON companies (assolombarda_member);
--- Nullable sort keys sort NULLS LAST both ways, so each direction needs its own index.
-CREATE INDEX companies_employees_idx ON companies (employees, organisation_id);
-CREATE INDEX companies_employees_desc_idx ON companies (employees DESC NULLS LAST, organisation_id DESC);
-CREATE INDEX companies_revenue_idx ON companies (revenue_eur, organisation_id);
-CREATE INDEX companies_revenue_desc_idx ON companies (revenue_eur DESC NULLS LAST, organisation_id DESC);
-CREATE INDEX companies_founded_year_idx ON companies (founded_year, organisation_id);
-CREATE INDEX companies_founded_year_desc_idx ON companies (founded_year DESC NULLS LAST, organisation_id DESC);
+-- Nullable sort keys sort NULLS LAST both ways as COALESCE(key, sentinel) (see db::list::SortKey):
+-- these expressions are the ones the list queries order by, so each direction is one index range.
+CREATE INDEX companies_employees_idx ON companies ((COALESCE(employees::bigint, 9223372036854775807)), organisation_id);
+CREATE INDEX companies_employees_desc_idx ON companies ((COALESCE(employees::bigint, -9223372036854775807)), organisation_id);
+CREATE INDEX companies_revenue_idx ON companies ((COALESCE(revenue_eur, 9223372036854775807)), organisation_id);
+CREATE INDEX companies_revenue_desc_idx ON companies ((COALESCE(revenue_eur, -9223372036854775807)), organisation_id);
+CREATE INDEX companies_founded_year_idx ON companies ((COALESCE(founded_year::bigint, 9223372036854775807)), organisation_id);
+CREATE INDEX companies_founded_year_desc_idx ON companies ((COALESCE(founded_year::bigint, -9223372036854775807)), organisation_id);
+-- Range filters.
+CREATE INDEX companies_employees_filter_idx ON companies (employees);
 
 CREATE TABLE users (
     id              uuid PRIMARY KEY,

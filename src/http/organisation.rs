@@ -331,7 +331,9 @@ pub fn common_filters(
     }
     if let Some(q) = params.search() {
         filters.push(Filter::Search {
-            column: "o.search_key",
+            id: "o.id",
+            table: "organisations",
+            column: "search_key",
             q: q.to_owned(),
         });
     }
@@ -451,6 +453,7 @@ const AUDIT_ID: SortKey = SortKey {
     expr: "id",
     ty: KeyType::Uuid,
     nullable: false,
+    tie: "id",
 };
 
 /// `GET /{kind}/{id}/history`: the record's audit trail (editors and admins).
