@@ -43,20 +43,21 @@ impl Routes {
             Method::POST => "POST",
             Method::PATCH => "PATCH",
             Method::PUT => "PUT",
+            Method::HEAD => "HEAD",
             _ => "DELETE",
         });
         self.resource = self.resource.route(web::method(method).to(handler));
         self
     }
 
-    /// `GET` (and `HEAD`, answered by actix from the GET handler).
+    /// `GET`, and `HEAD` by the same handler (actix drops the body of HEAD answers).
     pub fn get<F, Args>(self, handler: F) -> Self
     where
-        F: Handler<Args>,
+        F: Handler<Args> + Clone,
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        self.method(Method::GET, handler)
+        self.method(Method::GET, handler.clone()).method(Method::HEAD, handler)
     }
 
     /// `POST`.

@@ -20,7 +20,7 @@ async fn wrong_method_is_405_with_allow() {
         .send()
         .await;
     res.assert_problem(405, "method_not_allowed");
-    assert_eq!(res.header("allow").as_deref(), Some("GET, POST"));
+    assert_eq!(res.header("allow").as_deref(), Some("GET, HEAD, POST"));
 }
 
 #[actix_web::test]
