@@ -16,6 +16,7 @@ use crate::auth::{PasswordHasher, TokenService};
 use crate::config::{HttpSettings, Settings};
 use crate::db::{self, PgPool};
 use crate::error::ApiError;
+use crate::http::csv::ExportPermits;
 use crate::http::middleware::{request_context, RequestLimits, X_REQUEST_ID};
 
 /// Largest JSON body accepted by ordinary endpoints (imports will have their own limit).
@@ -32,6 +33,8 @@ pub struct AppState {
     pub hasher: web::Data<PasswordHasher>,
     /// Request limits.
     pub limits: web::Data<RequestLimits>,
+    /// The cap on concurrent CSV exports.
+    pub exports: web::Data<ExportPermits>,
 }
 
 impl AppState {
@@ -44,6 +47,7 @@ impl AppState {
             limits: web::Data::new(RequestLimits {
                 timeout: Duration::from_secs(settings.http.request_timeout_secs.max(1)),
             }),
+            exports: web::Data::new(ExportPermits::new(settings.http.max_csv_exports)),
         })
     }
 }
@@ -123,6 +127,7 @@ pub fn server(
             .app_data(state.tokens.clone())
             .app_data(state.hasher.clone())
             .app_data(state.limits.clone())
+            .app_data(state.exports.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(JSON_BODY_LIMIT)

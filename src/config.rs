@@ -118,6 +118,9 @@ pub struct HttpSettings {
     /// Whole-request timeout in seconds, body included.
     #[arg(long, env = "LSHUB_REQUEST_TIMEOUT", default_value_t = 30)]
     pub request_timeout_secs: u64,
+    /// CSV exports that may stream at once in this process (more answer 429).
+    #[arg(long, env = "LSHUB_MAX_CSV_EXPORTS", default_value_t = 4)]
+    pub max_csv_exports: usize,
     /// Worker threads (default: one per core).
     #[arg(long, env = "LSHUB_WORKERS")]
     pub workers: Option<usize>,
@@ -129,6 +132,7 @@ impl Default for HttpSettings {
             bind: "127.0.0.1:0".into(),
             cors_origins: Vec::new(),
             request_timeout_secs: 30,
+            max_csv_exports: 4,
             workers: None,
         }
     }

@@ -128,6 +128,9 @@ pub enum ApiError {
     /// 428 `precondition_required`: a write that needs `If-Match` came without one.
     #[error("this request requires an If-Match header with the record's current ETag")]
     PreconditionRequired,
+    /// 429 `rate_limited`: too many requests of this kind at once; retry after `retry_after`.
+    #[error("{detail}")]
+    RateLimited { detail: String, retry_after: Duration },
     /// 503 `unavailable`: the database is unreachable or saturated; retry after a moment.
     #[error("{detail}")]
     Unavailable {
@@ -245,6 +248,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => ("unsupported_media_type", "Unsupported media type"),
             Self::Validation(_) => ("validation", "Validation failed"),
             Self::PreconditionRequired => ("precondition_required", "Precondition required"),
+            Self::RateLimited { .. } => ("rate_limited", "Too many requests"),
             Self::Unavailable { .. } | Self::Contention => ("unavailable", "Service unavailable"),
             Self::Internal(_) | Self::OAuth { .. } => ("internal", "Internal server error"),
         }
@@ -303,6 +307,7 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } | Self::Contention => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::OAuth { status, .. } => *status,
@@ -358,7 +363,7 @@ impl ResponseError for ApiError {
                     res.insert_header((header::ALLOW, v));
                 }
             }
-            Self::Unavailable { retry_after, .. } => {
+            Self::Unavailable { retry_after, .. } | Self::RateLimited { retry_after, .. } => {
                 res.insert_header((
                     header::RETRY_AFTER,
                     retry_after.as_secs().max(1).to_string(),

@@ -100,3 +100,48 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     audit_events
 );
+
+diesel::table! {
+    irccs (organisation_id) {
+        organisation_id -> Uuid,
+        ownership -> Nullable<Text>,
+        specialisations -> Array<Text>,
+        beds -> Nullable<Int4>,
+        emergency_care -> Nullable<Bool>,
+        serves_foreign_patients -> Nullable<Bool>,
+    }
+}
+
+diesel::table! {
+    universities (organisation_id) {
+        organisation_id -> Uuid,
+        ownership -> Nullable<Text>,
+        has_medical_faculty -> Nullable<Bool>,
+        students -> Nullable<Int4>,
+        ror_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    university_rankings (university_id, position) {
+        university_id -> Uuid,
+        position -> Int2,
+        area -> Text,
+        rank -> Int4,
+        source -> Text,
+        year -> Int4,
+    }
+}
+
+diesel::table! {
+    partners (organisation_id) {
+        organisation_id -> Uuid,
+        partner_type -> Text,
+        scope -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(irccs -> organisations (organisation_id));
+diesel::joinable!(universities -> organisations (organisation_id));
+diesel::joinable!(partners -> organisations (organisation_id));
+diesel::allow_tables_to_appear_in_same_query!(organisations, irccs, universities, university_rankings, partners);

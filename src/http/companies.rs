@@ -7,17 +7,18 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::body::{Errors, Field, Shape};
-use super::list::{cached_page, check_limit, ListParams, PageResponse};
+use super::list::{ListParams, PageResponse};
 use super::organisation::{
     self as org, GetParams, HistoryParams, OrgResource, OrganisationView, Pool, COMMON_FIELDS,
     READ_ONLY,
 };
 use super::problems;
 use crate::auth::Principal;
-use crate::db::list::{Filter, Order, Value};
+use crate::db::list::{Filter, SortKey, Value};
 use crate::domain::{self, DeviceSegment, Invalid, OrganisationKind, Sector};
 use crate::error::ApiError;
-use crate::models::company::{self as model, CompanyDetail, CompanyRecord};
+use crate::models::company::{self as model, CompanyDetail};
+use crate::models::organisation::OrgRecord;
 
 /// A company, as read.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -46,11 +47,11 @@ pub struct CompanyResponse {
     pub assolombarda_member: bool,
 }
 
-impl TryFrom<CompanyRecord> for CompanyResponse {
+impl TryFrom<OrgRecord<CompanyDetail>> for CompanyResponse {
     type Error = ApiError;
 
-    fn try_from(record: CompanyRecord) -> Result<Self, ApiError> {
-        let c = record.company;
+    fn try_from(record: OrgRecord<CompanyDetail>) -> Result<Self, ApiError> {
+        let c = record.detail;
         let internal = |e: Invalid| ApiError::internal(e.message);
         Ok(Self {
             organisation: OrganisationView::from_row(&record.organisation)?,
@@ -145,6 +146,15 @@ pub struct Companies;
 impl OrgResource for Companies {
     const KIND: OrganisationKind = OrganisationKind::Company;
     const COLLECTION: &'static str = "companies";
+    const FROM: &'static str = "FROM organisations o JOIN companies d ON d.organisation_id = o.id";
+    const SORT_KEYS: &'static [SortKey] = model::SORT_KEYS;
+    const CSV_COLUMNS: &'static [&'static str] = &[
+        "id", "kind", "name", "legal_name", "description", "website", "email", "phone",
+        "address_street", "address_city", "address_postal_code", "address_province", "address_country",
+        "tags", "in_mind", "vat_number", "sector", "device_segment", "ateco_code", "employees",
+        "revenue_eur", "rd_investment_eur", "exports_eur", "founded_year", "assolombarda_member",
+        "created_at", "updated_at", "version", "archived_at",
+    ];
     const SHAPE: &'static Shape = &COMPANY_SHAPE;
     const PARTNER_MANAGED: &'static [&'static str] = &[
         "description",
@@ -160,6 +170,7 @@ impl OrgResource for Companies {
         "ateco_code",
         "device_segment",
     ];
+    type Row = CompanyDetail;
     type Detail = CompanyDetail;
     type Response = CompanyResponse;
 
@@ -204,12 +215,11 @@ impl OrgResource for Companies {
         })
     }
 
-    fn load(
-        conn: &mut diesel::PgConnection,
-        id: Uuid,
-        include_archived: bool,
-    ) -> Result<CompanyResponse, ApiError> {
-        model::find(conn, id, include_archived)?.try_into()
+    fn responses(
+        _conn: &mut diesel::PgConnection,
+        rows: Vec<OrgRecord<CompanyDetail>>,
+    ) -> Result<Vec<CompanyResponse>, ApiError> {
+        rows.into_iter().map(CompanyResponse::try_from).collect()
     }
 
     fn version(record: &CompanyResponse) -> i64 {
@@ -221,7 +231,7 @@ impl OrgResource for Companies {
         id: Uuid,
         detail: &CompanyDetail,
     ) -> diesel::QueryResult<()> {
-        model::insert_detail(
+        model::insert(
             conn,
             &CompanyDetail {
                 organisation_id: id,
@@ -235,7 +245,7 @@ impl OrgResource for Companies {
         id: Uuid,
         detail: &CompanyDetail,
     ) -> diesel::QueryResult<()> {
-        model::update_detail(
+        model::update(
             conn,
             &CompanyDetail {
                 organisation_id: id,
@@ -318,52 +328,25 @@ pub async fn list_companies(
     query: web::Query<CompanyListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let params = query.common();
-    let limit = check_limit(params.limit)?;
-    let mut filters = org::common_filters(
-        &principal,
-        &params,
-        query.province.as_deref(),
-        query.in_mind,
-    )?;
+    let mut filters = Vec::new();
     if let Some(sector) = query.sector {
-        filters.push(Filter::Eq(
-            "c.sector",
-            Value::Text(sector.as_str().to_owned()),
-        ));
+        filters.push(Filter::Eq("d.sector", Value::Text(sector.as_str().to_owned())));
     }
     if let (Some(min), Some(max)) = (query.min_employees, query.max_employees) {
         if min > max {
-            return Err(ApiError::invalid(
-                "/min_employees",
-                "out_of_range",
-                "min_employees exceeds max_employees",
-            ));
+            return Err(ApiError::invalid("/min_employees", "out_of_range", "min_employees exceeds max_employees"));
         }
     }
     if let Some(min) = query.min_employees {
-        filters.push(Filter::Gte("c.employees", Value::Int(min)));
+        filters.push(Filter::Gte("d.employees", Value::Int(min)));
     }
     if let Some(max) = query.max_employees {
-        filters.push(Filter::Lte("c.employees", Value::Int(max)));
+        filters.push(Filter::Lte("d.employees", Value::Int(max)));
     }
     if let Some(member) = query.assolombarda_member {
-        filters.push(Filter::Eq("c.assolombarda_member", Value::Bool(member)));
+        filters.push(Filter::Eq("d.assolombarda_member", Value::Bool(member)));
     }
-    let order = Order::parse(
-        params.sort.as_deref(),
-        model::SORT_KEYS,
-        "name",
-        params.search().map(|q| (model::SEARCH_COLUMN, q)),
-    )?;
-    let list = model::list_query(filters, order, Some(limit));
-    let include_total = params.include_total.unwrap_or(false);
-    let cursor = params.cursor.clone();
-    cached_page(&pool, &req, &principal, move |conn| {
-        let page = list.load::<CompanyRecord>(conn, cursor.as_deref(), include_total)?;
-        PageResponse::try_from_page(page, CompanyResponse::try_from)
-    })
-    .await
+    org::list::<Companies>(&pool, &principal, &req, query.common(), query.province.as_deref(), query.in_mind, filters).await
 }
 
 /// Create a company.

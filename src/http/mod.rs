@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod body;
 pub mod companies;
+pub mod csv;
 pub mod etag;
 pub mod health;
 pub mod list;

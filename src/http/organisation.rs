@@ -7,18 +7,20 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use utoipa::{IntoParams, ToSchema};
+use diesel::pg::Pg;
+use diesel::{PgConnection, QueryableByName};
 use uuid::Uuid;
 
 use super::body::{Errors, Field, Shape};
 use super::etag;
-use super::list::{cached_page, ListParams, PageResponse};
+use super::list::{cached_page, check_limit, ListParams, PageResponse};
 use crate::auth::Principal;
 use crate::db::list::{Filter, KeyType, ListQuery, Order, SortKey, Value};
 use crate::db::{self, PgPool};
 use crate::domain::{self, Invalid, OrganisationKind};
 use crate::error::{ApiError, FieldError};
 use crate::models::audit::{self, Actor, AuditEventRow};
-use crate::models::organisation::{self as org_model, OrganisationFields, OrganisationRow};
+use crate::models::organisation::{self as org_model, DetailRow, OrgRecord, OrganisationFields, OrganisationRow};
 
 /// A postal address.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -389,7 +391,7 @@ pub async fn restore<R: OrgResource>(
         org_model::set_archived(conn, id, current, None, now)?;
         let changes = serde_json::json!({"before": {"archived_at": archived_at}, "after": {"archived_at": null}});
         audit::record(conn, &actor, "restore", kind.as_str(), id, changes)?;
-        let record = R::load(conn, id, false)?;
+        let record = load::<R>(conn, id, false)?;
         let version = R::version(&record);
         Ok((record, version))
     })
@@ -496,51 +498,118 @@ pub fn location(collection: &str, id: Uuid) -> (header::HeaderName, String) {
 pub type Pool = web::Data<PgPool>;
 
 /// What a kind of organisation adds to the shared machinery: its body shape, its detail row,
-/// how it validates and loads. Create, read, update, archive, restore and history are written
-/// once, below and above, against this trait.
+/// how it validates and how its rows become responses. Lists, CSV, create, read, update,
+/// archive, restore and history are written once, in this module, against this trait.
 pub trait OrgResource: Send + 'static {
     /// The kind.
     const KIND: OrganisationKind;
     /// The collection's path segment under `/api/v1`, e.g. `companies`.
     const COLLECTION: &'static str;
+    /// `FROM organisations o JOIN <detail table> d ON d.organisation_id = o.id`.
+    const FROM: &'static str;
     /// Members a body may carry (group 0 is [`COMMON_FIELDS`]).
     const SHAPE: &'static Shape;
     /// Members a partner may change on its own organisation.
     const PARTNER_MANAGED: &'static [&'static str];
-    /// The kind's detail columns, validated.
+    /// The `sort` keys the list offers (the first is the default).
+    const SORT_KEYS: &'static [SortKey];
+    /// CSV columns, in order: the response's members, nested objects flattened with `_`.
+    const CSV_COLUMNS: &'static [&'static str];
+    /// The detail row as read.
+    type Row: QueryableByName<Pg> + DetailRow + Send + 'static;
+    /// The kind's detail, validated, as written.
     type Detail: Clone + Send + 'static;
     /// The record as served.
     type Response: Serialize + Send + 'static;
 
     /// Decodes and validates the kind-specific members (group 1 of the shape).
-    fn validate_detail(
-        body: serde_json::Map<String, Json>,
-        errors: &mut Errors,
-    ) -> Result<Self::Detail, ApiError>;
-    /// Loads one record (404 when absent, or archived unless `include_archived`).
-    fn load(
-        conn: &mut diesel::PgConnection,
-        id: Uuid,
-        include_archived: bool,
-    ) -> Result<Self::Response, ApiError>;
+    fn validate_detail(body: serde_json::Map<String, Json>, errors: &mut Errors) -> Result<Self::Detail, ApiError>;
+    /// Turns a page of rows into responses, in a fixed number of queries whatever its size.
+    fn responses(conn: &mut PgConnection, rows: Vec<OrgRecord<Self::Row>>) -> Result<Vec<Self::Response>, ApiError>;
     /// The record's version.
     fn version(record: &Self::Response) -> i64;
-    /// Inserts the detail row of a new record.
-    fn insert_detail(
-        conn: &mut diesel::PgConnection,
-        id: Uuid,
-        detail: &Self::Detail,
-    ) -> diesel::QueryResult<()>;
-    /// Rewrites the detail row.
-    fn update_detail(
-        conn: &mut diesel::PgConnection,
-        id: Uuid,
-        detail: &Self::Detail,
-    ) -> diesel::QueryResult<()>;
+    /// Inserts the detail of a new record.
+    fn insert_detail(conn: &mut PgConnection, id: Uuid, detail: &Self::Detail) -> diesel::QueryResult<()>;
+    /// Rewrites the detail.
+    fn update_detail(conn: &mut PgConnection, id: Uuid, detail: &Self::Detail) -> diesel::QueryResult<()>;
+}
+
+/// A list of kind `R` over `filters` (the kind condition is added here).
+pub fn list_query<R: OrgResource>(mut filters: Vec<Filter>, order: Order, limit: Option<u32>) -> ListQuery {
+    filters.insert(0, Filter::Eq("o.kind", Value::Text(R::KIND.as_str().to_owned())));
+    ListQuery { resource: R::COLLECTION, select: "SELECT o.*, d.*", from: R::FROM, id_expr: "o.id", filters, order, limit }
+}
+
+/// One record of kind `R` by id; 404 when absent, or archived unless `include_archived`.
+pub fn load<R: OrgResource>(conn: &mut PgConnection, id: Uuid, include_archived: bool) -> Result<R::Response, ApiError> {
+    let mut filters = vec![Filter::Eq("o.id", Value::Uuid(id))];
+    if !include_archived {
+        filters.push(Filter::Raw("o.archived_at IS NULL"));
+    }
+    let order = Order::Key { key: org_model::SORT_NAME, desc: false };
+    let page = list_query::<R>(filters, order, Some(1)).load::<OrgRecord<R::Row>>(conn, None, false)?;
+    R::responses(conn, page.data)?.pop().ok_or_else(|| ApiError::not_found(R::KIND.as_str()))
+}
+
+/// `GET /{collection}`: a page as JSON, or with `Accept: text/csv` every matching row as CSV.
+/// `filters` are the kind's own; the shared ones (`q`, `province`, `in_mind`, archived) are
+/// added here.
+pub async fn list<R: OrgResource>(
+    pool: &PgPool,
+    principal: &Principal,
+    req: &HttpRequest,
+    params: ListParams,
+    province: Option<&str>,
+    in_mind: Option<bool>,
+    mut filters: Vec<Filter>,
+) -> Result<HttpResponse, ApiError> {
+    let csv = super::csv::wants_csv(req);
+    // A CSV export has no page limit unless `limit` is given.
+    let limit = if csv && params.limit.is_none() { None } else { Some(check_limit(params.limit)?) };
+    let mut shared = common_filters(principal, &params, province, in_mind)?;
+    shared.append(&mut filters);
+    let order = Order::parse(
+        params.sort.as_deref(),
+        R::SORT_KEYS,
+        R::SORT_KEYS.first().map_or("name", |k| k.name),
+        params.search().map(|q| (SEARCH_COLUMN, q)),
+    )?;
+    let query = list_query::<R>(shared, order, limit);
+    let cursor = params.cursor.clone();
+    if csv {
+        return super::csv::export(req, pool, query, cursor, R::COLLECTION, R::CSV_COLUMNS, |conn, rows| {
+            R::responses(conn, rows)
+        });
+    }
+    let include_total = params.include_total.unwrap_or(false);
+    cached_page(pool, req, principal, move |conn| {
+        let page = query.load::<OrgRecord<R::Row>>(conn, cursor.as_deref(), include_total)?;
+        let data = R::responses(conn, page.data)?;
+        Ok(PageResponse { data, next_cursor: page.next_cursor, total: page.total })
+    })
+    .await
+}
+
+/// The folded name + legal name column `q` searches, with its relevance.
+pub const SEARCH_COLUMN: &str = "o.search_key";
+
+/// Inserts a new record of kind `R` with its audit event (call inside a transaction).
+pub fn insert_new<R: OrgResource>(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    fields: &OrganisationFields,
+    detail: &R::Detail,
+) -> Result<(Uuid, R::Response), ApiError> {
+    let id = org_model::insert(conn, R::KIND, fields, crate::db::now())?;
+    R::insert_detail(conn, id, detail)?;
+    let record = load::<R>(conn, id, false)?;
+    let changes = audit::diff(None, Some(&Json::Object(to_object(&record)?)));
+    audit::record(conn, actor, "create", R::KIND.as_str(), id, changes)?;
+    Ok((id, record))
 }
 
 /// Decodes and validates a whole body (create, or a merged patch) of kind `R`.
-fn validate_body<R: OrgResource>(
+pub fn validate_body<R: OrgResource>(
     body: serde_json::Map<String, Json>,
 ) -> Result<(OrganisationFields, R::Detail), ApiError> {
     let (common, specific) = R::SHAPE.split(body, 0);
@@ -574,15 +643,7 @@ pub async fn create<R: OrgResource>(
     R::SHAPE.check(&map)?;
     let (fields, detail) = validate_body::<R>(map)?;
     let actor = Actor::from_principal(principal);
-    let record = db::transaction(pool, move |conn| {
-        let id = org_model::insert(conn, R::KIND, &fields, crate::db::now())?;
-        R::insert_detail(conn, id, &detail)?;
-        let record = R::load(conn, id, false)?;
-        let changes = audit::diff(None, Some(&Json::Object(to_object(&record)?)));
-        audit::record(conn, &actor, "create", R::KIND.as_str(), id, changes)?;
-        Ok((id, record))
-    })
-    .await;
+    let record = db::transaction(pool, move |conn| insert_new::<R>(conn, &actor, &fields, &detail)).await;
     let (id, record) = record?;
     Ok(etag::tag(&mut HttpResponse::Created(), R::version(&record))
         .insert_header(location(R::COLLECTION, id))
@@ -608,7 +669,7 @@ pub async fn get<R: OrgResource>(
 ) -> Result<HttpResponse, ApiError> {
     let include_archived =
         principal.check_include_archived(params.include_archived.unwrap_or(false))?;
-    let record = db::run(pool, move |conn| R::load(conn, id, include_archived)).await?;
+    let record = db::run(pool, move |conn| load::<R>(conn, id, include_archived)).await?;
     let version = R::version(&record);
     if let Some(not_modified) = etag::not_modified(req, version) {
         return Ok(not_modified);
@@ -645,7 +706,7 @@ pub async fn update<R: OrgResource>(
         etag::check_version(&versions, current_version)?;
         R::SHAPE.check(&patch)?;
 
-        let current = R::load(conn, id, false)?;
+        let current = load::<R>(conn, id, false)?;
         let before = to_object(&current)?;
         let mut writable = Json::Object(before.clone());
         if let Json::Object(map) = &mut writable {
@@ -664,7 +725,7 @@ pub async fn update<R: OrgResource>(
 
         org_model::update(conn, id, current_version, &fields, crate::db::now())?;
         R::update_detail(conn, id, &detail)?;
-        let record = R::load(conn, id, false)?;
+        let record = load::<R>(conn, id, false)?;
         let after = Json::Object(to_object(&record)?);
         audit::record(
             conn,

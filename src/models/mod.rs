@@ -2,5 +2,8 @@
 
 pub mod audit;
 pub mod company;
+pub mod irccs;
 pub mod organisation;
+pub mod partner;
+pub mod university;
 pub mod user;

@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use crate::db::list::Value;
+use diesel::sql_types::{Float, Nullable};
+
+use crate::db::list::{KeyType, Keyed, SortKey, Value};
 use crate::db::schema::organisations;
 use crate::domain::OrganisationKind;
 use crate::error::ApiError;
@@ -46,6 +48,64 @@ impl OrganisationRow {
             _ => None,
         }
     }
+}
+
+/// Sort by folded name (every organisation list's default).
+pub const SORT_NAME: SortKey = SortKey { name: "name", expr: "o.name_key", ty: KeyType::Text, nullable: false, tie: "o.id" };
+/// Sort by creation time.
+pub const SORT_CREATED: SortKey =
+    SortKey { name: "created_at", expr: "o.created_at", ty: KeyType::Time, nullable: false, tie: "o.id" };
+/// Sort by last change.
+pub const SORT_UPDATED: SortKey =
+    SortKey { name: "updated_at", expr: "o.updated_at", ty: KeyType::Time, nullable: false, tie: "o.id" };
+
+/// A kind's detail row, as far as lists need it: its sort keys' values.
+pub trait DetailRow {
+    /// The value of a kind-specific sort key, `None` when NULL or not a key of this kind.
+    fn sort_value(&self, key: &str) -> Option<Value>;
+}
+
+/// An organisation with its kind's detail row, and (in searches) its relevance.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct OrgRecord<D> {
+    /// The shared identity.
+    #[diesel(embed)]
+    pub organisation: OrganisationRow,
+    /// The kind's own columns.
+    #[diesel(embed)]
+    pub detail: D,
+    /// Relevance to `q`, when searched.
+    #[diesel(sql_type = Nullable<Float>)]
+    pub score: Option<f32>,
+}
+
+impl<D: DetailRow> Keyed for OrgRecord<D> {
+    fn id(&self) -> Uuid {
+        self.organisation.id
+    }
+
+    fn sort_value(&self, key: &str) -> Option<Value> {
+        self.organisation.sort_value(key).or_else(|| self.detail.sort_value(key))
+    }
+
+    fn score(&self) -> Option<f32> {
+        self.score
+    }
+}
+
+/// No detail: the cross-kind view lists identities alone.
+#[derive(Debug, Clone, Copy, QueryableByName)]
+pub struct NoDetail {}
+
+impl DetailRow for NoDetail {
+    fn sort_value(&self, _key: &str) -> Option<Value> {
+        None
+    }
+}
+
+/// The kind of an organisation, live or archived.
+pub fn kind_of(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<String>> {
+    organisations::table.find(id).select(organisations::kind).first(conn).optional()
 }
 
 /// The columns every kind writes, validated.

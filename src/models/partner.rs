@@ -1,0 +1,37 @@
+//! Institutional partners: the `partners` detail row and its writes.
+
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::organisation::{DetailRow, SORT_CREATED, SORT_NAME, SORT_UPDATED};
+use crate::db::list::{SortKey, Value};
+use crate::db::schema::partners;
+
+/// A `partners` row; written whole on create and update.
+#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = partners, primary_key(organisation_id), treat_none_as_null = true)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+pub struct PartnerDetail {
+    pub organisation_id: Uuid,
+    pub partner_type: String,
+    pub scope: Option<String>,
+}
+
+impl DetailRow for PartnerDetail {
+    fn sort_value(&self, _key: &str) -> Option<Value> {
+        None
+    }
+}
+
+/// The sort keys `GET /partners` offers.
+pub const SORT_KEYS: &[SortKey] = &[SORT_NAME, SORT_CREATED, SORT_UPDATED];
+
+/// Inserts the detail row of a new partner.
+pub fn insert(conn: &mut PgConnection, detail: &PartnerDetail) -> QueryResult<()> {
+    diesel::insert_into(partners::table).values(detail).execute(conn).map(|_| ())
+}
+
+/// Rewrites the detail row.
+pub fn update(conn: &mut PgConnection, detail: &PartnerDetail) -> QueryResult<()> {
+    diesel::update(partners::table.find(detail.organisation_id)).set(detail).execute(conn).map(|_| ())
+}

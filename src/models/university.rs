@@ -1,0 +1,80 @@
+//! Universities: the `universities` detail row and its rankings, a child collection written
+//! and read with the university.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::organisation::{DetailRow, SORT_CREATED, SORT_NAME, SORT_UPDATED};
+use crate::db::list::{KeyType, SortKey, Value};
+use crate::db::schema::{universities, university_rankings};
+
+/// A `universities` row; written whole on create and update.
+#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = universities, primary_key(organisation_id), treat_none_as_null = true)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+pub struct UniversityDetail {
+    pub organisation_id: Uuid,
+    pub ownership: Option<String>,
+    pub has_medical_faculty: Option<bool>,
+    pub students: Option<i32>,
+    pub ror_id: Option<String>,
+}
+
+impl DetailRow for UniversityDetail {
+    fn sort_value(&self, key: &str) -> Option<Value> {
+        match key {
+            "students" => self.students.map(|v| Value::Int(v.into())),
+            _ => None,
+        }
+    }
+}
+
+/// A `university_rankings` row.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = university_rankings, check_for_backend(diesel::pg::Pg))]
+pub struct RankingRow {
+    pub university_id: Uuid,
+    pub position: i16,
+    pub area: String,
+    pub rank: i32,
+    pub source: String,
+    pub year: i32,
+}
+
+/// The sort keys `GET /universities` offers.
+pub const SORT_KEYS: &[SortKey] = &[
+    SORT_NAME,
+    SORT_CREATED,
+    SORT_UPDATED,
+    SortKey { name: "students", expr: "d.students::bigint", ty: KeyType::Int, nullable: true, tie: "d.organisation_id" },
+];
+
+/// Inserts the detail row of a new university and its rankings.
+pub fn insert(conn: &mut PgConnection, detail: &UniversityDetail, rankings: &[RankingRow]) -> QueryResult<()> {
+    diesel::insert_into(universities::table).values(detail).execute(conn)?;
+    diesel::insert_into(university_rankings::table).values(rankings).execute(conn).map(|_| ())
+}
+
+/// Rewrites the detail row and replaces the rankings whole.
+pub fn update(conn: &mut PgConnection, detail: &UniversityDetail, rankings: &[RankingRow]) -> QueryResult<()> {
+    diesel::update(universities::table.find(detail.organisation_id)).set(detail).execute(conn)?;
+    diesel::delete(university_rankings::table.filter(university_rankings::university_id.eq(detail.organisation_id)))
+        .execute(conn)?;
+    diesel::insert_into(university_rankings::table).values(rankings).execute(conn).map(|_| ())
+}
+
+/// The rankings of every university in `ids`, in one query, grouped by university in order.
+pub fn rankings_of(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uuid, Vec<RankingRow>>> {
+    let rows: Vec<RankingRow> = university_rankings::table
+        .filter(university_rankings::university_id.eq_any(ids))
+        .order((university_rankings::university_id, university_rankings::position))
+        .select(RankingRow::as_select())
+        .load(conn)?;
+    let mut grouped: HashMap<Uuid, Vec<RankingRow>> = HashMap::new();
+    for row in rows {
+        grouped.entry(row.university_id).or_default().push(row);
+    }
+    Ok(grouped)
+}
