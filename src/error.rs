@@ -130,7 +130,10 @@ pub enum ApiError {
     PreconditionRequired,
     /// 429 `rate_limited`: too many requests of this kind at once; retry after `retry_after`.
     #[error("{detail}")]
-    RateLimited { detail: String, retry_after: Duration },
+    RateLimited {
+        detail: String,
+        retry_after: Duration,
+    },
     /// 503 `unavailable`: the database is unreachable or saturated; retry after a moment.
     #[error("{detail}")]
     Unavailable {

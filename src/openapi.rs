@@ -4,7 +4,10 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::{auth, companies, health, list, organisation, problems};
+use crate::http::{
+    auth, companies, health, irccs, list, organisation, organisations, partners, problems,
+    universities,
+};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -34,6 +37,29 @@ use crate::http::{auth, companies, health, list, organisation, problems};
         companies::archive_company,
         companies::restore_company,
         companies::company_history,
+        irccs::list_irccs,
+        irccs::create_irccs,
+        irccs::get_irccs,
+        irccs::update_irccs,
+        irccs::archive_irccs,
+        irccs::restore_irccs,
+        irccs::irccs_history,
+        universities::list_universities,
+        universities::create_university,
+        universities::get_university,
+        universities::update_university,
+        universities::archive_university,
+        universities::restore_university,
+        universities::university_history,
+        partners::list_partners,
+        partners::create_partner,
+        partners::get_partner,
+        partners::update_partner,
+        partners::archive_partner,
+        partners::restore_partner,
+        partners::partner_history,
+        organisations::list_organisations,
+        organisations::get_organisation,
     ),
     components(
         responses(
@@ -48,6 +74,7 @@ use crate::http::{auth, companies, health, list, organisation, problems};
             problems::Unprocessable,
             problems::PreconditionRequired,
             problems::Unavailable,
+            problems::TooManyRequests,
         ),
         schemas(
         crate::error::Problem,
@@ -60,6 +87,10 @@ use crate::http::{auth, companies, health, list, organisation, problems};
     tags(
         (name = "auth", description = "Tokens and the caller"),
         (name = "companies", description = "Companies of the registry"),
+        (name = "irccs", description = "Clinical Care and Research Institutes (IRCCS)"),
+        (name = "universities", description = "Universities and their subject rankings"),
+        (name = "partners", description = "Institutional partners"),
+        (name = "organisations", description = "Every kind of organisation, read-only"),
         (name = "health", description = "Probes"),
     )
 )]

@@ -144,4 +144,10 @@ diesel::table! {
 diesel::joinable!(irccs -> organisations (organisation_id));
 diesel::joinable!(universities -> organisations (organisation_id));
 diesel::joinable!(partners -> organisations (organisation_id));
-diesel::allow_tables_to_appear_in_same_query!(organisations, irccs, universities, university_rankings, partners);
+diesel::allow_tables_to_appear_in_same_query!(
+    organisations,
+    irccs,
+    universities,
+    university_rankings,
+    partners
+);

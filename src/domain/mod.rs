@@ -39,12 +39,14 @@ macro_rules! string_newtype {
 pub mod contact;
 pub mod enums;
 pub mod geo;
+pub mod ror;
 pub mod text;
 pub mod vat;
 
 pub use contact::{Email, Phone, Website};
 pub use enums::*;
 pub use geo::{CountryCode, Province};
+pub use ror::RorId;
 pub use text::{tags, AtecoCode, Name, PostalCode, Tag, MAX_TAGS};
 pub use vat::VatNumber;
 

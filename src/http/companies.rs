@@ -7,10 +7,9 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::body::{Errors, Field, Shape};
-use super::list::{ListParams, PageResponse};
+use super::list::PageResponse;
 use super::organisation::{
-    self as org, GetParams, HistoryParams, OrgResource, OrganisationView, Pool, COMMON_FIELDS,
-    READ_ONLY,
+    self as org, OrgResource, OrganisationView, Pool, COMMON_FIELDS, READ_ONLY,
 };
 use super::problems;
 use crate::auth::Principal;
@@ -149,11 +148,35 @@ impl OrgResource for Companies {
     const FROM: &'static str = "FROM organisations o JOIN companies d ON d.organisation_id = o.id";
     const SORT_KEYS: &'static [SortKey] = model::SORT_KEYS;
     const CSV_COLUMNS: &'static [&'static str] = &[
-        "id", "kind", "name", "legal_name", "description", "website", "email", "phone",
-        "address_street", "address_city", "address_postal_code", "address_province", "address_country",
-        "tags", "in_mind", "vat_number", "sector", "device_segment", "ateco_code", "employees",
-        "revenue_eur", "rd_investment_eur", "exports_eur", "founded_year", "assolombarda_member",
-        "created_at", "updated_at", "version", "archived_at",
+        "id",
+        "kind",
+        "name",
+        "legal_name",
+        "description",
+        "website",
+        "email",
+        "phone",
+        "address_street",
+        "address_city",
+        "address_postal_code",
+        "address_province",
+        "address_country",
+        "tags",
+        "in_mind",
+        "vat_number",
+        "sector",
+        "device_segment",
+        "ateco_code",
+        "employees",
+        "revenue_eur",
+        "rd_investment_eur",
+        "exports_eur",
+        "founded_year",
+        "assolombarda_member",
+        "created_at",
+        "updated_at",
+        "version",
+        "archived_at",
     ];
     const SHAPE: &'static Shape = &COMPANY_SHAPE;
     const PARTNER_MANAGED: &'static [&'static str] = &[
@@ -288,29 +311,20 @@ pub struct CompanyListQuery {
     pub in_mind: Option<bool>,
 }
 
-impl CompanyListQuery {
-    fn common(&self) -> ListParams {
-        ListParams {
-            limit: self.limit,
-            cursor: self.cursor.clone(),
-            sort: self.sort.clone(),
-            q: self.q.clone(),
-            include_total: self.include_total,
-            include_archived: self.include_archived,
-        }
-    }
-}
+list_params!(CompanyListQuery);
 
 /// List companies (keyset-paginated).
 #[utoipa::path(
     get, path = "/api/v1/companies", tag = "companies",
     description = "Roles: viewer, partner, editor, admin. Keyset-paginated; follow `next_cursor` or the `Link` header. \
+        `Accept: text/csv` streams every match as CSV. \
         The ETag derives from a counter of committed changes: a poll with If-None-Match answers 304 without running the query.",
     params(CompanyListQuery),
     security(("bearer" = [])),
     extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
     responses(
-        (status = 200, description = "A page of companies", body = PageResponse<CompanyResponse>,
+        (status = 200, description = "A page of companies (or CSV)",
+         content((PageResponse<CompanyResponse> = "application/json"), (String = "text/csv")),
          headers(("Link" = String, description = "`<...>; rel=\"next\"` when there is a next page"),
                  ("ETag" = String, description = "Changes whenever the registry changes; send it back in If-None-Match"))),
         (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
@@ -319,6 +333,7 @@ impl CompanyListQuery {
         (status = 503, response = problems::Unavailable),
         (status = 403, response = problems::Forbidden),
         (status = 422, response = problems::Unprocessable),
+        (status = 429, response = problems::TooManyRequests),
     )
 )]
 pub async fn list_companies(
@@ -330,11 +345,18 @@ pub async fn list_companies(
     let query = query.into_inner();
     let mut filters = Vec::new();
     if let Some(sector) = query.sector {
-        filters.push(Filter::Eq("d.sector", Value::Text(sector.as_str().to_owned())));
+        filters.push(Filter::Eq(
+            "d.sector",
+            Value::Text(sector.as_str().to_owned()),
+        ));
     }
     if let (Some(min), Some(max)) = (query.min_employees, query.max_employees) {
         if min > max {
-            return Err(ApiError::invalid("/min_employees", "out_of_range", "min_employees exceeds max_employees"));
+            return Err(ApiError::invalid(
+                "/min_employees",
+                "out_of_range",
+                "min_employees exceeds max_employees",
+            ));
         }
     }
     if let Some(min) = query.min_employees {
@@ -346,196 +368,32 @@ pub async fn list_companies(
     if let Some(member) = query.assolombarda_member {
         filters.push(Filter::Eq("d.assolombarda_member", Value::Bool(member)));
     }
-    org::list::<Companies>(&pool, &principal, &req, query.common(), query.province.as_deref(), query.in_mind, filters).await
-}
-
-/// Create a company.
-#[utoipa::path(
-    post, path = "/api/v1/companies", tag = "companies",
-    description = "Roles: editor, admin.",
-    request_body(content = CompanyInput, content_type = "application/json"),
-    security(("bearer" = [])),
-    extensions(("x-roles" = json!(["editor", "admin"]))),
-    responses(
-        (status = 201, description = "Created", body = CompanyResponse,
-         headers(("Location" = String, description = "The new company's URL"), ("ETag" = String, description = "`\"<version>\"`"))),
-        (status = 400, response = problems::BadRequest),
-        (status = 401, response = problems::Unauthorized),
-        (status = 503, response = problems::Unavailable),
-        (status = 403, response = problems::Forbidden),
-        (status = 409, response = problems::Conflict),
-        (status = 413, response = problems::PayloadTooLarge),
-        (status = 415, response = problems::UnsupportedMediaType),
-        (status = 422, response = problems::Unprocessable),
+    org::list::<Companies>(
+        &pool,
+        &principal,
+        &req,
+        query.common(),
+        query.province.as_deref(),
+        query.in_mind,
+        filters,
     )
-)]
-pub async fn create_company(
-    pool: Pool,
-    principal: Principal,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    org::create::<Companies>(&pool, &principal, &req, body).await
+    .await
 }
 
-/// Read a company.
-#[utoipa::path(
-    get, path = "/api/v1/companies/{id}", tag = "companies",
-    description = "Roles: viewer, partner, editor, admin. Honours `If-None-Match` (304).",
-    params(("id" = Uuid, Path, description = "Company id"), GetParams),
-    security(("bearer" = [])),
-    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
-    responses(
-        (status = 200, description = "The company", body = CompanyResponse, headers(("ETag" = String, description = "`\"<version>\"`"))),
-        (status = 304, description = "Not modified since the ETag in If-None-Match"),
-        (status = 400, response = problems::BadRequest),
-        (status = 401, response = problems::Unauthorized),
-        (status = 503, response = problems::Unavailable),
-        (status = 403, response = problems::Forbidden),
-        (status = 404, response = problems::NotFound),
-    )
-)]
-pub async fn get_company(
-    pool: Pool,
-    principal: Principal,
-    req: HttpRequest,
-    id: web::Path<Uuid>,
-    query: web::Query<GetParams>,
-) -> Result<HttpResponse, ApiError> {
-    org::get::<Companies>(&pool, &principal, &req, id.into_inner(), query.into_inner()).await
-}
-
-/// Update a company (JSON Merge Patch).
-#[utoipa::path(
-    patch, path = "/api/v1/companies/{id}", tag = "companies",
-    description = "Roles: editor, admin; partner on its own company, self-managed fields only \
+organisation_handlers! {
+    resource: Companies,
+    tag: "companies",
+    collection: "/api/v1/companies",
+    item: "/api/v1/companies/{id}",
+    restore: "/api/v1/companies/{id}/restore",
+    history: "/api/v1/companies/{id}/history",
+    response: CompanyResponse,
+    input: CompanyInput,
+    patch_roles: "Roles: editor, admin; partner on its own company, self-managed fields only \
         (description, website, email, phone, address, tags, employees, revenue_eur, \
         rd_investment_eur, exports_eur, ateco_code, device_segment). RFC 7396 merge patch: \
         objects merge, arrays replace, null clears. Requires If-Match.",
-    params(("id" = Uuid, Path, description = "Company id"),
-           ("If-Match" = String, Header, description = "The ETag of the version being changed")),
-    request_body(content = CompanyInput, content_type = "application/merge-patch+json"),
-    security(("bearer" = [])),
-    extensions(("x-roles" = json!(["partner", "editor", "admin"]))),
-    responses(
-        (status = 200, description = "Updated", body = CompanyResponse, headers(("ETag" = String, description = "`\"<version>\"`"))),
-        (status = 400, response = problems::BadRequest),
-        (status = 401, response = problems::Unauthorized),
-        (status = 503, response = problems::Unavailable),
-        (status = 403, response = problems::Forbidden),
-        (status = 404, response = problems::NotFound),
-        (status = 409, response = problems::Conflict),
-        (status = 412, response = problems::PreconditionFailed),
-        (status = 415, response = problems::UnsupportedMediaType),
-        (status = 422, response = problems::Unprocessable),
-        (status = 428, response = problems::PreconditionRequired),
-    )
-)]
-pub async fn update_company(
-    pool: Pool,
-    principal: Principal,
-    req: HttpRequest,
-    id: web::Path<Uuid>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    org::update::<Companies>(&pool, &principal, &req, id.into_inner(), body).await
-}
-
-/// Archive a company.
-#[utoipa::path(
-    delete, path = "/api/v1/companies/{id}", tag = "companies",
-    description = "Roles: editor, admin. Archives (hides from lists and reads); restore brings it back. Requires If-Match.",
-    params(("id" = Uuid, Path, description = "Company id"),
-           ("If-Match" = String, Header, description = "The ETag of the current version")),
-    security(("bearer" = [])),
-    extensions(("x-roles" = json!(["editor", "admin"]))),
-    responses(
-        (status = 204, description = "Archived", headers(("ETag" = String, description = "The archived version's ETag"))),
-        (status = 401, response = problems::Unauthorized),
-        (status = 503, response = problems::Unavailable),
-        (status = 403, response = problems::Forbidden),
-        (status = 404, response = problems::NotFound),
-        (status = 412, response = problems::PreconditionFailed),
-        (status = 428, response = problems::PreconditionRequired),
-    )
-)]
-pub async fn archive_company(
-    pool: Pool,
-    principal: Principal,
-    req: HttpRequest,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
-    org::archive(
-        &pool,
-        &principal,
-        &req,
-        OrganisationKind::Company,
-        id.into_inner(),
-    )
-    .await
-}
-
-/// Restore an archived company.
-#[utoipa::path(
-    post, path = "/api/v1/companies/{id}/restore", tag = "companies",
-    description = "Roles: editor, admin. Requires If-Match (the archived version's ETag).",
-    params(("id" = Uuid, Path, description = "Company id"),
-           ("If-Match" = String, Header, description = "The ETag of the archived version")),
-    security(("bearer" = [])),
-    extensions(("x-roles" = json!(["editor", "admin"]))),
-    responses(
-        (status = 200, description = "Restored", body = CompanyResponse, headers(("ETag" = String, description = "`\"<version>\"`"))),
-        (status = 401, response = problems::Unauthorized),
-        (status = 503, response = problems::Unavailable),
-        (status = 403, response = problems::Forbidden),
-        (status = 404, response = problems::NotFound),
-        (status = 409, response = problems::Conflict),
-        (status = 412, response = problems::PreconditionFailed),
-        (status = 428, response = problems::PreconditionRequired),
-    )
-)]
-pub async fn restore_company(
-    pool: Pool,
-    principal: Principal,
-    req: HttpRequest,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
-    org::restore::<Companies>(&pool, &principal, &req, id.into_inner()).await
-}
-
-/// A company's audit trail, newest first.
-#[utoipa::path(
-    get, path = "/api/v1/companies/{id}/history", tag = "companies",
-    description = "Roles: editor, admin. Every change to the company: who, when, which request, fields before and after.",
-    params(("id" = Uuid, Path, description = "Company id"), HistoryParams),
-    security(("bearer" = [])),
-    extensions(("x-roles" = json!(["editor", "admin"]))),
-    responses(
-        (status = 200, description = "A page of audit events", body = PageResponse<org::AuditEvent>,
-         headers(("ETag" = String, description = "Changes whenever the registry changes"))),
-        (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
-        (status = 400, response = problems::BadRequest),
-        (status = 401, response = problems::Unauthorized),
-        (status = 503, response = problems::Unavailable),
-        (status = 403, response = problems::Forbidden),
-        (status = 404, response = problems::NotFound),
-        (status = 422, response = problems::Unprocessable),
-    )
-)]
-pub async fn company_history(
-    pool: Pool,
-    principal: Principal,
-    req: HttpRequest,
-    id: web::Path<Uuid>,
-    query: web::Query<HistoryParams>,
-) -> Result<HttpResponse, ApiError> {
-    org::history(
-        &pool,
-        &principal,
-        &req,
-        OrganisationKind::Company,
-        id.into_inner(),
-        query.into_inner(),
-    )
-    .await
+    summaries: ("Create a company.", "Read a company.", "Update a company (JSON Merge Patch).",
+        "Archive a company.", "Restore an archived company.", "A company's audit trail, newest first."),
+    handlers: (create_company, get_company, update_company, archive_company, restore_company, company_history),
 }

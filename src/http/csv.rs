@@ -44,7 +44,12 @@ pub fn wants_csv(req: &HttpRequest) -> bool {
         .get_all(header::ACCEPT)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|range| range.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("text/csv")))
+        .any(|range| {
+            range
+                .split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/csv"))
+        })
 }
 
 /// Flattens a record to its CSV cells: nested objects as `parent_member`, lists joined with
@@ -57,7 +62,11 @@ pub fn flatten(record: &Json) -> BTreeMap<String, String> {
             Json::String(s) => s.clone(),
             Json::Object(map) => {
                 let members: BTreeMap<&String, &Json> = map.iter().collect();
-                members.values().map(|v| scalar(v)).collect::<Vec<_>>().join(":")
+                members
+                    .values()
+                    .map(|v| scalar(v))
+                    .collect::<Vec<_>>()
+                    .join(":")
             }
             Json::Array(items) => items.iter().map(scalar).collect::<Vec<_>>().join(";"),
             other => other.to_string(),
@@ -67,7 +76,11 @@ pub fn flatten(record: &Json) -> BTreeMap<String, String> {
         match value {
             Json::Object(map) => {
                 for (key, value) in map {
-                    let name = if prefix.is_empty() { key.clone() } else { format!("{prefix}_{key}") };
+                    let name = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}_{key}")
+                    };
                     walk(&name, value, out);
                 }
             }
@@ -92,10 +105,17 @@ fn csv_bytes<R: Serialize>(rows: &[R], columns: &[&str], header: bool) -> Result
     for row in rows {
         let cells = flatten(&serde_json::to_value(row).map_err(ApiError::internal)?);
         writer
-            .write_record(columns.iter().map(|c| cells.get(*c).map_or("", String::as_str)))
+            .write_record(
+                columns
+                    .iter()
+                    .map(|c| cells.get(*c).map_or("", String::as_str)),
+            )
             .map_err(ApiError::internal)?;
     }
-    writer.into_inner().map(Bytes::from).map_err(|e| ApiError::internal(e.to_string()))
+    writer
+        .into_inner()
+        .map(Bytes::from)
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 struct Export<F> {
@@ -129,10 +149,12 @@ where
     let permits = req
         .app_data::<web::Data<ExportPermits>>()
         .ok_or_else(|| ApiError::internal("ExportPermits missing from app data"))?;
-    let permit = Arc::clone(&permits.0).try_acquire_owned().map_err(|_| ApiError::RateLimited {
-        detail: "too many CSV exports are running; retry shortly".into(),
-        retry_after: Duration::from_secs(5),
-    })?;
+    let permit = Arc::clone(&permits.0)
+        .try_acquire_owned()
+        .map_err(|_| ApiError::RateLimited {
+            detail: "too many CSV exports are running; retry shortly".into(),
+            retry_after: Duration::from_secs(5),
+        })?;
     let remaining = query.limit.map(u64::from);
     query.limit = Some(BATCH);
     let state = Export {
@@ -150,7 +172,9 @@ where
         if st.done {
             return Ok::<_, ApiError>(None);
         }
-        let batch = st.remaining.map_or(BATCH, |r| u32::try_from(r.min(u64::from(BATCH))).unwrap_or(BATCH));
+        let batch = st.remaining.map_or(BATCH, |r| {
+            u32::try_from(r.min(u64::from(BATCH))).unwrap_or(BATCH)
+        });
         let (rows, next) = if batch == 0 {
             (Vec::new(), None)
         } else {
@@ -176,7 +200,10 @@ where
     });
     Ok(HttpResponse::Ok()
         .content_type(TEXT_CSV)
-        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.csv\"")))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}.csv\""),
+        ))
         .insert_header((header::CACHE_CONTROL, super::etag::PRIVATE_REVALIDATE))
         .streaming(stream))
 }
@@ -202,7 +229,10 @@ mod tests {
         assert_eq!(cells["address_city"], "Milano");
         assert_eq!(cells["address_province"], "");
         assert_eq!(cells["tags"], "a;b");
-        assert_eq!(cells["rankings"], "natural_sciences:124:QS:2019;engineering_and_technology:16:QS:2019");
+        assert_eq!(
+            cells["rankings"],
+            "natural_sciences:124:QS:2019;engineering_and_technology:16:QS:2019"
+        );
         assert_eq!(cells["employees"], "");
         assert_eq!(cells["in_mind"], "true");
     }
@@ -213,7 +243,14 @@ mod tests {
         struct Row {
             name: &'static str,
         }
-        let bytes = csv_bytes(&[Row { name: "Farma, \"Bio\"\nS.p.A." }], &["name"], true).expect("csv");
+        let bytes = csv_bytes(
+            &[Row {
+                name: "Farma, \"Bio\"\nS.p.A.",
+            }],
+            &["name"],
+            true,
+        )
+        .expect("csv");
         assert_eq!(&bytes[..], b"name\r\n\"Farma, \"\"Bio\"\"\nS.p.A.\"\r\n");
     }
 }

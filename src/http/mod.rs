@@ -1,15 +1,261 @@
 //! The HTTP layer: one module per resource, plus the shared pieces (bodies, ETags, lists).
 
+/// `common()` for a list's query struct: the parameters every list shares, read from the
+/// struct's fields of the same names (each list declares them for its OpenAPI parameters).
+macro_rules! list_params {
+    ($query:ty) => {
+        impl $query {
+            fn common(&self) -> $crate::http::list::ListParams {
+                $crate::http::list::ListParams {
+                    limit: self.limit,
+                    cursor: self.cursor.clone(),
+                    sort: self.sort.clone(),
+                    q: self.q.clone(),
+                    include_total: self.include_total,
+                    include_archived: self.include_archived,
+                }
+            }
+        }
+    };
+}
+
+/// The operations every organisation kind shares (create, read, update, archive, restore,
+/// history), as thin handlers over `organisation`'s generic functions. A macro only because
+/// OpenAPI annotations need each path as a literal; the behaviour lives in the functions.
+macro_rules! organisation_handlers {
+    (
+        resource: $resource:ty,
+        tag: $tag:literal,
+        collection: $collection:literal,
+        item: $item:literal,
+        restore: $restore_path:literal,
+        history: $history_path:literal,
+        response: $response:ty,
+        input: $input:ty,
+        patch_roles: $patch_description:literal,
+        summaries: ($s_create:literal, $s_get:literal, $s_update:literal, $s_archive:literal, $s_restore:literal, $s_history:literal),
+        handlers: ($create:ident, $get:ident, $update:ident, $archive:ident, $restore:ident, $history:ident) $(,)?
+    ) => {
+        #[doc = $s_create]
+        #[utoipa::path(
+            post, path = $collection, tag = $tag,
+            summary = $s_create,
+            description = "Roles: editor, admin.",
+            request_body(content = $input, content_type = "application/json"),
+            security(("bearer" = [])),
+            extensions(("x-roles" = json!(["editor", "admin"]))),
+            responses(
+                (status = 201, description = "Created", body = $response,
+                 headers(("Location" = String, description = "The new record's URL"),
+                         ("ETag" = String, description = "`\"<version>\"`"))),
+                (status = 400, response = $crate::http::problems::BadRequest),
+                (status = 401, response = $crate::http::problems::Unauthorized),
+                (status = 403, response = $crate::http::problems::Forbidden),
+                (status = 409, response = $crate::http::problems::Conflict),
+                (status = 413, response = $crate::http::problems::PayloadTooLarge),
+                (status = 415, response = $crate::http::problems::UnsupportedMediaType),
+                (status = 422, response = $crate::http::problems::Unprocessable),
+                (status = 503, response = $crate::http::problems::Unavailable),
+            )
+        )]
+        pub async fn $create(
+            pool: $crate::http::organisation::Pool,
+            principal: $crate::auth::Principal,
+            req: actix_web::HttpRequest,
+            body: actix_web::web::Bytes,
+        ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
+            $crate::http::organisation::create::<$resource>(&pool, &principal, &req, body).await
+        }
+
+        #[doc = $s_get]
+        #[utoipa::path(
+            get, path = $item, tag = $tag,
+            summary = $s_get,
+            description = "Roles: viewer, partner, editor, admin. Honours `If-None-Match` (304).",
+            params(("id" = uuid::Uuid, Path, description = "Record id"), $crate::http::organisation::GetParams),
+            security(("bearer" = [])),
+            extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
+            responses(
+                (status = 200, description = "The record", body = $response,
+                 headers(("ETag" = String, description = "`\"<version>\"`"))),
+                (status = 304, description = "Not modified since the ETag in If-None-Match"),
+                (status = 400, response = $crate::http::problems::BadRequest),
+                (status = 401, response = $crate::http::problems::Unauthorized),
+                (status = 403, response = $crate::http::problems::Forbidden),
+                (status = 404, response = $crate::http::problems::NotFound),
+                (status = 503, response = $crate::http::problems::Unavailable),
+            )
+        )]
+        pub async fn $get(
+            pool: $crate::http::organisation::Pool,
+            principal: $crate::auth::Principal,
+            req: actix_web::HttpRequest,
+            id: actix_web::web::Path<uuid::Uuid>,
+            query: actix_web::web::Query<$crate::http::organisation::GetParams>,
+        ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
+            $crate::http::organisation::get::<$resource>(&pool, &principal, &req, id.into_inner(), query.into_inner())
+                .await
+        }
+
+        #[doc = $s_update]
+        #[utoipa::path(
+            patch, path = $item, tag = $tag,
+            summary = $s_update,
+            description = $patch_description,
+            params(("id" = uuid::Uuid, Path, description = "Record id"),
+                   ("If-Match" = String, Header, description = "The ETag of the version being changed")),
+            request_body(content = $input, content_type = "application/merge-patch+json"),
+            security(("bearer" = [])),
+            extensions(("x-roles" = json!(["partner", "editor", "admin"]))),
+            responses(
+                (status = 200, description = "Updated", body = $response,
+                 headers(("ETag" = String, description = "`\"<version>\"`"))),
+                (status = 400, response = $crate::http::problems::BadRequest),
+                (status = 401, response = $crate::http::problems::Unauthorized),
+                (status = 403, response = $crate::http::problems::Forbidden),
+                (status = 404, response = $crate::http::problems::NotFound),
+                (status = 409, response = $crate::http::problems::Conflict),
+                (status = 412, response = $crate::http::problems::PreconditionFailed),
+                (status = 413, response = $crate::http::problems::PayloadTooLarge),
+                (status = 415, response = $crate::http::problems::UnsupportedMediaType),
+                (status = 422, response = $crate::http::problems::Unprocessable),
+                (status = 428, response = $crate::http::problems::PreconditionRequired),
+                (status = 503, response = $crate::http::problems::Unavailable),
+            )
+        )]
+        pub async fn $update(
+            pool: $crate::http::organisation::Pool,
+            principal: $crate::auth::Principal,
+            req: actix_web::HttpRequest,
+            id: actix_web::web::Path<uuid::Uuid>,
+            body: actix_web::web::Bytes,
+        ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
+            $crate::http::organisation::update::<$resource>(&pool, &principal, &req, id.into_inner(), body).await
+        }
+
+        #[doc = $s_archive]
+        #[utoipa::path(
+            delete, path = $item, tag = $tag,
+            summary = $s_archive,
+            description = "Roles: editor, admin. Archives: the record leaves lists and reads until restored. Requires If-Match.",
+            params(("id" = uuid::Uuid, Path, description = "Record id"),
+                   ("If-Match" = String, Header, description = "The ETag of the current version")),
+            security(("bearer" = [])),
+            extensions(("x-roles" = json!(["editor", "admin"]))),
+            responses(
+                (status = 204, description = "Archived",
+                 headers(("ETag" = String, description = "The archived version's ETag"))),
+                (status = 400, response = $crate::http::problems::BadRequest),
+                (status = 401, response = $crate::http::problems::Unauthorized),
+                (status = 403, response = $crate::http::problems::Forbidden),
+                (status = 404, response = $crate::http::problems::NotFound),
+                (status = 412, response = $crate::http::problems::PreconditionFailed),
+                (status = 428, response = $crate::http::problems::PreconditionRequired),
+                (status = 503, response = $crate::http::problems::Unavailable),
+            )
+        )]
+        pub async fn $archive(
+            pool: $crate::http::organisation::Pool,
+            principal: $crate::auth::Principal,
+            req: actix_web::HttpRequest,
+            id: actix_web::web::Path<uuid::Uuid>,
+        ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
+            $crate::http::organisation::archive(
+                &pool,
+                &principal,
+                &req,
+                <$resource as $crate::http::organisation::OrgResource>::KIND,
+                id.into_inner(),
+            )
+            .await
+        }
+
+        #[doc = $s_restore]
+        #[utoipa::path(
+            post, path = $restore_path, tag = $tag,
+            summary = $s_restore,
+            description = "Roles: editor, admin. Requires If-Match (the archived version's ETag).",
+            params(("id" = uuid::Uuid, Path, description = "Record id"),
+                   ("If-Match" = String, Header, description = "The ETag of the archived version")),
+            security(("bearer" = [])),
+            extensions(("x-roles" = json!(["editor", "admin"]))),
+            responses(
+                (status = 200, description = "Restored", body = $response,
+                 headers(("ETag" = String, description = "`\"<version>\"`"))),
+                (status = 400, response = $crate::http::problems::BadRequest),
+                (status = 401, response = $crate::http::problems::Unauthorized),
+                (status = 403, response = $crate::http::problems::Forbidden),
+                (status = 404, response = $crate::http::problems::NotFound),
+                (status = 409, response = $crate::http::problems::Conflict),
+                (status = 412, response = $crate::http::problems::PreconditionFailed),
+                (status = 428, response = $crate::http::problems::PreconditionRequired),
+                (status = 503, response = $crate::http::problems::Unavailable),
+            )
+        )]
+        pub async fn $restore(
+            pool: $crate::http::organisation::Pool,
+            principal: $crate::auth::Principal,
+            req: actix_web::HttpRequest,
+            id: actix_web::web::Path<uuid::Uuid>,
+        ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
+            $crate::http::organisation::restore::<$resource>(&pool, &principal, &req, id.into_inner()).await
+        }
+
+        #[doc = $s_history]
+        #[utoipa::path(
+            get, path = $history_path, tag = $tag,
+            summary = $s_history,
+            description = "Roles: editor, admin. Every change: who, when, which request, the fields before and after.",
+            params(("id" = uuid::Uuid, Path, description = "Record id"), $crate::http::organisation::HistoryParams),
+            security(("bearer" = [])),
+            extensions(("x-roles" = json!(["editor", "admin"]))),
+            responses(
+                (status = 200, description = "A page of audit events",
+                 body = $crate::http::list::PageResponse<$crate::http::organisation::AuditEvent>,
+                 headers(("ETag" = String, description = "Changes whenever the registry changes"))),
+                (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
+                (status = 400, response = $crate::http::problems::BadRequest),
+                (status = 401, response = $crate::http::problems::Unauthorized),
+                (status = 403, response = $crate::http::problems::Forbidden),
+                (status = 404, response = $crate::http::problems::NotFound),
+                (status = 422, response = $crate::http::problems::Unprocessable),
+                (status = 503, response = $crate::http::problems::Unavailable),
+            )
+        )]
+        pub async fn $history(
+            pool: $crate::http::organisation::Pool,
+            principal: $crate::auth::Principal,
+            req: actix_web::HttpRequest,
+            id: actix_web::web::Path<uuid::Uuid>,
+            query: actix_web::web::Query<$crate::http::organisation::HistoryParams>,
+        ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
+            $crate::http::organisation::history(
+                &pool,
+                &principal,
+                &req,
+                <$resource as $crate::http::organisation::OrgResource>::KIND,
+                id.into_inner(),
+                query.into_inner(),
+            )
+            .await
+        }
+    };
+}
+
 pub mod auth;
 pub mod body;
 pub mod companies;
 pub mod csv;
 pub mod etag;
 pub mod health;
+pub mod irccs;
 pub mod list;
 pub mod middleware;
 pub mod organisation;
+pub mod organisations;
+pub mod partners;
 pub mod problems;
+pub mod universities;
 
 use actix_web::dev::HttpServiceFactory;
 use actix_web::http::Method;
@@ -58,7 +304,8 @@ impl Routes {
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        self.method(Method::GET, handler.clone()).method(Method::HEAD, handler)
+        self.method(Method::GET, handler.clone())
+            .method(Method::HEAD, handler)
     }
 
     /// `POST`.
@@ -101,8 +348,101 @@ impl Routes {
     }
 }
 
+/// The four paths of an organisation kind: collection, record, restore, history.
+macro_rules! organisation_routes {
+    ($scope:expr, $path:literal, $module:ident, $list:ident, $create:ident, $get:ident, $update:ident,
+     $archive:ident, $restore:ident, $history:ident) => {
+        $scope
+            .service(
+                Routes::new($path)
+                    .get($module::$list)
+                    .post($module::$create)
+                    .build(),
+            )
+            .service(
+                Routes::new(concat!($path, "/{id}"))
+                    .get($module::$get)
+                    .patch($module::$update)
+                    .delete($module::$archive)
+                    .build(),
+            )
+            .service(
+                Routes::new(concat!($path, "/{id}/restore"))
+                    .post($module::$restore)
+                    .build(),
+            )
+            .service(
+                Routes::new(concat!($path, "/{id}/history"))
+                    .get($module::$history)
+                    .build(),
+            )
+    };
+}
+
 /// Every route of the API.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    let api = web::scope("/api/v1")
+        .service(Routes::new("/auth/token").post(auth::issue_token).build())
+        .service(Routes::new("/auth/revoke").post(auth::revoke_token).build())
+        .service(Routes::new("/me").get(auth::get_me).build())
+        .service(
+            Routes::new("/organisations")
+                .get(organisations::list_organisations)
+                .build(),
+        )
+        .service(
+            Routes::new("/organisations/{id}")
+                .get(organisations::get_organisation)
+                .build(),
+        );
+    let api = organisation_routes!(
+        api,
+        "/companies",
+        companies,
+        list_companies,
+        create_company,
+        get_company,
+        update_company,
+        archive_company,
+        restore_company,
+        company_history
+    );
+    let api = organisation_routes!(
+        api,
+        "/irccs",
+        irccs,
+        list_irccs,
+        create_irccs,
+        get_irccs,
+        update_irccs,
+        archive_irccs,
+        restore_irccs,
+        irccs_history
+    );
+    let api = organisation_routes!(
+        api,
+        "/universities",
+        universities,
+        list_universities,
+        create_university,
+        get_university,
+        update_university,
+        archive_university,
+        restore_university,
+        university_history
+    );
+    let api = organisation_routes!(
+        api,
+        "/partners",
+        partners,
+        list_partners,
+        create_partner,
+        get_partner,
+        update_partner,
+        archive_partner,
+        restore_partner,
+        partner_history
+    );
     cfg.service(Routes::new("/healthz").get(health::healthz).build())
         .service(Routes::new("/readyz").get(health::readyz).build())
         .service(
@@ -110,33 +450,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .get(crate::openapi::serve_openapi)
                 .build(),
         )
-        .service(
-            web::scope("/api/v1")
-                .service(Routes::new("/auth/token").post(auth::issue_token).build())
-                .service(Routes::new("/auth/revoke").post(auth::revoke_token).build())
-                .service(Routes::new("/me").get(auth::get_me).build())
-                .service(
-                    Routes::new("/companies")
-                        .get(companies::list_companies)
-                        .post(companies::create_company)
-                        .build(),
-                )
-                .service(
-                    Routes::new("/companies/{id}")
-                        .get(companies::get_company)
-                        .patch(companies::update_company)
-                        .delete(companies::archive_company)
-                        .build(),
-                )
-                .service(
-                    Routes::new("/companies/{id}/restore")
-                        .post(companies::restore_company)
-                        .build(),
-                )
-                .service(
-                    Routes::new("/companies/{id}/history")
-                        .get(companies::company_history)
-                        .build(),
-                ),
-        );
+        .service(api);
 }

@@ -4,23 +4,25 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::{PgConnection, QueryableByName};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use utoipa::{IntoParams, ToSchema};
-use diesel::pg::Pg;
-use diesel::{PgConnection, QueryableByName};
 use uuid::Uuid;
 
 use super::body::{Errors, Field, Shape};
 use super::etag;
 use super::list::{cached_page, check_limit, ListParams, PageResponse};
 use crate::auth::Principal;
-use crate::db::list::{Filter, KeyType, ListQuery, Order, SortKey, Value};
+use crate::db::list::{Filter, KeyType, Keyed, ListQuery, Order, SortKey, Value};
 use crate::db::{self, PgPool};
 use crate::domain::{self, Invalid, OrganisationKind};
 use crate::error::{ApiError, FieldError};
 use crate::models::audit::{self, Actor, AuditEventRow};
-use crate::models::organisation::{self as org_model, DetailRow, OrgRecord, OrganisationFields, OrganisationRow};
+use crate::models::organisation::{
+    self as org_model, DetailRow, OrgRecord, OrganisationFields, OrganisationRow,
+};
 
 /// A postal address.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -523,32 +525,71 @@ pub trait OrgResource: Send + 'static {
     type Response: Serialize + Send + 'static;
 
     /// Decodes and validates the kind-specific members (group 1 of the shape).
-    fn validate_detail(body: serde_json::Map<String, Json>, errors: &mut Errors) -> Result<Self::Detail, ApiError>;
+    fn validate_detail(
+        body: serde_json::Map<String, Json>,
+        errors: &mut Errors,
+    ) -> Result<Self::Detail, ApiError>;
     /// Turns a page of rows into responses, in a fixed number of queries whatever its size.
-    fn responses(conn: &mut PgConnection, rows: Vec<OrgRecord<Self::Row>>) -> Result<Vec<Self::Response>, ApiError>;
+    fn responses(
+        conn: &mut PgConnection,
+        rows: Vec<OrgRecord<Self::Row>>,
+    ) -> Result<Vec<Self::Response>, ApiError>;
     /// The record's version.
     fn version(record: &Self::Response) -> i64;
     /// Inserts the detail of a new record.
-    fn insert_detail(conn: &mut PgConnection, id: Uuid, detail: &Self::Detail) -> diesel::QueryResult<()>;
+    fn insert_detail(
+        conn: &mut PgConnection,
+        id: Uuid,
+        detail: &Self::Detail,
+    ) -> diesel::QueryResult<()>;
     /// Rewrites the detail.
-    fn update_detail(conn: &mut PgConnection, id: Uuid, detail: &Self::Detail) -> diesel::QueryResult<()>;
+    fn update_detail(
+        conn: &mut PgConnection,
+        id: Uuid,
+        detail: &Self::Detail,
+    ) -> diesel::QueryResult<()>;
 }
 
 /// A list of kind `R` over `filters` (the kind condition is added here).
-pub fn list_query<R: OrgResource>(mut filters: Vec<Filter>, order: Order, limit: Option<u32>) -> ListQuery {
-    filters.insert(0, Filter::Eq("o.kind", Value::Text(R::KIND.as_str().to_owned())));
-    ListQuery { resource: R::COLLECTION, select: "SELECT o.*, d.*", from: R::FROM, id_expr: "o.id", filters, order, limit }
+pub fn list_query<R: OrgResource>(
+    mut filters: Vec<Filter>,
+    order: Order,
+    limit: Option<u32>,
+) -> ListQuery {
+    filters.insert(
+        0,
+        Filter::Eq("o.kind", Value::Text(R::KIND.as_str().to_owned())),
+    );
+    ListQuery {
+        resource: R::COLLECTION,
+        select: "SELECT o.*, d.*",
+        from: R::FROM,
+        id_expr: "o.id",
+        filters,
+        order,
+        limit,
+    }
 }
 
 /// One record of kind `R` by id; 404 when absent, or archived unless `include_archived`.
-pub fn load<R: OrgResource>(conn: &mut PgConnection, id: Uuid, include_archived: bool) -> Result<R::Response, ApiError> {
+pub fn load<R: OrgResource>(
+    conn: &mut PgConnection,
+    id: Uuid,
+    include_archived: bool,
+) -> Result<R::Response, ApiError> {
     let mut filters = vec![Filter::Eq("o.id", Value::Uuid(id))];
     if !include_archived {
         filters.push(Filter::Raw("o.archived_at IS NULL"));
     }
-    let order = Order::Key { key: org_model::SORT_NAME, desc: false };
-    let page = list_query::<R>(filters, order, Some(1)).load::<OrgRecord<R::Row>>(conn, None, false)?;
-    R::responses(conn, page.data)?.pop().ok_or_else(|| ApiError::not_found(R::KIND.as_str()))
+    let order = Order::Key {
+        key: org_model::SORT_NAME,
+        desc: false,
+    };
+    let page =
+        list_query::<R>(filters, order, Some(1)).load::<OrgRecord<R::Row>>(conn, None, false)?;
+    R::responses(conn, page.data)?
+        .pop()
+        .ok_or_else(|| ApiError::not_found(R::KIND.as_str()))
 }
 
 /// `GET /{collection}`: a page as JSON, or with `Accept: text/csv` every matching row as CSV.
@@ -561,31 +602,67 @@ pub async fn list<R: OrgResource>(
     params: ListParams,
     province: Option<&str>,
     in_mind: Option<bool>,
-    mut filters: Vec<Filter>,
+    filters: Vec<Filter>,
 ) -> Result<HttpResponse, ApiError> {
-    let csv = super::csv::wants_csv(req);
-    // A CSV export has no page limit unless `limit` is given.
-    let limit = if csv && params.limit.is_none() { None } else { Some(check_limit(params.limit)?) };
-    let mut shared = common_filters(principal, &params, province, in_mind)?;
-    shared.append(&mut filters);
+    let mut all = common_filters(principal, &params, province, in_mind)?;
+    all.extend(filters);
     let order = Order::parse(
         params.sort.as_deref(),
         R::SORT_KEYS,
         R::SORT_KEYS.first().map_or("name", |k| k.name),
         params.search().map(|q| (SEARCH_COLUMN, q)),
     )?;
-    let query = list_query::<R>(shared, order, limit);
+    let query = list_query::<R>(all, order, None);
+    serve_list(
+        pool,
+        principal,
+        req,
+        &params,
+        query,
+        R::CSV_COLUMNS,
+        R::responses,
+    )
+    .await
+}
+
+/// Serves a list query: a page as JSON (with ETag, `Link`, optional `total`), or with
+/// `Accept: text/csv` every matching row (or `limit` rows) as streamed CSV. `convert` turns a
+/// batch of rows into responses in a fixed number of queries.
+pub async fn serve_list<T, Resp, F>(
+    pool: &PgPool,
+    principal: &Principal,
+    req: &HttpRequest,
+    params: &ListParams,
+    mut query: ListQuery,
+    csv_columns: &'static [&'static str],
+    convert: F,
+) -> Result<HttpResponse, ApiError>
+where
+    T: QueryableByName<Pg> + Keyed + Send + 'static,
+    Resp: Serialize + Send + 'static,
+    F: Fn(&mut PgConnection, Vec<T>) -> Result<Vec<Resp>, ApiError> + Clone + Send + 'static,
+{
+    let csv = super::csv::wants_csv(req);
+    // A CSV export has no page limit unless `limit` is given.
+    query.limit = if csv && params.limit.is_none() {
+        None
+    } else {
+        Some(check_limit(params.limit)?)
+    };
     let cursor = params.cursor.clone();
     if csv {
-        return super::csv::export(req, pool, query, cursor, R::COLLECTION, R::CSV_COLUMNS, |conn, rows| {
-            R::responses(conn, rows)
-        });
+        let name = query.resource;
+        return super::csv::export(req, pool, query, cursor, name, csv_columns, convert);
     }
     let include_total = params.include_total.unwrap_or(false);
     cached_page(pool, req, principal, move |conn| {
-        let page = query.load::<OrgRecord<R::Row>>(conn, cursor.as_deref(), include_total)?;
-        let data = R::responses(conn, page.data)?;
-        Ok(PageResponse { data, next_cursor: page.next_cursor, total: page.total })
+        let page = query.load::<T>(conn, cursor.as_deref(), include_total)?;
+        let data = convert(conn, page.data)?;
+        Ok(PageResponse {
+            data,
+            next_cursor: page.next_cursor,
+            total: page.total,
+        })
     })
     .await
 }
@@ -643,7 +720,10 @@ pub async fn create<R: OrgResource>(
     R::SHAPE.check(&map)?;
     let (fields, detail) = validate_body::<R>(map)?;
     let actor = Actor::from_principal(principal);
-    let record = db::transaction(pool, move |conn| insert_new::<R>(conn, &actor, &fields, &detail)).await;
+    let record = db::transaction(pool, move |conn| {
+        insert_new::<R>(conn, &actor, &fields, &detail)
+    })
+    .await;
     let (id, record) = record?;
     Ok(etag::tag(&mut HttpResponse::Created(), R::version(&record))
         .insert_header(location(R::COLLECTION, id))

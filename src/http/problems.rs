@@ -65,3 +65,11 @@ pub struct PreconditionRequired(pub Problem);
     headers(("Retry-After" = u32, description = "Seconds to wait"))
 )]
 pub struct Unavailable(pub Problem);
+
+/// Too many requests of this kind at once (e.g. CSV exports); retry after `Retry-After` seconds.
+#[derive(ToResponse)]
+#[response(
+    content_type = "application/problem+json",
+    headers(("Retry-After" = u32, description = "Seconds to wait"))
+)]
+pub struct TooManyRequests(pub Problem);

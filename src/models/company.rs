@@ -8,7 +8,9 @@ use crate::db::list::{KeyType, SortKey, Value};
 use crate::db::schema::companies;
 
 /// A `companies` row; written whole on create and update.
-#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Insertable, AsChangeset)]
+#[derive(
+    Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Insertable, AsChangeset,
+)]
 #[diesel(table_name = companies, primary_key(organisation_id), treat_none_as_null = true)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct CompanyDetail {
@@ -41,17 +43,41 @@ pub const SORT_KEYS: &[SortKey] = &[
     SORT_NAME,
     SORT_CREATED,
     SORT_UPDATED,
-    SortKey { name: "employees", expr: "d.employees::bigint", ty: KeyType::Int, nullable: true, tie: "d.organisation_id" },
-    SortKey { name: "revenue_eur", expr: "d.revenue_eur", ty: KeyType::Int, nullable: true, tie: "d.organisation_id" },
-    SortKey { name: "founded_year", expr: "d.founded_year::bigint", ty: KeyType::Int, nullable: true, tie: "d.organisation_id" },
+    SortKey {
+        name: "employees",
+        expr: "d.employees::bigint",
+        ty: KeyType::Int,
+        nullable: true,
+        tie: "d.organisation_id",
+    },
+    SortKey {
+        name: "revenue_eur",
+        expr: "d.revenue_eur",
+        ty: KeyType::Int,
+        nullable: true,
+        tie: "d.organisation_id",
+    },
+    SortKey {
+        name: "founded_year",
+        expr: "d.founded_year::bigint",
+        ty: KeyType::Int,
+        nullable: true,
+        tie: "d.organisation_id",
+    },
 ];
 
 /// Inserts the detail row of a new company.
 pub fn insert(conn: &mut PgConnection, detail: &CompanyDetail) -> QueryResult<()> {
-    diesel::insert_into(companies::table).values(detail).execute(conn).map(|_| ())
+    diesel::insert_into(companies::table)
+        .values(detail)
+        .execute(conn)
+        .map(|_| ())
 }
 
 /// Rewrites the detail row.
 pub fn update(conn: &mut PgConnection, detail: &CompanyDetail) -> QueryResult<()> {
-    diesel::update(companies::table.find(detail.organisation_id)).set(detail).execute(conn).map(|_| ())
+    diesel::update(companies::table.find(detail.organisation_id))
+        .set(detail)
+        .execute(conn)
+        .map(|_| ())
 }

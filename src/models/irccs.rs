@@ -8,7 +8,9 @@ use crate::db::list::{KeyType, SortKey, Value};
 use crate::db::schema::irccs;
 
 /// An `irccs` row; written whole on create and update.
-#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Insertable, AsChangeset)]
+#[derive(
+    Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Insertable, AsChangeset,
+)]
 #[diesel(table_name = irccs, primary_key(organisation_id), treat_none_as_null = true)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct IrccsDetail {
@@ -34,15 +36,27 @@ pub const SORT_KEYS: &[SortKey] = &[
     SORT_NAME,
     SORT_CREATED,
     SORT_UPDATED,
-    SortKey { name: "beds", expr: "d.beds::bigint", ty: KeyType::Int, nullable: true, tie: "d.organisation_id" },
+    SortKey {
+        name: "beds",
+        expr: "d.beds::bigint",
+        ty: KeyType::Int,
+        nullable: true,
+        tie: "d.organisation_id",
+    },
 ];
 
 /// Inserts the detail row of a new IRCCS.
 pub fn insert(conn: &mut PgConnection, detail: &IrccsDetail) -> QueryResult<()> {
-    diesel::insert_into(irccs::table).values(detail).execute(conn).map(|_| ())
+    diesel::insert_into(irccs::table)
+        .values(detail)
+        .execute(conn)
+        .map(|_| ())
 }
 
 /// Rewrites the detail row.
 pub fn update(conn: &mut PgConnection, detail: &IrccsDetail) -> QueryResult<()> {
-    diesel::update(irccs::table.find(detail.organisation_id)).set(detail).execute(conn).map(|_| ())
+    diesel::update(irccs::table.find(detail.organisation_id))
+        .set(detail)
+        .execute(conn)
+        .map(|_| ())
 }

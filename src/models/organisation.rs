@@ -51,13 +51,29 @@ impl OrganisationRow {
 }
 
 /// Sort by folded name (every organisation list's default).
-pub const SORT_NAME: SortKey = SortKey { name: "name", expr: "o.name_key", ty: KeyType::Text, nullable: false, tie: "o.id" };
+pub const SORT_NAME: SortKey = SortKey {
+    name: "name",
+    expr: "o.name_key",
+    ty: KeyType::Text,
+    nullable: false,
+    tie: "o.id",
+};
 /// Sort by creation time.
-pub const SORT_CREATED: SortKey =
-    SortKey { name: "created_at", expr: "o.created_at", ty: KeyType::Time, nullable: false, tie: "o.id" };
+pub const SORT_CREATED: SortKey = SortKey {
+    name: "created_at",
+    expr: "o.created_at",
+    ty: KeyType::Time,
+    nullable: false,
+    tie: "o.id",
+};
 /// Sort by last change.
-pub const SORT_UPDATED: SortKey =
-    SortKey { name: "updated_at", expr: "o.updated_at", ty: KeyType::Time, nullable: false, tie: "o.id" };
+pub const SORT_UPDATED: SortKey = SortKey {
+    name: "updated_at",
+    expr: "o.updated_at",
+    ty: KeyType::Time,
+    nullable: false,
+    tie: "o.id",
+};
 
 /// A kind's detail row, as far as lists need it: its sort keys' values.
 pub trait DetailRow {
@@ -85,7 +101,9 @@ impl<D: DetailRow> Keyed for OrgRecord<D> {
     }
 
     fn sort_value(&self, key: &str) -> Option<Value> {
-        self.organisation.sort_value(key).or_else(|| self.detail.sort_value(key))
+        self.organisation
+            .sort_value(key)
+            .or_else(|| self.detail.sort_value(key))
     }
 
     fn score(&self) -> Option<f32> {
@@ -105,7 +123,11 @@ impl DetailRow for NoDetail {
 
 /// The kind of an organisation, live or archived.
 pub fn kind_of(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<String>> {
-    organisations::table.find(id).select(organisations::kind).first(conn).optional()
+    organisations::table
+        .find(id)
+        .select(organisations::kind)
+        .first(conn)
+        .optional()
 }
 
 /// The columns every kind writes, validated.

@@ -8,7 +8,9 @@ use crate::db::list::{SortKey, Value};
 use crate::db::schema::partners;
 
 /// A `partners` row; written whole on create and update.
-#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Insertable, AsChangeset)]
+#[derive(
+    Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Insertable, AsChangeset,
+)]
 #[diesel(table_name = partners, primary_key(organisation_id), treat_none_as_null = true)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct PartnerDetail {
@@ -28,10 +30,16 @@ pub const SORT_KEYS: &[SortKey] = &[SORT_NAME, SORT_CREATED, SORT_UPDATED];
 
 /// Inserts the detail row of a new partner.
 pub fn insert(conn: &mut PgConnection, detail: &PartnerDetail) -> QueryResult<()> {
-    diesel::insert_into(partners::table).values(detail).execute(conn).map(|_| ())
+    diesel::insert_into(partners::table)
+        .values(detail)
+        .execute(conn)
+        .map(|_| ())
 }
 
 /// Rewrites the detail row.
 pub fn update(conn: &mut PgConnection, detail: &PartnerDetail) -> QueryResult<()> {
-    diesel::update(partners::table.find(detail.organisation_id)).set(detail).execute(conn).map(|_| ())
+    diesel::update(partners::table.find(detail.organisation_id))
+        .set(detail)
+        .execute(conn)
+        .map(|_| ())
 }

@@ -11,7 +11,9 @@ use crate::db::list::{KeyType, SortKey, Value};
 use crate::db::schema::{universities, university_rankings};
 
 /// A `universities` row; written whole on create and update.
-#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Insertable, AsChangeset)]
+#[derive(
+    Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Insertable, AsChangeset,
+)]
 #[diesel(table_name = universities, primary_key(organisation_id), treat_none_as_null = true)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct UniversityDetail {
@@ -48,28 +50,61 @@ pub const SORT_KEYS: &[SortKey] = &[
     SORT_NAME,
     SORT_CREATED,
     SORT_UPDATED,
-    SortKey { name: "students", expr: "d.students::bigint", ty: KeyType::Int, nullable: true, tie: "d.organisation_id" },
+    SortKey {
+        name: "students",
+        expr: "d.students::bigint",
+        ty: KeyType::Int,
+        nullable: true,
+        tie: "d.organisation_id",
+    },
 ];
 
 /// Inserts the detail row of a new university and its rankings.
-pub fn insert(conn: &mut PgConnection, detail: &UniversityDetail, rankings: &[RankingRow]) -> QueryResult<()> {
-    diesel::insert_into(universities::table).values(detail).execute(conn)?;
-    diesel::insert_into(university_rankings::table).values(rankings).execute(conn).map(|_| ())
+pub fn insert(
+    conn: &mut PgConnection,
+    detail: &UniversityDetail,
+    rankings: &[RankingRow],
+) -> QueryResult<()> {
+    diesel::insert_into(universities::table)
+        .values(detail)
+        .execute(conn)?;
+    diesel::insert_into(university_rankings::table)
+        .values(rankings)
+        .execute(conn)
+        .map(|_| ())
 }
 
 /// Rewrites the detail row and replaces the rankings whole.
-pub fn update(conn: &mut PgConnection, detail: &UniversityDetail, rankings: &[RankingRow]) -> QueryResult<()> {
-    diesel::update(universities::table.find(detail.organisation_id)).set(detail).execute(conn)?;
-    diesel::delete(university_rankings::table.filter(university_rankings::university_id.eq(detail.organisation_id)))
+pub fn update(
+    conn: &mut PgConnection,
+    detail: &UniversityDetail,
+    rankings: &[RankingRow],
+) -> QueryResult<()> {
+    diesel::update(universities::table.find(detail.organisation_id))
+        .set(detail)
         .execute(conn)?;
-    diesel::insert_into(university_rankings::table).values(rankings).execute(conn).map(|_| ())
+    diesel::delete(
+        university_rankings::table
+            .filter(university_rankings::university_id.eq(detail.organisation_id)),
+    )
+    .execute(conn)?;
+    diesel::insert_into(university_rankings::table)
+        .values(rankings)
+        .execute(conn)
+        .map(|_| ())
 }
 
 /// The rankings of every university in `ids`, in one query, grouped by university in order.
-pub fn rankings_of(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uuid, Vec<RankingRow>>> {
+pub fn rankings_of(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> QueryResult<HashMap<Uuid, Vec<RankingRow>>> {
     let rows: Vec<RankingRow> = university_rankings::table
         .filter(university_rankings::university_id.eq_any(ids))
-        .order((university_rankings::university_id, university_rankings::position))
+        .order((
+            university_rankings::university_id,
+            university_rankings::position,
+        ))
         .select(RankingRow::as_select())
         .load(conn)?;
     let mut grouped: HashMap<Uuid, Vec<RankingRow>> = HashMap::new();

@@ -1,0 +1,319 @@
+//! `/api/v1/irccs`: Clinical Care and Research Institutes.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::body::{Errors, Field, Shape};
+use super::list::PageResponse;
+use super::organisation::{
+    self as org, OrgResource, OrganisationView, Pool, COMMON_FIELDS, READ_ONLY,
+};
+use super::problems;
+use crate::auth::Principal;
+use crate::db::list::{Filter, SortKey, Value};
+use crate::domain::{self, Invalid, OrganisationKind, Ownership, Specialisation};
+use crate::error::ApiError;
+use crate::models::irccs::{self as model, IrccsDetail};
+use crate::models::organisation::OrgRecord;
+
+/// An IRCCS, as read.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IrccsResponse {
+    #[serde(flatten)]
+    pub organisation: OrganisationView,
+    /// Public or private.
+    pub ownership: Option<Ownership>,
+    /// Areas of specialisation (at least one).
+    pub specialisations: Vec<Specialisation>,
+    /// Number of beds.
+    pub beds: Option<i32>,
+    /// Provides emergency care.
+    pub emergency_care: Option<bool>,
+    /// Serves foreign patients.
+    pub serves_foreign_patients: Option<bool>,
+}
+
+fn parse<T: std::str::FromStr<Err = Invalid>>(value: &str) -> Result<T, ApiError> {
+    value
+        .parse()
+        .map_err(|e: Invalid| ApiError::internal(e.message))
+}
+
+impl TryFrom<OrgRecord<IrccsDetail>> for IrccsResponse {
+    type Error = ApiError;
+
+    fn try_from(record: OrgRecord<IrccsDetail>) -> Result<Self, ApiError> {
+        let d = record.detail;
+        Ok(Self {
+            organisation: OrganisationView::from_row(&record.organisation)?,
+            ownership: d.ownership.as_deref().map(parse).transpose()?,
+            specialisations: d
+                .specialisations
+                .iter()
+                .map(|s| parse(s))
+                .collect::<Result<_, _>>()?,
+            beds: d.beds,
+            emergency_care: d.emergency_care,
+            serves_foreign_patients: d.serves_foreign_patients,
+        })
+    }
+}
+
+/// An IRCCS to create. `PATCH` takes a JSON Merge Patch of the same members.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct IrccsInput {
+    #[serde(flatten)]
+    pub organisation: org::OrganisationInput,
+    /// Public or private.
+    pub ownership: Option<Ownership>,
+    /// Required: at least one, no repeats.
+    #[serde(default)]
+    pub specialisations: Vec<Specialisation>,
+    /// 0 or more.
+    pub beds: Option<i64>,
+    /// Provides emergency care.
+    pub emergency_care: Option<bool>,
+    /// Serves foreign patients.
+    pub serves_foreign_patients: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct IrccsMembers {
+    ownership: Option<Ownership>,
+    #[serde(default)]
+    specialisations: Vec<Specialisation>,
+    beds: Option<i64>,
+    emergency_care: Option<bool>,
+    serves_foreign_patients: Option<bool>,
+}
+
+const IRCCS_FIELDS: &[Field] = &[
+    ("ownership", None),
+    ("specialisations", None),
+    ("beds", None),
+    ("emergency_care", None),
+    ("serves_foreign_patients", None),
+];
+
+static IRCCS_SHAPE: Shape = Shape {
+    fields: &[COMMON_FIELDS, IRCCS_FIELDS],
+    read_only: READ_ONLY,
+};
+
+/// IRCCS in the shared organisation machinery.
+pub struct Irccs;
+
+impl OrgResource for Irccs {
+    const KIND: OrganisationKind = OrganisationKind::Irccs;
+    const COLLECTION: &'static str = "irccs";
+    const FROM: &'static str = "FROM organisations o JOIN irccs d ON d.organisation_id = o.id";
+    const SHAPE: &'static Shape = &IRCCS_SHAPE;
+    const PARTNER_MANAGED: &'static [&'static str] = org::PARTNER_MANAGED;
+    const SORT_KEYS: &'static [SortKey] = model::SORT_KEYS;
+    const CSV_COLUMNS: &'static [&'static str] = &[
+        "id",
+        "kind",
+        "name",
+        "legal_name",
+        "description",
+        "website",
+        "email",
+        "phone",
+        "address_street",
+        "address_city",
+        "address_postal_code",
+        "address_province",
+        "address_country",
+        "tags",
+        "in_mind",
+        "ownership",
+        "specialisations",
+        "beds",
+        "emergency_care",
+        "serves_foreign_patients",
+        "created_at",
+        "updated_at",
+        "version",
+        "archived_at",
+    ];
+    type Row = IrccsDetail;
+    type Detail = IrccsDetail;
+    type Response = IrccsResponse;
+
+    fn validate_detail(
+        body: Map<String, Json>,
+        errors: &mut Errors,
+    ) -> Result<IrccsDetail, ApiError> {
+        let m: IrccsMembers = errors.decode(body);
+        if m.specialisations.is_empty() {
+            errors.push(
+                "/specialisations",
+                Invalid::new(
+                    domain::codes::REQUIRED,
+                    "at least one specialisation is required",
+                ),
+            );
+        }
+        let mut seen = Vec::new();
+        for (i, s) in m.specialisations.iter().enumerate() {
+            if seen.contains(s) {
+                errors.push(
+                    &format!("/specialisations/{i}"),
+                    Invalid::new(domain::codes::DUPLICATE_VALUE, "listed twice"),
+                );
+            }
+            seen.push(*s);
+        }
+        Ok(IrccsDetail {
+            organisation_id: Uuid::nil(),
+            ownership: m.ownership.map(|o| o.as_str().to_owned()),
+            specialisations: seen.iter().map(|s| s.as_str().to_owned()).collect(),
+            beds: errors.range("/beds", m.beds, 0, i64::from(i32::MAX)),
+            emergency_care: m.emergency_care,
+            serves_foreign_patients: m.serves_foreign_patients,
+        })
+    }
+
+    fn responses(
+        _conn: &mut diesel::PgConnection,
+        rows: Vec<OrgRecord<IrccsDetail>>,
+    ) -> Result<Vec<IrccsResponse>, ApiError> {
+        rows.into_iter().map(IrccsResponse::try_from).collect()
+    }
+
+    fn version(record: &IrccsResponse) -> i64 {
+        record.organisation.version
+    }
+
+    fn insert_detail(
+        conn: &mut diesel::PgConnection,
+        id: Uuid,
+        detail: &IrccsDetail,
+    ) -> diesel::QueryResult<()> {
+        model::insert(
+            conn,
+            &IrccsDetail {
+                organisation_id: id,
+                ..detail.clone()
+            },
+        )
+    }
+
+    fn update_detail(
+        conn: &mut diesel::PgConnection,
+        id: Uuid,
+        detail: &IrccsDetail,
+    ) -> diesel::QueryResult<()> {
+        model::update(
+            conn,
+            &IrccsDetail {
+                organisation_id: id,
+                ..detail.clone()
+            },
+        )
+    }
+}
+
+/// Query of `GET /irccs`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct IrccsListQuery {
+    /// Page size, 1..200 (default 50; CSV: every row unless given).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page; only valid with the same sort, `q` and filters.
+    pub cursor: Option<String>,
+    /// One of `name`, `created_at`, `updated_at`, `beds`, `-` prefixed for descending (default
+    /// `name`; with `q`, relevance). NULLs sort last.
+    #[param(pattern = "^-?(name|created_at|updated_at|beds)$")]
+    pub sort: Option<String>,
+    /// Search name and legal name (case, accents and small typos do not matter).
+    pub q: Option<String>,
+    /// Add `total` (a count of every match) to the answer.
+    pub include_total: Option<bool>,
+    /// Include archived records (editors and admins).
+    pub include_archived: Option<bool>,
+    /// Only IRCCS with this specialisation.
+    pub specialisation: Option<Specialisation>,
+    /// Only public or only private IRCCS.
+    pub ownership: Option<Ownership>,
+    /// Only this province (e.g. `MI`).
+    pub province: Option<String>,
+    /// Only IRCCS in MIND (true) or outside it (false).
+    pub in_mind: Option<bool>,
+}
+
+list_params!(IrccsListQuery);
+
+/// List IRCCS.
+#[utoipa::path(
+    get, path = "/api/v1/irccs", tag = "irccs",
+    description = "Roles: viewer, partner, editor, admin. Keyset-paginated; `Accept: text/csv` streams every match as CSV.",
+    params(IrccsListQuery),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
+    responses(
+        (status = 200, description = "A page of IRCCS (or CSV)",
+         content((PageResponse<IrccsResponse> = "application/json"), (String = "text/csv")),
+         headers(("Link" = String, description = "`<...>; rel=\"next\"` when there is a next page"),
+                 ("ETag" = String, description = "Changes whenever the registry changes"))),
+        (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
+        (status = 400, response = problems::BadRequest),
+        (status = 401, response = problems::Unauthorized),
+        (status = 403, response = problems::Forbidden),
+        (status = 422, response = problems::Unprocessable),
+        (status = 429, response = problems::TooManyRequests),
+        (status = 503, response = problems::Unavailable),
+    )
+)]
+pub async fn list_irccs(
+    pool: Pool,
+    principal: Principal,
+    req: HttpRequest,
+    query: web::Query<IrccsListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let mut filters = Vec::new();
+    if let Some(s) = query.specialisation {
+        filters.push(Filter::Contains(
+            "d.specialisations",
+            Value::TextArray(vec![s.as_str().to_owned()]),
+        ));
+    }
+    if let Some(o) = query.ownership {
+        filters.push(Filter::Eq(
+            "d.ownership",
+            Value::Text(o.as_str().to_owned()),
+        ));
+    }
+    org::list::<Irccs>(
+        &pool,
+        &principal,
+        &req,
+        query.common(),
+        query.province.as_deref(),
+        query.in_mind,
+        filters,
+    )
+    .await
+}
+
+organisation_handlers! {
+    resource: Irccs,
+    tag: "irccs",
+    collection: "/api/v1/irccs",
+    item: "/api/v1/irccs/{id}",
+    restore: "/api/v1/irccs/{id}/restore",
+    history: "/api/v1/irccs/{id}/history",
+    response: IrccsResponse,
+    input: IrccsInput,
+    patch_roles: "Roles: editor, admin; partner on its own IRCCS, self-managed fields only \
+        (description, website, email, phone, address, tags). RFC 7396 merge patch: objects merge, \
+        arrays replace, null clears. Requires If-Match.",
+    summaries: ("Create an IRCCS.", "Read an IRCCS.", "Update an IRCCS (JSON Merge Patch).",
+        "Archive an IRCCS.", "Restore an archived IRCCS.", "An IRCCS's audit trail, newest first."),
+    handlers: (create_irccs, get_irccs, update_irccs, archive_irccs, restore_irccs, irccs_history),
+}

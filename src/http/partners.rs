@@ -1,0 +1,265 @@
+//! `/api/v1/partners`: institutional partners (public bodies, trade associations, clusters,
+//! agencies, foreign representations, research foundations, investors).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::body::{Errors, Field, Shape};
+use super::list::PageResponse;
+use super::organisation::{
+    self as org, OrgResource, OrganisationView, Pool, COMMON_FIELDS, READ_ONLY,
+};
+use super::problems;
+use crate::auth::Principal;
+use crate::db::list::{Filter, SortKey, Value};
+use crate::domain::{self, Invalid, OrganisationKind, PartnerScope, PartnerType};
+use crate::error::ApiError;
+use crate::models::organisation::OrgRecord;
+use crate::models::partner::{self as model, PartnerDetail};
+
+/// An institutional partner, as read.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PartnerResponse {
+    #[serde(flatten)]
+    pub organisation: OrganisationView,
+    /// What kind of institution. (Firms named as partners are companies, not partners.)
+    pub partner_type: PartnerType,
+    /// Reach.
+    pub scope: Option<PartnerScope>,
+}
+
+fn parse<T: std::str::FromStr<Err = Invalid>>(value: &str) -> Result<T, ApiError> {
+    value
+        .parse()
+        .map_err(|e: Invalid| ApiError::internal(e.message))
+}
+
+/// A partner to create. `PATCH` takes a JSON Merge Patch of the same members.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct PartnerInput {
+    #[serde(flatten)]
+    pub organisation: org::OrganisationInput,
+    /// Required.
+    pub partner_type: Option<PartnerType>,
+    /// Reach.
+    pub scope: Option<PartnerScope>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PartnerMembers {
+    partner_type: Option<PartnerType>,
+    scope: Option<PartnerScope>,
+}
+
+const PARTNER_FIELDS: &[Field] = &[("partner_type", None), ("scope", None)];
+
+static PARTNER_SHAPE: Shape = Shape {
+    fields: &[COMMON_FIELDS, PARTNER_FIELDS],
+    read_only: READ_ONLY,
+};
+
+/// Partners in the shared organisation machinery.
+pub struct Partners;
+
+impl OrgResource for Partners {
+    const KIND: OrganisationKind = OrganisationKind::Partner;
+    const COLLECTION: &'static str = "partners";
+    const FROM: &'static str = "FROM organisations o JOIN partners d ON d.organisation_id = o.id";
+    const SHAPE: &'static Shape = &PARTNER_SHAPE;
+    const PARTNER_MANAGED: &'static [&'static str] = org::PARTNER_MANAGED;
+    const SORT_KEYS: &'static [SortKey] = model::SORT_KEYS;
+    const CSV_COLUMNS: &'static [&'static str] = &[
+        "id",
+        "kind",
+        "name",
+        "legal_name",
+        "description",
+        "website",
+        "email",
+        "phone",
+        "address_street",
+        "address_city",
+        "address_postal_code",
+        "address_province",
+        "address_country",
+        "tags",
+        "in_mind",
+        "partner_type",
+        "scope",
+        "created_at",
+        "updated_at",
+        "version",
+        "archived_at",
+    ];
+    type Row = PartnerDetail;
+    type Detail = PartnerDetail;
+    type Response = PartnerResponse;
+
+    fn validate_detail(
+        body: Map<String, Json>,
+        errors: &mut Errors,
+    ) -> Result<PartnerDetail, ApiError> {
+        let m: PartnerMembers = errors.decode(body);
+        let partner_type = m.partner_type.unwrap_or_else(|| {
+            errors.push(
+                "/partner_type",
+                Invalid::new(domain::codes::REQUIRED, "partner_type is required"),
+            );
+            PartnerType::Other
+        });
+        Ok(PartnerDetail {
+            organisation_id: Uuid::nil(),
+            partner_type: partner_type.as_str().to_owned(),
+            scope: m.scope.map(|s| s.as_str().to_owned()),
+        })
+    }
+
+    fn responses(
+        _conn: &mut diesel::PgConnection,
+        rows: Vec<OrgRecord<PartnerDetail>>,
+    ) -> Result<Vec<PartnerResponse>, ApiError> {
+        rows.into_iter()
+            .map(|record| {
+                Ok(PartnerResponse {
+                    organisation: OrganisationView::from_row(&record.organisation)?,
+                    partner_type: parse(&record.detail.partner_type)?,
+                    scope: record.detail.scope.as_deref().map(parse).transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    fn version(record: &PartnerResponse) -> i64 {
+        record.organisation.version
+    }
+
+    fn insert_detail(
+        conn: &mut diesel::PgConnection,
+        id: Uuid,
+        detail: &PartnerDetail,
+    ) -> diesel::QueryResult<()> {
+        model::insert(
+            conn,
+            &PartnerDetail {
+                organisation_id: id,
+                ..detail.clone()
+            },
+        )
+    }
+
+    fn update_detail(
+        conn: &mut diesel::PgConnection,
+        id: Uuid,
+        detail: &PartnerDetail,
+    ) -> diesel::QueryResult<()> {
+        model::update(
+            conn,
+            &PartnerDetail {
+                organisation_id: id,
+                ..detail.clone()
+            },
+        )
+    }
+}
+
+/// Query of `GET /partners`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PartnerListQuery {
+    /// Page size, 1..200 (default 50; CSV: every row unless given).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page; only valid with the same sort, `q` and filters.
+    pub cursor: Option<String>,
+    /// One of `name`, `created_at`, `updated_at`, `-` prefixed for descending (default `name`;
+    /// with `q`, relevance).
+    #[param(pattern = "^-?(name|created_at|updated_at)$")]
+    pub sort: Option<String>,
+    /// Search name and legal name (case, accents and small typos do not matter).
+    pub q: Option<String>,
+    /// Add `total` (a count of every match) to the answer.
+    pub include_total: Option<bool>,
+    /// Include archived records (editors and admins).
+    pub include_archived: Option<bool>,
+    /// Only this type of partner.
+    pub partner_type: Option<PartnerType>,
+    /// Only this reach.
+    pub scope: Option<PartnerScope>,
+    /// Only this province (e.g. `MI`).
+    pub province: Option<String>,
+    /// Only partners in MIND (true) or outside it (false).
+    pub in_mind: Option<bool>,
+}
+
+list_params!(PartnerListQuery);
+
+/// List institutional partners.
+#[utoipa::path(
+    get, path = "/api/v1/partners", tag = "partners",
+    description = "Roles: viewer, partner, editor, admin. Keyset-paginated; `Accept: text/csv` streams every match as CSV.",
+    params(PartnerListQuery),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
+    responses(
+        (status = 200, description = "A page of partners (or CSV)",
+         content((PageResponse<PartnerResponse> = "application/json"), (String = "text/csv")),
+         headers(("Link" = String, description = "`<...>; rel=\"next\"` when there is a next page"),
+                 ("ETag" = String, description = "Changes whenever the registry changes"))),
+        (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
+        (status = 400, response = problems::BadRequest),
+        (status = 401, response = problems::Unauthorized),
+        (status = 403, response = problems::Forbidden),
+        (status = 422, response = problems::Unprocessable),
+        (status = 429, response = problems::TooManyRequests),
+        (status = 503, response = problems::Unavailable),
+    )
+)]
+pub async fn list_partners(
+    pool: Pool,
+    principal: Principal,
+    req: HttpRequest,
+    query: web::Query<PartnerListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let mut filters = Vec::new();
+    if let Some(t) = query.partner_type {
+        filters.push(Filter::Eq(
+            "d.partner_type",
+            Value::Text(t.as_str().to_owned()),
+        ));
+    }
+    if let Some(s) = query.scope {
+        filters.push(Filter::Eq("d.scope", Value::Text(s.as_str().to_owned())));
+    }
+    org::list::<Partners>(
+        &pool,
+        &principal,
+        &req,
+        query.common(),
+        query.province.as_deref(),
+        query.in_mind,
+        filters,
+    )
+    .await
+}
+
+organisation_handlers! {
+    resource: Partners,
+    tag: "partners",
+    collection: "/api/v1/partners",
+    item: "/api/v1/partners/{id}",
+    restore: "/api/v1/partners/{id}/restore",
+    history: "/api/v1/partners/{id}/history",
+    response: PartnerResponse,
+    input: PartnerInput,
+    patch_roles: "Roles: editor, admin; partner on its own organisation, self-managed fields only \
+        (description, website, email, phone, address, tags). RFC 7396 merge patch: objects merge, \
+        arrays replace, null clears. Requires If-Match.",
+    summaries: ("Create an institutional partner.", "Read an institutional partner.",
+        "Update an institutional partner (JSON Merge Patch).", "Archive an institutional partner.",
+        "Restore an archived institutional partner.", "An institutional partner's audit trail, newest first."),
+    handlers: (create_partner, get_partner, update_partner, archive_partner, restore_partner, partner_history),
+}

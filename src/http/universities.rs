@@ -1,0 +1,424 @@
+//! `/api/v1/universities`: universities and their subject rankings.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::body::{Errors, Field, Shape};
+use super::list::PageResponse;
+use super::organisation::{
+    self as org, OrgResource, OrganisationView, Pool, COMMON_FIELDS, READ_ONLY,
+};
+use super::problems;
+use crate::auth::Principal;
+use crate::db::list::{Filter, SortKey, Value};
+use crate::domain::{self, Invalid, OrganisationKind, Ownership, RankingArea};
+use crate::error::ApiError;
+use crate::models::organisation::OrgRecord;
+use crate::models::university::{self as model, RankingRow, UniversityDetail};
+
+/// A subject ranking.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Ranking {
+    /// Subject area.
+    pub area: RankingArea,
+    /// Position in the ranking (1 is best).
+    pub rank: i32,
+    /// Who ranks, e.g. `QS World University Rankings`.
+    pub source: String,
+    /// Edition year.
+    pub year: i32,
+}
+
+/// A university, as read.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UniversityResponse {
+    #[serde(flatten)]
+    pub organisation: OrganisationView,
+    /// Public or private.
+    pub ownership: Option<Ownership>,
+    /// Has a medical faculty.
+    pub has_medical_faculty: Option<bool>,
+    /// Number of students.
+    pub students: Option<i32>,
+    /// Research Organization Registry id (9 characters, checksum verified).
+    pub ror_id: Option<String>,
+    /// Subject rankings, in the order written.
+    pub rankings: Vec<Ranking>,
+}
+
+fn parse<T: std::str::FromStr<Err = Invalid>>(value: &str) -> Result<T, ApiError> {
+    value
+        .parse()
+        .map_err(|e: Invalid| ApiError::internal(e.message))
+}
+
+/// A ranking as written.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct RankingInput {
+    /// Subject area.
+    pub area: RankingArea,
+    /// 1 or more.
+    pub rank: i64,
+    /// Who ranks (1..100 characters).
+    pub source: String,
+    /// 1900 to next year.
+    pub year: i64,
+}
+
+/// A university to create. `PATCH` takes a JSON Merge Patch of the same members (`rankings`
+/// is replaced whole).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct UniversityInput {
+    #[serde(flatten)]
+    pub organisation: org::OrganisationInput,
+    /// Public or private.
+    pub ownership: Option<Ownership>,
+    /// Has a medical faculty.
+    pub has_medical_faculty: Option<bool>,
+    /// 0 or more.
+    pub students: Option<i64>,
+    /// ROR id, bare (`03vek6s52`) or as URL; stored bare.
+    pub ror_id: Option<String>,
+    /// Up to 50 rankings, one per (area, source, year).
+    #[serde(default)]
+    pub rankings: Vec<RankingInput>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct UniversityMembers {
+    ownership: Option<Ownership>,
+    has_medical_faculty: Option<bool>,
+    students: Option<i64>,
+    ror_id: Option<String>,
+    #[serde(default)]
+    rankings: Vec<RankingInput>,
+}
+
+const UNIVERSITY_FIELDS: &[Field] = &[
+    ("ownership", None),
+    ("has_medical_faculty", None),
+    ("students", None),
+    ("ror_id", None),
+    ("rankings", None),
+];
+
+static UNIVERSITY_SHAPE: Shape = Shape {
+    fields: &[COMMON_FIELDS, UNIVERSITY_FIELDS],
+    read_only: READ_ONLY,
+};
+
+/// At most this many rankings per university.
+const MAX_RANKINGS: usize = 50;
+
+/// A university's validated detail: its row and its rankings.
+#[derive(Debug, Clone)]
+pub struct UniversityWrite {
+    detail: UniversityDetail,
+    rankings: Vec<RankingRow>,
+}
+
+impl UniversityWrite {
+    fn for_id(&self, id: Uuid) -> (UniversityDetail, Vec<RankingRow>) {
+        let detail = UniversityDetail {
+            organisation_id: id,
+            ..self.detail.clone()
+        };
+        let rankings = self
+            .rankings
+            .iter()
+            .map(|r| RankingRow {
+                university_id: id,
+                ..r.clone()
+            })
+            .collect();
+        (detail, rankings)
+    }
+}
+
+/// Universities in the shared organisation machinery.
+pub struct Universities;
+
+impl OrgResource for Universities {
+    const KIND: OrganisationKind = OrganisationKind::University;
+    const COLLECTION: &'static str = "universities";
+    const FROM: &'static str =
+        "FROM organisations o JOIN universities d ON d.organisation_id = o.id";
+    const SHAPE: &'static Shape = &UNIVERSITY_SHAPE;
+    const PARTNER_MANAGED: &'static [&'static str] = org::PARTNER_MANAGED;
+    const SORT_KEYS: &'static [SortKey] = model::SORT_KEYS;
+    const CSV_COLUMNS: &'static [&'static str] = &[
+        "id",
+        "kind",
+        "name",
+        "legal_name",
+        "description",
+        "website",
+        "email",
+        "phone",
+        "address_street",
+        "address_city",
+        "address_postal_code",
+        "address_province",
+        "address_country",
+        "tags",
+        "in_mind",
+        "ownership",
+        "has_medical_faculty",
+        "students",
+        "ror_id",
+        "rankings",
+        "created_at",
+        "updated_at",
+        "version",
+        "archived_at",
+    ];
+    type Row = UniversityDetail;
+    type Detail = UniversityWrite;
+    type Response = UniversityResponse;
+
+    fn validate_detail(
+        body: Map<String, Json>,
+        errors: &mut Errors,
+    ) -> Result<UniversityWrite, ApiError> {
+        let m: UniversityMembers = errors.decode(body);
+        let this_year = i64::from(chrono::Datelike::year(&chrono::Utc::now()));
+        if m.rankings.len() > MAX_RANKINGS {
+            errors.push(
+                &format!("/rankings/{MAX_RANKINGS}"),
+                Invalid::new(
+                    domain::codes::OUT_OF_RANGE,
+                    format!("at most {MAX_RANKINGS} rankings"),
+                ),
+            );
+        }
+        let mut rankings: Vec<RankingRow> = Vec::new();
+        for (i, r) in m.rankings.iter().enumerate().take(MAX_RANKINGS) {
+            let at = |member: &str| format!("/rankings/{i}/{member}");
+            let source = r.source.trim();
+            if source.is_empty() || source.chars().count() > 100 {
+                errors.push(
+                    &at("source"),
+                    Invalid::new(domain::codes::INVALID_FORMAT, "1 to 100 characters"),
+                );
+            }
+            let rank = errors
+                .range(&at("rank"), Some(r.rank), 1, 1_000_000)
+                .unwrap_or(1);
+            let year = errors
+                .range(&at("year"), Some(r.year), 1900, this_year + 1)
+                .unwrap_or(1900);
+            if rankings.iter().any(|o| {
+                o.area == r.area.as_str() && o.source == source && i64::from(o.year) == r.year
+            }) {
+                errors.push(
+                    &at("area"),
+                    Invalid::new(
+                        domain::codes::DUPLICATE_VALUE,
+                        "one ranking per area, source and year",
+                    ),
+                );
+            }
+            rankings.push(RankingRow {
+                university_id: Uuid::nil(),
+                position: i16::try_from(i).unwrap_or(i16::MAX),
+                area: r.area.as_str().to_owned(),
+                rank,
+                source: source.to_owned(),
+                year,
+            });
+        }
+        Ok(UniversityWrite {
+            detail: UniversityDetail {
+                organisation_id: Uuid::nil(),
+                ownership: m.ownership.map(|o| o.as_str().to_owned()),
+                has_medical_faculty: m.has_medical_faculty,
+                students: errors.range("/students", m.students, 0, i64::from(i32::MAX)),
+                ror_id: errors.optional("/ror_id", m.ror_id, |v| {
+                    domain::RorId::parse(v).map(domain::RorId::into_inner)
+                }),
+            },
+            rankings,
+        })
+    }
+
+    fn responses(
+        conn: &mut diesel::PgConnection,
+        rows: Vec<OrgRecord<UniversityDetail>>,
+    ) -> Result<Vec<UniversityResponse>, ApiError> {
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.organisation.id).collect();
+        let mut rankings = model::rankings_of(conn, &ids)?;
+        rows.into_iter()
+            .map(|record| {
+                let d = record.detail;
+                let own = rankings.remove(&d.organisation_id).unwrap_or_default();
+                Ok(UniversityResponse {
+                    organisation: OrganisationView::from_row(&record.organisation)?,
+                    ownership: d.ownership.as_deref().map(parse).transpose()?,
+                    has_medical_faculty: d.has_medical_faculty,
+                    students: d.students,
+                    ror_id: d.ror_id,
+                    rankings: own
+                        .into_iter()
+                        .map(|r| {
+                            Ok(Ranking {
+                                area: parse(&r.area)?,
+                                rank: r.rank,
+                                source: r.source,
+                                year: r.year,
+                            })
+                        })
+                        .collect::<Result<_, ApiError>>()?,
+                })
+            })
+            .collect()
+    }
+
+    fn version(record: &UniversityResponse) -> i64 {
+        record.organisation.version
+    }
+
+    fn insert_detail(
+        conn: &mut diesel::PgConnection,
+        id: Uuid,
+        write: &UniversityWrite,
+    ) -> diesel::QueryResult<()> {
+        let (detail, rankings) = write.for_id(id);
+        model::insert(conn, &detail, &rankings)
+    }
+
+    fn update_detail(
+        conn: &mut diesel::PgConnection,
+        id: Uuid,
+        write: &UniversityWrite,
+    ) -> diesel::QueryResult<()> {
+        let (detail, rankings) = write.for_id(id);
+        model::update(conn, &detail, &rankings)
+    }
+}
+
+/// Query of `GET /universities`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UniversityListQuery {
+    /// Page size, 1..200 (default 50; CSV: every row unless given).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page; only valid with the same sort, `q` and filters.
+    pub cursor: Option<String>,
+    /// One of `name`, `created_at`, `updated_at`, `students`, `-` prefixed for descending
+    /// (default `name`; with `q`, relevance). NULLs sort last.
+    #[param(pattern = "^-?(name|created_at|updated_at|students)$")]
+    pub sort: Option<String>,
+    /// Search name and legal name (case, accents and small typos do not matter).
+    pub q: Option<String>,
+    /// Add `total` (a count of every match) to the answer.
+    pub include_total: Option<bool>,
+    /// Include archived records (editors and admins).
+    pub include_archived: Option<bool>,
+    /// Only public or only private universities.
+    pub ownership: Option<Ownership>,
+    /// Only universities with (true) or without (false) a medical faculty.
+    pub has_medical_faculty: Option<bool>,
+    /// Only universities ranked in this area (with `max_rank`: at most that rank).
+    pub ranking_area: Option<RankingArea>,
+    /// With `ranking_area`: ranked at most this (1 is best).
+    pub max_rank: Option<i64>,
+    /// Only this province (e.g. `MI`).
+    pub province: Option<String>,
+    /// Only universities in MIND (true) or outside it (false).
+    pub in_mind: Option<bool>,
+}
+
+list_params!(UniversityListQuery);
+
+/// List universities.
+#[utoipa::path(
+    get, path = "/api/v1/universities", tag = "universities",
+    description = "Roles: viewer, partner, editor, admin. Keyset-paginated; `Accept: text/csv` streams every match as CSV \
+        (rankings as `area:rank:source:year;...`).",
+    params(UniversityListQuery),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
+    responses(
+        (status = 200, description = "A page of universities (or CSV)",
+         content((PageResponse<UniversityResponse> = "application/json"), (String = "text/csv")),
+         headers(("Link" = String, description = "`<...>; rel=\"next\"` when there is a next page"),
+                 ("ETag" = String, description = "Changes whenever the registry changes"))),
+        (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
+        (status = 400, response = problems::BadRequest),
+        (status = 401, response = problems::Unauthorized),
+        (status = 403, response = problems::Forbidden),
+        (status = 422, response = problems::Unprocessable),
+        (status = 429, response = problems::TooManyRequests),
+        (status = 503, response = problems::Unavailable),
+    )
+)]
+pub async fn list_universities(
+    pool: Pool,
+    principal: Principal,
+    req: HttpRequest,
+    query: web::Query<UniversityListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let mut filters = Vec::new();
+    if let Some(o) = query.ownership {
+        filters.push(Filter::Eq(
+            "d.ownership",
+            Value::Text(o.as_str().to_owned()),
+        ));
+    }
+    if let Some(m) = query.has_medical_faculty {
+        filters.push(Filter::Eq("d.has_medical_faculty", Value::Bool(m)));
+    }
+    match (query.ranking_area, query.max_rank) {
+        (None, Some(_)) => {
+            return Err(ApiError::invalid(
+                "/max_rank",
+                "required",
+                "max_rank needs ranking_area",
+            ));
+        }
+        (Some(_), Some(rank)) if rank < 1 => {
+            return Err(ApiError::invalid(
+                "/max_rank",
+                "out_of_range",
+                "max_rank must be 1 or more",
+            ));
+        }
+        (Some(area), rank) => filters.push(Filter::RankedIn {
+            area: area.as_str().to_owned(),
+            max_rank: rank.unwrap_or(i64::from(i32::MAX)),
+        }),
+        (None, None) => {}
+    }
+    org::list::<Universities>(
+        &pool,
+        &principal,
+        &req,
+        query.common(),
+        query.province.as_deref(),
+        query.in_mind,
+        filters,
+    )
+    .await
+}
+
+organisation_handlers! {
+    resource: Universities,
+    tag: "universities",
+    collection: "/api/v1/universities",
+    item: "/api/v1/universities/{id}",
+    restore: "/api/v1/universities/{id}/restore",
+    history: "/api/v1/universities/{id}/history",
+    response: UniversityResponse,
+    input: UniversityInput,
+    patch_roles: "Roles: editor, admin; partner on its own university, self-managed fields only \
+        (description, website, email, phone, address, tags). RFC 7396 merge patch: objects merge, \
+        arrays (`rankings` too) replace, null clears. Requires If-Match.",
+    summaries: ("Create a university.", "Read a university.", "Update a university (JSON Merge Patch).",
+        "Archive a university.", "Restore an archived university.", "A university's audit trail, newest first."),
+    handlers: (create_university, get_university, update_university, archive_university, restore_university, university_history),
+}
