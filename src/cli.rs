@@ -31,7 +31,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending migrations and exit.
     Migrate(DbArgs),
-    /// Load demo data (synthetic companies) into an empty registry.
+    /// Load the brochure dataset (idempotent), or with --synthetic N generated organisations.
     Seed(SeedArgs),
     /// Print the OpenAPI document.
     Openapi,
@@ -79,9 +79,10 @@ pub struct DbArgs {
 /// `seed` flags.
 #[derive(Debug, Clone, Args)]
 pub struct SeedArgs {
-    /// Generate N synthetic companies (deterministic for a given N).
-    #[arg(long, value_name = "N", default_value_t = 300)]
-    pub synthetic: u32,
+    /// Instead of the brochure dataset, generate N synthetic companies and, in proportion,
+    /// IRCCS, universities and partners (deterministic for a given N; for an empty registry).
+    #[arg(long, value_name = "N")]
+    pub synthetic: Option<u32>,
     #[command(flatten)]
     pub db: DbSettings,
 }

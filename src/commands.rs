@@ -70,10 +70,15 @@ fn serve(mut args: ServeArgs) -> Result<(), CommandError> {
 fn load_demo(settings: &Settings) -> Result<(), CommandError> {
     let mut conn = db::connect(&settings.db.database_url)?;
     if crate::seed::registry_is_empty(&mut conn)? {
-        let n = crate::seed::load_synthetic(&mut conn, 300)?;
+        let brochure = crate::seed::brochure::load(&mut conn)?;
+        let synthetic = crate::seed::synthetic::load(&mut conn, 300, &mut |_, _| {})?;
         tracing::info!(
-            companies = n,
-            "demo: loaded synthetic companies (tagged `synthetic`)"
+            brochure = brochure.created,
+            companies = synthetic.companies,
+            irccs = synthetic.irccs,
+            universities = synthetic.universities,
+            partners = synthetic.partners,
+            "demo: loaded the brochure dataset and synthetic organisations (tagged `synthetic`)"
         );
     }
     let accounts = crate::seed::create_demo_accounts(&mut conn)?;
@@ -94,13 +99,56 @@ fn seed(args: &SeedArgs) -> Result<(), CommandError> {
     db::ensure_database(&args.db.database_url)?;
     db::migrate(&args.db.database_url)?;
     let mut conn = db::connect(&args.db.database_url)?;
-    if !crate::seed::registry_is_empty(&mut conn)? {
-        println!("the registry is not empty; nothing seeded");
+    let Some(n) = args.synthetic else {
+        let loaded = crate::seed::brochure::load(&mut conn)?;
+        println!(
+            "brochure dataset: {} organisations created, {} already present",
+            loaded.created, loaded.existing
+        );
         return Ok(());
-    }
-    let n = crate::seed::load_synthetic(&mut conn, args.synthetic)?;
-    println!("seeded {n} synthetic companies");
+    };
+    let started = std::time::Instant::now();
+    let loaded = crate::seed::synthetic::load(&mut conn, n, &mut progress_reporter())?;
+    println!(
+        "seeded {} companies, {} IRCCS, {} universities, {} partners (synthetic) in {:.1} s",
+        loaded.companies,
+        loaded.irccs,
+        loaded.universities,
+        loaded.partners,
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
+}
+
+/// A progress bar on a terminal; plain lines (every 10%) when output is redirected.
+fn progress_reporter() -> impl FnMut(usize, usize) {
+    use std::io::IsTerminal;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {per_sec} {eta}")
+        {
+            bar.set_style(style);
+        }
+        bar
+    });
+    let mut last_decile = 0;
+    move |done, total| match &bar {
+        Some(bar) => {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            if done == total {
+                bar.finish_and_clear();
+            }
+        }
+        None => {
+            let decile = done * 10 / total.max(1);
+            if decile > last_decile {
+                last_decile = decile;
+                eprintln!("seed: {done}/{total} rows");
+            }
+        }
+    }
 }
 
 fn create_user(args: &CreateUserArgs) -> Result<(), CommandError> {
