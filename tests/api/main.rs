@@ -6,3 +6,4 @@ mod companies;
 mod errors;
 mod helpers;
 mod openapi;
+mod seed;
