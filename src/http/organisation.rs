@@ -643,11 +643,18 @@ where
     F: Fn(&mut PgConnection, Vec<T>) -> Result<Vec<Resp>, ApiError> + Clone + Send + 'static,
 {
     let csv = super::csv::wants_csv(req);
-    // A CSV export has no page limit unless `limit` is given.
-    query.limit = if csv && params.limit.is_none() {
-        None
-    } else {
-        Some(check_limit(params.limit)?)
+    // A CSV export has no page limit unless `limit` is given, and then any positive one.
+    query.limit = match (csv, params.limit) {
+        (true, None) => None,
+        (true, Some(0)) => {
+            return Err(ApiError::invalid(
+                "/limit",
+                "out_of_range",
+                "limit must be 1 or more",
+            ))
+        }
+        (true, Some(n)) => Some(n),
+        (false, limit) => Some(check_limit(limit)?),
     };
     let cursor = params.cursor.clone();
     if csv {

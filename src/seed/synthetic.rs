@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use serde_json::json;
 use uuid::Uuid;
@@ -384,7 +385,7 @@ pub fn load(
     let data = generate(n);
     let total = data.len();
     let now = crate::db::now();
-    conn.transaction(|conn| {
+    let loaded = conn.transaction(|conn| {
         let mut done = 0;
         for chunk in data.companies.chunks(BATCH) {
             let ids = insert_identities(
@@ -483,13 +484,17 @@ pub fn load(
             done += chunk.len();
             progress(done, total);
         }
-        Ok(Loaded {
+        Ok::<_, diesel::result::Error>(Loaded {
             companies: data.companies.len(),
             irccs: data.irccs.len(),
             universities: data.universities.len(),
             partners: data.partners.len(),
         })
-    })
+    })?;
+    // Fresh statistics, or the planner sorts whole tables for keyset pages until autovacuum
+    // gets round to it (measured: 180 ms a 1,000-row batch instead of 8 ms).
+    conn.batch_execute("ANALYZE organisations, companies, irccs, universities, university_rankings, partners, audit_events")?;
+    Ok(loaded)
 }
 
 #[cfg(test)]
