@@ -416,6 +416,11 @@ const CONSTRAINTS: &[ConstraintMeaning] = &[
         message: "another company (possibly archived) already has this VAT number",
     },
     ConstraintMeaning {
+        name: "universities_ror_id_key",
+        field: "/ror_id",
+        message: "another university (possibly archived) already has this ROR id",
+    },
+    ConstraintMeaning {
         name: "users_email_key",
         field: "/email",
         message: "a user with this e-mail already exists",

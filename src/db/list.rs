@@ -446,6 +446,12 @@ impl ListQuery {
         sql
     }
 
+    /// 400 `invalid_cursor` unless `cursor` belongs to this query (checked before a stream
+    /// starts, since a streamed answer cannot change its status afterwards).
+    pub fn check_cursor(&self, cursor: Option<&str>) -> Result<(), ApiError> {
+        cursor.map(|c| self.decode_cursor(c)).transpose().map(|_| ())
+    }
+
     /// Loads the page after `cursor`.
     pub fn load<T>(
         &self,

@@ -103,13 +103,16 @@ fn csv_bytes<R: Serialize>(rows: &[R], columns: &[&str], header: bool) -> Result
         writer.write_record(columns).map_err(ApiError::internal)?;
     }
     for row in rows {
-        let cells = flatten(&serde_json::to_value(row).map_err(ApiError::internal)?);
+        let record = serde_json::to_value(row).map_err(ApiError::internal)?;
+        let cells = flatten(&record);
+        // A column naming an object of free-form members (an audit event's `changes`) carries
+        // that object as JSON text.
+        let cell = |column: &str| match cells.get(column) {
+            Some(cell) => cell.clone(),
+            None => record.get(column).map(Json::to_string).unwrap_or_default(),
+        };
         writer
-            .write_record(
-                columns
-                    .iter()
-                    .map(|c| cells.get(*c).map_or("", String::as_str)),
-            )
+            .write_record(columns.iter().map(|c| cell(c)))
             .map_err(ApiError::internal)?;
     }
     writer
@@ -155,6 +158,7 @@ where
             detail: "too many CSV exports are running; retry shortly".into(),
             retry_after: Duration::from_secs(5),
         })?;
+    query.check_cursor(cursor.as_deref())?;
     let remaining = query.limit.map(u64::from);
     query.limit = Some(BATCH);
     let state = Export {

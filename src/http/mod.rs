@@ -210,8 +210,9 @@ macro_rules! organisation_handlers {
             security(("bearer" = [])),
             extensions(("x-roles" = json!(["editor", "admin"]))),
             responses(
-                (status = 200, description = "A page of audit events",
-                 body = $crate::http::list::PageResponse<$crate::http::organisation::AuditEvent>,
+                (status = 200, description = "A page of audit events (or, with `Accept: text/csv`, all of them as CSV)",
+                 content(($crate::http::list::PageResponse<$crate::http::organisation::AuditEvent> = "application/json"),
+                         (String = "text/csv")),
                  headers(("ETag" = String, description = "Changes whenever the registry changes"))),
                 (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
                 (status = 400, response = $crate::http::problems::BadRequest),
@@ -219,6 +220,7 @@ macro_rules! organisation_handlers {
                 (status = 403, response = $crate::http::problems::Forbidden),
                 (status = 404, response = $crate::http::problems::NotFound),
                 (status = 422, response = $crate::http::problems::Unprocessable),
+                (status = 429, response = $crate::http::problems::TooManyRequests),
                 (status = 503, response = $crate::http::problems::Unavailable),
             )
         )]

@@ -470,26 +470,48 @@ pub async fn history(
     params: HistoryParams,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_editor()?;
-    let limit = super::list::check_limit(params.limit)?;
-    cached_page(pool, req, principal, move |conn| {
-        org_model::ensure_exists(conn, kind, id)?;
-        let query = ListQuery {
-            resource: "audit_events",
-            select: "SELECT *",
-            from: "FROM audit_events",
-            id_expr: "id",
-            filters: vec![Filter::Eq("entity_id", Value::Uuid(id))],
-            order: Order::Key {
-                key: AUDIT_ID,
-                desc: true,
-            },
-            limit: Some(limit),
-        };
-        let page = query.load::<AuditEventRow>(conn, params.cursor.as_deref(), false)?;
-        Ok(PageResponse::from_page(page, AuditEvent::from))
-    })
+    db::run(pool, move |conn| org_model::ensure_exists(conn, kind, id)).await?;
+    let query = ListQuery {
+        resource: "audit_events",
+        select: "SELECT *",
+        from: "FROM audit_events",
+        id_expr: "id",
+        filters: vec![Filter::Eq("entity_id", Value::Uuid(id))],
+        order: Order::Key {
+            key: AUDIT_ID,
+            desc: true,
+        },
+        limit: None,
+    };
+    let params = ListParams {
+        limit: params.limit,
+        cursor: params.cursor,
+        ..ListParams::default()
+    };
+    serve_list(
+        pool,
+        principal,
+        req,
+        &params,
+        query,
+        AUDIT_CSV_COLUMNS,
+        |_conn, rows: Vec<AuditEventRow>| Ok(rows.into_iter().map(AuditEvent::from).collect()),
+    )
     .await
 }
+
+/// CSV columns of an audit trail (`changes` as its JSON text).
+const AUDIT_CSV_COLUMNS: &[&str] = &[
+    "id",
+    "at",
+    "actor_id",
+    "actor_kind",
+    "action",
+    "entity",
+    "entity_id",
+    "request_id",
+    "changes",
+];
 
 /// `Location` of a created record.
 pub fn location(collection: &str, id: Uuid) -> (header::HeaderName, String) {
