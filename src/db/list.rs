@@ -449,7 +449,10 @@ impl ListQuery {
     /// 400 `invalid_cursor` unless `cursor` belongs to this query (checked before a stream
     /// starts, since a streamed answer cannot change its status afterwards).
     pub fn check_cursor(&self, cursor: Option<&str>) -> Result<(), ApiError> {
-        cursor.map(|c| self.decode_cursor(c)).transpose().map(|_| ())
+        cursor
+            .map(|c| self.decode_cursor(c))
+            .transpose()
+            .map(|_| ())
     }
 
     /// Loads the page after `cursor`.

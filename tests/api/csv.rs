@@ -84,7 +84,7 @@ fn parse_csv(res: &TestResponse) -> Csv {
         "Content-Disposition: {disposition}"
     );
     assert_crlf(&res.body);
-    let mut reader = csv::ReaderBuilder::new()
+    let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(false)
         .from_reader(res.body.as_slice());
     let mut records = reader.records().map(|r| {
@@ -357,11 +357,11 @@ async fn university_csv_writes_rankings_as_area_rank_source_year() {
         &app,
         UNIVERSITIES,
         json!({"name": "Ateneo Classificato", "ror_id": "03vek6s52", "has_medical_faculty": true,
-               "rankings": [
-                   {"area": "life_sciences_and_medicine", "rank": 16, "source": "QS", "year": 2019},
-                   {"area": "natural_sciences", "rank": 124,
-                    "source": "QS World University Rankings", "year": 2019},
-               ]}),
+        "rankings": [
+            {"area": "life_sciences_and_medicine", "rank": 16, "source": "QS", "year": 2019},
+            {"area": "natural_sciences", "rank": 124,
+             "source": "QS World University Rankings", "year": 2019},
+        ]}),
     )
     .await;
     create(
@@ -392,7 +392,10 @@ async fn university_csv_writes_rankings_as_area_rank_source_year() {
     .await;
     let csv = parse_csv(&csv_get(&app, Role::Viewer, IRCCS).await);
     assert_eq!(csv.column("specialisations"), ["oncology;rare_diseases"]);
-    assert_csv_matches_json(&csv, &json_rows(&app, Role::Viewer, &format!("{IRCCS}?sort=name")).await);
+    assert_csv_matches_json(
+        &csv,
+        &json_rows(&app, Role::Viewer, &format!("{IRCCS}?sort=name")).await,
+    );
     create(
         &app,
         PARTNERS,
@@ -457,7 +460,7 @@ async fn csv_get_raw(app: &TestApp, role: Role, url: &str) -> TestResponse {
         .insert_header(("Accept", "text/csv"))
         .send()
         .await
-        .expect("request");
+        .unwrap_or_else(|e| panic!("{url}: no complete answer (connection broke): {e:?}"));
     let status = res.status().as_u16();
     let headers = res.headers().clone();
     let body = res
@@ -476,7 +479,8 @@ async fn csv_get_raw(app: &TestApp, role: Role, url: &str) -> TestResponse {
 async fn csv_errors_are_problems() {
     let app = TestApp::spawn().await;
     let archived = app.create_company(company("Archiviata", "biotech")).await;
-    app.create_company(company("Attiva", "biotech")).await;
+    app.create_company(company("Alfa Attiva", "biotech")).await;
+    app.create_company(company("Beta Attiva", "biotech")).await;
     let id = archived["id"].as_str().expect("id");
     app.delete(&format!("{COMPANIES}/{id}"))
         .role(Role::Editor)
@@ -493,10 +497,20 @@ async fn csv_errors_are_problems() {
     )
     .await;
     res.assert_problem(403, "forbidden");
-    let csv = parse_csv(&csv_get(&app, Role::Editor, &format!("{COMPANIES}?include_archived=true")).await);
+    let csv = parse_csv(
+        &csv_get(
+            &app,
+            Role::Editor,
+            &format!("{COMPANIES}?include_archived=true"),
+        )
+        .await,
+    );
     let archived_at = csv.column("archived_at");
     let names = csv.column("name");
-    let at = names.iter().position(|n| n == "Archiviata").expect("archived row");
+    let at = names
+        .iter()
+        .position(|n| n == "Archiviata")
+        .expect("archived row");
     assert!(!archived_at[at].is_empty());
     let csv = parse_csv(&csv_get(&app, Role::Viewer, COMPANIES).await);
     assert!(!csv.column("name").contains(&"Archiviata".to_owned()));
@@ -522,10 +536,10 @@ async fn csv_errors_are_problems() {
     let res = csv_get_raw(
         &app,
         Role::Viewer,
-        &format!("{COMPANIES}?sector=biotech&limit=1&cursor={cursor}"),
+        &format!("{COMPANIES}?sector=biotech&cursor={cursor}"),
     )
     .await;
-    assert_eq!(parse_csv(&res).column("name"), ["Attiva"]);
+    assert_eq!(parse_csv(&res).column("name"), ["Beta Attiva"]);
 
     // Other refusals.
     csv_get_raw(&app, Role::Viewer, &format!("{COMPANIES}?sort=color"))
@@ -534,11 +548,7 @@ async fn csv_errors_are_problems() {
     csv_get_raw(&app, Role::Viewer, &format!("{COMPANIES}?limit=0"))
         .await
         .assert_problem(422, "validation");
-    let res = app
-        .get(COMPANIES)
-        .header("Accept", "text/csv")
-        .send()
-        .await;
+    let res = app.get(COMPANIES).header("Accept", "text/csv").send().await;
     res.assert_problem(401, "unauthorized");
 }
 
@@ -620,8 +630,27 @@ async fn with_a_cap_of_one_exports_in_turn_all_succeed() {
     parse_csv(&csv_get(&app, Role::Viewer, COMPANIES).await);
 }
 
-/// Deterministic: a lock on `organisations` holds the first export's first batch query, so
-/// its stream (and its permit) stays open while the second export asks.
+/// How many sessions of this test's database wait on a lock, read on `conn` (autocommit, so
+/// each read sees the current state).
+fn lock_waiters(conn: &mut diesel::PgConnection) -> i64 {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let row: N = diesel::sql_query(
+        "SELECT count(*) AS n FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .get_result(conn)
+    .expect("pg_stat_activity");
+    row.n
+}
+
+/// Deterministic, without sleeping: a lock on `organisations` holds the first export's first
+/// batch query (its permit taken), and the second export asks only once PostgreSQL shows that
+/// query waiting on the lock.
 #[actix_web::test]
 async fn an_export_beyond_the_cap_is_429_while_another_streams() {
     let app = TestApp::spawn_with(|s| s.http.max_csv_exports = 1).await;
@@ -630,31 +659,35 @@ async fn an_export_beyond_the_cap_is_429_while_another_streams() {
     let mut lock = app.conn();
     lock.batch_execute("BEGIN; LOCK TABLE organisations IN ACCESS EXCLUSIVE MODE")
         .expect("lock");
-
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .finish();
-    // The head arrives (the permit is taken before it is sent); the body waits on the lock.
-    let first = tokio::time::timeout(
-        Duration::from_secs(10),
-        client
-            .get(format!("{}{COMPANIES}", app.address))
-            .insert_header(("Authorization", format!("Bearer {}", app.token(Role::Viewer))))
-            .insert_header(("Accept", "text/csv"))
-            .send(),
-    )
-    .await;
-    let mut first = match first {
-        Ok(res) => res.expect("first export"),
-        Err(_) => {
-            lock.batch_execute("ROLLBACK").expect("unlock");
-            panic!("the first export's head did not arrive while its first batch waited");
+    let first = csv_get_raw(&app, Role::Viewer, COMPANIES);
+    let control = async {
+        let mut watcher = Some(app.conn());
+        let mut waiting = false;
+        for _ in 0..2_000 {
+            let mut conn = watcher.take().expect("watcher");
+            let (conn, n) = actix_web::web::block(move || {
+                let n = lock_waiters(&mut conn);
+                (conn, n)
+            })
+            .await
+            .expect("blocking pool");
+            watcher = Some(conn);
+            if n > 0 {
+                waiting = true;
+                break;
+            }
         }
+        let second = if waiting {
+            Some(csv_get_raw(&app, Role::Viewer, COMPANIES).await)
+        } else {
+            None
+        };
+        lock.batch_execute("ROLLBACK").expect("unlock");
+        second
     };
-    assert_eq!(first.status().as_u16(), 200);
+    let (first, second) = futures_util::future::join(first, control).await;
 
-    let second = csv_get_raw(&app, Role::Viewer, COMPANIES).await;
-    lock.batch_execute("ROLLBACK").expect("unlock");
+    let second = second.expect("the first export's query never waited on the lock");
     second.assert_problem(429, "rate_limited");
     assert!(
         second
@@ -664,11 +697,11 @@ async fn an_export_beyond_the_cap_is_429_while_another_streams() {
         "{:?}",
         second.headers
     );
-
     // The first completes normally, and its permit comes back.
-    let body = first.body().limit(1024 * 1024).await.expect("first body");
-    let text = String::from_utf8(body.to_vec()).expect("utf-8");
-    assert!(text.contains("Bloccata"), "{text}");
+    assert_eq!(
+        parse_csv(&first).column("name"),
+        ["Bloccata", "Partner Pharma S.p.A."]
+    );
     let res = csv_get(&app, Role::Viewer, COMPANIES).await;
     assert_eq!(parse_csv(&res).rows.len(), 2);
 }

@@ -3,7 +3,9 @@
 mod auth;
 mod cli;
 mod companies;
+mod csv;
 mod errors;
 mod helpers;
 mod openapi;
+mod registry;
 mod seed;
