@@ -5,8 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::http::{
-    auth, companies, health, irccs, list, organisation, organisations, partners, problems,
-    universities,
+    auth, companies, health, irccs, list, organisations, partners, problems, record, universities,
 };
 
 /// The API description.
@@ -81,7 +80,7 @@ use crate::http::{
         crate::error::FieldError,
         crate::error::OAuthErrorBody,
         list::PageResponse<companies::CompanyResponse>,
-        list::PageResponse<organisation::AuditEvent>,
+        list::PageResponse<record::AuditEvent>,
     )),
     modifiers(&BearerAuth),
     tags(

@@ -38,7 +38,7 @@ macro_rules! wire_enum {
             pub const ALL: &'static [Self] = &[$(Self::$variant),+];
 
             /// The wire string, as serde writes it and as filters and CSV columns carry it.
-            pub fn as_str(self) -> &'static str {
+            pub const fn as_str(self) -> &'static str {
                 match self {
                     $(Self::$variant => $text,)+
                 }

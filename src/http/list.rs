@@ -2,12 +2,14 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
+use diesel::pg::Pg;
+use diesel::{PgConnection, QueryableByName};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::etag::{self, PRIVATE_REVALIDATE};
 use crate::auth::Principal;
-use crate::db::list::Page;
+use crate::db::list::{Keyed, ListQuery, Page};
 use crate::db::{self, PgPool};
 use crate::error::ApiError;
 use crate::models::audit;
@@ -155,4 +157,53 @@ where
             .insert_header((header::CACHE_CONTROL, PRIVATE_REVALIDATE))
             .finish(),
     })
+}
+
+/// Serves a list query: a page as JSON (with ETag, `Link`, optional `total`), or with
+/// `Accept: text/csv` every matching row (or `limit` rows) as streamed CSV. `convert` turns a
+/// batch of rows into responses in a fixed number of queries.
+pub async fn serve_list<T, Resp, F>(
+    pool: &PgPool,
+    principal: &Principal,
+    req: &HttpRequest,
+    params: &ListParams,
+    mut query: ListQuery,
+    csv_columns: &'static [&'static str],
+    convert: F,
+) -> Result<HttpResponse, ApiError>
+where
+    T: QueryableByName<Pg> + Keyed + Send + 'static,
+    Resp: Serialize + Send + 'static,
+    F: Fn(&mut PgConnection, Vec<T>) -> Result<Vec<Resp>, ApiError> + Clone + Send + 'static,
+{
+    let csv = super::csv::wants_csv(req);
+    // A CSV export has no page limit unless `limit` is given, and then any positive one.
+    query.limit = match (csv, params.limit) {
+        (true, None) => None,
+        (true, Some(0)) => {
+            return Err(ApiError::invalid(
+                "/limit",
+                "out_of_range",
+                "limit must be 1 or more",
+            ))
+        }
+        (true, Some(n)) => Some(n),
+        (false, limit) => Some(check_limit(limit)?),
+    };
+    let cursor = params.cursor.clone();
+    if csv {
+        let name = query.resource;
+        return super::csv::export(req, pool, query, cursor, name, csv_columns, convert);
+    }
+    let include_total = params.include_total.unwrap_or(false);
+    cached_page(pool, req, principal, move |conn| {
+        let page = query.load::<T>(conn, cursor.as_deref(), include_total)?;
+        let data = convert(conn, page.data)?;
+        Ok(PageResponse {
+            data,
+            next_cursor: page.next_cursor,
+            total: page.total,
+        })
+    })
+    .await
 }

@@ -64,7 +64,7 @@ macro_rules! organisation_handlers {
             req: actix_web::HttpRequest,
             body: actix_web::web::Bytes,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::http::organisation::create::<$resource>(&pool, &principal, &req, body).await
+            $crate::http::record::create::<$resource>(&pool, &principal, &req, body).await
         }
 
         #[doc = $s_get]
@@ -72,7 +72,7 @@ macro_rules! organisation_handlers {
             get, path = $item, tag = $tag,
             summary = $s_get,
             description = "Roles: viewer, partner, editor, admin. Honours `If-None-Match` (304).",
-            params(("id" = uuid::Uuid, Path, description = "Record id"), $crate::http::organisation::GetParams),
+            params(("id" = uuid::Uuid, Path, description = "Record id"), $crate::http::record::GetParams),
             security(("bearer" = [])),
             extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
             responses(
@@ -91,9 +91,9 @@ macro_rules! organisation_handlers {
             principal: $crate::auth::Principal,
             req: actix_web::HttpRequest,
             id: actix_web::web::Path<uuid::Uuid>,
-            query: actix_web::web::Query<$crate::http::organisation::GetParams>,
+            query: actix_web::web::Query<$crate::http::record::GetParams>,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::http::organisation::get::<$resource>(&pool, &principal, &req, id.into_inner(), query.into_inner())
+            $crate::http::record::get::<$resource>(&pool, &principal, &req, id.into_inner(), query.into_inner())
                 .await
         }
 
@@ -130,7 +130,7 @@ macro_rules! organisation_handlers {
             id: actix_web::web::Path<uuid::Uuid>,
             body: actix_web::web::Bytes,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::http::organisation::update::<$resource>(&pool, &principal, &req, id.into_inner(), body).await
+            $crate::http::record::update::<$resource>(&pool, &principal, &req, id.into_inner(), body).await
         }
 
         #[doc = $s_archive]
@@ -160,14 +160,7 @@ macro_rules! organisation_handlers {
             req: actix_web::HttpRequest,
             id: actix_web::web::Path<uuid::Uuid>,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::http::organisation::archive(
-                &pool,
-                &principal,
-                &req,
-                <$resource as $crate::http::organisation::OrgResource>::KIND,
-                id.into_inner(),
-            )
-            .await
+            $crate::http::record::archive::<$resource>(&pool, &principal, &req, id.into_inner()).await
         }
 
         #[doc = $s_restore]
@@ -198,7 +191,7 @@ macro_rules! organisation_handlers {
             req: actix_web::HttpRequest,
             id: actix_web::web::Path<uuid::Uuid>,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::http::organisation::restore::<$resource>(&pool, &principal, &req, id.into_inner()).await
+            $crate::http::record::restore::<$resource>(&pool, &principal, &req, id.into_inner()).await
         }
 
         #[doc = $s_history]
@@ -206,12 +199,12 @@ macro_rules! organisation_handlers {
             get, path = $history_path, tag = $tag,
             summary = $s_history,
             description = "Roles: editor, admin. Every change: who, when, which request, the fields before and after.",
-            params(("id" = uuid::Uuid, Path, description = "Record id"), $crate::http::organisation::HistoryParams),
+            params(("id" = uuid::Uuid, Path, description = "Record id"), $crate::http::record::HistoryParams),
             security(("bearer" = [])),
             extensions(("x-roles" = json!(["editor", "admin"]))),
             responses(
                 (status = 200, description = "A page of audit events (or, with `Accept: text/csv`, all of them as CSV)",
-                 content(($crate::http::list::PageResponse<$crate::http::organisation::AuditEvent> = "application/json"),
+                 content(($crate::http::list::PageResponse<$crate::http::record::AuditEvent> = "application/json"),
                          (String = "text/csv")),
                  headers(("ETag" = String, description = "Changes whenever the registry changes"))),
                 (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
@@ -229,17 +222,10 @@ macro_rules! organisation_handlers {
             principal: $crate::auth::Principal,
             req: actix_web::HttpRequest,
             id: actix_web::web::Path<uuid::Uuid>,
-            query: actix_web::web::Query<$crate::http::organisation::HistoryParams>,
+            query: actix_web::web::Query<$crate::http::record::HistoryParams>,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::http::organisation::history(
-                &pool,
-                &principal,
-                &req,
-                <$resource as $crate::http::organisation::OrgResource>::KIND,
-                id.into_inner(),
-                query.into_inner(),
-            )
-            .await
+            $crate::http::record::history::<$resource>(&pool, &principal, &req, id.into_inner(), query.into_inner())
+                .await
         }
     };
 }
@@ -257,6 +243,7 @@ pub mod organisation;
 pub mod organisations;
 pub mod partners;
 pub mod problems;
+pub mod record;
 pub mod universities;
 
 use actix_web::dev::HttpServiceFactory;

@@ -1,25 +1,23 @@
 //! What every organisation kind shares over HTTP: the common fields in and out, their
 //! validation, and the archive / restore / history operations, which need no detail table.
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::{PgConnection, QueryableByName};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::body::{Errors, Field, Shape};
-use super::etag;
-use super::list::{cached_page, check_limit, ListParams, PageResponse};
+use super::list::ListParams;
+use super::record::Resource;
 use crate::auth::Principal;
-use crate::db::list::{Filter, KeyType, Keyed, ListQuery, Order, SortKey, Value};
-use crate::db::{self, PgPool};
+use crate::db::list::{Filter, ListQuery, Order, SortKey, Value};
+use crate::db::PgPool;
 use crate::domain::{self, Invalid, OrganisationKind};
-use crate::error::{ApiError, FieldError};
-use crate::models::audit::{self, Actor, AuditEventRow};
+use crate::error::ApiError;
 use crate::models::organisation::{
     self as org_model, DetailRow, OrgRecord, OrganisationFields, OrganisationRow,
 };
@@ -277,40 +275,6 @@ impl OrganisationInput {
     }
 }
 
-/// 403 when a partner's patch changes a field outside `allowed` (the hub manages the rest).
-pub fn check_partner_fields(
-    principal: &Principal,
-    before: &serde_json::Map<String, Json>,
-    after: &serde_json::Map<String, Json>,
-    allowed: &[&str],
-) -> Result<(), ApiError> {
-    if principal.role != domain::Role::Partner {
-        return Ok(());
-    }
-    let errors: Vec<FieldError> = after
-        .keys()
-        .chain(before.keys())
-        .filter(|k| !allowed.contains(&k.as_str()) && before.get(*k) != after.get(*k))
-        .map(|k| {
-            FieldError::new(
-                format!("/{k}"),
-                "hub_managed",
-                format!("`{k}` is managed by the hub"),
-            )
-        })
-        .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        let mut errors = errors;
-        errors.dedup_by(|a, b| a.field == b.field);
-        Err(ApiError::Forbidden {
-            detail: "a partner may change only its organisation's self-managed fields".into(),
-            errors,
-        })
-    }
-}
-
 /// The filters every organisation list shares (`q`, `province`, `in_mind`, archived).
 pub fn common_filters(
     principal: &Principal,
@@ -342,180 +306,6 @@ pub fn common_filters(
         });
     }
     Ok(filters)
-}
-
-/// `DELETE /{kind}/{id}`: archives (If-Match), 204 with the new ETag.
-pub async fn archive(
-    pool: &PgPool,
-    principal: &Principal,
-    req: &HttpRequest,
-    kind: OrganisationKind,
-    id: Uuid,
-) -> Result<HttpResponse, ApiError> {
-    principal.require_editor()?;
-    let headers = req.headers().clone();
-    let actor = Actor::from_principal(principal);
-    let version = db::transaction(pool, move |conn| {
-        let (current, archived_at) = org_model::lock(conn, kind, id)?;
-        if archived_at.is_some() {
-            return Err(ApiError::not_found(kind.as_str()));
-        }
-        etag::check_version(&etag::required_if_match(&headers)?, current)?;
-        let now = crate::db::now();
-        let version = org_model::set_archived(conn, id, current, Some(now), now)?;
-        let changes =
-            serde_json::json!({"before": {"archived_at": null}, "after": {"archived_at": now}});
-        audit::record(conn, &actor, "archive", kind.as_str(), id, changes)?;
-        Ok(version)
-    })
-    .await?;
-    Ok(etag::tag(&mut HttpResponse::NoContent(), version).finish())
-}
-
-/// `POST /{kind}/{id}/restore`: un-archives (If-Match); 409 if live or its name is now taken.
-pub async fn restore<R: OrgResource>(
-    pool: &PgPool,
-    principal: &Principal,
-    req: &HttpRequest,
-    id: Uuid,
-) -> Result<HttpResponse, ApiError> {
-    let kind = R::KIND;
-    principal.require_editor()?;
-    let headers = req.headers().clone();
-    let actor = Actor::from_principal(principal);
-    let (record, version) = db::transaction(pool, move |conn| {
-        let (current, archived_at) = org_model::lock(conn, kind, id)?;
-        etag::check_version(&etag::required_if_match(&headers)?, current)?;
-        let Some(archived_at) = archived_at else {
-            return Err(ApiError::conflict("the record is not archived", None));
-        };
-        let now = crate::db::now();
-        org_model::set_archived(conn, id, current, None, now)?;
-        let changes = serde_json::json!({"before": {"archived_at": archived_at}, "after": {"archived_at": null}});
-        audit::record(conn, &actor, "restore", kind.as_str(), id, changes)?;
-        let record = load::<R>(conn, id, false)?;
-        let version = R::version(&record);
-        Ok((record, version))
-    })
-    .await?;
-    Ok(etag::tag(&mut HttpResponse::Ok(), version).json(record))
-}
-
-/// An audit event as served.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditEvent {
-    /// Event id (UUID v7).
-    pub id: Uuid,
-    /// When the change committed.
-    pub at: DateTime<Utc>,
-    /// The user or client who made it; null for the system.
-    pub actor_id: Option<Uuid>,
-    /// `user`, `client` or `system`.
-    pub actor_kind: String,
-    /// `create`, `update`, `archive` or `restore`.
-    pub action: String,
-    /// The kind of record, e.g. `company`.
-    pub entity: String,
-    /// The record.
-    pub entity_id: Uuid,
-    /// The request that made the change.
-    pub request_id: Option<String>,
-    /// The changed fields: `{"before": {...}, "after": {...}}` (`before` is null on create).
-    #[schema(value_type = Object)]
-    pub changes: Json,
-}
-
-impl From<AuditEventRow> for AuditEvent {
-    fn from(row: AuditEventRow) -> Self {
-        Self {
-            id: row.id,
-            at: row.at,
-            actor_id: row.actor_id,
-            actor_kind: row.actor_kind,
-            action: row.action,
-            entity: row.entity,
-            entity_id: row.entity_id,
-            request_id: row.request_id,
-            changes: row.changes,
-        }
-    }
-}
-
-/// Query of a history: a page of the record's audit trail, newest first.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct HistoryParams {
-    /// Page size, 1..200 (default 50).
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-}
-
-const AUDIT_ID: SortKey = SortKey {
-    name: "id",
-    expr: "id",
-    ty: KeyType::Uuid,
-    nullable: false,
-    tie: "id",
-};
-
-/// `GET /{kind}/{id}/history`: the record's audit trail (editors and admins).
-pub async fn history(
-    pool: &PgPool,
-    principal: &Principal,
-    req: &HttpRequest,
-    kind: OrganisationKind,
-    id: Uuid,
-    params: HistoryParams,
-) -> Result<HttpResponse, ApiError> {
-    principal.require_editor()?;
-    db::run(pool, move |conn| org_model::ensure_exists(conn, kind, id)).await?;
-    let query = ListQuery {
-        resource: "audit_events",
-        select: "SELECT *",
-        from: "FROM audit_events",
-        id_expr: "id",
-        filters: vec![Filter::Eq("entity_id", Value::Uuid(id))],
-        order: Order::Key {
-            key: AUDIT_ID,
-            desc: true,
-        },
-        limit: None,
-    };
-    let params = ListParams {
-        limit: params.limit,
-        cursor: params.cursor,
-        ..ListParams::default()
-    };
-    serve_list(
-        pool,
-        principal,
-        req,
-        &params,
-        query,
-        AUDIT_CSV_COLUMNS,
-        |_conn, rows: Vec<AuditEventRow>| Ok(rows.into_iter().map(AuditEvent::from).collect()),
-    )
-    .await
-}
-
-/// CSV columns of an audit trail (`changes` as its JSON text).
-const AUDIT_CSV_COLUMNS: &[&str] = &[
-    "id",
-    "at",
-    "actor_id",
-    "actor_kind",
-    "action",
-    "entity",
-    "entity_id",
-    "request_id",
-    "changes",
-];
-
-/// `Location` of a created record.
-pub fn location(collection: &str, id: Uuid) -> (header::HeaderName, String) {
-    (header::LOCATION, format!("/api/v1/{collection}/{id}"))
 }
 
 /// Shared state handlers read.
@@ -635,7 +425,7 @@ pub async fn list<R: OrgResource>(
         params.search().map(|q| (SEARCH_COLUMN, q)),
     )?;
     let query = list_query::<R>(all, order, None);
-    serve_list(
+    super::list::serve_list(
         pool,
         principal,
         req,
@@ -647,72 +437,8 @@ pub async fn list<R: OrgResource>(
     .await
 }
 
-/// Serves a list query: a page as JSON (with ETag, `Link`, optional `total`), or with
-/// `Accept: text/csv` every matching row (or `limit` rows) as streamed CSV. `convert` turns a
-/// batch of rows into responses in a fixed number of queries.
-pub async fn serve_list<T, Resp, F>(
-    pool: &PgPool,
-    principal: &Principal,
-    req: &HttpRequest,
-    params: &ListParams,
-    mut query: ListQuery,
-    csv_columns: &'static [&'static str],
-    convert: F,
-) -> Result<HttpResponse, ApiError>
-where
-    T: QueryableByName<Pg> + Keyed + Send + 'static,
-    Resp: Serialize + Send + 'static,
-    F: Fn(&mut PgConnection, Vec<T>) -> Result<Vec<Resp>, ApiError> + Clone + Send + 'static,
-{
-    let csv = super::csv::wants_csv(req);
-    // A CSV export has no page limit unless `limit` is given, and then any positive one.
-    query.limit = match (csv, params.limit) {
-        (true, None) => None,
-        (true, Some(0)) => {
-            return Err(ApiError::invalid(
-                "/limit",
-                "out_of_range",
-                "limit must be 1 or more",
-            ))
-        }
-        (true, Some(n)) => Some(n),
-        (false, limit) => Some(check_limit(limit)?),
-    };
-    let cursor = params.cursor.clone();
-    if csv {
-        let name = query.resource;
-        return super::csv::export(req, pool, query, cursor, name, csv_columns, convert);
-    }
-    let include_total = params.include_total.unwrap_or(false);
-    cached_page(pool, req, principal, move |conn| {
-        let page = query.load::<T>(conn, cursor.as_deref(), include_total)?;
-        let data = convert(conn, page.data)?;
-        Ok(PageResponse {
-            data,
-            next_cursor: page.next_cursor,
-            total: page.total,
-        })
-    })
-    .await
-}
-
 /// The folded name + legal name column `q` searches, with its relevance.
 pub const SEARCH_COLUMN: &str = "o.search_key";
-
-/// Inserts a new record of kind `R` with its audit event (call inside a transaction).
-pub fn insert_new<R: OrgResource>(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    fields: &OrganisationFields,
-    detail: &R::Detail,
-) -> Result<(Uuid, R::Response), ApiError> {
-    let id = org_model::insert(conn, R::KIND, fields, crate::db::now())?;
-    R::insert_detail(conn, id, detail)?;
-    let record = load::<R>(conn, id, false)?;
-    let changes = audit::diff(None, Some(&Json::Object(to_object(&record)?)));
-    audit::record(conn, actor, "create", R::KIND.as_str(), id, changes)?;
-    Ok((id, record))
-}
 
 /// Decodes and validates a whole body (create, or a merged patch) of kind `R`.
 pub fn validate_body<R: OrgResource>(
@@ -727,125 +453,62 @@ pub fn validate_body<R: OrgResource>(
     Ok((fields, detail))
 }
 
-fn to_object<T: Serialize>(record: &T) -> Result<serde_json::Map<String, Json>, ApiError> {
-    match serde_json::to_value(record).map_err(ApiError::internal)? {
-        Json::Object(map) => Ok(map),
-        _ => Err(ApiError::internal(
-            "a record did not serialise to an object",
-        )),
+impl<R: OrgResource> Resource for R {
+    const ENTITY: &'static str = R::KIND.as_str();
+    const COLLECTION: &'static str = R::COLLECTION;
+    const SHAPE: &'static Shape = R::SHAPE;
+    const PARTNER_MANAGED: &'static [&'static str] = R::PARTNER_MANAGED;
+    type Write = (OrganisationFields, R::Detail);
+    type Response = R::Response;
+
+    fn validate(body: serde_json::Map<String, Json>) -> Result<Self::Write, ApiError> {
+        validate_body::<R>(body)
     }
-}
 
-/// `POST /{collection}`: 201 with `Location` and `ETag`.
-pub async fn create<R: OrgResource>(
-    pool: &PgPool,
-    principal: &Principal,
-    req: &HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    principal.require_editor()?;
-    super::body::check_media_type(req.headers(), super::body::JSON)?;
-    let map = super::body::parse_object(&body)?;
-    R::SHAPE.check(&map)?;
-    let (fields, detail) = validate_body::<R>(map)?;
-    let actor = Actor::from_principal(principal);
-    let record = db::transaction(pool, move |conn| {
-        insert_new::<R>(conn, &actor, &fields, &detail)
-    })
-    .await;
-    let (id, record) = record?;
-    Ok(etag::tag(&mut HttpResponse::Created(), R::version(&record))
-        .insert_header(location(R::COLLECTION, id))
-        .json(record))
-}
-
-/// Query of a single-record read.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct GetParams {
-    /// Answer archived records too (editors and admins; 403 for others).
-    pub include_archived: Option<bool>,
-}
-
-/// `GET /{collection}/{id}`: 200 with `ETag`, or 304 on a matching `If-None-Match`.
-pub async fn get<R: OrgResource>(
-    pool: &PgPool,
-    principal: &Principal,
-    req: &HttpRequest,
-    id: Uuid,
-    params: GetParams,
-) -> Result<HttpResponse, ApiError> {
-    let include_archived =
-        principal.check_include_archived(params.include_archived.unwrap_or(false))?;
-    let record = db::run(pool, move |conn| load::<R>(conn, id, include_archived)).await?;
-    let version = R::version(&record);
-    if let Some(not_modified) = etag::not_modified(req, version) {
-        return Ok(not_modified);
+    /// An organisation is its own owner: a partner acts for exactly one.
+    fn owner(id: Uuid) -> Option<Uuid> {
+        Some(id)
     }
-    Ok(etag::tag(&mut HttpResponse::Ok(), version).json(record))
-}
 
-/// `PATCH /{collection}/{id}`: JSON Merge Patch under `If-Match`.
-///
-/// Checks run in the contract's order: role, existence, ownership, media type, JSON, the
-/// partner's field rights, `If-Match` (428, 412), validation (422), conflicts (409). The row is
-/// locked first, so concurrent patches with one ETag serialise and all but one get 412.
-pub async fn update<R: OrgResource>(
-    pool: &PgPool,
-    principal: &Principal,
-    req: &HttpRequest,
-    id: Uuid,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    use domain::Role;
-    principal.require(&[Role::Partner, Role::Editor, Role::Admin])?;
-    let headers = req.headers().clone();
-    let actor = Actor::from_principal(principal);
-    let principal = principal.clone();
-    let record = db::transaction(pool, move |conn| {
-        let (current_version, archived_at) = org_model::lock(conn, R::KIND, id)?;
-        if archived_at.is_some() {
-            return Err(ApiError::not_found(R::KIND.as_str()));
-        }
-        principal.require_owner_of(id)?;
-        super::body::check_media_type(&headers, super::body::MERGE_PATCH)?;
-        let patch = super::body::parse_object(&body)?;
-        let versions = etag::required_if_match(&headers)?;
-        etag::check_version(&versions, current_version)?;
-        R::SHAPE.check(&patch)?;
+    fn lock(conn: &mut PgConnection, id: Uuid) -> Result<(i64, Option<DateTime<Utc>>), ApiError> {
+        org_model::lock(conn, R::KIND, id)
+    }
 
-        let current = load::<R>(conn, id, false)?;
-        let before = to_object(&current)?;
-        let mut writable = Json::Object(before.clone());
-        if let Json::Object(map) = &mut writable {
-            map.retain(|k, _| !READ_ONLY.contains(&k.as_str()));
-        }
-        let unpatched = writable.clone();
-        super::body::merge_patch(&mut writable, &Json::Object(patch));
-        if writable == unpatched {
-            return Ok(current);
-        }
-        let (Json::Object(old), Json::Object(new)) = (&unpatched, &writable) else {
-            return Err(ApiError::internal("merge patch produced a non-object"));
-        };
-        check_partner_fields(&principal, old, new, R::PARTNER_MANAGED)?;
-        let (fields, detail) = validate_body::<R>(new.clone())?;
+    fn insert(conn: &mut PgConnection, (fields, detail): &Self::Write) -> Result<Uuid, ApiError> {
+        let id = org_model::insert(conn, R::KIND, fields, crate::db::now())?;
+        R::insert_detail(conn, id, detail)?;
+        Ok(id)
+    }
 
-        org_model::update(conn, id, current_version, &fields, crate::db::now())?;
-        R::update_detail(conn, id, &detail)?;
-        let record = load::<R>(conn, id, false)?;
-        let after = Json::Object(to_object(&record)?);
-        audit::record(
-            conn,
-            &actor,
-            "update",
-            R::KIND.as_str(),
-            id,
-            audit::diff(Some(&Json::Object(before)), Some(&after)),
-        )?;
-        Ok(record)
-    })
-    .await?;
-    Ok(etag::tag(&mut HttpResponse::Ok(), R::version(&record)).json(record))
+    fn update(
+        conn: &mut PgConnection,
+        id: Uuid,
+        expected_version: i64,
+        (fields, detail): &Self::Write,
+    ) -> Result<(), ApiError> {
+        org_model::update(conn, id, expected_version, fields, crate::db::now())?;
+        R::update_detail(conn, id, detail)?;
+        Ok(())
+    }
+
+    fn set_archived(
+        conn: &mut PgConnection,
+        id: Uuid,
+        expected_version: i64,
+        archived_at: Option<DateTime<Utc>>,
+    ) -> Result<i64, ApiError> {
+        org_model::set_archived(conn, id, expected_version, archived_at, crate::db::now())
+    }
+
+    fn load(
+        conn: &mut PgConnection,
+        id: Uuid,
+        include_archived: bool,
+    ) -> Result<R::Response, ApiError> {
+        load::<R>(conn, id, include_archived)
+    }
+
+    fn version(record: &R::Response) -> i64 {
+        R::version(record)
+    }
 }

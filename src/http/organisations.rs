@@ -9,11 +9,10 @@ use super::companies::{Companies, CompanyResponse};
 use super::etag;
 use super::irccs::{Irccs, IrccsResponse};
 use super::list::PageResponse;
-use super::organisation::{
-    self as org, GetParams, OrgResource, OrganisationView, Pool, SEARCH_COLUMN,
-};
+use super::organisation::{self as org, OrgResource, OrganisationView, Pool, SEARCH_COLUMN};
 use super::partners::{PartnerResponse, Partners};
 use super::problems;
+use super::record::GetParams;
 use super::universities::{Universities, UniversityResponse};
 use crate::auth::Principal;
 use crate::db::{self, list::Filter, list::ListQuery, list::Order, list::Value};
@@ -141,7 +140,7 @@ pub async fn list_organisations(
         order,
         limit: None,
     };
-    org::serve_list(
+    super::list::serve_list(
         &pool,
         &principal,
         &req,

@@ -14,8 +14,9 @@ use crate::domain::OrganisationKind;
 use crate::error::ApiError;
 use crate::http::companies::Companies;
 use crate::http::irccs::Irccs;
-use crate::http::organisation::{insert_new, validate_body, OrgResource};
+use crate::http::organisation::{validate_body, OrgResource};
 use crate::http::partners::Partners;
+use crate::http::record::insert_new;
 use crate::http::universities::Universities;
 use crate::models::audit::Actor;
 
@@ -127,8 +128,8 @@ fn upsert<R: OrgResource>(
     if let Some(id) = existing(conn, R::KIND, &name)? {
         return Ok((id, false));
     }
-    let (fields, detail) = validate_body::<R>(body)?;
-    let (id, _) = insert_new::<R>(conn, actor, &fields, &detail)?;
+    let write = validate_body::<R>(body)?;
+    let (id, _) = insert_new::<R>(conn, actor, &write)?;
     Ok((id, true))
 }
 
