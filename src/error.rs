@@ -421,6 +421,21 @@ const CONSTRAINTS: &[ConstraintMeaning] = &[
         message: "another university (possibly archived) already has this ROR id",
     },
     ConstraintMeaning {
+        name: "goals_live_code_key",
+        field: "/code",
+        message: "another live goal already has this code",
+    },
+    ConstraintMeaning {
+        name: "goal_activity_links_pair_key",
+        field: "/activity_id",
+        message: "this activity is already linked to this goal",
+    },
+    ConstraintMeaning {
+        name: "goal_activity_links_one_primary",
+        field: "/role",
+        message: "this activity already has a primary goal",
+    },
+    ConstraintMeaning {
         name: "users_email_key",
         field: "/email",
         message: "a user with this e-mail already exists",

@@ -5,7 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::http::{
-    auth, companies, health, irccs, list, organisations, partners, problems, record, universities,
+    activities, areas, auth, companies, goals, health, irccs, list, organisations, partners,
+    problems, record, universities,
 };
 
 /// The API description.
@@ -59,6 +60,21 @@ use crate::http::{
         partners::partner_history,
         organisations::list_organisations,
         organisations::get_organisation,
+        areas::list_areas,
+        goals::list_goals,
+        goals::create_goal,
+        goals::get_goal,
+        goals::update_goal,
+        goals::archive_goal,
+        goals::restore_goal,
+        goals::goal_history,
+        activities::list_activities,
+        activities::create_activity,
+        activities::get_activity,
+        activities::update_activity,
+        activities::archive_activity,
+        activities::restore_activity,
+        activities::activity_history,
     ),
     components(
         responses(
@@ -90,6 +106,8 @@ use crate::http::{
         (name = "universities", description = "Universities and their subject rankings"),
         (name = "partners", description = "Institutional partners"),
         (name = "organisations", description = "Every kind of organisation, read-only"),
+        (name = "goals", description = "Strategic goals and the areas of action"),
+        (name = "activities", description = "Activities and the goals they serve"),
         (name = "health", description = "Probes"),
     )
 )]

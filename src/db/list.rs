@@ -32,6 +32,8 @@ pub enum Value {
     Float(f32),
     /// `uuid`.
     Uuid(Uuid),
+    /// `date`.
+    Date(chrono::NaiveDate),
     /// `text[]`.
     TextArray(Vec<String>),
 }
@@ -70,6 +72,7 @@ impl Sql {
             Value::Time(v) => q.bind::<sql_types::Timestamptz, _>(v),
             Value::Float(v) => q.bind::<sql_types::Float, _>(v),
             Value::Uuid(v) => q.bind::<sql_types::Uuid, _>(v),
+            Value::Date(v) => q.bind::<sql_types::Date, _>(v),
             Value::TextArray(v) => q.bind::<sql_types::Array<sql_types::Text>, _>(v),
         };
         Self { query, binds }
@@ -94,6 +97,8 @@ pub enum Filter {
     Contains(&'static str, Value),
     /// A fixed condition.
     Raw(&'static str),
+    /// A fixed condition whose `?` marks take `values` in order.
+    Template(&'static str, Vec<Value>),
     /// Universities ranked in `area` at `max_rank` or better (an index on the rankings serves it).
     RankedIn { area: String, max_rank: i64 },
     /// `q` over a folded search column of `table`: substring or trigram word similarity;
@@ -120,6 +125,20 @@ impl Filter {
             Self::Lte(expr, v) => sql.push(expr).push(" <= ").bind(v),
             Self::Contains(expr, v) => sql.push(expr).push(" @> ").bind(v),
             Self::Raw(text) => sql.push(text),
+            Self::Template(text, values) => {
+                let mut sql = sql;
+                let mut values = values.iter();
+                for (i, piece) in text.split('?').enumerate() {
+                    if i > 0 {
+                        sql = match values.next() {
+                            Some(v) => sql.bind(v),
+                            None => sql.push("NULL"),
+                        };
+                    }
+                    sql = sql.push(piece);
+                }
+                sql
+            }
             Self::RankedIn { area, max_rank } => sql
                 .push("o.id IN (SELECT university_id FROM university_rankings WHERE area = ")
                 .bind(&Value::Text(area.clone()))

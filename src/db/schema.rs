@@ -151,3 +151,108 @@ diesel::allow_tables_to_appear_in_same_query!(
     university_rankings,
     partners
 );
+
+diesel::table! {
+    areas (code) {
+        code -> Text,
+        name -> Text,
+        position -> Int2,
+    }
+}
+
+diesel::table! {
+    goals (id) {
+        id -> Uuid,
+        code -> Int4,
+        title -> Text,
+        title_key -> Text,
+        headline -> Nullable<Text>,
+        statement -> Nullable<Text>,
+        lines_of_action -> Jsonb,
+        areas -> Array<Text>,
+        unlisted_partners -> Array<Text>,
+        search_key -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int8,
+        archived_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    activities (id) {
+        id -> Uuid,
+        title -> Text,
+        title_key -> Text,
+        description -> Nullable<Text>,
+        status -> Text,
+        starts_on -> Nullable<Date>,
+        ends_on -> Nullable<Date>,
+        areas -> Array<Text>,
+        search_key -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int8,
+        archived_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    goal_activity_links (id) {
+        id -> Uuid,
+        goal_id -> Uuid,
+        activity_id -> Uuid,
+        role -> Text,
+        note -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int8,
+    }
+}
+
+diesel::table! {
+    goal_partners (id) {
+        id -> Uuid,
+        goal_id -> Uuid,
+        organisation_id -> Uuid,
+        role -> Text,
+        since -> Nullable<Date>,
+        until -> Nullable<Date>,
+        note -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int8,
+    }
+}
+
+diesel::table! {
+    activity_participants (id) {
+        id -> Uuid,
+        activity_id -> Uuid,
+        organisation_id -> Uuid,
+        role -> Text,
+        status -> Text,
+        since -> Nullable<Date>,
+        until -> Nullable<Date>,
+        note -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int8,
+    }
+}
+
+diesel::joinable!(goal_activity_links -> goals (goal_id));
+diesel::joinable!(goal_activity_links -> activities (activity_id));
+diesel::joinable!(goal_partners -> goals (goal_id));
+diesel::joinable!(goal_partners -> organisations (organisation_id));
+diesel::joinable!(activity_participants -> activities (activity_id));
+diesel::joinable!(activity_participants -> organisations (organisation_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    goals,
+    activities,
+    goal_activity_links,
+    goal_partners,
+    activity_participants,
+    organisations,
+    areas
+);

@@ -221,6 +221,48 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// The hub's areas of action, which goals and activities are filed under.
+    pub enum Area {
+        /// Communication.
+        Communication => "communication",
+        /// Experience sharing and community.
+        ExperienceSharingAndCommunity => "experience_sharing_and_community",
+        /// Funds.
+        Funds => "funds",
+        /// Research and open innovation.
+        ResearchAndOpenInnovation => "research_and_open_innovation",
+        /// Education.
+        Education => "education",
+        /// Excellence in Lombardia.
+        ExcellenceInLombardia => "excellence_in_lombardia",
+    }
+}
+
+wire_enum! {
+    /// Where an activity stands.
+    pub enum ActivityStatus {
+        /// Not started yet.
+        Planned => "planned",
+        /// Under way (the default).
+        Active => "active",
+        /// Done.
+        Completed => "completed",
+        /// Called off.
+        Cancelled => "cancelled",
+    }
+}
+
+wire_enum! {
+    /// How an activity serves a goal.
+    pub enum GoalLinkRole {
+        /// The goal the activity is listed under (at most one per activity).
+        Primary => "primary",
+        /// Another goal it also serves.
+        Supporting => "supporting",
+    }
+}
+
+wire_enum! {
     /// What a caller may do; checked once at the top of each handler.
     pub enum Role {
         /// Reads everything that exists, writes nothing.

@@ -380,7 +380,7 @@ pub async fn list_companies(
     .await
 }
 
-organisation_handlers! {
+record_handlers! {
     resource: Companies,
     tag: "companies",
     collection: "/api/v1/companies",
@@ -393,6 +393,7 @@ organisation_handlers! {
         (description, website, email, phone, address, tags, employees, revenue_eur, \
         rd_investment_eur, exports_eur, ateco_code, device_segment). RFC 7396 merge patch: \
         objects merge, arrays replace, null clears. Requires If-Match.",
+    patch_x_roles: ["partner", "editor", "admin"],
     summaries: ("Create a company.", "Read a company.", "Update a company (JSON Merge Patch).",
         "Archive a company.", "Restore an archived company.", "A company's audit trail, newest first."),
     handlers: (create_company, get_company, update_company, archive_company, restore_company, company_history),

@@ -301,7 +301,7 @@ pub async fn list_irccs(
     .await
 }
 
-organisation_handlers! {
+record_handlers! {
     resource: Irccs,
     tag: "irccs",
     collection: "/api/v1/irccs",
@@ -313,6 +313,7 @@ organisation_handlers! {
     patch_roles: "Roles: editor, admin; partner on its own IRCCS, self-managed fields only \
         (description, website, email, phone, address, tags). RFC 7396 merge patch: objects merge, \
         arrays replace, null clears. Requires If-Match.",
+    patch_x_roles: ["partner", "editor", "admin"],
     summaries: ("Create an IRCCS.", "Read an IRCCS.", "Update an IRCCS (JSON Merge Patch).",
         "Archive an IRCCS.", "Restore an archived IRCCS.", "An IRCCS's audit trail, newest first."),
     handlers: (create_irccs, get_irccs, update_irccs, archive_irccs, restore_irccs, irccs_history),

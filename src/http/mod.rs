@@ -19,10 +19,10 @@ macro_rules! list_params {
     };
 }
 
-/// The operations every organisation kind shares (create, read, update, archive, restore,
-/// history), as thin handlers over `organisation`'s generic functions. A macro only because
+/// The operations every record shares (create, read, update, archive, restore, history), as
+/// thin handlers over `record`'s generic functions. A macro only because
 /// OpenAPI annotations need each path as a literal; the behaviour lives in the functions.
-macro_rules! organisation_handlers {
+macro_rules! record_handlers {
     (
         resource: $resource:ty,
         tag: $tag:literal,
@@ -33,6 +33,7 @@ macro_rules! organisation_handlers {
         response: $response:ty,
         input: $input:ty,
         patch_roles: $patch_description:literal,
+        patch_x_roles: $patch_x_roles:tt,
         summaries: ($s_create:literal, $s_get:literal, $s_update:literal, $s_archive:literal, $s_restore:literal, $s_history:literal),
         handlers: ($create:ident, $get:ident, $update:ident, $archive:ident, $restore:ident, $history:ident) $(,)?
     ) => {
@@ -106,7 +107,7 @@ macro_rules! organisation_handlers {
                    ("If-Match" = String, Header, description = "The ETag of the version being changed")),
             request_body(content = $input, content_type = "application/merge-patch+json"),
             security(("bearer" = [])),
-            extensions(("x-roles" = json!(["partner", "editor", "admin"]))),
+            extensions(("x-roles" = json!($patch_x_roles))),
             responses(
                 (status = 200, description = "Updated", body = $response,
                  headers(("ETag" = String, description = "`\"<version>\"`"))),
@@ -230,11 +231,14 @@ macro_rules! organisation_handlers {
     };
 }
 
+pub mod activities;
+pub mod areas;
 pub mod auth;
 pub mod body;
 pub mod companies;
 pub mod csv;
 pub mod etag;
+pub mod goals;
 pub mod health;
 pub mod irccs;
 pub mod list;
@@ -337,8 +341,8 @@ impl Routes {
     }
 }
 
-/// The four paths of an organisation kind: collection, record, restore, history.
-macro_rules! organisation_routes {
+/// The four paths of a record resource: collection, record, restore, history.
+macro_rules! record_routes {
     ($scope:expr, $path:literal, $module:ident, $list:ident, $create:ident, $get:ident, $update:ident,
      $archive:ident, $restore:ident, $history:ident) => {
         $scope
@@ -384,7 +388,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .get(organisations::get_organisation)
                 .build(),
         );
-    let api = organisation_routes!(
+    let api = record_routes!(
         api,
         "/companies",
         companies,
@@ -396,7 +400,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         restore_company,
         company_history
     );
-    let api = organisation_routes!(
+    let api = record_routes!(
         api,
         "/irccs",
         irccs,
@@ -408,7 +412,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         restore_irccs,
         irccs_history
     );
-    let api = organisation_routes!(
+    let api = record_routes!(
         api,
         "/universities",
         universities,
@@ -420,7 +424,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         restore_university,
         university_history
     );
-    let api = organisation_routes!(
+    let api = record_routes!(
         api,
         "/partners",
         partners,
@@ -431,6 +435,31 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         archive_partner,
         restore_partner,
         partner_history
+    );
+    let api = api.service(Routes::new("/areas").get(areas::list_areas).build());
+    let api = record_routes!(
+        api,
+        "/goals",
+        goals,
+        list_goals,
+        create_goal,
+        get_goal,
+        update_goal,
+        archive_goal,
+        restore_goal,
+        goal_history
+    );
+    let api = record_routes!(
+        api,
+        "/activities",
+        activities,
+        list_activities,
+        create_activity,
+        get_activity,
+        update_activity,
+        archive_activity,
+        restore_activity,
+        activity_history
     );
     cfg.service(Routes::new("/healthz").get(health::healthz).build())
         .service(Routes::new("/readyz").get(health::readyz).build())

@@ -246,7 +246,7 @@ pub async fn list_partners(
     .await
 }
 
-organisation_handlers! {
+record_handlers! {
     resource: Partners,
     tag: "partners",
     collection: "/api/v1/partners",
@@ -258,6 +258,7 @@ organisation_handlers! {
     patch_roles: "Roles: editor, admin; partner on its own organisation, self-managed fields only \
         (description, website, email, phone, address, tags). RFC 7396 merge patch: objects merge, \
         arrays replace, null clears. Requires If-Match.",
+    patch_x_roles: ["partner", "editor", "admin"],
     summaries: ("Create an institutional partner.", "Read an institutional partner.",
         "Update an institutional partner (JSON Merge Patch).", "Archive an institutional partner.",
         "Restore an archived institutional partner.", "An institutional partner's audit trail, newest first."),

@@ -67,6 +67,13 @@ pub trait Resource: Send + 'static {
     ) -> Result<Self::Response, ApiError>;
     /// The record's version (its ETag).
     fn version(record: &Self::Response) -> i64;
+
+    /// The record as a PATCH's merge target: its members less the read-only ones.
+    fn writable(record: &Self::Response) -> Result<Map<String, Json>, ApiError> {
+        let mut map = to_object(record)?;
+        map.retain(|k, _| !Self::SHAPE.read_only.contains(&k.as_str()));
+        Ok(map)
+    }
 }
 
 /// The record as a JSON object, for audit diffs and merge patches.
@@ -226,8 +233,7 @@ pub async fn update<R: Resource>(
 
         let current = R::load(conn, id, false)?;
         let before = to_object(&current)?;
-        let mut unpatched = before.clone();
-        unpatched.retain(|k, _| !R::SHAPE.read_only.contains(&k.as_str()));
+        let unpatched = R::writable(&current)?;
         let mut patched = Json::Object(unpatched.clone());
         body::merge_patch(&mut patched, &Json::Object(patch));
         let Json::Object(patched) = patched else {

@@ -406,7 +406,7 @@ pub async fn list_universities(
     .await
 }
 
-organisation_handlers! {
+record_handlers! {
     resource: Universities,
     tag: "universities",
     collection: "/api/v1/universities",
@@ -418,6 +418,7 @@ organisation_handlers! {
     patch_roles: "Roles: editor, admin; partner on its own university, self-managed fields only \
         (description, website, email, phone, address, tags). RFC 7396 merge patch: objects merge, \
         arrays (`rankings` too) replace, null clears. Requires If-Match.",
+    patch_x_roles: ["partner", "editor", "admin"],
     summaries: ("Create a university.", "Read a university.", "Update a university (JSON Merge Patch).",
         "Archive a university.", "Restore an archived university.", "A university's audit trail, newest first."),
     handlers: (create_university, get_university, update_university, archive_university, restore_university, university_history),

@@ -1,9 +1,12 @@
 //! Rows, write forms and query functions. SQL lives here and in `db::list` only.
 
+pub mod activity;
 pub mod audit;
 pub mod company;
+pub mod goal;
 pub mod irccs;
 pub mod organisation;
 pub mod partner;
+pub mod record;
 pub mod university;
 pub mod user;

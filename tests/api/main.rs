@@ -9,3 +9,4 @@ mod helpers;
 mod openapi;
 mod registry;
 mod seed;
+mod strategy;

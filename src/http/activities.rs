@@ -1,0 +1,419 @@
+//! `/api/v1/activities`: the activities through which goals are pursued.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::body::{Errors, Shape};
+use super::goals::{areas, text, title};
+use super::list::{serve_list, PageResponse};
+use super::organisation::Pool;
+use super::problems;
+use super::record::{to_object, Resource};
+use crate::auth::Principal;
+use crate::db::list::{Filter, ListQuery, Order, Value};
+use crate::domain::{codes, ActivityStatus, Area, Invalid};
+use crate::error::ApiError;
+use crate::models::activity::{self as model, ActivityRow, ActivityWrite};
+use crate::models::record as rows;
+
+/// An activity, as read.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ActivityResponse {
+    /// UUID v7.
+    pub id: Uuid,
+    /// What the activity is (2..500 characters).
+    pub title: String,
+    /// More detail.
+    pub description: Option<String>,
+    /// Where it stands.
+    pub status: ActivityStatus,
+    /// First day, if known.
+    pub starts_on: Option<NaiveDate>,
+    /// Last day, if known.
+    pub ends_on: Option<NaiveDate>,
+    /// Areas of action: its own, or (when it has none) its primary goal's.
+    pub areas: Vec<Area>,
+    /// True when `areas` are the primary goal's (the activity has none of its own).
+    pub areas_inherited: bool,
+    /// When the record was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Increments on every change; the `ETag` is `"<version>"`.
+    pub version: i64,
+    /// When it was archived.
+    pub archived_at: Option<DateTime<Utc>>,
+}
+
+fn parse<T: std::str::FromStr<Err = Invalid>>(value: &str) -> Result<T, ApiError> {
+    value
+        .parse()
+        .map_err(|e: Invalid| ApiError::internal(e.message))
+}
+
+/// Responses for a page of rows; the primary goals' areas come in one query.
+fn responses(
+    conn: &mut diesel::PgConnection,
+    rows: Vec<ActivityRow>,
+) -> Result<Vec<ActivityResponse>, ApiError> {
+    let bare: Vec<Uuid> = rows
+        .iter()
+        .filter(|r| r.areas.is_empty())
+        .map(|r| r.id)
+        .collect();
+    let inherited = if bare.is_empty() {
+        Default::default()
+    } else {
+        model::primary_goal_areas(conn, &bare)?
+    };
+    rows.into_iter()
+        .map(|row| {
+            let (areas, areas_inherited) = if row.areas.is_empty() {
+                (inherited.get(&row.id).cloned().unwrap_or_default(), true)
+            } else {
+                (row.areas, false)
+            };
+            Ok(ActivityResponse {
+                id: row.id,
+                title: row.title,
+                description: row.description,
+                status: parse(&row.status)?,
+                starts_on: row.starts_on,
+                ends_on: row.ends_on,
+                areas: areas.iter().map(|a| parse(a)).collect::<Result<_, _>>()?,
+                areas_inherited,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+                version: row.version,
+                archived_at: row.archived_at,
+            })
+        })
+        .collect()
+}
+
+/// An activity to create. `PATCH` takes a JSON Merge Patch of the same members.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct ActivityInput {
+    /// Required, 2..500 characters.
+    pub title: Option<String>,
+    /// Up to 5,000 characters.
+    pub description: Option<String>,
+    /// Default `active`.
+    pub status: Option<ActivityStatus>,
+    /// `YYYY-MM-DD`.
+    pub starts_on: Option<NaiveDate>,
+    /// `YYYY-MM-DD`, not before `starts_on`.
+    pub ends_on: Option<NaiveDate>,
+    /// Own areas of action; empty or absent: its primary goal's.
+    #[serde(default)]
+    pub areas: Vec<Area>,
+}
+
+static ACTIVITY_SHAPE: Shape = Shape {
+    fields: &[&[
+        ("title", None),
+        ("description", None),
+        ("status", None),
+        ("starts_on", None),
+        ("ends_on", None),
+        ("areas", None),
+    ]],
+    read_only: &[
+        "id",
+        "areas_inherited",
+        "created_at",
+        "updated_at",
+        "version",
+        "archived_at",
+    ],
+};
+
+/// Activities in the record pipeline.
+pub struct Activities;
+
+impl Resource for Activities {
+    const ENTITY: &'static str = "activity";
+    const COLLECTION: &'static str = "activities";
+    const SHAPE: &'static Shape = &ACTIVITY_SHAPE;
+    const PARTNER_MANAGED: &'static [&'static str] = &[];
+    type Write = ActivityWrite;
+    type Response = ActivityResponse;
+
+    fn validate(body: Map<String, Json>) -> Result<ActivityWrite, ApiError> {
+        let mut errors = Errors::default();
+        let input: ActivityInput = errors.decode(body);
+        if let (Some(s), Some(e)) = (input.starts_on, input.ends_on) {
+            if e < s {
+                errors.push(
+                    "/ends_on",
+                    Invalid::new(codes::OUT_OF_RANGE, "ends_on is before starts_on"),
+                );
+            }
+        }
+        let write = ActivityWrite {
+            title: title(&mut errors, input.title, 500),
+            description: text(&mut errors, "/description", input.description, 5000),
+            status: input
+                .status
+                .unwrap_or(ActivityStatus::Active)
+                .as_str()
+                .to_owned(),
+            starts_on: input.starts_on,
+            ends_on: input.ends_on,
+            areas: areas(&mut errors, &input.areas),
+        };
+        errors.finish()?;
+        Ok(write)
+    }
+
+    fn owner(_id: Uuid) -> Option<Uuid> {
+        None
+    }
+
+    fn lock(
+        conn: &mut diesel::PgConnection,
+        id: Uuid,
+    ) -> Result<(i64, Option<DateTime<Utc>>), ApiError> {
+        rows::lock(conn, "activities", Self::ENTITY, id)
+    }
+
+    fn insert(conn: &mut diesel::PgConnection, write: &ActivityWrite) -> Result<Uuid, ApiError> {
+        Ok(model::insert(conn, write)?)
+    }
+
+    fn update(
+        conn: &mut diesel::PgConnection,
+        id: Uuid,
+        expected: i64,
+        write: &ActivityWrite,
+    ) -> Result<(), ApiError> {
+        model::update(conn, id, expected, write)
+    }
+
+    fn set_archived(
+        conn: &mut diesel::PgConnection,
+        id: Uuid,
+        expected: i64,
+        archived_at: Option<DateTime<Utc>>,
+    ) -> Result<i64, ApiError> {
+        rows::set_archived(conn, "activities", id, expected, archived_at)
+    }
+
+    fn load(
+        conn: &mut diesel::PgConnection,
+        id: Uuid,
+        include_archived: bool,
+    ) -> Result<ActivityResponse, ApiError> {
+        let mut filters = vec![Filter::Eq("a.id", Value::Uuid(id))];
+        if !include_archived {
+            filters.push(Filter::Raw("a.archived_at IS NULL"));
+        }
+        let query = list_query(
+            filters,
+            Order::Key {
+                key: model::SORT_KEYS[0],
+                desc: false,
+            },
+        );
+        let page = query.load::<ActivityRow>(conn, None, false)?;
+        responses(conn, page.data)?
+            .pop()
+            .ok_or_else(|| ApiError::not_found(Self::ENTITY))
+    }
+
+    fn version(record: &ActivityResponse) -> i64 {
+        record.version
+    }
+
+    /// Inherited areas are not the activity's own: a patch that leaves `areas` alone keeps
+    /// inheriting them.
+    fn writable(record: &ActivityResponse) -> Result<Map<String, Json>, ApiError> {
+        let mut map = to_object(record)?;
+        map.retain(|k, _| !ACTIVITY_SHAPE.read_only.contains(&k.as_str()));
+        if record.areas_inherited {
+            map.remove("areas");
+        }
+        Ok(map)
+    }
+}
+
+fn list_query(filters: Vec<Filter>, order: Order) -> ListQuery {
+    ListQuery {
+        resource: "activities",
+        select: "SELECT a.*",
+        from: "FROM activities a",
+        id_expr: "a.id",
+        filters,
+        order,
+        limit: Some(1),
+    }
+}
+
+/// Query of `GET /activities`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ActivityListQuery {
+    /// Page size, 1..200 (default 50; CSV: every row unless given).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page; only valid with the same sort, `q` and filters.
+    pub cursor: Option<String>,
+    /// One of `title` (default), `created_at`, `updated_at`, `-` prefixed for descending (with
+    /// `q` and no `sort`: relevance).
+    #[param(pattern = "^-?(title|created_at|updated_at)$")]
+    pub sort: Option<String>,
+    /// Search title and description (case, accents and small typos do not matter).
+    pub q: Option<String>,
+    /// Add `total` (a count of every match) to the answer.
+    pub include_total: Option<bool>,
+    /// Include archived activities (editors and admins).
+    pub include_archived: Option<bool>,
+    /// Only activities linked to this goal (either role).
+    pub goal_id: Option<Uuid>,
+    /// Only activities in this area of action (their own areas, or their primary goal's).
+    pub area: Option<Area>,
+    /// Only activities with this status.
+    pub status: Option<ActivityStatus>,
+    /// Only activities running on or after this day (`ends_on` null or not before it).
+    pub from: Option<NaiveDate>,
+    /// Only activities running on or before this day (`starts_on` null or not after it).
+    pub to: Option<NaiveDate>,
+}
+
+list_params!(ActivityListQuery);
+
+const CSV_COLUMNS: &[&str] = &[
+    "id",
+    "title",
+    "description",
+    "status",
+    "starts_on",
+    "ends_on",
+    "areas",
+    "areas_inherited",
+    "created_at",
+    "updated_at",
+    "version",
+    "archived_at",
+];
+
+/// List activities.
+#[utoipa::path(
+    get, path = "/api/v1/activities", tag = "activities",
+    description = "Roles: viewer, partner, editor, admin. Keyset-paginated; `Accept: text/csv` streams every match.",
+    params(ActivityListQuery),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
+    responses(
+        (status = 200, description = "A page of activities (or CSV)",
+         content((PageResponse<ActivityResponse> = "application/json"), (String = "text/csv")),
+         headers(("Link" = String, description = "`<...>; rel=\"next\"` when there is a next page"),
+                 ("ETag" = String, description = "Changes whenever the registry changes"))),
+        (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
+        (status = 400, response = problems::BadRequest),
+        (status = 401, response = problems::Unauthorized),
+        (status = 403, response = problems::Forbidden),
+        (status = 422, response = problems::Unprocessable),
+        (status = 429, response = problems::TooManyRequests),
+        (status = 503, response = problems::Unavailable),
+    )
+)]
+pub async fn list_activities(
+    pool: Pool,
+    principal: Principal,
+    req: HttpRequest,
+    query: web::Query<ActivityListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let params = query.common();
+    let mut filters = Vec::new();
+    if !principal.check_include_archived(params.include_archived.unwrap_or(false))? {
+        filters.push(Filter::Raw("a.archived_at IS NULL"));
+    }
+    if let Some(goal) = query.goal_id {
+        filters.push(Filter::Template(
+            "a.id IN (SELECT activity_id FROM goal_activity_links WHERE goal_id = ?)",
+            vec![Value::Uuid(goal)],
+        ));
+    }
+    if let Some(area) = query.area {
+        let area = Value::TextArray(vec![area.as_str().to_owned()]);
+        filters.push(Filter::Template(
+            "(a.areas @> ? OR (a.areas = '{}' AND a.id IN (SELECT l.activity_id FROM goal_activity_links l \
+             JOIN goals g ON g.id = l.goal_id WHERE l.role = 'primary' AND g.areas @> ?)))",
+            vec![area.clone(), area],
+        ));
+    }
+    if let Some(status) = query.status {
+        filters.push(Filter::Eq(
+            "a.status",
+            Value::Text(status.as_str().to_owned()),
+        ));
+    }
+    if let (Some(from), Some(to)) = (query.from, query.to) {
+        if to < from {
+            return Err(ApiError::invalid(
+                "/to",
+                "out_of_range",
+                "`to` is before `from`",
+            ));
+        }
+    }
+    if let Some(from) = query.from {
+        filters.push(Filter::Template(
+            "(a.ends_on IS NULL OR a.ends_on >= ?)",
+            vec![Value::Date(from)],
+        ));
+    }
+    if let Some(to) = query.to {
+        filters.push(Filter::Template(
+            "(a.starts_on IS NULL OR a.starts_on <= ?)",
+            vec![Value::Date(to)],
+        ));
+    }
+    if let Some(q) = params.search() {
+        filters.push(Filter::Search {
+            id: "a.id",
+            table: "activities",
+            column: "search_key",
+            q: q.to_owned(),
+        });
+    }
+    let order = Order::parse(
+        params.sort.as_deref(),
+        model::SORT_KEYS,
+        "title",
+        params.search().map(|q| ("a.search_key", q)),
+    )?;
+    serve_list(
+        &pool,
+        &principal,
+        &req,
+        &params,
+        list_query(filters, order),
+        CSV_COLUMNS,
+        responses,
+    )
+    .await
+}
+
+record_handlers! {
+    resource: Activities,
+    tag: "activities",
+    collection: "/api/v1/activities",
+    item: "/api/v1/activities/{id}",
+    restore: "/api/v1/activities/{id}/restore",
+    history: "/api/v1/activities/{id}/history",
+    response: ActivityResponse,
+    input: ActivityInput,
+    patch_roles: "Roles: editor, admin. RFC 7396 merge patch: lists replace, null clears. Requires If-Match. \
+        Archiving an activity keeps its links; they are hidden with it and come back with a restore.",
+    patch_x_roles: ["editor", "admin"],
+    summaries: ("Create an activity.", "Read an activity.", "Update an activity (JSON Merge Patch).",
+        "Archive an activity.", "Restore an archived activity.", "An activity's audit trail, newest first."),
+    handlers: (create_activity, get_activity, update_activity, archive_activity, restore_activity, activity_history),
+}

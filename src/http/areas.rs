@@ -1,0 +1,67 @@
+//! `/api/v1/areas`: the areas of action (a reference list).
+
+use actix_web::{HttpRequest, HttpResponse};
+use diesel::prelude::*;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::list::{cached_page, PageResponse};
+use super::organisation::Pool;
+use super::problems;
+use crate::auth::Principal;
+use crate::db::schema::areas;
+use crate::domain::Area;
+use crate::error::ApiError;
+
+/// An area of action.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AreaResponse {
+    /// Its code, as goals and activities carry it.
+    pub code: Area,
+    /// Its name.
+    pub name: String,
+}
+
+/// List the areas of action.
+#[utoipa::path(
+    get, path = "/api/v1/areas", tag = "goals",
+    description = "Roles: viewer, partner, editor, admin. The fixed reference list, in the brochure's order; one page.",
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
+    responses(
+        (status = 200, description = "Every area", body = PageResponse<AreaResponse>,
+         headers(("ETag" = String, description = "Send it back in If-None-Match"))),
+        (status = 304, description = "Not modified"),
+        (status = 401, response = problems::Unauthorized),
+        (status = 503, response = problems::Unavailable),
+    )
+)]
+pub async fn list_areas(
+    pool: Pool,
+    principal: Principal,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    cached_page(&pool, &req, &principal, |conn| {
+        let rows: Vec<(String, String)> = areas::table
+            .order(areas::position)
+            .select((areas::code, areas::name))
+            .load(conn)?;
+        let data = rows
+            .into_iter()
+            .map(|(code, name)| {
+                Ok(AreaResponse {
+                    code: code
+                        .parse()
+                        .map_err(|e: crate::domain::Invalid| ApiError::internal(e.message))?,
+                    name,
+                })
+            })
+            .collect::<Result<_, ApiError>>()?;
+        Ok(PageResponse {
+            data,
+            next_cursor: None,
+            total: None,
+        })
+    })
+    .await
+}

@@ -1,0 +1,450 @@
+//! `/api/v1/goals`: the hub's strategic goals.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::body::{Errors, Shape};
+use super::list::{serve_list, PageResponse};
+use super::organisation::Pool;
+use super::problems;
+use super::record::Resource;
+use crate::auth::Principal;
+use crate::db::list::{Filter, ListQuery, Order, Value};
+use crate::domain::{codes, Area, Invalid};
+use crate::error::ApiError;
+use crate::models::goal::{self as model, GoalRow, GoalWrite};
+use crate::models::record as rows;
+
+/// One of a goal's lines of action (the brochure's HOW).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LineOfAction {
+    /// A short label, e.g. `Communication`, where there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// What is done.
+    pub text: String,
+}
+
+/// A strategic goal, as read.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GoalResponse {
+    /// UUID v7.
+    pub id: Uuid,
+    /// The goal's number (1..), unique among live goals.
+    pub code: i32,
+    /// The short name, e.g. "Competitiveness and internationalization".
+    pub title: String,
+    /// The one-line aim.
+    pub headline: Option<String>,
+    /// The GOAL sentence.
+    pub statement: Option<String>,
+    /// How the goal is pursued.
+    pub lines_of_action: Vec<LineOfAction>,
+    /// Areas of action.
+    pub areas: Vec<Area>,
+    /// Partners named only as a category (e.g. "Investment funds dedicated to the Life
+    /// Sciences sector").
+    pub unlisted_partners: Vec<String>,
+    /// When the record was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Increments on every change; the `ETag` is `"<version>"`.
+    pub version: i64,
+    /// When it was archived.
+    pub archived_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<GoalRow> for GoalResponse {
+    type Error = ApiError;
+
+    fn try_from(row: GoalRow) -> Result<Self, ApiError> {
+        Ok(Self {
+            id: row.id,
+            code: row.code,
+            title: row.title,
+            headline: row.headline,
+            statement: row.statement,
+            lines_of_action: serde_json::from_value(row.lines_of_action)
+                .map_err(ApiError::internal)?,
+            areas: row
+                .areas
+                .iter()
+                .map(|a| a.parse())
+                .collect::<Result<_, Invalid>>()
+                .map_err(|e| ApiError::internal(e.message))?,
+            unlisted_partners: row.unlisted_partners,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            version: row.version,
+            archived_at: row.archived_at,
+        })
+    }
+}
+
+/// A goal to create. `PATCH` takes a JSON Merge Patch of the same members (lists replace).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct GoalInput {
+    /// Required, 1 or more, unique among live goals.
+    pub code: Option<i64>,
+    /// Required, 2..200 characters.
+    pub title: Option<String>,
+    /// Up to 500 characters.
+    pub headline: Option<String>,
+    /// Up to 5,000 characters.
+    pub statement: Option<String>,
+    /// Up to 50.
+    #[serde(default)]
+    pub lines_of_action: Vec<LineOfAction>,
+    /// No repeats.
+    #[serde(default)]
+    pub areas: Vec<Area>,
+    /// Up to 50 names, each up to 300 characters.
+    #[serde(default)]
+    pub unlisted_partners: Vec<String>,
+}
+
+static GOAL_SHAPE: Shape = Shape {
+    fields: &[&[
+        ("code", None),
+        ("title", None),
+        ("headline", None),
+        ("statement", None),
+        ("lines_of_action", None),
+        ("areas", None),
+        ("unlisted_partners", None),
+    ]],
+    read_only: &["id", "created_at", "updated_at", "version", "archived_at"],
+};
+
+/// Checks a text's length; blank counts as absent.
+pub fn text(errors: &mut Errors, field: &str, value: Option<String>, max: usize) -> Option<String> {
+    errors.optional(field, value, |v| {
+        let v = v.trim();
+        if v.chars().count() > max {
+            Err(Invalid::new(
+                codes::TOO_LONG,
+                format!("at most {max} characters"),
+            ))
+        } else {
+            Ok(v.to_owned())
+        }
+    })
+}
+
+/// A required title of 2..=`max` characters.
+pub fn title(errors: &mut Errors, value: Option<String>, max: usize) -> String {
+    match value.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        None => {
+            errors.push("/title", Invalid::new(codes::REQUIRED, "title is required"));
+            String::new()
+        }
+        Some(t) if t.chars().count() < 2 || t.chars().count() > max => {
+            errors.push(
+                "/title",
+                Invalid::new(codes::OUT_OF_RANGE, format!("2 to {max} characters")),
+            );
+            String::new()
+        }
+        Some(t) => t.to_owned(),
+    }
+}
+
+/// Areas without repeats, as stored.
+pub fn areas(errors: &mut Errors, areas: &[Area]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (i, a) in areas.iter().enumerate() {
+        if out.iter().any(|o| o == a.as_str()) {
+            errors.push(
+                &format!("/areas/{i}"),
+                Invalid::new(codes::DUPLICATE_VALUE, "listed twice"),
+            );
+        }
+        out.push(a.as_str().to_owned());
+    }
+    out
+}
+
+/// Goals in the record pipeline.
+pub struct Goals;
+
+impl Resource for Goals {
+    const ENTITY: &'static str = "goal";
+    const COLLECTION: &'static str = "goals";
+    const SHAPE: &'static Shape = &GOAL_SHAPE;
+    const PARTNER_MANAGED: &'static [&'static str] = &[];
+    type Write = GoalWrite;
+    type Response = GoalResponse;
+
+    fn validate(body: Map<String, Json>) -> Result<GoalWrite, ApiError> {
+        let mut errors = Errors::default();
+        let input: GoalInput = errors.decode(body);
+        let code = match input.code {
+            Some(code) => errors.range("/code", Some(code), 1, 999).unwrap_or(1),
+            None => {
+                errors.push("/code", Invalid::new(codes::REQUIRED, "code is required"));
+                1
+            }
+        };
+        let title = title(&mut errors, input.title, 200);
+        if input.lines_of_action.len() > 50 {
+            errors.push(
+                "/lines_of_action",
+                Invalid::new(codes::OUT_OF_RANGE, "at most 50"),
+            );
+        }
+        let mut lines = Vec::new();
+        for (i, line) in input.lines_of_action.into_iter().enumerate() {
+            let text = text(
+                &mut errors,
+                &format!("/lines_of_action/{i}/text"),
+                Some(line.text),
+                2000,
+            );
+            if text.is_none() {
+                errors.push(
+                    &format!("/lines_of_action/{i}/text"),
+                    Invalid::new(codes::REQUIRED, "text is required"),
+                );
+            }
+            let label = self::text(
+                &mut errors,
+                &format!("/lines_of_action/{i}/label"),
+                line.label,
+                100,
+            );
+            lines.push(LineOfAction {
+                label,
+                text: text.unwrap_or_default(),
+            });
+        }
+        if input.unlisted_partners.len() > 50 {
+            errors.push(
+                "/unlisted_partners",
+                Invalid::new(codes::OUT_OF_RANGE, "at most 50"),
+            );
+        }
+        let unlisted: Vec<String> = input
+            .unlisted_partners
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                text(
+                    &mut errors,
+                    &format!("/unlisted_partners/{i}"),
+                    Some(p),
+                    300,
+                )
+            })
+            .collect();
+        let write = GoalWrite {
+            code: i32::try_from(code).unwrap_or(1),
+            title,
+            headline: text(&mut errors, "/headline", input.headline, 500),
+            statement: text(&mut errors, "/statement", input.statement, 5000),
+            lines_of_action: serde_json::to_value(lines).map_err(ApiError::internal)?,
+            areas: areas(&mut errors, &input.areas),
+            unlisted_partners: unlisted,
+        };
+        errors.finish()?;
+        Ok(write)
+    }
+
+    fn owner(_id: Uuid) -> Option<Uuid> {
+        None
+    }
+
+    fn lock(
+        conn: &mut diesel::PgConnection,
+        id: Uuid,
+    ) -> Result<(i64, Option<DateTime<Utc>>), ApiError> {
+        rows::lock(conn, "goals", Self::ENTITY, id)
+    }
+
+    fn insert(conn: &mut diesel::PgConnection, write: &GoalWrite) -> Result<Uuid, ApiError> {
+        Ok(model::insert(conn, write)?)
+    }
+
+    fn update(
+        conn: &mut diesel::PgConnection,
+        id: Uuid,
+        expected: i64,
+        write: &GoalWrite,
+    ) -> Result<(), ApiError> {
+        model::update(conn, id, expected, write)
+    }
+
+    fn set_archived(
+        conn: &mut diesel::PgConnection,
+        id: Uuid,
+        expected: i64,
+        archived_at: Option<DateTime<Utc>>,
+    ) -> Result<i64, ApiError> {
+        rows::set_archived(conn, "goals", id, expected, archived_at)
+    }
+
+    fn load(
+        conn: &mut diesel::PgConnection,
+        id: Uuid,
+        include_archived: bool,
+    ) -> Result<GoalResponse, ApiError> {
+        let mut filters = vec![Filter::Eq("g.id", Value::Uuid(id))];
+        if !include_archived {
+            filters.push(Filter::Raw("g.archived_at IS NULL"));
+        }
+        let query = list_query(
+            filters,
+            Order::Key {
+                key: model::SORT_KEYS[0],
+                desc: false,
+            },
+        );
+        let mut page = query.load::<GoalRow>(conn, None, false)?;
+        page.data
+            .pop()
+            .ok_or_else(|| ApiError::not_found(Self::ENTITY))
+            .and_then(GoalResponse::try_from)
+    }
+
+    fn version(record: &GoalResponse) -> i64 {
+        record.version
+    }
+}
+
+fn list_query(filters: Vec<Filter>, order: Order) -> ListQuery {
+    ListQuery {
+        resource: "goals",
+        select: "SELECT g.*",
+        from: "FROM goals g",
+        id_expr: "g.id",
+        filters,
+        order,
+        limit: Some(1),
+    }
+}
+
+/// Query of `GET /goals`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct GoalListQuery {
+    /// Page size, 1..200 (default 50; CSV: every row unless given).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page; only valid with the same sort, `q` and filters.
+    pub cursor: Option<String>,
+    /// One of `code` (default), `title`, `created_at`, `updated_at`, `-` prefixed for
+    /// descending (with `q` and no `sort`: relevance).
+    #[param(pattern = "^-?(code|title|created_at|updated_at)$")]
+    pub sort: Option<String>,
+    /// Search title and headline (case, accents and small typos do not matter).
+    pub q: Option<String>,
+    /// Add `total` (a count of every match) to the answer.
+    pub include_total: Option<bool>,
+    /// Include archived goals (editors and admins).
+    pub include_archived: Option<bool>,
+    /// Only goals filed under this area of action.
+    pub area: Option<Area>,
+}
+
+list_params!(GoalListQuery);
+
+const CSV_COLUMNS: &[&str] = &[
+    "id",
+    "code",
+    "title",
+    "headline",
+    "statement",
+    "lines_of_action",
+    "areas",
+    "unlisted_partners",
+    "created_at",
+    "updated_at",
+    "version",
+    "archived_at",
+];
+
+/// List goals.
+#[utoipa::path(
+    get, path = "/api/v1/goals", tag = "goals",
+    description = "Roles: viewer, partner, editor, admin. Keyset-paginated; `Accept: text/csv` streams every match.",
+    params(GoalListQuery),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
+    responses(
+        (status = 200, description = "A page of goals (or CSV)",
+         content((PageResponse<GoalResponse> = "application/json"), (String = "text/csv")),
+         headers(("Link" = String, description = "`<...>; rel=\"next\"` when there is a next page"),
+                 ("ETag" = String, description = "Changes whenever the registry changes"))),
+        (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
+        (status = 400, response = problems::BadRequest),
+        (status = 401, response = problems::Unauthorized),
+        (status = 403, response = problems::Forbidden),
+        (status = 422, response = problems::Unprocessable),
+        (status = 429, response = problems::TooManyRequests),
+        (status = 503, response = problems::Unavailable),
+    )
+)]
+pub async fn list_goals(
+    pool: Pool,
+    principal: Principal,
+    req: HttpRequest,
+    query: web::Query<GoalListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let params = query.common();
+    let mut filters = Vec::new();
+    if !principal.check_include_archived(params.include_archived.unwrap_or(false))? {
+        filters.push(Filter::Raw("g.archived_at IS NULL"));
+    }
+    if let Some(area) = query.area {
+        filters.push(Filter::Contains(
+            "g.areas",
+            Value::TextArray(vec![area.as_str().to_owned()]),
+        ));
+    }
+    if let Some(q) = params.search() {
+        filters.push(Filter::Search {
+            id: "g.id",
+            table: "goals",
+            column: "search_key",
+            q: q.to_owned(),
+        });
+    }
+    let order = Order::parse(
+        params.sort.as_deref(),
+        model::SORT_KEYS,
+        "code",
+        params.search().map(|q| ("g.search_key", q)),
+    )?;
+    serve_list(
+        &pool,
+        &principal,
+        &req,
+        &params,
+        list_query(filters, order),
+        CSV_COLUMNS,
+        |_conn, rows: Vec<GoalRow>| rows.into_iter().map(GoalResponse::try_from).collect(),
+    )
+    .await
+}
+
+record_handlers! {
+    resource: Goals,
+    tag: "goals",
+    collection: "/api/v1/goals",
+    item: "/api/v1/goals/{id}",
+    restore: "/api/v1/goals/{id}/restore",
+    history: "/api/v1/goals/{id}/history",
+    response: GoalResponse,
+    input: GoalInput,
+    patch_roles: "Roles: editor, admin. RFC 7396 merge patch: lists replace, null clears. Requires If-Match. \
+        Archiving a goal keeps its links; they are hidden with it and come back with a restore.",
+    patch_x_roles: ["editor", "admin"],
+    summaries: ("Create a goal.", "Read a goal.", "Update a goal (JSON Merge Patch).", "Archive a goal.",
+        "Restore an archived goal.", "A goal's audit trail, newest first."),
+    handlers: (create_goal, get_goal, update_goal, archive_goal, restore_goal, goal_history),
+}

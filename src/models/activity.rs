@@ -1,0 +1,141 @@
+//! Activities, and the links that say which goals they serve.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Float, Nullable};
+use uuid::Uuid;
+
+use crate::db::list::{KeyType, Keyed, SortKey, Value};
+use crate::db::schema::{activities, goal_activity_links, goals};
+use crate::error::ApiError;
+
+/// An `activities` row as lists read it (with relevance when searched).
+#[derive(Debug, Clone, QueryableByName)]
+#[diesel(table_name = activities, check_for_backend(diesel::pg::Pg))]
+pub struct ActivityRow {
+    pub id: Uuid,
+    pub title: String,
+    pub title_key: String,
+    pub description: Option<String>,
+    pub status: String,
+    pub starts_on: Option<NaiveDate>,
+    pub ends_on: Option<NaiveDate>,
+    pub areas: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+    pub archived_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Float>)]
+    pub score: Option<f32>,
+}
+
+impl Keyed for ActivityRow {
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn sort_value(&self, key: &str) -> Option<Value> {
+        match key {
+            "title" => Some(Value::Text(self.title_key.clone())),
+            "created_at" => Some(Value::Time(self.created_at)),
+            "updated_at" => Some(Value::Time(self.updated_at)),
+            _ => None,
+        }
+    }
+    fn score(&self) -> Option<f32> {
+        self.score
+    }
+}
+
+/// The sort keys `GET /activities` offers (the first is the default).
+pub const SORT_KEYS: &[SortKey] = &[
+    SortKey {
+        name: "title",
+        expr: "a.title_key",
+        ty: KeyType::Text,
+        nullable: false,
+        tie: "a.id",
+    },
+    SortKey {
+        name: "created_at",
+        expr: "a.created_at",
+        ty: KeyType::Time,
+        nullable: false,
+        tie: "a.id",
+    },
+    SortKey {
+        name: "updated_at",
+        expr: "a.updated_at",
+        ty: KeyType::Time,
+        nullable: false,
+        tie: "a.id",
+    },
+];
+
+/// An activity's writable columns, validated.
+#[derive(Debug, Clone, PartialEq, Insertable, AsChangeset)]
+#[diesel(table_name = activities, treat_none_as_null = true)]
+pub struct ActivityWrite {
+    pub title: String,
+    pub description: Option<String>,
+    pub status: String,
+    pub starts_on: Option<NaiveDate>,
+    pub ends_on: Option<NaiveDate>,
+    pub areas: Vec<String>,
+}
+
+/// Inserts an activity; its id.
+pub fn insert(conn: &mut PgConnection, write: &ActivityWrite) -> QueryResult<Uuid> {
+    let id = Uuid::now_v7();
+    let now = crate::db::now();
+    diesel::insert_into(activities::table)
+        .values((
+            activities::id.eq(id),
+            write,
+            activities::created_at.eq(now),
+            activities::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+/// Rewrites an activity at `expected` version (else 412).
+pub fn update(
+    conn: &mut PgConnection,
+    id: Uuid,
+    expected: i64,
+    write: &ActivityWrite,
+) -> Result<(), ApiError> {
+    let n = diesel::update(
+        activities::table
+            .filter(activities::id.eq(id))
+            .filter(activities::version.eq(expected)),
+    )
+    .set((
+        write,
+        activities::updated_at.eq(crate::db::now()),
+        activities::version.eq(activities::version + 1),
+    ))
+    .execute(conn)?;
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(ApiError::PreconditionFailed)
+    }
+}
+
+/// The areas of each activity's primary goal, for activities that have none of their own;
+/// one query for the whole page.
+pub fn primary_goal_areas(
+    conn: &mut PgConnection,
+    activity_ids: &[Uuid],
+) -> QueryResult<HashMap<Uuid, Vec<String>>> {
+    let rows: Vec<(Uuid, Vec<String>)> = goal_activity_links::table
+        .inner_join(goals::table)
+        .filter(goal_activity_links::activity_id.eq_any(activity_ids))
+        .filter(goal_activity_links::role.eq("primary"))
+        .select((goal_activity_links::activity_id, goals::areas))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}

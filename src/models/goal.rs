@@ -1,0 +1,135 @@
+//! Strategic goals.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Float, Nullable};
+use serde_json::Value as Json;
+use uuid::Uuid;
+
+use crate::db::list::{KeyType, Keyed, SortKey, Value};
+use crate::db::schema::goals;
+use crate::error::ApiError;
+
+/// A `goals` row as lists read it (with relevance when searched).
+#[derive(Debug, Clone, QueryableByName)]
+#[diesel(table_name = goals, check_for_backend(diesel::pg::Pg))]
+pub struct GoalRow {
+    pub id: Uuid,
+    pub code: i32,
+    pub title: String,
+    pub title_key: String,
+    pub headline: Option<String>,
+    pub statement: Option<String>,
+    pub lines_of_action: Json,
+    pub areas: Vec<String>,
+    pub unlisted_partners: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+    pub archived_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Float>)]
+    pub score: Option<f32>,
+}
+
+impl Keyed for GoalRow {
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn sort_value(&self, key: &str) -> Option<Value> {
+        match key {
+            "code" => Some(Value::Int(self.code.into())),
+            "title" => Some(Value::Text(self.title_key.clone())),
+            "created_at" => Some(Value::Time(self.created_at)),
+            "updated_at" => Some(Value::Time(self.updated_at)),
+            _ => None,
+        }
+    }
+    fn score(&self) -> Option<f32> {
+        self.score
+    }
+}
+
+/// The sort keys `GET /goals` offers (the first is the default).
+pub const SORT_KEYS: &[SortKey] = &[
+    SortKey {
+        name: "code",
+        expr: "g.code",
+        ty: KeyType::Int,
+        nullable: false,
+        tie: "g.id",
+    },
+    SortKey {
+        name: "title",
+        expr: "g.title_key",
+        ty: KeyType::Text,
+        nullable: false,
+        tie: "g.id",
+    },
+    SortKey {
+        name: "created_at",
+        expr: "g.created_at",
+        ty: KeyType::Time,
+        nullable: false,
+        tie: "g.id",
+    },
+    SortKey {
+        name: "updated_at",
+        expr: "g.updated_at",
+        ty: KeyType::Time,
+        nullable: false,
+        tie: "g.id",
+    },
+];
+
+/// A goal's writable columns, validated.
+#[derive(Debug, Clone, PartialEq, Insertable, AsChangeset)]
+#[diesel(table_name = goals, treat_none_as_null = true)]
+pub struct GoalWrite {
+    pub code: i32,
+    pub title: String,
+    pub headline: Option<String>,
+    pub statement: Option<String>,
+    pub lines_of_action: Json,
+    pub areas: Vec<String>,
+    pub unlisted_partners: Vec<String>,
+}
+
+/// Inserts a goal; its id.
+pub fn insert(conn: &mut PgConnection, write: &GoalWrite) -> QueryResult<Uuid> {
+    let id = Uuid::now_v7();
+    let now = crate::db::now();
+    diesel::insert_into(goals::table)
+        .values((
+            goals::id.eq(id),
+            write,
+            goals::created_at.eq(now),
+            goals::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+/// Rewrites a goal at `expected` version (else 412).
+pub fn update(
+    conn: &mut PgConnection,
+    id: Uuid,
+    expected: i64,
+    write: &GoalWrite,
+) -> Result<(), ApiError> {
+    let n = diesel::update(
+        goals::table
+            .filter(goals::id.eq(id))
+            .filter(goals::version.eq(expected)),
+    )
+    .set((
+        write,
+        goals::updated_at.eq(crate::db::now()),
+        goals::version.eq(goals::version + 1),
+    ))
+    .execute(conn)?;
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(ApiError::PreconditionFailed)
+    }
+}
