@@ -242,7 +242,7 @@ impl Resource for Goals {
             })
             .collect();
         let write = GoalWrite {
-            code: i32::try_from(code).unwrap_or(1),
+            code,
             title,
             headline: text(&mut errors, "/headline", input.headline, 500),
             statement: text(&mut errors, "/statement", input.statement, 5000),
