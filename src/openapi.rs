@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::http::{
-    activities, areas, auth, companies, goals, health, irccs, list, organisations, partners,
+    activities, areas, auth, companies, goals, health, irccs, links, list, organisations, partners,
     problems, record, universities,
 };
 
@@ -75,6 +75,13 @@ use crate::http::{
         activities::archive_activity,
         activities::restore_activity,
         activities::activity_history,
+        links::list_goal_activity_links,
+        links::create_goal_activity_link,
+        links::get_goal_activity_link,
+        links::update_goal_activity_link,
+        links::delete_goal_activity_link,
+        links::list_goal_activities,
+        links::list_activity_goals,
     ),
     components(
         responses(

@@ -241,6 +241,7 @@ pub mod etag;
 pub mod goals;
 pub mod health;
 pub mod irccs;
+pub mod links;
 pub mod list;
 pub mod middleware;
 pub mod organisation;
@@ -461,6 +462,30 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         restore_activity,
         activity_history
     );
+    let api = api
+        .service(
+            Routes::new("/goal-activity-links")
+                .get(links::list_goal_activity_links)
+                .post(links::create_goal_activity_link)
+                .build(),
+        )
+        .service(
+            Routes::new("/goal-activity-links/{id}")
+                .get(links::get_goal_activity_link)
+                .patch(links::update_goal_activity_link)
+                .delete(links::delete_goal_activity_link)
+                .build(),
+        )
+        .service(
+            Routes::new("/goals/{id}/activities")
+                .get(links::list_goal_activities)
+                .build(),
+        )
+        .service(
+            Routes::new("/activities/{id}/goals")
+                .get(links::list_activity_goals)
+                .build(),
+        );
     cfg.service(Routes::new("/healthz").get(health::healthz).build())
         .service(Routes::new("/readyz").get(health::readyz).build())
         .service(

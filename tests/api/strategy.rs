@@ -225,3 +225,188 @@ async fn activities_validate_dates_and_filter_by_status_and_period() {
         .await
         .assert_problem(422, "validation");
 }
+
+#[actix_web::test]
+async fn goal_activity_links_keep_one_primary_per_activity_and_read_from_either_side() {
+    let app = TestApp::spawn().await;
+    let g1 = create(
+        &app,
+        "/api/v1/goals",
+        json!({"code": 1, "title": "Research", "areas": ["research_and_open_innovation"]}),
+    )
+    .await;
+    let g2 = create(
+        &app,
+        "/api/v1/goals",
+        json!({"code": 2, "title": "Education"}),
+    )
+    .await;
+    let act = create(
+        &app,
+        "/api/v1/activities",
+        json!({"title": "Joint PhD programme"}),
+    )
+    .await;
+    let (g1, g2, act) = (
+        g1["id"].as_str().unwrap(),
+        g2["id"].as_str().unwrap(),
+        act["id"].as_str().unwrap(),
+    );
+
+    let link = |goal: &str, role: &str| json!({"goal_id": goal, "activity_id": act, "role": role});
+    let res = app
+        .post("/api/v1/goal-activity-links")
+        .role(Role::Editor)
+        .json(&link(g1, "primary"))
+        .send()
+        .await;
+    res.assert_status(201);
+    let primary = res.json();
+    assert_eq!(primary["goal"]["code"], 1);
+    assert_eq!(primary["activity"]["title"], "Joint PhD programme");
+
+    // A second primary goal, or the same pair again, is 409; a supporting goal is fine.
+    let res = app
+        .post("/api/v1/goal-activity-links")
+        .role(Role::Editor)
+        .json(&link(g2, "primary"))
+        .send()
+        .await;
+    assert_eq!(
+        res.assert_problem(409, "duplicate")["errors"][0]["field"],
+        "/role"
+    );
+    let res = app
+        .post("/api/v1/goal-activity-links")
+        .role(Role::Editor)
+        .json(&link(g1, "supporting"))
+        .send()
+        .await;
+    res.assert_problem(409, "duplicate");
+    app.post("/api/v1/goal-activity-links")
+        .role(Role::Editor)
+        .json(&link(g2, "supporting"))
+        .send()
+        .await
+        .assert_status(201);
+
+    // A missing end is 422; viewers may not link.
+    let res = app
+        .post("/api/v1/goal-activity-links")
+        .role(Role::Editor)
+        .json(&json!({"goal_id": act, "activity_id": act, "role": "supporting"}))
+        .send()
+        .await;
+    assert_eq!(
+        res.assert_problem(422, "validation")["errors"][0]["field"],
+        "/goal_id"
+    );
+    app.post("/api/v1/goal-activity-links")
+        .role(Role::Viewer)
+        .json(&link(g2, "supporting"))
+        .send()
+        .await
+        .assert_problem(403, "forbidden");
+
+    // The activity inherits its primary goal's areas.
+    let activity = app
+        .get(&format!("/api/v1/activities/{act}"))
+        .role(Role::Viewer)
+        .send()
+        .await
+        .json();
+    assert_eq!(activity["areas"], json!(["research_and_open_innovation"]));
+    assert_eq!(activity["areas_inherited"], true);
+
+    // Either side.
+    let goals = app
+        .get(&format!("/api/v1/activities/{act}/goals"))
+        .role(Role::Viewer)
+        .send()
+        .await
+        .json();
+    let roles: Vec<(&str, i64)> = goals["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["role"].as_str().unwrap(),
+                l["goal"]["code"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(roles, [("primary", 1), ("supporting", 2)]);
+    let acts = app
+        .get(&format!("/api/v1/goals/{g2}/activities"))
+        .role(Role::Viewer)
+        .send()
+        .await
+        .json();
+    assert_eq!(acts["data"].as_array().unwrap().len(), 1);
+    app.get(&format!("/api/v1/goals/{act}/activities"))
+        .role(Role::Viewer)
+        .send()
+        .await
+        .assert_problem(404, "not_found");
+
+    // Demote, then delete, under If-Match; both audited.
+    let id = primary["id"].as_str().unwrap();
+    app.patch(&format!("/api/v1/goal-activity-links/{id}"))
+        .role(Role::Editor)
+        .merge_patch(&json!({"role": "supporting"}))
+        .send()
+        .await
+        .assert_problem(428, "precondition_required");
+    let res = app
+        .patch(&format!("/api/v1/goal-activity-links/{id}"))
+        .role(Role::Editor)
+        .header("If-Match", "\"1\"")
+        .merge_patch(&json!({"role": "supporting", "note": "now secondary"}))
+        .send()
+        .await;
+    res.assert_status(200);
+    assert_eq!(res.json()["version"], 2);
+    app.delete(&format!("/api/v1/goal-activity-links/{id}"))
+        .role(Role::Editor)
+        .header("If-Match", "\"1\"")
+        .send()
+        .await
+        .assert_problem(412, "precondition_failed");
+    app.delete(&format!("/api/v1/goal-activity-links/{id}"))
+        .role(Role::Editor)
+        .header("If-Match", "\"2\"")
+        .send()
+        .await
+        .assert_status(204);
+    assert_eq!(
+        app.count(&format!(
+            "audit_events WHERE entity = 'goal_activity_link' AND entity_id = '{id}'"
+        )),
+        3
+    );
+
+    // Archiving a goal hides its links; restoring brings them back.
+    app.delete(&format!("/api/v1/goals/{g2}"))
+        .role(Role::Editor)
+        .header("If-Match", "\"1\"")
+        .send()
+        .await
+        .assert_status(204);
+    let goals = app
+        .get(&format!("/api/v1/activities/{act}/goals"))
+        .role(Role::Viewer)
+        .send()
+        .await
+        .json();
+    assert_eq!(goals["data"].as_array().unwrap().len(), 0);
+    let all = app
+        .get(&format!(
+            "/api/v1/goal-activity-links?activity_id={act}&include_archived=true"
+        ))
+        .role(Role::Editor)
+        .send()
+        .await
+        .json();
+    assert_eq!(all["data"].as_array().unwrap().len(), 1);
+}

@@ -1,0 +1,692 @@
+//! `/api/v1/goal-activity-links`: which activity serves which goal, and the same links read
+//! from either side (`/goals/{id}/activities`, `/activities/{id}/goals`).
+//!
+//! A link is a record of its own (id, version, timestamps, ETag, audit), deleted rather than
+//! archived. Archiving a goal or an activity keeps its links; they are hidden while either end
+//! is archived (editors see them with `include_archived=true`) and come back with a restore.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Int4, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::body::{self, Errors, Shape};
+use super::etag;
+use super::goals::text;
+use super::list::{serve_list, ListParams, PageResponse};
+use super::organisation::Pool;
+use super::problems;
+use super::record::{location, to_object};
+use crate::auth::Principal;
+use crate::db::list::{Filter, KeyType, Keyed, ListQuery, Order, SortKey, Value};
+use crate::db::schema::{activities, goal_activity_links, goals};
+use crate::db::{self, PgPool};
+use crate::domain::{codes, ActivityStatus, GoalLinkRole, Invalid};
+use crate::error::ApiError;
+use crate::models::audit::{self, Actor};
+
+/// The goal end of a link.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GoalSummary {
+    /// Goal id.
+    pub id: Uuid,
+    /// Its number.
+    pub code: i32,
+    /// Its short name.
+    pub title: String,
+}
+
+/// The activity end of a link.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ActivitySummary {
+    /// Activity id.
+    pub id: Uuid,
+    /// Its title.
+    pub title: String,
+    /// Its status.
+    pub status: ActivityStatus,
+}
+
+/// A goal–activity link, as read.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GoalActivityLink {
+    /// UUID v7.
+    pub id: Uuid,
+    /// The goal.
+    pub goal_id: Uuid,
+    /// The activity.
+    pub activity_id: Uuid,
+    /// `primary` (the goal the activity is listed under; one per activity) or `supporting`.
+    pub role: GoalLinkRole,
+    /// A note.
+    pub note: Option<String>,
+    /// The goal, in brief.
+    pub goal: GoalSummary,
+    /// The activity, in brief.
+    pub activity: ActivitySummary,
+    /// When the link was made.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Increments on every change; the `ETag` is `"<version>"`.
+    pub version: i64,
+}
+
+#[derive(Debug, QueryableByName)]
+struct LinkRow {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    goal_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    activity_id: Uuid,
+    #[diesel(sql_type = Text)]
+    role: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    note: Option<String>,
+    #[diesel(sql_type = Timestamptz)]
+    created_at: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    updated_at: DateTime<Utc>,
+    #[diesel(sql_type = BigInt)]
+    version: i64,
+    #[diesel(sql_type = Int4)]
+    goal_code: i32,
+    #[diesel(sql_type = Text)]
+    goal_title: String,
+    #[diesel(sql_type = Text)]
+    activity_title: String,
+    #[diesel(sql_type = Text)]
+    activity_status: String,
+}
+
+impl Keyed for LinkRow {
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn sort_value(&self, _key: &str) -> Option<Value> {
+        Some(Value::Uuid(self.id))
+    }
+}
+
+fn parse<T: std::str::FromStr<Err = Invalid>>(value: &str) -> Result<T, ApiError> {
+    value
+        .parse()
+        .map_err(|e: Invalid| ApiError::internal(e.message))
+}
+
+impl TryFrom<LinkRow> for GoalActivityLink {
+    type Error = ApiError;
+    fn try_from(r: LinkRow) -> Result<Self, ApiError> {
+        Ok(Self {
+            id: r.id,
+            goal_id: r.goal_id,
+            activity_id: r.activity_id,
+            role: parse(&r.role)?,
+            note: r.note,
+            goal: GoalSummary {
+                id: r.goal_id,
+                code: r.goal_code,
+                title: r.goal_title,
+            },
+            activity: ActivitySummary {
+                id: r.activity_id,
+                title: r.activity_title,
+                status: parse(&r.activity_status)?,
+            },
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            version: r.version,
+        })
+    }
+}
+
+/// Links in creation order (UUID v7).
+const BY_ID: SortKey = SortKey {
+    name: "id",
+    expr: "l.id",
+    ty: KeyType::Uuid,
+    nullable: false,
+    tie: "l.id",
+};
+
+fn list_query(filters: Vec<Filter>) -> ListQuery {
+    ListQuery {
+        resource: "goal_activity_links",
+        select: "SELECT l.*, g.code AS goal_code, g.title AS goal_title, a.title AS activity_title, a.status AS activity_status",
+        from: "FROM goal_activity_links l JOIN goals g ON g.id = l.goal_id JOIN activities a ON a.id = l.activity_id",
+        id_expr: "l.id",
+        filters,
+        order: Order::Key { key: BY_ID, desc: false },
+        limit: Some(1),
+    }
+}
+
+fn load(conn: &mut PgConnection, id: Uuid) -> Result<GoalActivityLink, ApiError> {
+    let filters = vec![Filter::Eq("l.id", Value::Uuid(id))];
+    let mut page = list_query(filters).load::<LinkRow>(conn, None, false)?;
+    page.data
+        .pop()
+        .ok_or_else(|| ApiError::not_found("goal-activity link"))
+        .and_then(GoalActivityLink::try_from)
+}
+
+const CSV_COLUMNS: &[&str] = &[
+    "id",
+    "goal_id",
+    "activity_id",
+    "role",
+    "note",
+    "goal_code",
+    "goal_title",
+    "activity_title",
+    "activity_status",
+    "created_at",
+    "updated_at",
+    "version",
+];
+
+/// Query of the link lists.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LinkListQuery {
+    /// Page size, 1..200 (default 50; CSV: every row unless given).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only links of this goal.
+    pub goal_id: Option<Uuid>,
+    /// Only links of this activity.
+    pub activity_id: Option<Uuid>,
+    /// Only this role.
+    pub role: Option<GoalLinkRole>,
+    /// Include links whose goal or activity is archived (editors and admins).
+    pub include_archived: Option<bool>,
+}
+
+async fn serve_links(
+    pool: &PgPool,
+    principal: &Principal,
+    req: &HttpRequest,
+    query: LinkListQuery,
+) -> Result<HttpResponse, ApiError> {
+    let mut filters = Vec::new();
+    if !principal.check_include_archived(query.include_archived.unwrap_or(false))? {
+        filters.push(Filter::Raw(
+            "g.archived_at IS NULL AND a.archived_at IS NULL",
+        ));
+    }
+    if let Some(goal) = query.goal_id {
+        filters.push(Filter::Eq("l.goal_id", Value::Uuid(goal)));
+    }
+    if let Some(activity) = query.activity_id {
+        filters.push(Filter::Eq("l.activity_id", Value::Uuid(activity)));
+    }
+    if let Some(role) = query.role {
+        filters.push(Filter::Eq("l.role", Value::Text(role.as_str().to_owned())));
+    }
+    let params = ListParams {
+        limit: query.limit,
+        cursor: query.cursor,
+        ..ListParams::default()
+    };
+    serve_list(
+        pool,
+        principal,
+        req,
+        &params,
+        list_query(filters),
+        CSV_COLUMNS,
+        |_conn, rows: Vec<LinkRow>| rows.into_iter().map(GoalActivityLink::try_from).collect(),
+    )
+    .await
+}
+
+/// List goal–activity links.
+#[utoipa::path(
+    get, path = "/api/v1/goal-activity-links", tag = "activities",
+    description = "Roles: viewer, partner, editor, admin. In creation order; keyset-paginated; `Accept: text/csv` streams every match.",
+    params(LinkListQuery),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
+    responses(
+        (status = 200, description = "A page of links (or CSV)",
+         content((PageResponse<GoalActivityLink> = "application/json"), (String = "text/csv"))),
+        (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
+        (status = 400, response = problems::BadRequest),
+        (status = 401, response = problems::Unauthorized),
+        (status = 403, response = problems::Forbidden),
+        (status = 422, response = problems::Unprocessable),
+        (status = 503, response = problems::Unavailable),
+    )
+)]
+pub async fn list_goal_activity_links(
+    pool: Pool,
+    principal: Principal,
+    req: HttpRequest,
+    query: web::Query<LinkListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    serve_links(&pool, &principal, &req, query.into_inner()).await
+}
+
+/// Query of the either-side reads.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SideQuery {
+    /// Page size, 1..200 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only this role.
+    pub role: Option<GoalLinkRole>,
+}
+
+/// The activities that serve a goal.
+#[utoipa::path(
+    get, path = "/api/v1/goals/{id}/activities", tag = "goals",
+    description = "Roles: viewer, partner, editor, admin. The goal's links, each with its activity in brief.",
+    params(("id" = Uuid, Path, description = "Goal id"), SideQuery),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
+    responses(
+        (status = 200, description = "A page of links", body = PageResponse<GoalActivityLink>),
+        (status = 400, response = problems::BadRequest),
+        (status = 401, response = problems::Unauthorized),
+        (status = 404, response = problems::NotFound),
+        (status = 503, response = problems::Unavailable),
+    )
+)]
+pub async fn list_goal_activities(
+    pool: Pool,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    query: web::Query<SideQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    db::run(&pool, move |conn| {
+        use super::record::Resource;
+        super::goals::Goals::load(conn, id, false).map(|_| ())
+    })
+    .await?;
+    let q = query.into_inner();
+    let query = LinkListQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+        goal_id: Some(id),
+        role: q.role,
+        ..LinkListQuery::default()
+    };
+    serve_links(&pool, &principal, &req, query).await
+}
+
+/// The goals an activity serves.
+#[utoipa::path(
+    get, path = "/api/v1/activities/{id}/goals", tag = "activities",
+    description = "Roles: viewer, partner, editor, admin. The activity's links, each with its goal in brief.",
+    params(("id" = Uuid, Path, description = "Activity id"), SideQuery),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
+    responses(
+        (status = 200, description = "A page of links", body = PageResponse<GoalActivityLink>),
+        (status = 400, response = problems::BadRequest),
+        (status = 401, response = problems::Unauthorized),
+        (status = 404, response = problems::NotFound),
+        (status = 503, response = problems::Unavailable),
+    )
+)]
+pub async fn list_activity_goals(
+    pool: Pool,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    query: web::Query<SideQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    db::run(&pool, move |conn| {
+        use super::record::Resource;
+        super::activities::Activities::load(conn, id, false).map(|_| ())
+    })
+    .await?;
+    let q = query.into_inner();
+    let query = LinkListQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+        activity_id: Some(id),
+        role: q.role,
+        ..LinkListQuery::default()
+    };
+    serve_links(&pool, &principal, &req, query).await
+}
+
+/// A link to create. `PATCH` takes `role` and `note`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct GoalActivityLinkInput {
+    /// Required: a live goal.
+    pub goal_id: Option<Uuid>,
+    /// Required: a live activity.
+    pub activity_id: Option<Uuid>,
+    /// Required.
+    pub role: Option<GoalLinkRole>,
+    /// Up to 1,000 characters.
+    pub note: Option<String>,
+}
+
+static LINK_SHAPE: Shape = Shape {
+    fields: &[&[
+        ("goal_id", None),
+        ("activity_id", None),
+        ("role", None),
+        ("note", None),
+    ]],
+    read_only: &[
+        "id",
+        "goal",
+        "activity",
+        "created_at",
+        "updated_at",
+        "version",
+    ],
+};
+
+struct LinkWrite {
+    goal_id: Uuid,
+    activity_id: Uuid,
+    role: GoalLinkRole,
+    note: Option<String>,
+}
+
+fn validate(body: Map<String, Json>) -> Result<LinkWrite, ApiError> {
+    let mut errors = Errors::default();
+    let input: GoalActivityLinkInput = errors.decode(body);
+    let mut required = |field: &str, present: bool| {
+        if !present {
+            errors.push(
+                field,
+                Invalid::new(codes::REQUIRED, format!("{} is required", &field[1..])),
+            );
+        }
+    };
+    required("/goal_id", input.goal_id.is_some());
+    required("/activity_id", input.activity_id.is_some());
+    required("/role", input.role.is_some());
+    let note = text(&mut errors, "/note", input.note, 1000);
+    errors.finish()?;
+    Ok(LinkWrite {
+        goal_id: input.goal_id.unwrap_or_default(),
+        activity_id: input.activity_id.unwrap_or_default(),
+        role: input.role.unwrap_or(GoalLinkRole::Supporting),
+        note,
+    })
+}
+
+/// 422 unless both ends exist and are live.
+fn check_ends(conn: &mut PgConnection, goal_id: Uuid, activity_id: Uuid) -> Result<(), ApiError> {
+    let goal_live: bool = diesel::select(diesel::dsl::exists(
+        goals::table
+            .filter(goals::id.eq(goal_id))
+            .filter(goals::archived_at.is_null()),
+    ))
+    .get_result(conn)?;
+    let activity_live: bool = diesel::select(diesel::dsl::exists(
+        activities::table
+            .filter(activities::id.eq(activity_id))
+            .filter(activities::archived_at.is_null()),
+    ))
+    .get_result(conn)?;
+    let mut errors = Vec::new();
+    if !goal_live {
+        errors.push(crate::error::FieldError::new(
+            "/goal_id",
+            "unknown_value",
+            "no live goal with this id",
+        ));
+    }
+    if !activity_live {
+        errors.push(crate::error::FieldError::new(
+            "/activity_id",
+            "unknown_value",
+            "no live activity with this id",
+        ));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// Link an activity to a goal.
+#[utoipa::path(
+    post, path = "/api/v1/goal-activity-links", tag = "activities",
+    description = "Roles: editor, admin. One link per (goal, activity); at most one `primary` goal per activity (409).",
+    request_body(content = GoalActivityLinkInput, content_type = "application/json"),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["editor", "admin"]))),
+    responses(
+        (status = 201, description = "Linked", body = GoalActivityLink,
+         headers(("Location" = String, description = "The link's URL"), ("ETag" = String, description = "`\"<version>\"`"))),
+        (status = 400, response = problems::BadRequest),
+        (status = 401, response = problems::Unauthorized),
+        (status = 403, response = problems::Forbidden),
+        (status = 409, response = problems::Conflict),
+        (status = 415, response = problems::UnsupportedMediaType),
+        (status = 422, response = problems::Unprocessable),
+        (status = 503, response = problems::Unavailable),
+    )
+)]
+pub async fn create_goal_activity_link(
+    pool: Pool,
+    principal: Principal,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_editor()?;
+    body::check_media_type(req.headers(), body::JSON)?;
+    let map = body::parse_object(&body)?;
+    LINK_SHAPE.check(&map)?;
+    let write = validate(map)?;
+    let actor = Actor::from_principal(&principal);
+    let link = db::transaction(&pool, move |conn| {
+        check_ends(conn, write.goal_id, write.activity_id)?;
+        let id = Uuid::now_v7();
+        let now = db::now();
+        diesel::insert_into(goal_activity_links::table)
+            .values((
+                goal_activity_links::id.eq(id),
+                goal_activity_links::goal_id.eq(write.goal_id),
+                goal_activity_links::activity_id.eq(write.activity_id),
+                goal_activity_links::role.eq(write.role.as_str()),
+                goal_activity_links::note.eq(&write.note),
+                goal_activity_links::created_at.eq(now),
+                goal_activity_links::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        let link = load(conn, id)?;
+        audit::record(
+            conn,
+            &actor,
+            "create",
+            "goal_activity_link",
+            id,
+            audit::diff(None, Some(&Json::Object(to_object(&link)?))),
+        )?;
+        Ok(link)
+    })
+    .await?;
+    Ok(etag::tag(&mut HttpResponse::Created(), link.version)
+        .insert_header(location("goal-activity-links", link.id))
+        .json(link))
+}
+
+/// Read a goal–activity link.
+#[utoipa::path(
+    get, path = "/api/v1/goal-activity-links/{id}", tag = "activities",
+    description = "Roles: viewer, partner, editor, admin. Honours `If-None-Match` (304).",
+    params(("id" = Uuid, Path, description = "Link id")),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
+    responses(
+        (status = 200, description = "The link", body = GoalActivityLink, headers(("ETag" = String, description = "`\"<version>\"`"))),
+        (status = 304, description = "Not modified"),
+        (status = 400, response = problems::BadRequest),
+        (status = 401, response = problems::Unauthorized),
+        (status = 404, response = problems::NotFound),
+        (status = 503, response = problems::Unavailable),
+    )
+)]
+pub async fn get_goal_activity_link(
+    pool: Pool,
+    _principal: Principal,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let link = db::run(&pool, move |conn| load(conn, id)).await?;
+    if let Some(not_modified) = etag::not_modified(&req, link.version) {
+        return Ok(not_modified);
+    }
+    Ok(etag::tag(&mut HttpResponse::Ok(), link.version).json(link))
+}
+
+fn lock(conn: &mut PgConnection, id: Uuid) -> Result<i64, ApiError> {
+    goal_activity_links::table
+        .filter(goal_activity_links::id.eq(id))
+        .select(goal_activity_links::version)
+        .for_update()
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("goal-activity link"))
+}
+
+/// Change a link's role or note (JSON Merge Patch).
+#[utoipa::path(
+    patch, path = "/api/v1/goal-activity-links/{id}", tag = "activities",
+    description = "Roles: editor, admin. Only `role` and `note` change; a link to other ends is a new link. Requires If-Match.",
+    params(("id" = Uuid, Path, description = "Link id"), ("If-Match" = String, Header, description = "The link's ETag")),
+    request_body(content = GoalActivityLinkInput, content_type = "application/merge-patch+json"),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["editor", "admin"]))),
+    responses(
+        (status = 200, description = "Changed", body = GoalActivityLink, headers(("ETag" = String, description = "`\"<version>\"`"))),
+        (status = 400, response = problems::BadRequest),
+        (status = 401, response = problems::Unauthorized),
+        (status = 403, response = problems::Forbidden),
+        (status = 404, response = problems::NotFound),
+        (status = 409, response = problems::Conflict),
+        (status = 412, response = problems::PreconditionFailed),
+        (status = 415, response = problems::UnsupportedMediaType),
+        (status = 422, response = problems::Unprocessable),
+        (status = 428, response = problems::PreconditionRequired),
+        (status = 503, response = problems::Unavailable),
+    )
+)]
+pub async fn update_goal_activity_link(
+    pool: Pool,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_editor()?;
+    let id = id.into_inner();
+    let headers = req.headers().clone();
+    let actor = Actor::from_principal(&principal);
+    let link = db::transaction(&pool, move |conn| {
+        let current_version = lock(conn, id)?;
+        body::check_media_type(&headers, body::MERGE_PATCH)?;
+        let patch = body::parse_object(&body)?;
+        etag::check_version(&etag::required_if_match(&headers)?, current_version)?;
+        LINK_SHAPE.check(&patch)?;
+        let current = load(conn, id)?;
+        let before = to_object(&current)?;
+        let mut doc = Json::Object(before.clone());
+        body::merge_patch(&mut doc, &Json::Object(patch));
+        let Json::Object(mut doc) = doc else {
+            return Err(ApiError::internal("merge patch produced a non-object"));
+        };
+        doc.retain(|k, _| !LINK_SHAPE.read_only.contains(&k.as_str()));
+        let write = validate(doc)?;
+        if write.goal_id != current.goal_id || write.activity_id != current.activity_id {
+            return Err(ApiError::invalid(
+                "/goal_id",
+                "read_only",
+                "a link's ends do not change; make a new link",
+            ));
+        }
+        diesel::update(goal_activity_links::table.filter(goal_activity_links::id.eq(id)))
+            .set((
+                goal_activity_links::role.eq(write.role.as_str()),
+                goal_activity_links::note.eq(&write.note),
+                goal_activity_links::updated_at.eq(db::now()),
+                goal_activity_links::version.eq(goal_activity_links::version + 1),
+            ))
+            .execute(conn)?;
+        let link = load(conn, id)?;
+        let after = Json::Object(to_object(&link)?);
+        audit::record(
+            conn,
+            &actor,
+            "update",
+            "goal_activity_link",
+            id,
+            audit::diff(Some(&Json::Object(before)), Some(&after)),
+        )?;
+        Ok(link)
+    })
+    .await?;
+    Ok(etag::tag(&mut HttpResponse::Ok(), link.version).json(link))
+}
+
+/// Remove a link.
+#[utoipa::path(
+    delete, path = "/api/v1/goal-activity-links/{id}", tag = "activities",
+    description = "Roles: editor, admin. Removes the link (its audit trail keeps it). Requires If-Match.",
+    params(("id" = Uuid, Path, description = "Link id"), ("If-Match" = String, Header, description = "The link's ETag")),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["editor", "admin"]))),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, response = problems::Unauthorized),
+        (status = 403, response = problems::Forbidden),
+        (status = 404, response = problems::NotFound),
+        (status = 412, response = problems::PreconditionFailed),
+        (status = 428, response = problems::PreconditionRequired),
+        (status = 503, response = problems::Unavailable),
+    )
+)]
+pub async fn delete_goal_activity_link(
+    pool: Pool,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_editor()?;
+    let id = id.into_inner();
+    let headers = req.headers().clone();
+    let actor = Actor::from_principal(&principal);
+    db::transaction(&pool, move |conn| {
+        let current_version = lock(conn, id)?;
+        etag::check_version(&etag::required_if_match(&headers)?, current_version)?;
+        let before = to_object(&load(conn, id)?)?;
+        diesel::delete(goal_activity_links::table.filter(goal_activity_links::id.eq(id)))
+            .execute(conn)?;
+        audit::record(
+            conn,
+            &actor,
+            "delete",
+            "goal_activity_link",
+            id,
+            audit::diff(Some(&Json::Object(before)), None),
+        )?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
