@@ -107,8 +107,18 @@ fn cors(settings: &HttpSettings) -> Cors {
             HeaderName::from_static("ratelimit-policy"),
         ])
         .max_age(3600);
-    for origin in &settings.cors_origins {
-        cors = cors.allowed_origin(origin.trim());
+    for origin in settings
+        .cors_origins
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+    {
+        // `*` opens the API to every origin (tokens travel in headers, not cookies).
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
     }
     cors
 }

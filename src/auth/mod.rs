@@ -126,11 +126,8 @@ fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
         {
             token.trim()
         }
-        _ => {
-            return Err(ApiError::invalid_token(
-                "expected `Authorization: Bearer <access token>`",
-            ))
-        }
+        // RFC 6750 §3.1: another scheme is "no authentication information", so no error code.
+        _ => return Err(ApiError::missing_credentials()),
     };
     let claims = tokens.verify(token)?;
     let principal = claims.principal()?;

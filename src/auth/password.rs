@@ -51,6 +51,8 @@ pub struct PasswordHasher {
 impl PasswordHasher {
     /// A hasher allowing `concurrency` hashes at once.
     pub fn new(concurrency: usize) -> Self {
+        // Made now, so the first unknown-user login costs one hash like any other.
+        dummy_hash();
         Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
         }

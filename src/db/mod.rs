@@ -150,6 +150,11 @@ pub fn ensure_database(url: &str) -> Result<(), SetupError> {
     if name.is_empty() || name == "postgres" {
         return Ok(());
     }
+    // Most often it exists: connecting to it settles that, and works where this role may not
+    // use the `postgres` database.
+    if PgConnection::establish(&with_connection_params(url)).is_ok() {
+        return Ok(());
+    }
     let mut admin_url = parsed.clone();
     admin_url.set_path("/postgres");
     // Name the URL the operator configured, not the maintenance database we reach it through.

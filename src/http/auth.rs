@@ -138,9 +138,13 @@ pub async fn issue_token(
 ) -> Result<HttpResponse, ApiError> {
     let request = parse_token_request(&req, &body)?;
     let grant_type = required(request.grant_type.clone(), "grant_type")?;
-    let (user, family) = match grant_type.as_str() {
-        "password" => password_grant(&pool, &hasher, request).await?,
-        "refresh_token" => refresh_grant(&pool, request).await?,
+    let (refresh, digest) = new_refresh_token();
+    let expires_at = Utc::now()
+        + Duration::seconds(i64::try_from(tokens.refresh_ttl_secs()).unwrap_or(i64::MAX / 4));
+    let issued = NewRefresh { digest, expires_at };
+    let user = match grant_type.as_str() {
+        "password" => password_grant(&pool, &hasher, request, issued).await?,
+        "refresh_token" => refresh_grant(&pool, request, issued).await?,
         "client_credentials" => {
             return Err(ApiError::oauth(
                 "unauthorized_client",
@@ -156,15 +160,6 @@ pub async fn issue_token(
     };
     let role = user_role(&user)?;
     let access = tokens.issue(user.id, PrincipalKind::User, role, user.organisation_id)?;
-    let (refresh, digest) = new_refresh_token();
-    let expires_at = Utc::now()
-        + Duration::seconds(i64::try_from(tokens.refresh_ttl_secs()).unwrap_or(i64::MAX / 4));
-    let user_id = user.id;
-    db::run(&pool, move |conn| {
-        user::insert_refresh_token(conn, family, user_id, &digest, expires_at)
-            .map_err(ApiError::from)
-    })
-    .await?;
     Ok(no_store(HttpResponse::Ok().json(TokenResponse {
         access_token: access.token,
         token_type: "Bearer",
@@ -176,13 +171,20 @@ pub async fn issue_token(
 
 const BAD_LOGIN: &str = "invalid username or password";
 
+/// The refresh token a successful grant stores (its digest) and hands out.
+struct NewRefresh {
+    digest: Vec<u8>,
+    expires_at: chrono::DateTime<Utc>,
+}
+
 /// Verifies e-mail and password; an unknown user, a wrong password and a disabled account
 /// answer alike and take alike long.
 async fn password_grant(
     pool: &Pool,
     hasher: &PasswordHasher,
     request: TokenRequest,
-) -> Result<(UserRow, Uuid), ApiError> {
+    issued: NewRefresh,
+) -> Result<UserRow, ApiError> {
     let username = required(request.username, "username")?;
     let password = required(request.password, "password")?;
     let found = db::run(pool, move |conn| {
@@ -192,19 +194,41 @@ async fn password_grant(
     let hash = found.as_ref().and_then(|u| u.password_hash.clone());
     let verified = hasher.verify(hash, password).await?;
     match found {
-        Some(user) if verified && user.disabled_at.is_none() => Ok((user, Uuid::now_v7())),
+        Some(user) if verified && user.disabled_at.is_none() => {
+            let user_id = user.id;
+            db::run(pool, move |conn| {
+                // A login starts a new family of refresh tokens.
+                user::insert_refresh_token(
+                    conn,
+                    Uuid::now_v7(),
+                    user_id,
+                    &issued.digest,
+                    issued.expires_at,
+                )
+                .map_err(ApiError::from)
+            })
+            .await?;
+            Ok(user)
+        }
         _ => Err(ApiError::oauth("invalid_grant", BAD_LOGIN)),
     }
 }
 
 enum Refresh {
-    Rotated(UserRow, Uuid),
+    Rotated(UserRow),
     Refused(&'static str),
 }
 
 /// Rotates a refresh token. A token already rotated is a replay (RFC 9700 §4.14.2): its whole
 /// family is revoked, and that revocation commits even though the request fails.
-async fn refresh_grant(pool: &Pool, request: TokenRequest) -> Result<(UserRow, Uuid), ApiError> {
+///
+/// The new token is stored in the same transaction that retires the old one, so a replay can
+/// never revoke the family between the two and leave the new token alive.
+async fn refresh_grant(
+    pool: &Pool,
+    request: TokenRequest,
+    issued: NewRefresh,
+) -> Result<UserRow, ApiError> {
     let token = required(request.refresh_token, "refresh_token")?;
     let digest = digest_token(&token);
     let outcome = db::transaction(pool, move |conn| {
@@ -231,11 +255,18 @@ async fn refresh_grant(pool: &Pool, request: TokenRequest) -> Result<(UserRow, U
             return Ok(Refresh::Refused("the account is disabled"));
         }
         user::mark_rotated(conn, row.id)?;
-        Ok(Refresh::Rotated(user, row.family_id))
+        user::insert_refresh_token(
+            conn,
+            row.family_id,
+            user.id,
+            &issued.digest,
+            issued.expires_at,
+        )?;
+        Ok(Refresh::Rotated(user))
     })
     .await?;
     match outcome {
-        Refresh::Rotated(user, family) => Ok((user, family)),
+        Refresh::Rotated(user) => Ok(user),
         Refresh::Refused(why) => Err(ApiError::oauth("invalid_grant", why)),
     }
 }

@@ -45,10 +45,18 @@ pub fn wants_csv(req: &HttpRequest) -> bool {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|range| {
-            range
-                .split(';')
+            let mut parts = range.split(';');
+            let is_csv = parts
                 .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/csv"))
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/csv"));
+            // RFC 9110 §12.4.2: `q=0` means "not acceptable".
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    == Some(0.0)
+            });
+            is_csv && !refused
         })
 }
 

@@ -35,10 +35,9 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(pool: Pool) -> Result<HttpResponse, ApiError> {
     db::run(&pool, |conn| {
         conn.batch_execute("SELECT 1").map_err(|e| {
-            ApiError::unavailable(format!(
-                "the database does not answer: {}",
-                e.to_string().trim()
-            ))
+            // The cause goes to the log, not to anonymous callers.
+            tracing::warn!(error = %e, "readiness check failed");
+            ApiError::unavailable("the database does not answer")
         })
     })
     .await?;

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::etag::{self, PRIVATE_REVALIDATE};
 use crate::auth::Principal;
-use crate::db::list::{Keyed, ListQuery, Page};
+use crate::db::list::{KeyType, Keyed, ListQuery, Order, Page, SortKey};
 use crate::db::{self, PgPool};
 use crate::error::ApiError;
 use crate::models::audit;
@@ -18,6 +18,8 @@ use crate::models::audit;
 pub const DEFAULT_LIMIT: u32 = 50;
 /// Largest page size; more is 422.
 pub const MAX_LIMIT: u32 = 200;
+/// Longest `q`.
+pub const MAX_Q: usize = 200;
 
 /// Parameters every list takes.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +42,18 @@ impl ListParams {
     /// `q`, trimmed, when not blank.
     pub fn search(&self) -> Option<&str> {
         self.q.as_deref().map(str::trim).filter(|q| !q.is_empty())
+    }
+
+    /// 422 for a `q` longer than [`MAX_Q`] characters (similarity work grows with it).
+    pub fn check_q(&self) -> Result<(), ApiError> {
+        match self.search() {
+            Some(q) if q.chars().count() > MAX_Q => Err(ApiError::invalid(
+                "/q",
+                "too_long",
+                format!("q is at most {MAX_Q} characters"),
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -176,7 +190,23 @@ where
     Resp: Serialize + Send + 'static,
     F: Fn(&mut PgConnection, Vec<T>) -> Result<Vec<Resp>, ApiError> + Clone + Send + 'static,
 {
+    params.check_q()?;
     let csv = super::csv::wants_csv(req);
+    if csv && matches!(query.order, Order::Relevance { .. }) {
+        // Relevance re-scores every match for each batch (quadratic over an export); an export
+        // of a search comes in id (creation) order instead, which an index serves.
+        let by_id = SortKey {
+            name: "id",
+            expr: query.id_expr,
+            ty: KeyType::Uuid,
+            nullable: false,
+            tie: query.id_expr,
+        };
+        query.order = Order::Key {
+            key: by_id,
+            desc: false,
+        };
+    }
     // A CSV export has no page limit unless `limit` is given, and then any positive one.
     query.limit = match (csv, params.limit) {
         (true, None) => None,

@@ -364,6 +364,9 @@ pub struct HistoryParams {
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Accepted as on every GET (editors and admins); a history always covers archived
+    /// records, whose trail matters most.
+    pub include_archived: Option<bool>,
 }
 
 const AUDIT_ID: SortKey = SortKey {
@@ -396,6 +399,7 @@ pub async fn history<R: Resource>(
     params: HistoryParams,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_editor()?;
+    principal.check_include_archived(params.include_archived.unwrap_or(false))?;
     db::run(pool, move |conn| R::load(conn, id, true).map(|_| ())).await?;
     let query = ListQuery {
         resource: "audit_events",

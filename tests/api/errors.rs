@@ -112,3 +112,29 @@ async fn without_configured_origins_no_cors_headers_are_sent() {
     res.assert_status(200);
     assert!(res.header("access-control-allow-origin").is_none());
 }
+
+#[actix_web::test]
+async fn an_overlong_q_is_refused_and_accept_q_zero_is_honoured() {
+    let app = TestApp::spawn().await;
+    let q = "a".repeat(201);
+    let res = app
+        .get(&format!("/api/v1/companies?q={q}"))
+        .role(Role::Viewer)
+        .send()
+        .await;
+    assert_eq!(
+        res.assert_problem(422, "validation")["errors"][0]["field"],
+        "/q"
+    );
+    let res = app
+        .get("/api/v1/companies")
+        .role(Role::Viewer)
+        .header("Accept", "application/json, text/csv;q=0")
+        .send()
+        .await;
+    res.assert_status(200);
+    assert_eq!(
+        res.header("content-type").as_deref(),
+        Some("application/json")
+    );
+}
