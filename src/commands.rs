@@ -71,6 +71,7 @@ fn load_demo(settings: &Settings) -> Result<(), CommandError> {
     let mut conn = db::connect(&settings.db.database_url)?;
     if crate::seed::registry_is_empty(&mut conn)? {
         let brochure = crate::seed::brochure::load(&mut conn)?;
+        crate::seed::brochure::load_strategy(&mut conn, &brochure.ids)?;
         let synthetic = crate::seed::synthetic::load(&mut conn, 300, &mut |_, _| {})?;
         tracing::info!(
             brochure = brochure.created,
@@ -101,9 +102,11 @@ fn seed(args: &SeedArgs) -> Result<(), CommandError> {
     let mut conn = db::connect(&args.db.database_url)?;
     let Some(n) = args.synthetic else {
         let loaded = crate::seed::brochure::load(&mut conn)?;
+        let strategy = crate::seed::brochure::load_strategy(&mut conn, &loaded.ids)?;
         println!(
-            "brochure dataset: {} organisations created, {} already present",
-            loaded.created, loaded.existing
+            "brochure dataset: {} organisations created, {} already present; {} goals, {} activities, \
+             {} goal-activity links, {} goal partners created",
+            loaded.created, loaded.existing, strategy.goals, strategy.activities, strategy.links, strategy.partners
         );
         return Ok(());
     };

@@ -454,6 +454,10 @@ impl From<DieselError> for ApiError {
                     (DatabaseErrorKind::UniqueViolation, Some(c)) => {
                         Self::conflict(c.message, Some(c.field))
                     }
+                    (DatabaseErrorKind::ExclusionViolation, _) => Self::conflict(
+                        "the period overlaps another of this organisation with the same role here",
+                        Some("/since"),
+                    ),
                     (DatabaseErrorKind::UniqueViolation, None) => {
                         Self::conflict("the record conflicts with an existing one", None)
                     }

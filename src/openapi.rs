@@ -5,8 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::http::{
-    activities, areas, auth, companies, goals, health, irccs, links, list, organisations, partners,
-    problems, record, universities,
+    activities, areas, auth, companies, dated, goals, health, irccs, links, list, organisations,
+    partners, problems, record, universities,
 };
 
 /// The API description.
@@ -82,6 +82,17 @@ use crate::http::{
         links::delete_goal_activity_link,
         links::list_goal_activities,
         links::list_activity_goals,
+        dated::list_goal_partners,
+        dated::create_goal_partner,
+        dated::get_goal_partner,
+        dated::update_goal_partner,
+        dated::delete_goal_partner,
+        dated::list_participants,
+        dated::create_participant,
+        dated::get_participant,
+        dated::update_participant,
+        dated::delete_participant,
+        dated::list_engagements,
     ),
     components(
         responses(

@@ -263,6 +263,46 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// How an organisation partners a goal.
+    pub enum GoalPartnerRole {
+        /// Named as a strategic partner of the goal.
+        StrategicPartner => "strategic_partner",
+        /// Another kind of partnership.
+        Other => "other",
+    }
+}
+
+wire_enum! {
+    /// An organisation's part in an activity.
+    pub enum ParticipantRole {
+        /// Leads it.
+        Lead => "lead",
+        /// Organises it with the lead.
+        CoOrganiser => "co_organiser",
+        /// Funds it.
+        Sponsor => "sponsor",
+        /// Hosts it.
+        Host => "host",
+        /// Takes part.
+        Participant => "participant",
+    }
+}
+
+wire_enum! {
+    /// Where a participation stands: partners propose and withdraw, editors confirm or decline.
+    pub enum ParticipationStatus {
+        /// Proposed (by a partner, or by an editor before confirmation).
+        Proposed => "proposed",
+        /// Confirmed by the hub.
+        Confirmed => "confirmed",
+        /// Declined by the hub.
+        Declined => "declined",
+        /// Withdrawn by the organisation.
+        Withdrawn => "withdrawn",
+    }
+}
+
+wire_enum! {
     /// What a caller may do; checked once at the top of each handler.
     pub enum Role {
         /// Reads everything that exists, writes nothing.

@@ -237,6 +237,7 @@ pub mod auth;
 pub mod body;
 pub mod companies;
 pub mod csv;
+pub mod dated;
 pub mod etag;
 pub mod goals;
 pub mod health;
@@ -479,6 +480,37 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             Routes::new("/goals/{id}/activities")
                 .get(links::list_goal_activities)
+                .build(),
+        )
+        .service(
+            Routes::new("/goals/{id}/partners")
+                .get(dated::list_goal_partners)
+                .post(dated::create_goal_partner)
+                .build(),
+        )
+        .service(
+            Routes::new("/goals/{id}/partners/{link_id}")
+                .get(dated::get_goal_partner)
+                .patch(dated::update_goal_partner)
+                .delete(dated::delete_goal_partner)
+                .build(),
+        )
+        .service(
+            Routes::new("/activities/{id}/participants")
+                .get(dated::list_participants)
+                .post(dated::create_participant)
+                .build(),
+        )
+        .service(
+            Routes::new("/activities/{id}/participants/{link_id}")
+                .get(dated::get_participant)
+                .patch(dated::update_participant)
+                .delete(dated::delete_participant)
+                .build(),
+        )
+        .service(
+            Routes::new("/organisations/{id}/engagements")
+                .get(dated::list_engagements)
                 .build(),
         )
         .service(

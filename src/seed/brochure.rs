@@ -193,3 +193,147 @@ mod tests {
         assert_eq!(data.resolve("Farindustria"), Some("farmindustria"));
     }
 }
+
+/// What loading the strategy did.
+#[derive(Debug, Default)]
+pub struct StrategyLoaded {
+    /// Goals created now.
+    pub goals: usize,
+    /// Activities created now.
+    pub activities: usize,
+    /// Goal-activity links created now.
+    pub links: usize,
+    /// Goal partners created now.
+    pub partners: usize,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Loads the brochure's goals, the activities listed under each (linked as `primary`) and
+/// each goal's strategic partners, after its organisations; idempotent like [`load`]. A
+/// partner named twice under one goal (an organisation and its department) is one link whose
+/// note names the department.
+pub fn load_strategy(
+    conn: &mut PgConnection,
+    organisations: &HashMap<String, Uuid>,
+) -> Result<StrategyLoaded, String> {
+    use crate::http::activities::Activities;
+    use crate::http::goals::Goals;
+    use crate::http::record::Resource;
+
+    let data = dataset().map_err(|e| format!("the embedded dataset does not parse: {e}"))?;
+    let actor = Actor::system();
+    conn.transaction(|conn| {
+        let mut loaded = StrategyLoaded::default();
+        for goal in &data.goals {
+            let mut body: Map<String, Json> = goal.as_object().cloned().unwrap_or_default();
+            let partners = body.remove("partners").unwrap_or_default();
+            let activities = body.remove("activities").unwrap_or_default();
+            let code = body.get("code").and_then(Json::as_i64).unwrap_or_default();
+            let existing: Option<Found> = diesel::sql_query("SELECT id FROM goals WHERE code = $1 AND archived_at IS NULL")
+                .bind::<diesel::sql_types::Integer, _>(i32::try_from(code).unwrap_or_default())
+                .get_result(conn)
+                .optional()?;
+            let goal_id = match existing {
+                Some(found) => found.id,
+                None => {
+                    loaded.goals += 1;
+                    insert_new::<Goals>(conn, &actor, &Goals::validate(body)?)?.0
+                }
+            };
+            for activity in activities.as_array().into_iter().flatten() {
+                let title = activity["title"].as_str().unwrap_or_default();
+                let existing: Option<Found> =
+                    diesel::sql_query("SELECT id FROM activities WHERE title_key = lshub_fold($1) AND archived_at IS NULL")
+                        .bind::<Text, _>(title)
+                        .get_result(conn)
+                        .optional()?;
+                let activity_id = match existing {
+                    Some(found) => found.id,
+                    None => {
+                        loaded.activities += 1;
+                        let body = activity.as_object().cloned().unwrap_or_default();
+                        insert_new::<Activities>(conn, &actor, &Activities::validate(body)?)?.0
+                    }
+                };
+                let linked: Count = diesel::sql_query(
+                    "SELECT count(*) AS n FROM goal_activity_links WHERE goal_id = $1 AND activity_id = $2",
+                )
+                .bind::<SqlUuid, _>(goal_id)
+                .bind::<SqlUuid, _>(activity_id)
+                .get_result(conn)?;
+                if linked.n == 0 {
+                    let has_primary: Count = diesel::sql_query(
+                        "SELECT count(*) AS n FROM goal_activity_links WHERE activity_id = $1 AND role = 'primary'",
+                    )
+                    .bind::<SqlUuid, _>(activity_id)
+                    .get_result(conn)?;
+                    let role = if has_primary.n == 0 { "primary" } else { "supporting" };
+                    let id = Uuid::now_v7();
+                    diesel::sql_query(
+                        "INSERT INTO goal_activity_links (id, goal_id, activity_id, role, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, now(), now())",
+                    )
+                    .bind::<SqlUuid, _>(id)
+                    .bind::<SqlUuid, _>(goal_id)
+                    .bind::<SqlUuid, _>(activity_id)
+                    .bind::<Text, _>(role)
+                    .execute(conn)?;
+                    let after = serde_json::json!({"goal_id": goal_id, "activity_id": activity_id, "role": role});
+                    crate::models::audit::record(conn, &actor, "create", "goal_activity_link", id, serde_json::json!({"before": null, "after": after}))?;
+                    loaded.links += 1;
+                }
+            }
+            // One link per organisation: a department named beside its parent adds its note.
+            let mut wanted: Vec<(Uuid, Option<String>)> = Vec::new();
+            for partner in partners.as_array().into_iter().flatten() {
+                let name = partner["name"].as_str().unwrap_or_default();
+                let key = data.resolve(name).ok_or_else(|| ApiError::internal(format!("unresolved partner {name}")))?;
+                let org = *organisations.get(key).ok_or_else(|| ApiError::internal(format!("partner {key} not loaded")))?;
+                let note = partner["note"].as_str().map(str::to_owned);
+                match wanted.iter_mut().find(|(id, _)| *id == org) {
+                    Some((_, existing)) => {
+                        if note.is_some() {
+                            *existing = note;
+                        }
+                    }
+                    None => wanted.push((org, note)),
+                }
+            }
+            for (org, note) in wanted {
+                let linked: Count = diesel::sql_query(
+                    "SELECT count(*) AS n FROM goal_partners WHERE goal_id = $1 AND organisation_id = $2 AND role = 'strategic_partner'",
+                )
+                .bind::<SqlUuid, _>(goal_id)
+                .bind::<SqlUuid, _>(org)
+                .get_result(conn)?;
+                if linked.n > 0 {
+                    continue;
+                }
+                let id = Uuid::now_v7();
+                diesel::sql_query(
+                    "INSERT INTO goal_partners (id, goal_id, organisation_id, role, note, created_at, updated_at) \
+                     VALUES ($1, $2, $3, 'strategic_partner', $4, now(), now())",
+                )
+                .bind::<SqlUuid, _>(id)
+                .bind::<SqlUuid, _>(goal_id)
+                .bind::<SqlUuid, _>(org)
+                .bind::<diesel::sql_types::Nullable<Text>, _>(note.clone())
+                .execute(conn)?;
+                let after = serde_json::json!({"goal_id": goal_id, "organisation_id": org, "role": "strategic_partner", "note": note});
+                crate::models::audit::record(conn, &actor, "create", "goal_partner", id, serde_json::json!({"before": null, "after": after}))?;
+                loaded.partners += 1;
+            }
+        }
+        Ok::<_, ApiError>(loaded)
+    })
+    .map_err(|e| match e {
+        ApiError::Validation(errors) => format!("the dataset's strategy is invalid: {errors:?}"),
+        ApiError::Internal(cause) => cause,
+        other => other.to_string(),
+    })
+}

@@ -1,0 +1,1069 @@
+//! Dated links of organisations: the partners of a goal and the participants of an activity.
+//!
+//! A link holds on day D when (`since` is null or `since` ≤ D) and (`until` is null or D ≤
+//! `until`); lists take `as_of=DATE`. Two periods of one organisation in one goal or activity
+//! with one role may not overlap: the database's exclusion constraint answers 409. Each link is
+//! a record (id, version, ETag, audit); `DELETE` removes it, its audit trail keeps it.
+//! Partners may propose their own organisation as a participant and withdraw it; only editors
+//! confirm or decline, and only editors write goal partners.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Date, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::body::{self, Errors, Shape};
+use super::etag;
+use super::goals::text;
+use super::list::{serve_list, ListParams, PageResponse};
+use super::organisation::Pool;
+use super::problems;
+use super::record::to_object;
+use crate::auth::Principal;
+use crate::db::list::{Filter, KeyType, Keyed, ListQuery, Order, SortKey, Value};
+use crate::db::{self, PgPool};
+use crate::domain::{
+    codes, GoalPartnerRole, Invalid, OrganisationKind, ParticipantRole, ParticipationStatus, Role,
+};
+use crate::error::{ApiError, FieldError};
+use crate::models::audit::{self, Actor};
+
+/// The organisation end of a link, in brief.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OrganisationSummary {
+    /// Organisation id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Its kind.
+    pub kind: OrganisationKind,
+}
+
+/// The goal or activity end of a link, in brief.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TargetSummary {
+    /// Goal or activity id.
+    pub id: Uuid,
+    /// Its title.
+    pub title: String,
+}
+
+/// A link as the database gives it, for either kind.
+#[derive(Debug, QueryableByName)]
+pub struct LinkRow {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    target_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    organisation_id: Uuid,
+    #[diesel(sql_type = Text)]
+    role: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    status: Option<String>,
+    #[diesel(sql_type = Nullable<Date>)]
+    since: Option<NaiveDate>,
+    #[diesel(sql_type = Nullable<Date>)]
+    until: Option<NaiveDate>,
+    #[diesel(sql_type = Nullable<Text>)]
+    note: Option<String>,
+    #[diesel(sql_type = Timestamptz)]
+    created_at: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    updated_at: DateTime<Utc>,
+    #[diesel(sql_type = BigInt)]
+    version: i64,
+    #[diesel(sql_type = Text)]
+    organisation_name: String,
+    #[diesel(sql_type = Text)]
+    organisation_kind: String,
+    #[diesel(sql_type = Text)]
+    target_title: String,
+}
+
+impl Keyed for LinkRow {
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn sort_value(&self, _key: &str) -> Option<Value> {
+        Some(Value::Uuid(self.id))
+    }
+}
+
+fn parse<T: std::str::FromStr<Err = Invalid>>(value: &str) -> Result<T, ApiError> {
+    value
+        .parse()
+        .map_err(|e: Invalid| ApiError::internal(e.message))
+}
+
+impl LinkRow {
+    fn organisation(&self) -> Result<OrganisationSummary, ApiError> {
+        Ok(OrganisationSummary {
+            id: self.organisation_id,
+            name: self.organisation_name.clone(),
+            kind: parse(&self.organisation_kind)?,
+        })
+    }
+    fn target(&self) -> TargetSummary {
+        TargetSummary {
+            id: self.target_id,
+            title: self.target_title.clone(),
+        }
+    }
+}
+
+/// A strategic partner of a goal.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GoalPartner {
+    /// Link id (UUID v7).
+    pub id: Uuid,
+    /// The goal.
+    pub goal_id: Uuid,
+    /// The partnering organisation.
+    pub organisation_id: Uuid,
+    /// `strategic_partner` or `other`.
+    pub role: GoalPartnerRole,
+    /// First day (null: since ever).
+    pub since: Option<NaiveDate>,
+    /// Last day, inclusive (null: open-ended).
+    pub until: Option<NaiveDate>,
+    /// A note, e.g. the department of the organisation that partners.
+    pub note: Option<String>,
+    /// The organisation, in brief.
+    pub organisation: OrganisationSummary,
+    /// The goal, in brief.
+    pub goal: TargetSummary,
+    /// When the link was made.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Increments on every change; the `ETag` is `"<version>"`.
+    pub version: i64,
+}
+
+/// An organisation taking part in an activity.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Participant {
+    /// Link id (UUID v7).
+    pub id: Uuid,
+    /// The activity.
+    pub activity_id: Uuid,
+    /// The participating organisation.
+    pub organisation_id: Uuid,
+    /// Its part.
+    pub role: ParticipantRole,
+    /// `proposed`, `confirmed`, `declined` or `withdrawn`.
+    pub status: ParticipationStatus,
+    /// First day (null: since ever).
+    pub since: Option<NaiveDate>,
+    /// Last day, inclusive (null: open-ended).
+    pub until: Option<NaiveDate>,
+    /// A note.
+    pub note: Option<String>,
+    /// The organisation, in brief.
+    pub organisation: OrganisationSummary,
+    /// The activity, in brief.
+    pub activity: TargetSummary,
+    /// When the link was made.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Increments on every change; the `ETag` is `"<version>"`.
+    pub version: i64,
+}
+
+/// What a kind of dated link is made of.
+pub trait LinkSpec: Send + 'static {
+    /// Audit entity.
+    const ENTITY: &'static str;
+    /// The link table.
+    const TABLE: &'static str;
+    /// Its column naming the goal or activity.
+    const TARGET_COLUMN: &'static str;
+    /// The goal or activity table.
+    const TARGET_TABLE: &'static str;
+    /// The goal or activity, as 404s name it.
+    const TARGET_ENTITY: &'static str;
+    /// Path segments: `/api/v1/{TARGET_PATH}/{id}/{SUB_PATH}/{link_id}`.
+    const TARGET_PATH: &'static str;
+    /// See [`Self::TARGET_PATH`].
+    const SUB_PATH: &'static str;
+    /// `SELECT ...` of a link with its ends in brief.
+    const SELECT: &'static str;
+    /// `FROM ...` with the joins.
+    const FROM: &'static str;
+    /// The allowed roles.
+    const ROLES: &'static [&'static str];
+    /// Whether links carry a status (participants do).
+    const WITH_STATUS: bool;
+    /// The link as served.
+    type Response: Serialize + Send + 'static;
+    /// Builds the response.
+    fn response(row: LinkRow) -> Result<Self::Response, ApiError>;
+}
+
+/// Goal partners.
+pub struct GoalPartners;
+
+impl LinkSpec for GoalPartners {
+    const ENTITY: &'static str = "goal_partner";
+    const TABLE: &'static str = "goal_partners";
+    const TARGET_COLUMN: &'static str = "goal_id";
+    const TARGET_TABLE: &'static str = "goals";
+    const TARGET_ENTITY: &'static str = "goal";
+    const TARGET_PATH: &'static str = "goals";
+    const SUB_PATH: &'static str = "partners";
+    const SELECT: &'static str = "SELECT l.id, l.goal_id AS target_id, l.organisation_id, l.role, NULL::text AS status, \
+        l.since, l.until, l.note, l.created_at, l.updated_at, l.version, o.name AS organisation_name, \
+        o.kind AS organisation_kind, t.title AS target_title";
+    const FROM: &'static str =
+        "FROM goal_partners l JOIN organisations o ON o.id = l.organisation_id \
+        JOIN goals t ON t.id = l.goal_id";
+    const ROLES: &'static [&'static str] = &["strategic_partner", "other"];
+    const WITH_STATUS: bool = false;
+    type Response = GoalPartner;
+
+    fn response(row: LinkRow) -> Result<GoalPartner, ApiError> {
+        Ok(GoalPartner {
+            organisation: row.organisation()?,
+            goal: row.target(),
+            id: row.id,
+            goal_id: row.target_id,
+            organisation_id: row.organisation_id,
+            role: parse(&row.role)?,
+            since: row.since,
+            until: row.until,
+            note: row.note,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            version: row.version,
+        })
+    }
+}
+
+/// Activity participants.
+pub struct Participants;
+
+impl LinkSpec for Participants {
+    const ENTITY: &'static str = "activity_participant";
+    const TABLE: &'static str = "activity_participants";
+    const TARGET_COLUMN: &'static str = "activity_id";
+    const TARGET_TABLE: &'static str = "activities";
+    const TARGET_ENTITY: &'static str = "activity";
+    const TARGET_PATH: &'static str = "activities";
+    const SUB_PATH: &'static str = "participants";
+    const SELECT: &'static str = "SELECT l.id, l.activity_id AS target_id, l.organisation_id, l.role, l.status, \
+        l.since, l.until, l.note, l.created_at, l.updated_at, l.version, o.name AS organisation_name, \
+        o.kind AS organisation_kind, t.title AS target_title";
+    const FROM: &'static str =
+        "FROM activity_participants l JOIN organisations o ON o.id = l.organisation_id \
+        JOIN activities t ON t.id = l.activity_id";
+    const ROLES: &'static [&'static str] =
+        &["lead", "co_organiser", "sponsor", "host", "participant"];
+    const WITH_STATUS: bool = true;
+    type Response = Participant;
+
+    fn response(row: LinkRow) -> Result<Participant, ApiError> {
+        Ok(Participant {
+            organisation: row.organisation()?,
+            activity: row.target(),
+            status: parse(row.status.as_deref().unwrap_or("proposed"))?,
+            id: row.id,
+            activity_id: row.target_id,
+            organisation_id: row.organisation_id,
+            role: parse(&row.role)?,
+            since: row.since,
+            until: row.until,
+            note: row.note,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            version: row.version,
+        })
+    }
+}
+
+const BY_ID: SortKey = SortKey {
+    name: "id",
+    expr: "l.id",
+    ty: KeyType::Uuid,
+    nullable: false,
+    tie: "l.id",
+};
+
+fn list_query<S: LinkSpec>(filters: Vec<Filter>) -> ListQuery {
+    ListQuery {
+        resource: S::TABLE,
+        select: S::SELECT,
+        from: S::FROM,
+        id_expr: "l.id",
+        filters,
+        order: Order::Key {
+            key: BY_ID,
+            desc: false,
+        },
+        limit: Some(1),
+    }
+}
+
+fn target_filter<S: LinkSpec>(target: Uuid) -> Filter {
+    // `l.<target column> = ?`: the column name is one of our constants.
+    Filter::Template(
+        if S::TARGET_COLUMN == "goal_id" {
+            "l.goal_id = ?"
+        } else {
+            "l.activity_id = ?"
+        },
+        vec![Value::Uuid(target)],
+    )
+}
+
+fn load<S: LinkSpec>(conn: &mut PgConnection, target: Uuid, id: Uuid) -> Result<LinkRow, ApiError> {
+    let filters = vec![
+        Filter::Eq("l.id", Value::Uuid(id)),
+        target_filter::<S>(target),
+    ];
+    list_query::<S>(filters)
+        .load::<LinkRow>(conn, None, false)?
+        .data
+        .pop()
+        .ok_or_else(|| ApiError::not_found("link"))
+}
+
+#[derive(QueryableByName)]
+struct Exists {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    found: bool,
+}
+
+/// 404 unless the goal or activity exists and is live.
+fn ensure_target<S: LinkSpec>(conn: &mut PgConnection, target: Uuid) -> Result<(), ApiError> {
+    let row: Exists = diesel::sql_query(format!(
+        "SELECT EXISTS (SELECT 1 FROM {} WHERE id = $1 AND archived_at IS NULL) AS found",
+        S::TARGET_TABLE
+    ))
+    .bind::<SqlUuid, _>(target)
+    .get_result(conn)?;
+    if row.found {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(S::TARGET_ENTITY))
+    }
+}
+
+/// Query of a dated-link list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LinkQuery {
+    /// Page size, 1..200 (default 50; CSV: every row unless given).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only links that held on this day (`YYYY-MM-DD`); without it, every link.
+    pub as_of: Option<NaiveDate>,
+    /// Only this organisation.
+    pub organisation_id: Option<Uuid>,
+    /// Only this role.
+    pub role: Option<String>,
+    /// Only this status (participants).
+    pub status: Option<ParticipationStatus>,
+    /// Include links of archived organisations (editors and admins).
+    pub include_archived: Option<bool>,
+}
+
+const CSV_COLUMNS: &[&str] = &[
+    "id",
+    "goal_id",
+    "activity_id",
+    "organisation_id",
+    "organisation_name",
+    "organisation_kind",
+    "role",
+    "status",
+    "since",
+    "until",
+    "note",
+    "created_at",
+    "updated_at",
+    "version",
+];
+
+/// `GET .../{id}/{partners|participants}`.
+pub async fn list<S: LinkSpec>(
+    pool: &PgPool,
+    principal: &Principal,
+    req: &HttpRequest,
+    target: Uuid,
+    query: LinkQuery,
+) -> Result<HttpResponse, ApiError> {
+    let include_archived =
+        principal.check_include_archived(query.include_archived.unwrap_or(false))?;
+    db::run(pool, move |conn| ensure_target::<S>(conn, target)).await?;
+    let mut filters = vec![target_filter::<S>(target)];
+    if !include_archived {
+        filters.push(Filter::Raw("o.archived_at IS NULL"));
+    }
+    if let Some(day) = query.as_of {
+        filters.push(Filter::Template("l.valid @> ?", vec![Value::Date(day)]));
+    }
+    if let Some(org) = query.organisation_id {
+        filters.push(Filter::Eq("l.organisation_id", Value::Uuid(org)));
+    }
+    if let Some(role) = query.role {
+        if !S::ROLES.contains(&role.as_str()) {
+            return Err(ApiError::invalid(
+                "/role",
+                codes::UNKNOWN_VALUE,
+                format!("role is one of {}", S::ROLES.join(", ")),
+            ));
+        }
+        filters.push(Filter::Eq("l.role", Value::Text(role)));
+    }
+    if let Some(status) = query.status {
+        if !S::WITH_STATUS {
+            return Err(ApiError::invalid(
+                "/status",
+                "unknown_field",
+                "these links have no status",
+            ));
+        }
+        filters.push(Filter::Eq(
+            "l.status",
+            Value::Text(status.as_str().to_owned()),
+        ));
+    }
+    let params = ListParams {
+        limit: query.limit,
+        cursor: query.cursor,
+        ..ListParams::default()
+    };
+    serve_list(
+        pool,
+        principal,
+        req,
+        &params,
+        list_query::<S>(filters),
+        CSV_COLUMNS,
+        |_conn, rows: Vec<LinkRow>| rows.into_iter().map(S::response).collect(),
+    )
+    .await
+}
+
+/// A dated link to create; `PATCH` takes a merge patch of `role`, `status`, `since`, `until`
+/// and `note`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct LinkInput {
+    /// Required on create: a live organisation; never changes.
+    pub organisation_id: Option<Uuid>,
+    /// Required: the role (goal partners: `strategic_partner`, `other`; participants: `lead`,
+    /// `co_organiser`, `sponsor`, `host`, `participant`).
+    pub role: Option<String>,
+    /// Participants only. A partner proposes (`proposed`, the default for partners) and may
+    /// withdraw (`withdrawn`); editors also confirm or decline (their default: `confirmed`).
+    pub status: Option<ParticipationStatus>,
+    /// First day (`YYYY-MM-DD`; null: since ever).
+    pub since: Option<NaiveDate>,
+    /// Last day, inclusive (null: open-ended); not before `since`.
+    pub until: Option<NaiveDate>,
+    /// Up to 1,000 characters.
+    pub note: Option<String>,
+}
+
+static LINK_SHAPE: Shape = Shape {
+    fields: &[&[
+        ("organisation_id", None),
+        ("role", None),
+        ("status", None),
+        ("since", None),
+        ("until", None),
+        ("note", None),
+    ]],
+    read_only: &[
+        "id",
+        "goal_id",
+        "activity_id",
+        "organisation",
+        "goal",
+        "activity",
+        "created_at",
+        "updated_at",
+        "version",
+    ],
+};
+
+#[derive(Debug, Clone)]
+struct LinkWrite {
+    organisation_id: Uuid,
+    role: String,
+    status: Option<ParticipationStatus>,
+    since: Option<NaiveDate>,
+    until: Option<NaiveDate>,
+    note: Option<String>,
+}
+
+fn validate<S: LinkSpec>(body: Map<String, Json>) -> Result<LinkWrite, ApiError> {
+    let mut errors = Errors::default();
+    let input: LinkInput = errors.decode(body);
+    if input.organisation_id.is_none() {
+        errors.push(
+            "/organisation_id",
+            Invalid::new(codes::REQUIRED, "organisation_id is required"),
+        );
+    }
+    let role = match input.role {
+        Some(role) if S::ROLES.contains(&role.as_str()) => role,
+        Some(_) => {
+            errors.push(
+                "/role",
+                Invalid::new(
+                    codes::UNKNOWN_VALUE,
+                    format!("role is one of {}", S::ROLES.join(", ")),
+                ),
+            );
+            String::new()
+        }
+        None => {
+            errors.push("/role", Invalid::new(codes::REQUIRED, "role is required"));
+            String::new()
+        }
+    };
+    if input.status.is_some() && !S::WITH_STATUS {
+        errors.push(
+            "/status",
+            Invalid::new("unknown_field", "these links have no status"),
+        );
+    }
+    if let (Some(since), Some(until)) = (input.since, input.until) {
+        if until < since {
+            errors.push(
+                "/until",
+                Invalid::new(codes::OUT_OF_RANGE, "until is before since"),
+            );
+        }
+    }
+    let note = text(&mut errors, "/note", input.note, 1000);
+    errors.finish()?;
+    Ok(LinkWrite {
+        organisation_id: input.organisation_id.unwrap_or_default(),
+        role,
+        status: input.status,
+        since: input.since,
+        until: input.until,
+        note,
+    })
+}
+
+fn location<S: LinkSpec>(target: Uuid, id: Uuid) -> String {
+    format!("/api/v1/{}/{target}/{}/{id}", S::TARGET_PATH, S::SUB_PATH)
+}
+
+/// `POST .../{id}/{partners|participants}`.
+pub async fn create<S: LinkSpec>(
+    pool: &PgPool,
+    principal: &Principal,
+    req: &HttpRequest,
+    target: Uuid,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    // Partners may propose participations; everything else is the hub's.
+    if S::WITH_STATUS {
+        principal.require(&[Role::Partner, Role::Editor, Role::Admin])?;
+    } else {
+        principal.require_editor()?;
+    }
+    let principal = principal.clone();
+    let headers = req.headers().clone();
+    let actor = Actor::from_principal(&principal);
+    let row = db::transaction(pool, move |conn| {
+        ensure_target::<S>(conn, target)?;
+        body::check_media_type(&headers, body::JSON)?;
+        let map = body::parse_object(&body)?;
+        if principal.role == Role::Partner {
+            let own = map.get("organisation_id").and_then(Json::as_str).and_then(|s| Uuid::parse_str(s).ok());
+            if own.is_some() && own != principal.organisation_id {
+                return Err(ApiError::forbidden("a partner may propose only its own organisation"));
+            }
+            match map.get("status").and_then(Json::as_str) {
+                None | Some("proposed") => {}
+                Some(_) => {
+                    return Err(ApiError::Forbidden {
+                        detail: "a partner proposes; only the hub confirms or declines".into(),
+                        errors: vec![FieldError::new("/status", "hub_managed", "a partner's participation starts as proposed")],
+                    })
+                }
+            }
+        }
+        LINK_SHAPE.check(&map)?;
+        let mut write = validate::<S>(map)?;
+        if S::WITH_STATUS && write.status.is_none() {
+            write.status = Some(if principal.role == Role::Partner {
+                ParticipationStatus::Proposed
+            } else {
+                ParticipationStatus::Confirmed
+            });
+        }
+        let live: Exists = diesel::sql_query(
+            "SELECT EXISTS (SELECT 1 FROM organisations WHERE id = $1 AND archived_at IS NULL) AS found",
+        )
+        .bind::<SqlUuid, _>(write.organisation_id)
+        .get_result(conn)?;
+        if !live.found {
+            return Err(ApiError::invalid("/organisation_id", codes::UNKNOWN_VALUE, "no live organisation with this id"));
+        }
+        let id = Uuid::now_v7();
+        let now = db::now();
+        let insert = diesel::sql_query(format!(
+            "INSERT INTO {} (id, {}, organisation_id, role, since, until, note, created_at, updated_at{}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8{})",
+            S::TABLE,
+            S::TARGET_COLUMN,
+            if S::WITH_STATUS { ", status" } else { "" },
+            if S::WITH_STATUS { ", $9" } else { "" },
+        ))
+        .into_boxed::<diesel::pg::Pg>()
+        .bind::<SqlUuid, _>(id)
+        .bind::<SqlUuid, _>(target)
+        .bind::<SqlUuid, _>(write.organisation_id)
+        .bind::<Text, _>(write.role.clone())
+        .bind::<Nullable<Date>, _>(write.since)
+        .bind::<Nullable<Date>, _>(write.until)
+        .bind::<Nullable<Text>, _>(write.note.clone())
+        .bind::<Timestamptz, _>(now);
+        match write.status {
+            Some(status) => insert.bind::<Text, _>(status.as_str()).execute(conn)?,
+            None => insert.execute(conn)?,
+        };
+        let row = load::<S>(conn, target, id)?;
+        let record = S::response(load::<S>(conn, target, id)?)?;
+        audit::record(conn, &actor, "create", S::ENTITY, id, audit::diff(None, Some(&Json::Object(to_object(&record)?))))?;
+        Ok(row)
+    })
+    .await?;
+    let (id, version) = (row.id, row.version);
+    Ok(etag::tag(&mut HttpResponse::Created(), version)
+        .insert_header((actix_web::http::header::LOCATION, location::<S>(target, id)))
+        .json(S::response(row)?))
+}
+
+/// `GET .../{id}/{partners|participants}/{link_id}`.
+pub async fn get<S: LinkSpec>(
+    pool: &PgPool,
+    req: &HttpRequest,
+    target: Uuid,
+    id: Uuid,
+) -> Result<HttpResponse, ApiError> {
+    let row = db::run(pool, move |conn| load::<S>(conn, target, id)).await?;
+    let version = row.version;
+    if let Some(not_modified) = etag::not_modified(req, version) {
+        return Ok(not_modified);
+    }
+    Ok(etag::tag(&mut HttpResponse::Ok(), version).json(S::response(row)?))
+}
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = BigInt)]
+    version: i64,
+    #[diesel(sql_type = SqlUuid)]
+    organisation_id: Uuid,
+}
+
+fn lock<S: LinkSpec>(conn: &mut PgConnection, target: Uuid, id: Uuid) -> Result<Locked, ApiError> {
+    diesel::sql_query(format!(
+        "SELECT version, organisation_id FROM {} WHERE id = $1 AND {} = $2 FOR UPDATE",
+        S::TABLE,
+        S::TARGET_COLUMN
+    ))
+    .bind::<SqlUuid, _>(id)
+    .bind::<SqlUuid, _>(target)
+    .get_result::<Locked>(conn)
+    .optional()?
+    .ok_or_else(|| ApiError::not_found("link"))
+}
+
+/// `PATCH .../{link_id}`: JSON Merge Patch under If-Match. A partner may only withdraw its own
+/// participation (`{"status": "withdrawn"}`).
+pub async fn update<S: LinkSpec>(
+    pool: &PgPool,
+    principal: &Principal,
+    req: &HttpRequest,
+    target: Uuid,
+    id: Uuid,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    if S::WITH_STATUS {
+        principal.require(&[Role::Partner, Role::Editor, Role::Admin])?;
+    } else {
+        principal.require_editor()?;
+    }
+    let principal = principal.clone();
+    let headers = req.headers().clone();
+    let actor = Actor::from_principal(&principal);
+    let row = db::transaction(pool, move |conn| {
+        let locked = lock::<S>(conn, target, id)?;
+        if principal.role == Role::Partner && principal.organisation_id != Some(locked.organisation_id) {
+            return Err(ApiError::forbidden("a partner may change only its own organisation's participation"));
+        }
+        body::check_media_type(&headers, body::MERGE_PATCH)?;
+        let patch = body::parse_object(&body)?;
+        etag::check_version(&etag::required_if_match(&headers)?, locked.version)?;
+        if principal.role == Role::Partner {
+            let withdraws = patch.len() == 1 && patch.get("status").and_then(Json::as_str) == Some("withdrawn");
+            if !withdraws {
+                return Err(ApiError::Forbidden {
+                    detail: "a partner may only withdraw its participation: {\"status\": \"withdrawn\"}".into(),
+                    errors: patch
+                        .keys()
+                        .map(|k| FieldError::new(format!("/{k}"), "hub_managed", "managed by the hub"))
+                        .collect(),
+                });
+            }
+        }
+        LINK_SHAPE.check(&patch)?;
+        let current = S::response(load::<S>(conn, target, id)?)?;
+        let before = to_object(&current)?;
+        let mut doc = Json::Object(before.clone());
+        body::merge_patch(&mut doc, &Json::Object(patch));
+        let Json::Object(mut doc) = doc else { return Err(ApiError::internal("merge patch produced a non-object")) };
+        doc.retain(|k, _| !LINK_SHAPE.read_only.contains(&k.as_str()));
+        if !S::WITH_STATUS {
+            doc.remove("status");
+        }
+        let write = validate::<S>(doc)?;
+        if write.organisation_id != locked.organisation_id {
+            return Err(ApiError::invalid("/organisation_id", "read_only", "a link's organisation does not change"));
+        }
+        let update = diesel::sql_query(format!(
+            "UPDATE {} SET role = $1, since = $2, until = $3, note = $4, updated_at = $5, version = version + 1{} WHERE id = $6",
+            S::TABLE,
+            if S::WITH_STATUS { ", status = $7" } else { "" }
+        ))
+        .into_boxed::<diesel::pg::Pg>()
+        .bind::<Text, _>(write.role.clone())
+        .bind::<Nullable<Date>, _>(write.since)
+        .bind::<Nullable<Date>, _>(write.until)
+        .bind::<Nullable<Text>, _>(write.note.clone())
+        .bind::<Timestamptz, _>(db::now())
+        .bind::<SqlUuid, _>(id);
+        match write.status.filter(|_| S::WITH_STATUS) {
+            Some(status) => update.bind::<Text, _>(status.as_str()).execute(conn)?,
+            None => update.execute(conn)?,
+        };
+        let row = load::<S>(conn, target, id)?;
+        let after = Json::Object(to_object(&S::response(load::<S>(conn, target, id)?)?)?);
+        audit::record(conn, &actor, "update", S::ENTITY, id, audit::diff(Some(&Json::Object(before)), Some(&after)))?;
+        Ok(row)
+    })
+    .await?;
+    let version = row.version;
+    Ok(etag::tag(&mut HttpResponse::Ok(), version).json(S::response(row)?))
+}
+
+/// `DELETE .../{link_id}` (editors): removes the link; its audit trail keeps it.
+pub async fn delete<S: LinkSpec>(
+    pool: &PgPool,
+    principal: &Principal,
+    req: &HttpRequest,
+    target: Uuid,
+    id: Uuid,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_editor()?;
+    let headers = req.headers().clone();
+    let actor = Actor::from_principal(principal);
+    db::transaction(pool, move |conn| {
+        let locked = lock::<S>(conn, target, id)?;
+        etag::check_version(&etag::required_if_match(&headers)?, locked.version)?;
+        let before = to_object(&S::response(load::<S>(conn, target, id)?)?)?;
+        diesel::sql_query(format!("DELETE FROM {} WHERE id = $1", S::TABLE))
+            .bind::<SqlUuid, _>(id)
+            .execute(conn)?;
+        audit::record(
+            conn,
+            &actor,
+            "delete",
+            S::ENTITY,
+            id,
+            audit::diff(Some(&Json::Object(before)), None),
+        )?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Path of a link.
+#[derive(Debug, Deserialize)]
+pub struct LinkPath {
+    /// The goal or activity.
+    pub id: Uuid,
+    /// The link.
+    pub link_id: Uuid,
+}
+
+macro_rules! dated_link_handlers {
+    ($spec:ty, $tag:literal, $collection:literal, $item:literal, $response:ty, $target:literal, $write_roles:tt,
+     $write_x_roles:tt,
+     $list:ident, $create:ident, $get:ident, $update:ident, $delete:ident) => {
+        #[doc = concat!("List the ", $target, "'s links (`as_of` for those that held on a day).")]
+        #[utoipa::path(
+            get, path = $collection, tag = $tag,
+            description = "Roles: viewer, partner, editor, admin. Without `as_of`, every link; with it, those that held that day.",
+            params(("id" = Uuid, Path, description = "Goal or activity id"), LinkQuery),
+            security(("bearer" = [])),
+            extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
+            responses(
+                (status = 200, description = "A page of links (or CSV)",
+                 content((PageResponse<$response> = "application/json"), (String = "text/csv"))),
+                (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
+                (status = 400, response = problems::BadRequest),
+                (status = 401, response = problems::Unauthorized),
+                (status = 403, response = problems::Forbidden),
+                (status = 404, response = problems::NotFound),
+                (status = 422, response = problems::Unprocessable),
+                (status = 503, response = problems::Unavailable),
+            )
+        )]
+        pub async fn $list(
+            pool: Pool,
+            principal: Principal,
+            req: HttpRequest,
+            id: web::Path<Uuid>,
+            query: web::Query<LinkQuery>,
+        ) -> Result<HttpResponse, ApiError> {
+            list::<$spec>(&pool, &principal, &req, id.into_inner(), query.into_inner()).await
+        }
+
+        #[doc = concat!("Add a link to the ", $target, ".")]
+        #[utoipa::path(
+            post, path = $collection, tag = $tag,
+            description = $write_roles,
+            params(("id" = Uuid, Path, description = "Goal or activity id")),
+            request_body(content = LinkInput, content_type = "application/json"),
+            security(("bearer" = [])),
+            extensions(("x-roles" = json!($write_x_roles))),
+            responses(
+                (status = 201, description = "Linked", body = $response,
+                 headers(("Location" = String, description = "The link's URL"), ("ETag" = String, description = "`\"<version>\"`"))),
+                (status = 400, response = problems::BadRequest),
+                (status = 401, response = problems::Unauthorized),
+                (status = 403, response = problems::Forbidden),
+                (status = 404, response = problems::NotFound),
+                (status = 409, response = problems::Conflict),
+                (status = 415, response = problems::UnsupportedMediaType),
+                (status = 422, response = problems::Unprocessable),
+                (status = 503, response = problems::Unavailable),
+            )
+        )]
+        pub async fn $create(
+            pool: Pool,
+            principal: Principal,
+            req: HttpRequest,
+            id: web::Path<Uuid>,
+            body: web::Bytes,
+        ) -> Result<HttpResponse, ApiError> {
+            create::<$spec>(&pool, &principal, &req, id.into_inner(), body).await
+        }
+
+        #[doc = concat!("Read one of the ", $target, "'s links.")]
+        #[utoipa::path(
+            get, path = $item, tag = $tag,
+            description = "Roles: viewer, partner, editor, admin. Honours `If-None-Match` (304).",
+            params(("id" = Uuid, Path, description = "Goal or activity id"), ("link_id" = Uuid, Path, description = "Link id")),
+            security(("bearer" = [])),
+            extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
+            responses(
+                (status = 200, description = "The link", body = $response, headers(("ETag" = String, description = "`\"<version>\"`"))),
+                (status = 304, description = "Not modified"),
+                (status = 400, response = problems::BadRequest),
+                (status = 401, response = problems::Unauthorized),
+                (status = 404, response = problems::NotFound),
+                (status = 503, response = problems::Unavailable),
+            )
+        )]
+        pub async fn $get(
+            pool: Pool,
+            _principal: Principal,
+            req: HttpRequest,
+            path: web::Path<LinkPath>,
+        ) -> Result<HttpResponse, ApiError> {
+            get::<$spec>(&pool, &req, path.id, path.link_id).await
+        }
+
+        #[doc = concat!("Change one of the ", $target, "'s links (JSON Merge Patch).")]
+        #[utoipa::path(
+            patch, path = $item, tag = $tag,
+            description = $write_roles,
+            params(("id" = Uuid, Path, description = "Goal or activity id"), ("link_id" = Uuid, Path, description = "Link id"),
+                   ("If-Match" = String, Header, description = "The link's ETag")),
+            request_body(content = LinkInput, content_type = "application/merge-patch+json"),
+            security(("bearer" = [])),
+            extensions(("x-roles" = json!($write_x_roles))),
+            responses(
+                (status = 200, description = "Changed", body = $response, headers(("ETag" = String, description = "`\"<version>\"`"))),
+                (status = 400, response = problems::BadRequest),
+                (status = 401, response = problems::Unauthorized),
+                (status = 403, response = problems::Forbidden),
+                (status = 404, response = problems::NotFound),
+                (status = 409, response = problems::Conflict),
+                (status = 412, response = problems::PreconditionFailed),
+                (status = 415, response = problems::UnsupportedMediaType),
+                (status = 422, response = problems::Unprocessable),
+                (status = 428, response = problems::PreconditionRequired),
+                (status = 503, response = problems::Unavailable),
+            )
+        )]
+        pub async fn $update(
+            pool: Pool,
+            principal: Principal,
+            req: HttpRequest,
+            path: web::Path<LinkPath>,
+            body: web::Bytes,
+        ) -> Result<HttpResponse, ApiError> {
+            update::<$spec>(&pool, &principal, &req, path.id, path.link_id, body).await
+        }
+
+        #[doc = concat!("Remove one of the ", $target, "'s links.")]
+        #[utoipa::path(
+            delete, path = $item, tag = $tag,
+            description = "Roles: editor, admin. Removes the link; its audit trail keeps it. Requires If-Match.",
+            params(("id" = Uuid, Path, description = "Goal or activity id"), ("link_id" = Uuid, Path, description = "Link id"),
+                   ("If-Match" = String, Header, description = "The link's ETag")),
+            security(("bearer" = [])),
+            extensions(("x-roles" = json!(["editor", "admin"]))),
+            responses(
+                (status = 204, description = "Removed"),
+                (status = 401, response = problems::Unauthorized),
+                (status = 403, response = problems::Forbidden),
+                (status = 404, response = problems::NotFound),
+                (status = 412, response = problems::PreconditionFailed),
+                (status = 428, response = problems::PreconditionRequired),
+                (status = 503, response = problems::Unavailable),
+            )
+        )]
+        pub async fn $delete(
+            pool: Pool,
+            principal: Principal,
+            req: HttpRequest,
+            path: web::Path<LinkPath>,
+        ) -> Result<HttpResponse, ApiError> {
+            delete::<$spec>(&pool, &principal, &req, path.id, path.link_id).await
+        }
+    };
+}
+
+dated_link_handlers!(
+    GoalPartners,
+    "goals",
+    "/api/v1/goals/{id}/partners",
+    "/api/v1/goals/{id}/partners/{link_id}",
+    GoalPartner,
+    "goal",
+    "Roles: editor, admin.",
+    ["editor", "admin"],
+    list_goal_partners,
+    create_goal_partner,
+    get_goal_partner,
+    update_goal_partner,
+    delete_goal_partner
+);
+
+dated_link_handlers!(
+    Participants, "activities", "/api/v1/activities/{id}/participants", "/api/v1/activities/{id}/participants/{link_id}",
+    Participant, "activity",
+    "Roles: editor, admin; partner for its own organisation only: it proposes (status `proposed`) and withdraws (`{\"status\": \"withdrawn\"}`). Only editors confirm or decline.",
+    ["partner", "editor", "admin"],
+    list_participants, create_participant, get_participant, update_participant, delete_participant
+);
+
+/// Every goal an organisation partners and every activity it takes part in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Engagements {
+    /// The organisation.
+    pub organisation_id: Uuid,
+    /// Its partnerships of goals, with roles and dates.
+    pub goal_partnerships: Vec<GoalPartner>,
+    /// Its participations in activities, with roles, statuses and dates.
+    pub participations: Vec<Participant>,
+}
+
+/// Query of an organisation's engagements.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EngagementQuery {
+    /// Only engagements that held on this day (`YYYY-MM-DD`); without it, all of them.
+    pub as_of: Option<NaiveDate>,
+}
+
+fn engagements_of<S: LinkSpec>(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    as_of: Option<NaiveDate>,
+) -> Result<Vec<S::Response>, ApiError> {
+    let mut filters = vec![
+        Filter::Eq("l.organisation_id", Value::Uuid(organisation)),
+        Filter::Raw("t.archived_at IS NULL"),
+    ];
+    if let Some(day) = as_of {
+        filters.push(Filter::Template("l.valid @> ?", vec![Value::Date(day)]));
+    }
+    let mut query = list_query::<S>(filters);
+    query.limit = None;
+    query
+        .load::<LinkRow>(conn, None, false)?
+        .data
+        .into_iter()
+        .map(S::response)
+        .collect()
+}
+
+/// An organisation's engagements.
+#[utoipa::path(
+    get, path = "/api/v1/organisations/{id}/engagements", tag = "organisations",
+    description = "Roles: viewer, partner, editor, admin. Every goal the organisation partners and every activity it takes part in \
+        (of live goals and activities), with roles and dates; `as_of` keeps those that held that day. Two queries whatever the size.",
+    params(("id" = Uuid, Path, description = "Organisation id"), EngagementQuery),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
+    responses(
+        (status = 200, description = "Its engagements", body = Engagements),
+        (status = 400, response = problems::BadRequest),
+        (status = 401, response = problems::Unauthorized),
+        (status = 404, response = problems::NotFound),
+        (status = 503, response = problems::Unavailable),
+    )
+)]
+pub async fn list_engagements(
+    pool: Pool,
+    _principal: Principal,
+    id: web::Path<Uuid>,
+    query: web::Query<EngagementQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let organisation = id.into_inner();
+    let as_of = query.as_of;
+    let body = db::run(&pool, move |conn| {
+        let live: Exists =
+            diesel::sql_query("SELECT EXISTS (SELECT 1 FROM organisations WHERE id = $1 AND archived_at IS NULL) AS found")
+                .bind::<SqlUuid, _>(organisation)
+                .get_result(conn)?;
+        if !live.found {
+            return Err(ApiError::not_found("organisation"));
+        }
+        Ok(Engagements {
+            organisation_id: organisation,
+            goal_partnerships: engagements_of::<GoalPartners>(conn, organisation, as_of)?,
+            participations: engagements_of::<Participants>(conn, organisation, as_of)?,
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            actix_web::http::header::CACHE_CONTROL,
+            super::etag::PRIVATE_REVALIDATE,
+        ))
+        .json(body))
+}
