@@ -149,11 +149,16 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The document as pretty JSON, as committed in `openapi/openapi.json`.
+/// The document as pretty JSON, as committed in `openapi/openapi.json`; built once.
 pub fn document() -> String {
-    ApiDoc::openapi()
-        .to_pretty_json()
-        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DOCUMENT
+        .get_or_init(|| {
+            ApiDoc::openapi()
+                .to_pretty_json()
+                .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+        })
+        .clone()
 }
 
 /// `GET /openapi.json`.

@@ -118,15 +118,15 @@ fn user_role(user: &UserRow) -> Result<Role, ApiError> {
 /// Obtain an access token.
 #[utoipa::path(
     post, path = "/api/v1/auth/token", tag = "auth",
-    description = "OAuth 2.0 token endpoint. Grants: `password` (the hub's own admin tools; \
+    description = "Roles: anyone (it is how callers authenticate). OAuth 2.0 token endpoint. Grants: `password` (the hub's own admin tools; \
         username = e-mail) and `refresh_token` (rotates: the old refresh token stops working, and \
         presenting it again revokes every token of its family). Errors use RFC 6749's shape.",
-    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    request_body(content((TokenRequest = "application/x-www-form-urlencoded"), (TokenRequest = "application/json"))),
     extensions(("x-roles" = json!(["anonymous"]))),
     responses(
         (status = 200, description = "Tokens issued", body = TokenResponse),
         (status = 400, description = "invalid_request, invalid_grant or unsupported_grant_type", body = OAuthErrorBody),
-        (status = 401, description = "invalid_client", body = OAuthErrorBody),
+        (status = 503, response = problems::Unavailable),
     )
 )]
 pub async fn issue_token(
@@ -283,14 +283,15 @@ pub struct RevokeRequest {
 /// Revoke a refresh token.
 #[utoipa::path(
     post, path = "/api/v1/auth/revoke", tag = "auth",
-    description = "RFC 7009. Revokes the refresh token and every token rotated from the same login. \
+    description = "Roles: anyone holding the token. RFC 7009. Revokes the refresh token and every token rotated from the same login. \
         Answers 200 for unknown tokens too, so it reveals nothing. Access tokens are short-lived \
         JWTs and simply expire.",
-    request_body(content = RevokeRequest, content_type = "application/x-www-form-urlencoded"),
+    request_body(content((RevokeRequest = "application/x-www-form-urlencoded"), (RevokeRequest = "application/json"))),
     extensions(("x-roles" = json!(["anonymous"]))),
     responses(
         (status = 200, description = "Revoked (or unknown)"),
         (status = 400, description = "invalid_request", body = OAuthErrorBody),
+        (status = 503, response = problems::Unavailable),
     )
 )]
 pub async fn revoke_token(

@@ -187,24 +187,30 @@ where
         let batch = st.remaining.map_or(BATCH, |r| {
             u32::try_from(r.min(u64::from(BATCH))).unwrap_or(BATCH)
         });
-        let (rows, next) = if batch == 0 {
-            (Vec::new(), None)
+        let (columns, header) = (st.columns, st.header);
+        let (bytes, count, next) = if batch == 0 {
+            (csv_bytes::<R>(&[], columns, header)?, 0, None)
         } else {
             let mut query = st.query.clone();
             query.limit = Some(batch);
             let cursor = st.cursor.clone();
             let convert = st.convert.clone();
+            // Serialising the batch happens on the blocking thread too, off the async workers.
             db::run(&st.pool, move |conn| {
                 let page = query.load::<T>(conn, cursor.as_deref(), false)?;
-                Ok((convert(conn, page.data)?, page.next_cursor))
+                let rows = convert(conn, page.data)?;
+                Ok((
+                    csv_bytes(&rows, columns, header)?,
+                    rows.len(),
+                    page.next_cursor,
+                ))
             })
             .await
             .inspect_err(|e| tracing::error!(error = %e, "CSV export failed mid-stream"))?
         };
-        let bytes = csv_bytes(&rows, st.columns, st.header)?;
         st.header = false;
         if let Some(r) = st.remaining.as_mut() {
-            *r = r.saturating_sub(rows.len() as u64);
+            *r = r.saturating_sub(count as u64);
         }
         st.done = next.is_none() || st.remaining == Some(0);
         st.cursor = next;

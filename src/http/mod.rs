@@ -105,7 +105,7 @@ macro_rules! record_handlers {
             description = $patch_description,
             params(("id" = uuid::Uuid, Path, description = "Record id"),
                    ("If-Match" = String, Header, description = "The ETag of the version being changed")),
-            request_body(content = $input, content_type = "application/merge-patch+json"),
+            request_body(content(($input = "application/merge-patch+json"), ($input = "application/json"))),
             security(("bearer" = [])),
             extensions(("x-roles" = json!($patch_x_roles))),
             responses(
