@@ -53,7 +53,7 @@ pub struct TargetSummary {
 }
 
 /// A link as the database gives it, for either kind.
-#[derive(Debug, QueryableByName)]
+#[derive(Debug, Clone, QueryableByName)]
 pub struct LinkRow {
     #[diesel(sql_type = SqlUuid)]
     id: Uuid,
@@ -638,7 +638,7 @@ pub async fn create<S: LinkSpec>(
             None => insert.execute(conn)?,
         };
         let row = load::<S>(conn, target, id)?;
-        let record = S::response(load::<S>(conn, target, id)?)?;
+        let record = S::response(row.clone())?;
         audit::record(conn, &actor, "create", S::ENTITY, id, audit::diff(None, Some(&Json::Object(to_object(&record)?))))?;
         Ok(row)
     })
@@ -656,7 +656,11 @@ pub async fn get<S: LinkSpec>(
     target: Uuid,
     id: Uuid,
 ) -> Result<HttpResponse, ApiError> {
-    let row = db::run(pool, move |conn| load::<S>(conn, target, id)).await?;
+    let row = db::run(pool, move |conn| {
+        ensure_target::<S>(conn, target)?;
+        load::<S>(conn, target, id)
+    })
+    .await?;
     let version = row.version;
     if let Some(not_modified) = etag::not_modified(req, version) {
         return Ok(not_modified);
@@ -704,13 +708,14 @@ pub async fn update<S: LinkSpec>(
     let headers = req.headers().clone();
     let actor = Actor::from_principal(&principal);
     let row = db::transaction(pool, move |conn| {
+        // Links of an archived goal or activity are hidden with it.
+        ensure_target::<S>(conn, target)?;
         let locked = lock::<S>(conn, target, id)?;
         if principal.role == Role::Partner && principal.organisation_id != Some(locked.organisation_id) {
             return Err(ApiError::forbidden("a partner may change only its own organisation's participation"));
         }
         body::check_media_type(&headers, body::MERGE_PATCH)?;
         let patch = body::parse_object(&body)?;
-        etag::check_version(&etag::required_if_match(&headers)?, locked.version)?;
         if principal.role == Role::Partner {
             let withdraws = patch.len() == 1 && patch.get("status").and_then(Json::as_str) == Some("withdrawn");
             if !withdraws {
@@ -723,15 +728,19 @@ pub async fn update<S: LinkSpec>(
                 });
             }
         }
+        etag::check_version(&etag::required_if_match(&headers)?, locked.version)?;
         LINK_SHAPE.check(&patch)?;
-        let current = S::response(load::<S>(conn, target, id)?)?;
+        let current_row = load::<S>(conn, target, id)?;
+        let current = S::response(current_row.clone())?;
         let before = to_object(&current)?;
-        let mut doc = Json::Object(before.clone());
+        let mut unpatched = before.clone();
+        unpatched.retain(|k, _| !LINK_SHAPE.read_only.contains(&k.as_str()));
+        let mut doc = Json::Object(unpatched.clone());
         body::merge_patch(&mut doc, &Json::Object(patch));
-        let Json::Object(mut doc) = doc else { return Err(ApiError::internal("merge patch produced a non-object")) };
-        doc.retain(|k, _| !LINK_SHAPE.read_only.contains(&k.as_str()));
-        if !S::WITH_STATUS {
-            doc.remove("status");
+        let Json::Object(doc) = doc else { return Err(ApiError::internal("merge patch produced a non-object")) };
+        if doc == unpatched {
+            // Nothing changes: no new version, no audit event.
+            return Ok(current_row);
         }
         let write = validate::<S>(doc)?;
         if write.organisation_id != locked.organisation_id {
@@ -754,7 +763,7 @@ pub async fn update<S: LinkSpec>(
             None => update.execute(conn)?,
         };
         let row = load::<S>(conn, target, id)?;
-        let after = Json::Object(to_object(&S::response(load::<S>(conn, target, id)?)?)?);
+        let after = Json::Object(to_object(&S::response(row.clone())?)?);
         audit::record(conn, &actor, "update", S::ENTITY, id, audit::diff(Some(&Json::Object(before)), Some(&after)))?;
         Ok(row)
     })
@@ -775,6 +784,7 @@ pub async fn delete<S: LinkSpec>(
     let headers = req.headers().clone();
     let actor = Actor::from_principal(principal);
     db::transaction(pool, move |conn| {
+        ensure_target::<S>(conn, target)?;
         let locked = lock::<S>(conn, target, id)?;
         etag::check_version(&etag::required_if_match(&headers)?, locked.version)?;
         let before = to_object(&S::response(load::<S>(conn, target, id)?)?)?;

@@ -8,5 +8,6 @@ mod errors;
 mod helpers;
 mod openapi;
 mod registry;
+mod relationships;
 mod seed;
 mod strategy;
