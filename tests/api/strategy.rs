@@ -410,3 +410,92 @@ async fn goal_activity_links_keep_one_primary_per_activity_and_read_from_either_
         .json();
     assert_eq!(all["data"].as_array().unwrap().len(), 1);
 }
+
+#[actix_web::test]
+async fn only_editors_and_admins_write_goals_activities_and_links() {
+    let app = TestApp::spawn().await;
+    let goal = create(
+        &app,
+        "/api/v1/goals",
+        json!({"code": 3, "title": "Research"}),
+    )
+    .await;
+    let activity = create(&app, "/api/v1/activities", json!({"title": "Open labs"})).await;
+    let (g, a) = (
+        goal["id"].as_str().unwrap(),
+        activity["id"].as_str().unwrap(),
+    );
+    let writes: Vec<(&str, String, Value)> = vec![
+        (
+            "POST",
+            "/api/v1/goals".into(),
+            json!({"code": 9, "title": "Another"}),
+        ),
+        (
+            "POST",
+            "/api/v1/activities".into(),
+            json!({"title": "Another"}),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/activities/{a}"),
+            json!({"title": "Renamed"}),
+        ),
+        ("DELETE", format!("/api/v1/goals/{g}"), Value::Null),
+        (
+            "POST",
+            "/api/v1/goal-activity-links".into(),
+            json!({"goal_id": g, "activity_id": a, "role": "primary"}),
+        ),
+        (
+            "POST",
+            format!("/api/v1/goals/{g}/partners"),
+            json!({"organisation_id": app.fixtures.partner_org, "role": "other"}),
+        ),
+    ];
+    for role in [Role::Viewer, Role::Partner] {
+        for (method, path, body) in &writes {
+            let req = app
+                .request(method.parse().unwrap(), path)
+                .role(role)
+                .header("If-Match", "\"1\"");
+            let req = if body.is_null() {
+                req
+            } else if *method == "PATCH" {
+                req.merge_patch(body)
+            } else {
+                req.json(body)
+            };
+            req.send().await.assert_problem(403, "forbidden");
+        }
+        // Reads are for everyone.
+        for path in [
+            "/api/v1/goals",
+            "/api/v1/activities",
+            "/api/v1/goal-activity-links",
+            "/api/v1/areas",
+        ] {
+            app.get(path).role(role).send().await.assert_status(200);
+        }
+        app.get(&format!("/api/v1/goals/{g}/partners"))
+            .role(role)
+            .send()
+            .await
+            .assert_status(200);
+        app.get(&format!("/api/v1/activities/{a}/participants"))
+            .role(role)
+            .send()
+            .await
+            .assert_status(200);
+    }
+    for (i, role) in [Role::Editor, Role::Admin].into_iter().enumerate() {
+        let res = app
+            .post("/api/v1/goals")
+            .role(role)
+            .json(&json!({"code": 20 + i, "title": format!("Goal by {}", role.as_str())}))
+            .send()
+            .await;
+        res.assert_status(201);
+    }
+    assert_eq!(app.count("goals"), 3);
+}
