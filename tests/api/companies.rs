@@ -43,33 +43,6 @@ fn counts(app: &TestApp) -> Counts {
     }
 }
 
-/// The `code` of the `errors[]` entry at `field`, asserting there is one.
-#[track_caller]
-fn assert_field_error(problem: &Value, field: &str, code: &str) {
-    let errors = problem["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no errors[]: {problem}"));
-    let entry = errors
-        .iter()
-        .find(|e| e["field"] == field)
-        .unwrap_or_else(|| panic!("no error at {field}: {problem}"));
-    assert_eq!(entry["code"], code, "wrong code at {field}: {problem}");
-    assert!(
-        entry["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "{problem}"
-    );
-}
-
-/// The names of a page's rows, in order.
-fn names(page: &Value) -> Vec<String> {
-    page["data"]
-        .as_array()
-        .unwrap_or_else(|| panic!("not a page: {page}"))
-        .iter()
-        .map(|c| c["name"].as_str().expect("name").to_owned())
-        .collect()
-}
-
 fn name_set(page: &Value) -> HashSet<String> {
     names(page).into_iter().collect()
 }

@@ -417,3 +417,30 @@ impl Req<'_> {
         }
     }
 }
+
+/// Asserts `errors[]` has an entry at `field` with `code` and a message.
+#[track_caller]
+pub fn assert_field_error(problem: &Value, field: &str, code: &str) {
+    let errors = problem["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no errors[]: {problem}"));
+    let entry = errors
+        .iter()
+        .find(|e| e["field"] == field)
+        .unwrap_or_else(|| panic!("no error at {field}: {problem}"));
+    assert_eq!(entry["code"], code, "wrong code at {field}: {problem}");
+    assert!(
+        entry["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{problem}"
+    );
+}
+
+/// The names of a page's rows, in order.
+pub fn names(page: &Value) -> Vec<String> {
+    page["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a page: {page}"))
+        .iter()
+        .map(|r| r["name"].as_str().expect("name").to_owned())
+        .collect()
+}

@@ -51,33 +51,6 @@ fn stored_version_is(app: &TestApp, id: &str, version: i64) -> bool {
     )) == 1
 }
 
-/// Asserts `errors[]` has an entry at `field` with `code`.
-#[track_caller]
-fn assert_field_error(problem: &Value, field: &str, code: &str) {
-    let errors = problem["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no errors[]: {problem}"));
-    let entry = errors
-        .iter()
-        .find(|e| e["field"] == field)
-        .unwrap_or_else(|| panic!("no error at {field}: {problem}"));
-    assert_eq!(entry["code"], code, "wrong code at {field}: {problem}");
-    assert!(
-        entry["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "{problem}"
-    );
-}
-
-/// The names of a page's rows, in order.
-fn names(page: &Value) -> Vec<String> {
-    page["data"]
-        .as_array()
-        .unwrap_or_else(|| panic!("not a page: {page}"))
-        .iter()
-        .map(|r| r["name"].as_str().expect("name").to_owned())
-        .collect()
-}
-
 fn sorted(names: &[&str]) -> Vec<String> {
     let mut v: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
     v.sort();
