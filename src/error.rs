@@ -475,6 +475,9 @@ impl From<DieselError> for ApiError {
                     }
                     (DatabaseErrorKind::SerializationFailure, _) => Self::Contention,
                     _ if is_deadlock(info.message()) => Self::Contention,
+                    _ if info.message().contains("lock timeout") => {
+                        Self::unavailable("the record is busy with another write; retry")
+                    }
                     _ if info.message().contains("statement timeout") => {
                         Self::unavailable("the query took too long; retry later")
                     }

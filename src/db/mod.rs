@@ -46,9 +46,13 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings 
     fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
         conn.batch_execute(&format!(
             "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}; \
+             SET lock_timeout = {}; \
              SET pg_trgm.word_similarity_threshold = 0.5; SET timezone = 'UTC'",
             self.statement_timeout_ms,
-            self.statement_timeout_ms * 2
+            self.statement_timeout_ms * 2,
+            // A write waiting on a row lock gives up well inside the whole-request timeout,
+            // so it cannot commit after its client has been told 503.
+            (self.statement_timeout_ms / 3).max(1000)
         ))
         .map_err(diesel::r2d2::Error::QueryError)
     }

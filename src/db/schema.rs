@@ -83,13 +83,6 @@ diesel::table! {
     }
 }
 
-diesel::table! {
-    change_counter (id) {
-        id -> Bool,
-        value -> Int8,
-    }
-}
-
 diesel::joinable!(companies -> organisations (organisation_id));
 diesel::joinable!(users -> organisations (organisation_id));
 diesel::joinable!(refresh_tokens -> users (user_id));

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::db::list::{Keyed, Value};
-use crate::db::schema::{audit_events, change_counter};
+use crate::db::schema::audit_events;
 
 /// Who made a change, and under which request.
 #[derive(Debug, Clone)]
@@ -132,9 +132,15 @@ pub fn record(
         .map(|_| ())
 }
 
-/// The number of committed changes so far (bumped by a trigger on `audit_events`).
+/// The number of committed changes so far: the sum of the shards a trigger on `audit_events`
+/// bumps.
 pub fn change_counter(conn: &mut PgConnection) -> QueryResult<i64> {
-    change_counter::table
-        .select(change_counter::value)
-        .first(conn)
+    #[derive(QueryableByName)]
+    struct Total {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        total: i64,
+    }
+    diesel::sql_query("SELECT coalesce(sum(value), 0)::bigint AS total FROM change_counter")
+        .get_result::<Total>(conn)
+        .map(|t| t.total)
 }
