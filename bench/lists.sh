@@ -78,7 +78,7 @@ SET pg_trgm.word_similarity_threshold = 0.5;
 SELECT o.*, c.*, ((CASE WHEN o.search_key LIKE '%' || lshub_fold('farmaceutika') || '%' THEN 1 ELSE 0 END) + word_similarity(lshub_fold('farmaceutika'), o.search_key) + similarity(lshub_fold('farmaceutika'), o.search_key))::real AS score FROM organisations o JOIN companies c ON c.organisation_id = o.id WHERE o.kind = 'company' AND o.archived_at IS NULL AND o.id IN (SELECT id FROM organisations WHERE search_key LIKE '%' || lshub_fold('farmaceutika') || '%' UNION ALL SELECT id FROM organisations WHERE lshub_fold('farmaceutika') <% search_key) ORDER BY 3 DESC LIMIT 51;
 SQL
 cat >"$WORK/poll.sql" <<SQL
-SELECT value FROM change_counter;
+SELECT coalesce(sum(value), 0)::bigint FROM change_counter;
 SQL
 
 wrk_case() { # name path [extra header]
