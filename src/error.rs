@@ -269,6 +269,16 @@ impl ApiError {
     }
 }
 
+/// Parses a value the database constrains (a kind, a sector, a role): a mismatch is a bug
+/// between the migrations and the code, so a 500, not a client error.
+pub fn stored<T: std::str::FromStr<Err = crate::domain::Invalid>>(
+    value: &str,
+) -> Result<T, ApiError> {
+    value
+        .parse()
+        .map_err(|e: crate::domain::Invalid| ApiError::internal(e.message))
+}
+
 /// Builds a problem body for a status that has no richer error (actix's own responses).
 pub fn problem_for_status(status: StatusCode) -> ApiError {
     match status {

@@ -99,8 +99,6 @@ pub enum Filter {
     Raw(&'static str),
     /// A fixed condition whose `?` marks take `values` in order.
     Template(&'static str, Vec<Value>),
-    /// Universities ranked in `area` at `max_rank` or better (an index on the rankings serves it).
-    RankedIn { area: String, max_rank: i64 },
     /// `q` over a folded search column of `table`: substring or trigram word similarity;
     /// `id` is the listed row's id expression.
     Search {
@@ -139,12 +137,6 @@ impl Filter {
                 }
                 sql
             }
-            Self::RankedIn { area, max_rank } => sql
-                .push("o.id IN (SELECT university_id FROM university_rankings WHERE area = ")
-                .bind(&Value::Text(area.clone()))
-                .push(" AND rank <= ")
-                .bind(&Value::Int(*max_rank))
-                .push(")"),
             // A UNION of the two trigram-indexed conditions: with a plain OR the planner
             // gives up the GIN index and scans the table (216 ms against 21 ms on 100k rows).
             Self::Search {

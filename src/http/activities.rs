@@ -16,7 +16,7 @@ use super::record::{to_object, Resource};
 use crate::auth::Principal;
 use crate::db::list::{Filter, ListQuery, Order, Value};
 use crate::domain::{codes, ActivityStatus, Area, Invalid};
-use crate::error::ApiError;
+use crate::error::{stored, ApiError};
 use crate::models::activity::{self as model, ActivityRow, ActivityWrite};
 use crate::models::record as rows;
 
@@ -49,12 +49,6 @@ pub struct ActivityResponse {
     pub archived_at: Option<DateTime<Utc>>,
 }
 
-fn parse<T: std::str::FromStr<Err = Invalid>>(value: &str) -> Result<T, ApiError> {
-    value
-        .parse()
-        .map_err(|e: Invalid| ApiError::internal(e.message))
-}
-
 /// Responses for a page of rows; the primary goals' areas come in one query.
 fn responses(
     conn: &mut diesel::PgConnection,
@@ -81,10 +75,10 @@ fn responses(
                 id: row.id,
                 title: row.title,
                 description: row.description,
-                status: parse(&row.status)?,
+                status: stored(&row.status)?,
                 starts_on: row.starts_on,
                 ends_on: row.ends_on,
-                areas: areas.iter().map(|a| parse(a)).collect::<Result<_, _>>()?,
+                areas: areas.iter().map(|a| stored(a)).collect::<Result<_, _>>()?,
                 areas_inherited,
                 created_at: row.created_at,
                 updated_at: row.updated_at,

@@ -11,7 +11,7 @@ use super::problems;
 use crate::auth::Principal;
 use crate::db::schema::areas;
 use crate::domain::Area;
-use crate::error::ApiError;
+use crate::error::{stored, ApiError};
 
 /// An area of action.
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,9 +50,7 @@ pub async fn list_areas(
             .into_iter()
             .map(|(code, name)| {
                 Ok(AreaResponse {
-                    code: code
-                        .parse()
-                        .map_err(|e: crate::domain::Invalid| ApiError::internal(e.message))?,
+                    code: stored(&code)?,
                     name,
                 })
             })

@@ -14,7 +14,7 @@ use crate::auth::tokens::{digest_token, new_refresh_token};
 use crate::auth::{PasswordHasher, Principal, PrincipalKind, TokenService};
 use crate::db;
 use crate::domain::Role;
-use crate::error::{ApiError, OAuthErrorBody};
+use crate::error::{stored, ApiError, OAuthErrorBody};
 use crate::models::user::{self, UserRow};
 
 /// A token request, form-encoded (RFC 6749) or JSON.
@@ -110,9 +110,7 @@ fn no_store(mut res: HttpResponse) -> HttpResponse {
 }
 
 fn user_role(user: &UserRow) -> Result<Role, ApiError> {
-    user.role
-        .parse()
-        .map_err(|e: crate::domain::Invalid| ApiError::internal(e.message))
+    stored(&user.role)
 }
 
 /// Obtain an access token.

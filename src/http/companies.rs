@@ -15,7 +15,7 @@ use super::problems;
 use crate::auth::Principal;
 use crate::db::list::{Filter, SortKey, Value};
 use crate::domain::{self, DeviceSegment, Invalid, OrganisationKind, Sector};
-use crate::error::ApiError;
+use crate::error::{stored, ApiError};
 use crate::models::company::{self as model, CompanyDetail};
 use crate::models::organisation::OrgRecord;
 
@@ -51,16 +51,11 @@ impl TryFrom<OrgRecord<CompanyDetail>> for CompanyResponse {
 
     fn try_from(record: OrgRecord<CompanyDetail>) -> Result<Self, ApiError> {
         let c = record.detail;
-        let internal = |e: Invalid| ApiError::internal(e.message);
         Ok(Self {
             organisation: OrganisationView::from_row(&record.organisation)?,
             vat_number: c.vat_number,
-            sector: c.sector.parse().map_err(internal)?,
-            device_segment: c
-                .device_segment
-                .map(|s| s.parse())
-                .transpose()
-                .map_err(internal)?,
+            sector: stored(&c.sector)?,
+            device_segment: c.device_segment.as_deref().map(stored).transpose()?,
             ateco_code: c.ateco_code,
             employees: c.employees,
             revenue_eur: c.revenue_eur,

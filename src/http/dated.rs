@@ -29,7 +29,7 @@ use crate::db::{self, PgPool};
 use crate::domain::{
     codes, GoalPartnerRole, Invalid, OrganisationKind, ParticipantRole, ParticipationStatus, Role,
 };
-use crate::error::{ApiError, FieldError};
+use crate::error::{stored, ApiError, FieldError};
 use crate::models::audit::{self, Actor};
 
 /// The organisation end of a link, in brief.
@@ -94,18 +94,12 @@ impl Keyed for LinkRow {
     }
 }
 
-fn parse<T: std::str::FromStr<Err = Invalid>>(value: &str) -> Result<T, ApiError> {
-    value
-        .parse()
-        .map_err(|e: Invalid| ApiError::internal(e.message))
-}
-
 impl LinkRow {
     fn organisation(&self) -> Result<OrganisationSummary, ApiError> {
         Ok(OrganisationSummary {
             id: self.organisation_id,
             name: self.organisation_name.clone(),
-            kind: parse(&self.organisation_kind)?,
+            kind: stored(&self.organisation_kind)?,
         })
     }
     fn target(&self) -> TargetSummary {
@@ -184,6 +178,8 @@ pub trait LinkSpec: Send + 'static {
     const TABLE: &'static str;
     /// Its column naming the goal or activity.
     const TARGET_COLUMN: &'static str;
+    /// `l.<target column> = ?`, for the list engine.
+    const TARGET_FILTER: &'static str;
     /// The goal or activity table.
     const TARGET_TABLE: &'static str;
     /// The goal or activity, as 404s name it.
@@ -213,6 +209,7 @@ impl LinkSpec for GoalPartners {
     const ENTITY: &'static str = "goal_partner";
     const TABLE: &'static str = "goal_partners";
     const TARGET_COLUMN: &'static str = "goal_id";
+    const TARGET_FILTER: &'static str = "l.goal_id = ?";
     const TARGET_TABLE: &'static str = "goals";
     const TARGET_ENTITY: &'static str = "goal";
     const TARGET_PATH: &'static str = "goals";
@@ -234,7 +231,7 @@ impl LinkSpec for GoalPartners {
             id: row.id,
             goal_id: row.target_id,
             organisation_id: row.organisation_id,
-            role: parse(&row.role)?,
+            role: stored(&row.role)?,
             since: row.since,
             until: row.until,
             note: row.note,
@@ -252,6 +249,7 @@ impl LinkSpec for Participants {
     const ENTITY: &'static str = "activity_participant";
     const TABLE: &'static str = "activity_participants";
     const TARGET_COLUMN: &'static str = "activity_id";
+    const TARGET_FILTER: &'static str = "l.activity_id = ?";
     const TARGET_TABLE: &'static str = "activities";
     const TARGET_ENTITY: &'static str = "activity";
     const TARGET_PATH: &'static str = "activities";
@@ -271,11 +269,11 @@ impl LinkSpec for Participants {
         Ok(Participant {
             organisation: row.organisation()?,
             activity: row.target(),
-            status: parse(row.status.as_deref().unwrap_or("proposed"))?,
+            status: stored(row.status.as_deref().unwrap_or("proposed"))?,
             id: row.id,
             activity_id: row.target_id,
             organisation_id: row.organisation_id,
-            role: parse(&row.role)?,
+            role: stored(&row.role)?,
             since: row.since,
             until: row.until,
             note: row.note,
@@ -310,15 +308,7 @@ fn list_query<S: LinkSpec>(filters: Vec<Filter>) -> ListQuery {
 }
 
 fn target_filter<S: LinkSpec>(target: Uuid) -> Filter {
-    // `l.<target column> = ?`: the column name is one of our constants.
-    Filter::Template(
-        if S::TARGET_COLUMN == "goal_id" {
-            "l.goal_id = ?"
-        } else {
-            "l.activity_id = ?"
-        },
-        vec![Value::Uuid(target)],
-    )
+    Filter::Template(S::TARGET_FILTER, vec![Value::Uuid(target)])
 }
 
 fn load<S: LinkSpec>(conn: &mut PgConnection, target: Uuid, id: Uuid) -> Result<LinkRow, ApiError> {

@@ -15,7 +15,7 @@ use super::record::Resource;
 use crate::auth::Principal;
 use crate::db::list::{Filter, ListQuery, Order, Value};
 use crate::domain::{codes, Area, Invalid};
-use crate::error::ApiError;
+use crate::error::{stored, ApiError};
 use crate::models::goal::{self as model, GoalRow, GoalWrite};
 use crate::models::record as rows;
 
@@ -74,9 +74,8 @@ impl TryFrom<GoalRow> for GoalResponse {
             areas: row
                 .areas
                 .iter()
-                .map(|a| a.parse())
-                .collect::<Result<_, Invalid>>()
-                .map_err(|e| ApiError::internal(e.message))?,
+                .map(|a| stored(a))
+                .collect::<Result<_, _>>()?,
             unlisted_partners: row.unlisted_partners,
             created_at: row.created_at,
             updated_at: row.updated_at,

@@ -15,7 +15,7 @@ use super::problems;
 use crate::auth::Principal;
 use crate::db::list::{Filter, SortKey, Value};
 use crate::domain::{self, Invalid, OrganisationKind, Ownership, Specialisation};
-use crate::error::ApiError;
+use crate::error::{stored, ApiError};
 use crate::models::irccs::{self as model, IrccsDetail};
 use crate::models::organisation::OrgRecord;
 
@@ -36,12 +36,6 @@ pub struct IrccsResponse {
     pub serves_foreign_patients: Option<bool>,
 }
 
-fn parse<T: std::str::FromStr<Err = Invalid>>(value: &str) -> Result<T, ApiError> {
-    value
-        .parse()
-        .map_err(|e: Invalid| ApiError::internal(e.message))
-}
-
 impl TryFrom<OrgRecord<IrccsDetail>> for IrccsResponse {
     type Error = ApiError;
 
@@ -49,11 +43,11 @@ impl TryFrom<OrgRecord<IrccsDetail>> for IrccsResponse {
         let d = record.detail;
         Ok(Self {
             organisation: OrganisationView::from_row(&record.organisation)?,
-            ownership: d.ownership.as_deref().map(parse).transpose()?,
+            ownership: d.ownership.as_deref().map(stored).transpose()?,
             specialisations: d
                 .specialisations
                 .iter()
-                .map(|s| parse(s))
+                .map(|s| stored(s))
                 .collect::<Result<_, _>>()?,
             beds: d.beds,
             emergency_care: d.emergency_care,

@@ -26,7 +26,7 @@ use crate::db::list::{Filter, KeyType, Keyed, ListQuery, Order, SortKey, Value};
 use crate::db::schema::{activities, goal_activity_links, goals};
 use crate::db::{self, PgPool};
 use crate::domain::{codes, ActivityStatus, GoalLinkRole, Invalid};
-use crate::error::ApiError;
+use crate::error::{stored, ApiError};
 use crate::models::audit::{self, Actor};
 
 /// The goal end of a link.
@@ -113,12 +113,6 @@ impl Keyed for LinkRow {
     }
 }
 
-fn parse<T: std::str::FromStr<Err = Invalid>>(value: &str) -> Result<T, ApiError> {
-    value
-        .parse()
-        .map_err(|e: Invalid| ApiError::internal(e.message))
-}
-
 impl TryFrom<LinkRow> for GoalActivityLink {
     type Error = ApiError;
     fn try_from(r: LinkRow) -> Result<Self, ApiError> {
@@ -126,7 +120,7 @@ impl TryFrom<LinkRow> for GoalActivityLink {
             id: r.id,
             goal_id: r.goal_id,
             activity_id: r.activity_id,
-            role: parse(&r.role)?,
+            role: stored(&r.role)?,
             note: r.note,
             goal: GoalSummary {
                 id: r.goal_id,
@@ -136,7 +130,7 @@ impl TryFrom<LinkRow> for GoalActivityLink {
             activity: ActivitySummary {
                 id: r.activity_id,
                 title: r.activity_title,
-                status: parse(&r.activity_status)?,
+                status: stored(&r.activity_status)?,
             },
             created_at: r.created_at,
             updated_at: r.updated_at,

@@ -17,7 +17,7 @@ use crate::auth::Principal;
 use crate::db::list::{Filter, ListQuery, Order, SortKey, Value};
 use crate::db::PgPool;
 use crate::domain::{self, Invalid, OrganisationKind};
-use crate::error::ApiError;
+use crate::error::{stored, ApiError};
 use crate::models::organisation::{
     self as org_model, DetailRow, OrgRecord, OrganisationFields, OrganisationRow,
 };
@@ -79,10 +79,7 @@ impl OrganisationView {
     pub fn from_row(row: &OrganisationRow) -> Result<Self, ApiError> {
         Ok(Self {
             id: row.id,
-            kind: row
-                .kind
-                .parse()
-                .map_err(|e: Invalid| ApiError::internal(e.message))?,
+            kind: stored(&row.kind)?,
             name: row.name.clone(),
             legal_name: row.legal_name.clone(),
             description: row.description.clone(),

@@ -17,7 +17,7 @@ use super::universities::{Universities, UniversityResponse};
 use crate::auth::Principal;
 use crate::db::{self, list::Filter, list::ListQuery, list::Order, list::Value};
 use crate::domain::{OrganisationKind, Tag};
-use crate::error::ApiError;
+use crate::error::{stored, ApiError};
 use crate::models::organisation::{self as model, NoDetail, OrgRecord};
 
 /// Query of `GET /organisations`.
@@ -211,9 +211,7 @@ pub async fn get_organisation(
     let id = id.into_inner();
     let record = db::run(&pool, move |conn| {
         let kind = model::kind_of(conn, id)?.ok_or_else(|| ApiError::not_found("organisation"))?;
-        let kind: OrganisationKind = kind
-            .parse()
-            .map_err(|e: crate::domain::Invalid| ApiError::internal(e.message))?;
+        let kind: OrganisationKind = stored(&kind)?;
         Ok(match kind {
             OrganisationKind::Company => {
                 AnyOrganisation::Company(org::load::<Companies>(conn, id, include_archived)?)

@@ -16,7 +16,7 @@ use super::problems;
 use crate::auth::Principal;
 use crate::db::list::{Filter, SortKey, Value};
 use crate::domain::{self, Invalid, OrganisationKind, PartnerScope, PartnerType};
-use crate::error::ApiError;
+use crate::error::{stored, ApiError};
 use crate::models::organisation::OrgRecord;
 use crate::models::partner::{self as model, PartnerDetail};
 
@@ -29,12 +29,6 @@ pub struct PartnerResponse {
     pub partner_type: PartnerType,
     /// Reach.
     pub scope: Option<PartnerScope>,
-}
-
-fn parse<T: std::str::FromStr<Err = Invalid>>(value: &str) -> Result<T, ApiError> {
-    value
-        .parse()
-        .map_err(|e: Invalid| ApiError::internal(e.message))
 }
 
 /// A partner to create. `PATCH` takes a JSON Merge Patch of the same members.
@@ -125,8 +119,8 @@ impl OrgResource for Partners {
             .map(|record| {
                 Ok(PartnerResponse {
                     organisation: OrganisationView::from_row(&record.organisation)?,
-                    partner_type: parse(&record.detail.partner_type)?,
-                    scope: record.detail.scope.as_deref().map(parse).transpose()?,
+                    partner_type: stored(&record.detail.partner_type)?,
+                    scope: record.detail.scope.as_deref().map(stored).transpose()?,
                 })
             })
             .collect()

@@ -15,7 +15,7 @@ use super::problems;
 use crate::auth::Principal;
 use crate::db::list::{Filter, SortKey, Value};
 use crate::domain::{self, Invalid, OrganisationKind, Ownership, RankingArea};
-use crate::error::ApiError;
+use crate::error::{stored, ApiError};
 use crate::models::organisation::OrgRecord;
 use crate::models::university::{self as model, RankingRow, UniversityDetail};
 
@@ -47,12 +47,6 @@ pub struct UniversityResponse {
     pub ror_id: Option<String>,
     /// Subject rankings, in the order written.
     pub rankings: Vec<Ranking>,
-}
-
-fn parse<T: std::str::FromStr<Err = Invalid>>(value: &str) -> Result<T, ApiError> {
-    value
-        .parse()
-        .map_err(|e: Invalid| ApiError::internal(e.message))
 }
 
 /// A ranking as written.
@@ -256,7 +250,7 @@ impl OrgResource for Universities {
                 let own = rankings.remove(&d.organisation_id).unwrap_or_default();
                 Ok(UniversityResponse {
                     organisation: OrganisationView::from_row(&record.organisation)?,
-                    ownership: d.ownership.as_deref().map(parse).transpose()?,
+                    ownership: d.ownership.as_deref().map(stored).transpose()?,
                     has_medical_faculty: d.has_medical_faculty,
                     students: d.students,
                     ror_id: d.ror_id,
@@ -264,7 +258,7 @@ impl OrgResource for Universities {
                         .into_iter()
                         .map(|r| {
                             Ok(Ranking {
-                                area: parse(&r.area)?,
+                                area: stored(&r.area)?,
                                 rank: r.rank,
                                 source: r.source,
                                 year: r.year,
@@ -388,10 +382,14 @@ pub async fn list_universities(
                 "max_rank must be 1 or more",
             ));
         }
-        (Some(area), rank) => filters.push(Filter::RankedIn {
-            area: area.as_str().to_owned(),
-            max_rank: rank.unwrap_or(i64::from(i32::MAX)),
-        }),
+        (Some(area), rank) => filters.push(Filter::Template(
+            // Served by the (area, rank, university_id) index on the rankings.
+            "o.id IN (SELECT university_id FROM university_rankings WHERE area = ? AND rank <= ?)",
+            vec![
+                Value::Text(area.as_str().to_owned()),
+                Value::Int(rank.unwrap_or(i64::from(i32::MAX))),
+            ],
+        )),
         (None, None) => {}
     }
     org::list::<Universities>(
