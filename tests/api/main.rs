@@ -7,6 +7,7 @@ mod csv;
 mod errors;
 mod helpers;
 mod openapi;
+mod pipeline;
 mod registry;
 mod relationships;
 mod seed;
