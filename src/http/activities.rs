@@ -12,7 +12,7 @@ use super::goals::{areas, text, title};
 use super::list::{serve_list, PageResponse};
 use super::organisation::Pool;
 use super::problems;
-use super::record::{to_object, Resource};
+use super::record::{to_object, top_level, Locked, Resource};
 use crate::auth::Principal;
 use crate::db::list::{Filter, ListQuery, Order, Value};
 use crate::domain::{codes, ActivityStatus, Area, Invalid};
@@ -131,9 +131,8 @@ pub struct Activities;
 
 impl Resource for Activities {
     const ENTITY: &'static str = "activity";
-    const COLLECTION: &'static str = "activities";
     const SHAPE: &'static Shape = &ACTIVITY_SHAPE;
-    const PARTNER_MANAGED: &'static [&'static str] = &[];
+    type Parent = ();
     type Write = ActivityWrite;
     type Response = ActivityResponse;
 
@@ -164,18 +163,23 @@ impl Resource for Activities {
         Ok(write)
     }
 
-    fn owner(_id: Uuid) -> Option<Uuid> {
-        None
+    fn location((): (), id: Uuid) -> String {
+        top_level("activities", id)
     }
 
-    fn lock(
+    fn lock(conn: &mut diesel::PgConnection, (): (), id: Uuid) -> Result<Locked, ApiError> {
+        let (version, archived_at) = rows::lock(conn, "activities", Self::ENTITY, id)?;
+        Ok(Locked {
+            version,
+            archived_at,
+        })
+    }
+
+    fn insert(
         conn: &mut diesel::PgConnection,
-        id: Uuid,
-    ) -> Result<(i64, Option<DateTime<Utc>>), ApiError> {
-        rows::lock(conn, "activities", Self::ENTITY, id)
-    }
-
-    fn insert(conn: &mut diesel::PgConnection, write: &ActivityWrite) -> Result<Uuid, ApiError> {
+        (): (),
+        write: &ActivityWrite,
+    ) -> Result<Uuid, ApiError> {
         Ok(model::insert(conn, write)?)
     }
 
@@ -199,6 +203,7 @@ impl Resource for Activities {
 
     fn load(
         conn: &mut diesel::PgConnection,
+        (): (),
         id: Uuid,
         include_archived: bool,
     ) -> Result<ActivityResponse, ApiError> {

@@ -7,6 +7,8 @@
 //! Partners may propose their own organisation as a participant and withdraw it; only editors
 //! confirm or decline, and only editors write goal partners.
 
+use std::marker::PhantomData;
+
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
@@ -16,13 +18,12 @@ use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::body::{self, Errors, Shape};
-use super::etag;
+use super::body::{Errors, Shape};
 use super::goals::text;
 use super::list::{serve_list, ListParams, PageResponse};
 use super::organisation::Pool;
 use super::problems;
-use super::record::to_object;
+use super::record::{self, GetParams, Locked, Removal, Resource, EDITORS, PARTNERS_AND_EDITORS};
 use crate::auth::Principal;
 use crate::db::list::{Filter, KeyType, Keyed, ListQuery, Order, SortKey, Value};
 use crate::db::{self, PgPool};
@@ -30,7 +31,7 @@ use crate::domain::{
     codes, GoalPartnerRole, Invalid, OrganisationKind, ParticipantRole, ParticipationStatus, Role,
 };
 use crate::error::{stored, ApiError, FieldError};
-use crate::models::audit::{self, Actor};
+use crate::models::link::{self, DatedTable, DatedWrite, End};
 
 /// The organisation end of a link, in brief.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -181,7 +182,7 @@ pub trait LinkSpec: Send + 'static {
     /// `l.<target column> = ?`, for the list engine.
     const TARGET_FILTER: &'static str;
     /// The goal or activity table.
-    const TARGET_TABLE: &'static str;
+    const TARGET: End;
     /// The goal or activity, as 404s name it.
     const TARGET_ENTITY: &'static str;
     /// Path segments: `/api/v1/{TARGET_PATH}/{id}/{SUB_PATH}/{link_id}`.
@@ -200,6 +201,10 @@ pub trait LinkSpec: Send + 'static {
     type Response: Serialize + Send + 'static;
     /// Builds the response.
     fn response(row: LinkRow) -> Result<Self::Response, ApiError>;
+    /// The organisation of a served link.
+    fn organisation_id(link: &Self::Response) -> Uuid;
+    /// The version of a served link.
+    fn version(link: &Self::Response) -> i64;
 }
 
 /// Goal partners.
@@ -210,7 +215,7 @@ impl LinkSpec for GoalPartners {
     const TABLE: &'static str = "goal_partners";
     const TARGET_COLUMN: &'static str = "goal_id";
     const TARGET_FILTER: &'static str = "l.goal_id = ?";
-    const TARGET_TABLE: &'static str = "goals";
+    const TARGET: End = End::Goal;
     const TARGET_ENTITY: &'static str = "goal";
     const TARGET_PATH: &'static str = "goals";
     const SUB_PATH: &'static str = "partners";
@@ -223,6 +228,14 @@ impl LinkSpec for GoalPartners {
     const ROLES: &'static [&'static str] = &["strategic_partner", "other"];
     const WITH_STATUS: bool = false;
     type Response = GoalPartner;
+
+    fn organisation_id(link: &GoalPartner) -> Uuid {
+        link.organisation_id
+    }
+
+    fn version(link: &GoalPartner) -> i64 {
+        link.version
+    }
 
     fn response(row: LinkRow) -> Result<GoalPartner, ApiError> {
         Ok(GoalPartner {
@@ -250,7 +263,7 @@ impl LinkSpec for Participants {
     const TABLE: &'static str = "activity_participants";
     const TARGET_COLUMN: &'static str = "activity_id";
     const TARGET_FILTER: &'static str = "l.activity_id = ?";
-    const TARGET_TABLE: &'static str = "activities";
+    const TARGET: End = End::Activity;
     const TARGET_ENTITY: &'static str = "activity";
     const TARGET_PATH: &'static str = "activities";
     const SUB_PATH: &'static str = "participants";
@@ -264,6 +277,14 @@ impl LinkSpec for Participants {
         &["lead", "co_organiser", "sponsor", "host", "participant"];
     const WITH_STATUS: bool = true;
     type Response = Participant;
+
+    fn organisation_id(link: &Participant) -> Uuid {
+        link.organisation_id
+    }
+
+    fn version(link: &Participant) -> i64 {
+        link.version
+    }
 
     fn response(row: LinkRow) -> Result<Participant, ApiError> {
         Ok(Participant {
@@ -323,21 +344,9 @@ fn load<S: LinkSpec>(conn: &mut PgConnection, target: Uuid, id: Uuid) -> Result<
         .ok_or_else(|| ApiError::not_found("link"))
 }
 
-#[derive(QueryableByName)]
-struct Exists {
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    found: bool,
-}
-
 /// 404 unless the goal or activity exists and is live.
 fn ensure_target<S: LinkSpec>(conn: &mut PgConnection, target: Uuid) -> Result<(), ApiError> {
-    let row: Exists = diesel::sql_query(format!(
-        "SELECT EXISTS (SELECT 1 FROM {} WHERE id = $1 AND archived_at IS NULL) AS found",
-        S::TARGET_TABLE
-    ))
-    .bind::<SqlUuid, _>(target)
-    .get_result(conn)?;
-    if row.found {
+    if link::is_live(conn, S::TARGET, target)? {
         Ok(())
     } else {
         Err(ApiError::not_found(S::TARGET_ENTITY))
@@ -485,17 +494,7 @@ static LINK_SHAPE: Shape = Shape {
     ],
 };
 
-#[derive(Debug, Clone)]
-struct LinkWrite {
-    organisation_id: Uuid,
-    role: String,
-    status: Option<ParticipationStatus>,
-    since: Option<NaiveDate>,
-    until: Option<NaiveDate>,
-    note: Option<String>,
-}
-
-fn validate<S: LinkSpec>(body: Map<String, Json>) -> Result<LinkWrite, ApiError> {
+fn validate<S: LinkSpec>(body: Map<String, Json>) -> Result<DatedWrite, ApiError> {
     let mut errors = Errors::default();
     let input: LinkInput = errors.decode(body);
     if input.organisation_id.is_none() {
@@ -537,262 +536,188 @@ fn validate<S: LinkSpec>(body: Map<String, Json>) -> Result<LinkWrite, ApiError>
     }
     let note = text(&mut errors, "/note", input.note, 1000);
     errors.finish()?;
-    Ok(LinkWrite {
+    Ok(DatedWrite {
         organisation_id: input.organisation_id.unwrap_or_default(),
         role,
-        status: input.status,
+        status: input.status.map(ParticipationStatus::as_str),
         since: input.since,
         until: input.until,
         note,
     })
 }
 
-fn location<S: LinkSpec>(target: Uuid, id: Uuid) -> String {
-    format!("/api/v1/{}/{target}/{}/{id}", S::TARGET_PATH, S::SUB_PATH)
-}
+/// The dated links of kind `S` in the write pipeline: nested under their goal or activity,
+/// deleted rather than archived, their organisation fixed. Participants are partners' to
+/// propose and withdraw for their own organisation; everything else is the hub's.
+pub struct Dated<S>(PhantomData<S>);
 
-/// `POST .../{id}/{partners|participants}`.
-pub async fn create<S: LinkSpec>(
-    pool: &PgPool,
-    principal: &Principal,
-    req: &HttpRequest,
-    target: Uuid,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    // Partners may propose participations; everything else is the hub's.
-    if S::WITH_STATUS {
-        principal.require(&[Role::Partner, Role::Editor, Role::Admin])?;
+impl<S: LinkSpec> Resource for Dated<S> {
+    const ENTITY: &'static str = S::ENTITY;
+    const NOUN: &'static str = "link";
+    const SHAPE: &'static Shape = &LINK_SHAPE;
+    const CREATE_ROLES: &'static [Role] = if S::WITH_STATUS {
+        PARTNERS_AND_EDITORS
     } else {
-        principal.require_editor()?;
+        EDITORS
+    };
+    const UPDATE_ROLES: &'static [Role] = Self::CREATE_ROLES;
+    // What a partner may send at all is narrowed further by `check_patch`.
+    const PARTNER_MANAGED: &'static [&'static str] = &["status"];
+    const REMOVAL: Removal = Removal::Delete;
+    const NESTED: bool = true;
+    type Parent = Uuid;
+    type Write = DatedWrite;
+    type Response = S::Response;
+
+    fn location(target: Uuid, id: Uuid) -> String {
+        format!("/api/v1/{}/{target}/{}/{id}", S::TARGET_PATH, S::SUB_PATH)
     }
-    let principal = principal.clone();
-    let headers = req.headers().clone();
-    let actor = Actor::from_principal(&principal);
-    let row = db::transaction(pool, move |conn| {
-        ensure_target::<S>(conn, target)?;
-        body::check_media_type(&headers, body::JSON)?;
-        let map = body::parse_object(&body)?;
-        if principal.role == Role::Partner {
-            let own = map.get("organisation_id").and_then(Json::as_str).and_then(|s| Uuid::parse_str(s).ok());
-            if own.is_some() && own != principal.organisation_id {
-                return Err(ApiError::forbidden("a partner may propose only its own organisation"));
-            }
-            match map.get("status").and_then(Json::as_str) {
-                None | Some("proposed") => {}
-                Some(_) => {
-                    return Err(ApiError::Forbidden {
-                        detail: "a partner proposes; only the hub confirms or declines".into(),
-                        errors: vec![FieldError::new("/status", "hub_managed", "a partner's participation starts as proposed")],
-                    })
-                }
-            }
+
+    fn validate(body: Map<String, Json>) -> Result<DatedWrite, ApiError> {
+        validate::<S>(body)
+    }
+
+    fn check_parent(conn: &mut PgConnection, target: Uuid) -> Result<(), ApiError> {
+        ensure_target::<S>(conn, target)
+    }
+
+    fn owner(conn: &mut PgConnection, target: Uuid, id: Uuid) -> Result<Option<Uuid>, ApiError> {
+        Ok(link::dated_organisation(conn, table::<S>(), target, id)?)
+    }
+
+    /// A partner proposes its own organisation, and nothing but a proposal.
+    fn check_create(principal: &Principal, body: &Map<String, Json>) -> Result<(), ApiError> {
+        if principal.role != Role::Partner {
+            return Ok(());
         }
-        LINK_SHAPE.check(&map)?;
-        let mut write = validate::<S>(map)?;
+        let own = body
+            .get("organisation_id")
+            .and_then(Json::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok());
+        if own.is_some() && own != principal.organisation_id {
+            return Err(ApiError::forbidden(
+                "a partner may propose only its own organisation",
+            ));
+        }
+        match body.get("status").and_then(Json::as_str) {
+            None | Some("proposed") => Ok(()),
+            Some(_) => Err(ApiError::Forbidden {
+                detail: "a partner proposes; only the hub confirms or declines".into(),
+                errors: vec![FieldError::new(
+                    "/status",
+                    "hub_managed",
+                    "a partner's participation starts as proposed",
+                )],
+            }),
+        }
+    }
+
+    /// A partner may only withdraw: `{"status": "withdrawn"}`.
+    fn check_patch(principal: &Principal, patch: &Map<String, Json>) -> Result<(), ApiError> {
+        if principal.role != Role::Partner {
+            return Ok(());
+        }
+        let withdraws =
+            patch.len() == 1 && patch.get("status").and_then(Json::as_str) == Some("withdrawn");
+        if withdraws {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden {
+            detail: "a partner may only withdraw its participation: {\"status\": \"withdrawn\"}"
+                .into(),
+            errors: patch
+                .keys()
+                .map(|k| FieldError::new(format!("/{k}"), "hub_managed", "managed by the hub"))
+                .collect(),
+        })
+    }
+
+    /// A partner's participation starts `proposed`, an editor's `confirmed`; the organisation
+    /// must be live.
+    fn prepare(
+        conn: &mut PgConnection,
+        principal: &Principal,
+        write: &mut DatedWrite,
+    ) -> Result<(), ApiError> {
         if S::WITH_STATUS && write.status.is_none() {
             write.status = Some(if principal.role == Role::Partner {
-                ParticipationStatus::Proposed
+                ParticipationStatus::Proposed.as_str()
             } else {
-                ParticipationStatus::Confirmed
+                ParticipationStatus::Confirmed.as_str()
             });
         }
-        let live: Exists = diesel::sql_query(
-            "SELECT EXISTS (SELECT 1 FROM organisations WHERE id = $1 AND archived_at IS NULL) AS found",
-        )
-        .bind::<SqlUuid, _>(write.organisation_id)
-        .get_result(conn)?;
-        if !live.found {
-            return Err(ApiError::invalid("/organisation_id", codes::UNKNOWN_VALUE, "no live organisation with this id"));
+        if !link::is_live(conn, End::Organisation, write.organisation_id)? {
+            return Err(ApiError::invalid(
+                "/organisation_id",
+                codes::UNKNOWN_VALUE,
+                "no live organisation with this id",
+            ));
         }
-        let id = Uuid::now_v7();
-        let now = db::now();
-        let insert = diesel::sql_query(format!(
-            "INSERT INTO {} (id, {}, organisation_id, role, since, until, note, created_at, updated_at{}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8{})",
-            S::TABLE,
-            S::TARGET_COLUMN,
-            if S::WITH_STATUS { ", status" } else { "" },
-            if S::WITH_STATUS { ", $9" } else { "" },
-        ))
-        .into_boxed::<diesel::pg::Pg>()
-        .bind::<SqlUuid, _>(id)
-        .bind::<SqlUuid, _>(target)
-        .bind::<SqlUuid, _>(write.organisation_id)
-        .bind::<Text, _>(write.role.clone())
-        .bind::<Nullable<Date>, _>(write.since)
-        .bind::<Nullable<Date>, _>(write.until)
-        .bind::<Nullable<Text>, _>(write.note.clone())
-        .bind::<Timestamptz, _>(now);
-        match write.status {
-            Some(status) => insert.bind::<Text, _>(status.as_str()).execute(conn)?,
-            None => insert.execute(conn)?,
-        };
-        let row = load::<S>(conn, target, id)?;
-        let record = S::response(row.clone())?;
-        audit::record(conn, &actor, "create", S::ENTITY, id, audit::diff(None, Some(&Json::Object(to_object(&record)?))))?;
-        Ok(row)
-    })
-    .await?;
-    let (id, version) = (row.id, row.version);
-    Ok(etag::tag(&mut HttpResponse::Created(), version)
-        .insert_header((actix_web::http::header::LOCATION, location::<S>(target, id)))
-        .json(S::response(row)?))
-}
-
-/// `GET .../{id}/{partners|participants}/{link_id}`.
-pub async fn get<S: LinkSpec>(
-    pool: &PgPool,
-    req: &HttpRequest,
-    target: Uuid,
-    id: Uuid,
-) -> Result<HttpResponse, ApiError> {
-    let row = db::run(pool, move |conn| {
-        ensure_target::<S>(conn, target)?;
-        load::<S>(conn, target, id)
-    })
-    .await?;
-    let version = row.version;
-    if let Some(not_modified) = etag::not_modified(req, version) {
-        return Ok(not_modified);
-    }
-    Ok(etag::tag(&mut HttpResponse::Ok(), version).json(S::response(row)?))
-}
-
-#[derive(QueryableByName)]
-struct Locked {
-    #[diesel(sql_type = BigInt)]
-    version: i64,
-    #[diesel(sql_type = SqlUuid)]
-    organisation_id: Uuid,
-}
-
-fn lock<S: LinkSpec>(conn: &mut PgConnection, target: Uuid, id: Uuid) -> Result<Locked, ApiError> {
-    diesel::sql_query(format!(
-        "SELECT version, organisation_id FROM {} WHERE id = $1 AND {} = $2 FOR UPDATE",
-        S::TABLE,
-        S::TARGET_COLUMN
-    ))
-    .bind::<SqlUuid, _>(id)
-    .bind::<SqlUuid, _>(target)
-    .get_result::<Locked>(conn)
-    .optional()?
-    .ok_or_else(|| ApiError::not_found("link"))
-}
-
-/// `PATCH .../{link_id}`: JSON Merge Patch under If-Match. A partner may only withdraw its own
-/// participation (`{"status": "withdrawn"}`).
-pub async fn update<S: LinkSpec>(
-    pool: &PgPool,
-    principal: &Principal,
-    req: &HttpRequest,
-    target: Uuid,
-    id: Uuid,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    if S::WITH_STATUS {
-        principal.require(&[Role::Partner, Role::Editor, Role::Admin])?;
-    } else {
-        principal.require_editor()?;
-    }
-    let principal = principal.clone();
-    let headers = req.headers().clone();
-    let actor = Actor::from_principal(&principal);
-    let row = db::transaction(pool, move |conn| {
-        // Links of an archived goal or activity are hidden with it.
-        ensure_target::<S>(conn, target)?;
-        let locked = lock::<S>(conn, target, id)?;
-        if principal.role == Role::Partner && principal.organisation_id != Some(locked.organisation_id) {
-            return Err(ApiError::forbidden("a partner may change only its own organisation's participation"));
-        }
-        body::check_media_type(&headers, body::MERGE_PATCH)?;
-        let patch = body::parse_object(&body)?;
-        if principal.role == Role::Partner {
-            let withdraws = patch.len() == 1 && patch.get("status").and_then(Json::as_str) == Some("withdrawn");
-            if !withdraws {
-                return Err(ApiError::Forbidden {
-                    detail: "a partner may only withdraw its participation: {\"status\": \"withdrawn\"}".into(),
-                    errors: patch
-                        .keys()
-                        .map(|k| FieldError::new(format!("/{k}"), "hub_managed", "managed by the hub"))
-                        .collect(),
-                });
-            }
-        }
-        etag::check_version(&etag::required_if_match(&headers)?, locked.version)?;
-        LINK_SHAPE.check(&patch)?;
-        let current_row = load::<S>(conn, target, id)?;
-        let current = S::response(current_row.clone())?;
-        let before = to_object(&current)?;
-        let mut unpatched = before.clone();
-        unpatched.retain(|k, _| !LINK_SHAPE.read_only.contains(&k.as_str()));
-        let mut doc = Json::Object(unpatched.clone());
-        body::merge_patch(&mut doc, &Json::Object(patch));
-        let Json::Object(doc) = doc else { return Err(ApiError::internal("merge patch produced a non-object")) };
-        if doc == unpatched {
-            // Nothing changes: no new version, no audit event.
-            return Ok(current_row);
-        }
-        let write = validate::<S>(doc)?;
-        if write.organisation_id != locked.organisation_id {
-            return Err(ApiError::invalid("/organisation_id", "read_only", "a link's organisation does not change"));
-        }
-        let update = diesel::sql_query(format!(
-            "UPDATE {} SET role = $1, since = $2, until = $3, note = $4, updated_at = $5, version = version + 1{} WHERE id = $6",
-            S::TABLE,
-            if S::WITH_STATUS { ", status = $7" } else { "" }
-        ))
-        .into_boxed::<diesel::pg::Pg>()
-        .bind::<Text, _>(write.role.clone())
-        .bind::<Nullable<Date>, _>(write.since)
-        .bind::<Nullable<Date>, _>(write.until)
-        .bind::<Nullable<Text>, _>(write.note.clone())
-        .bind::<Timestamptz, _>(db::now())
-        .bind::<SqlUuid, _>(id);
-        match write.status.filter(|_| S::WITH_STATUS) {
-            Some(status) => update.bind::<Text, _>(status.as_str()).execute(conn)?,
-            None => update.execute(conn)?,
-        };
-        let row = load::<S>(conn, target, id)?;
-        let after = Json::Object(to_object(&S::response(row.clone())?)?);
-        audit::record(conn, &actor, "update", S::ENTITY, id, audit::diff(Some(&Json::Object(before)), Some(&after)))?;
-        Ok(row)
-    })
-    .await?;
-    let version = row.version;
-    Ok(etag::tag(&mut HttpResponse::Ok(), version).json(S::response(row)?))
-}
-
-/// `DELETE .../{link_id}` (editors): removes the link; its audit trail keeps it.
-pub async fn delete<S: LinkSpec>(
-    pool: &PgPool,
-    principal: &Principal,
-    req: &HttpRequest,
-    target: Uuid,
-    id: Uuid,
-) -> Result<HttpResponse, ApiError> {
-    principal.require_editor()?;
-    let headers = req.headers().clone();
-    let actor = Actor::from_principal(principal);
-    db::transaction(pool, move |conn| {
-        ensure_target::<S>(conn, target)?;
-        let locked = lock::<S>(conn, target, id)?;
-        etag::check_version(&etag::required_if_match(&headers)?, locked.version)?;
-        let before = to_object(&S::response(load::<S>(conn, target, id)?)?)?;
-        diesel::sql_query(format!("DELETE FROM {} WHERE id = $1", S::TABLE))
-            .bind::<SqlUuid, _>(id)
-            .execute(conn)?;
-        audit::record(
-            conn,
-            &actor,
-            "delete",
-            S::ENTITY,
-            id,
-            audit::diff(Some(&Json::Object(before)), None),
-        )?;
         Ok(())
-    })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    }
+
+    fn check_fixed(current: &S::Response, write: &DatedWrite) -> Result<(), ApiError> {
+        if S::organisation_id(current) != write.organisation_id {
+            return Err(ApiError::invalid(
+                "/organisation_id",
+                "read_only",
+                "a link's organisation does not change",
+            ));
+        }
+        Ok(())
+    }
+
+    fn lock(conn: &mut PgConnection, target: Uuid, id: Uuid) -> Result<Locked, ApiError> {
+        link::lock_dated(conn, table::<S>(), target, id)?
+            .map(Locked::live)
+            .ok_or_else(|| ApiError::not_found(Self::NOUN))
+    }
+
+    fn insert(conn: &mut PgConnection, target: Uuid, write: &DatedWrite) -> Result<Uuid, ApiError> {
+        let id = Uuid::now_v7();
+        link::insert_dated(conn, table::<S>(), id, target, write, db::now())?;
+        Ok(id)
+    }
+
+    fn update(
+        conn: &mut PgConnection,
+        id: Uuid,
+        _expected_version: i64,
+        write: &DatedWrite,
+    ) -> Result<(), ApiError> {
+        Ok(link::update_dated(
+            conn,
+            table::<S>(),
+            id,
+            write,
+            db::now(),
+        )?)
+    }
+
+    fn delete(conn: &mut PgConnection, id: Uuid) -> Result<(), ApiError> {
+        Ok(link::delete_dated(conn, table::<S>(), id)?)
+    }
+
+    fn load(
+        conn: &mut PgConnection,
+        target: Uuid,
+        id: Uuid,
+        _include_archived: bool,
+    ) -> Result<S::Response, ApiError> {
+        S::response(load::<S>(conn, target, id)?)
+    }
+
+    fn version(link: &S::Response) -> i64 {
+        S::version(link)
+    }
+}
+
+fn table<S: LinkSpec>() -> DatedTable {
+    DatedTable {
+        table: S::TABLE,
+        target_column: S::TARGET_COLUMN,
+        with_status: S::WITH_STATUS,
+    }
 }
 
 /// Path of a link.
@@ -865,7 +790,7 @@ macro_rules! dated_link_handlers {
             id: web::Path<Uuid>,
             body: web::Bytes,
         ) -> Result<HttpResponse, ApiError> {
-            create::<$spec>(&pool, &principal, &req, id.into_inner(), body).await
+            record::create::<Dated<$spec>>(&pool, &principal, &req, id.into_inner(), body).await
         }
 
         #[doc = concat!("Read one of the ", $target, "'s links.")]
@@ -886,11 +811,12 @@ macro_rules! dated_link_handlers {
         )]
         pub async fn $get(
             pool: Pool,
-            _principal: Principal,
+            principal: Principal,
             req: HttpRequest,
             path: web::Path<LinkPath>,
         ) -> Result<HttpResponse, ApiError> {
-            get::<$spec>(&pool, &req, path.id, path.link_id).await
+            let params = GetParams::default();
+            record::get::<Dated<$spec>>(&pool, &principal, &req, path.id, path.link_id, params).await
         }
 
         #[doc = concat!("Change one of the ", $target, "'s links (JSON Merge Patch).")]
@@ -923,7 +849,7 @@ macro_rules! dated_link_handlers {
             path: web::Path<LinkPath>,
             body: web::Bytes,
         ) -> Result<HttpResponse, ApiError> {
-            update::<$spec>(&pool, &principal, &req, path.id, path.link_id, body).await
+            record::update::<Dated<$spec>>(&pool, &principal, &req, path.id, path.link_id, body).await
         }
 
         #[doc = concat!("Remove one of the ", $target, "'s links.")]
@@ -950,7 +876,7 @@ macro_rules! dated_link_handlers {
             req: HttpRequest,
             path: web::Path<LinkPath>,
         ) -> Result<HttpResponse, ApiError> {
-            delete::<$spec>(&pool, &principal, &req, path.id, path.link_id).await
+            record::remove::<Dated<$spec>>(&pool, &principal, &req, path.id, path.link_id).await
         }
     };
 }
@@ -1046,11 +972,7 @@ pub async fn list_engagements(
     let organisation = id.into_inner();
     let as_of = query.as_of;
     let body = db::run(&pool, move |conn| {
-        let live: Exists =
-            diesel::sql_query("SELECT EXISTS (SELECT 1 FROM organisations WHERE id = $1 AND archived_at IS NULL) AS found")
-                .bind::<SqlUuid, _>(organisation)
-                .get_result(conn)?;
-        if !live.found {
+        if !link::is_live(conn, End::Organisation, organisation)? {
             return Err(ApiError::not_found("organisation"));
         }
         Ok(Engagements {

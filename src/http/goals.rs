@@ -11,7 +11,7 @@ use super::body::{Errors, Shape};
 use super::list::{serve_list, PageResponse};
 use super::organisation::Pool;
 use super::problems;
-use super::record::Resource;
+use super::record::{top_level, Locked, Resource};
 use crate::auth::Principal;
 use crate::db::list::{Filter, ListQuery, Order, Value};
 use crate::domain::{codes, Area, Invalid};
@@ -173,9 +173,8 @@ pub struct Goals;
 
 impl Resource for Goals {
     const ENTITY: &'static str = "goal";
-    const COLLECTION: &'static str = "goals";
     const SHAPE: &'static Shape = &GOAL_SHAPE;
-    const PARTNER_MANAGED: &'static [&'static str] = &[];
+    type Parent = ();
     type Write = GoalWrite;
     type Response = GoalResponse;
 
@@ -253,18 +252,23 @@ impl Resource for Goals {
         Ok(write)
     }
 
-    fn owner(_id: Uuid) -> Option<Uuid> {
-        None
+    fn location((): (), id: Uuid) -> String {
+        top_level("goals", id)
     }
 
-    fn lock(
+    fn lock(conn: &mut diesel::PgConnection, (): (), id: Uuid) -> Result<Locked, ApiError> {
+        let (version, archived_at) = rows::lock(conn, "goals", Self::ENTITY, id)?;
+        Ok(Locked {
+            version,
+            archived_at,
+        })
+    }
+
+    fn insert(
         conn: &mut diesel::PgConnection,
-        id: Uuid,
-    ) -> Result<(i64, Option<DateTime<Utc>>), ApiError> {
-        rows::lock(conn, "goals", Self::ENTITY, id)
-    }
-
-    fn insert(conn: &mut diesel::PgConnection, write: &GoalWrite) -> Result<Uuid, ApiError> {
+        (): (),
+        write: &GoalWrite,
+    ) -> Result<Uuid, ApiError> {
         Ok(model::insert(conn, write)?)
     }
 
@@ -288,6 +292,7 @@ impl Resource for Goals {
 
     fn load(
         conn: &mut diesel::PgConnection,
+        (): (),
         id: Uuid,
         include_archived: bool,
     ) -> Result<GoalResponse, ApiError> {

@@ -14,20 +14,18 @@ use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::body::{self, Errors, Shape};
-use super::etag;
+use super::body::{Errors, Shape};
 use super::goals::text;
 use super::list::{serve_list, ListParams, PageResponse};
 use super::organisation::Pool;
 use super::problems;
-use super::record::{location, to_object};
+use super::record::{self, top_level, GetParams, Locked, Removal, Resource};
 use crate::auth::Principal;
 use crate::db::list::{Filter, KeyType, Keyed, ListQuery, Order, SortKey, Value};
-use crate::db::schema::{activities, goal_activity_links, goals};
 use crate::db::{self, PgPool};
 use crate::domain::{codes, ActivityStatus, GoalLinkRole, Invalid};
-use crate::error::{stored, ApiError};
-use crate::models::audit::{self, Actor};
+use crate::error::{stored, ApiError, FieldError};
+use crate::models::link::{self, End, NewGoalActivityLink};
 
 /// The goal end of a link.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -305,8 +303,7 @@ pub async fn list_goal_activities(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     db::run(&pool, move |conn| {
-        use super::record::Resource;
-        super::goals::Goals::load(conn, id, false).map(|_| ())
+        super::goals::Goals::load(conn, (), id, false).map(|_| ())
     })
     .await?;
     let q = query.into_inner();
@@ -344,8 +341,7 @@ pub async fn list_activity_goals(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     db::run(&pool, move |conn| {
-        use super::record::Resource;
-        super::activities::Activities::load(conn, id, false).map(|_| ())
+        super::activities::Activities::load(conn, (), id, false).map(|_| ())
     })
     .await?;
     let q = query.into_inner();
@@ -389,70 +385,149 @@ static LINK_SHAPE: Shape = Shape {
     ],
 };
 
-struct LinkWrite {
+/// A validated link body.
+#[derive(Debug, Clone)]
+pub struct LinkWrite {
     goal_id: Uuid,
     activity_id: Uuid,
     role: GoalLinkRole,
     note: Option<String>,
 }
 
-fn validate(body: Map<String, Json>) -> Result<LinkWrite, ApiError> {
-    let mut errors = Errors::default();
-    let input: GoalActivityLinkInput = errors.decode(body);
-    let mut required = |field: &str, present: bool| {
-        if !present {
-            errors.push(
-                field,
-                Invalid::new(codes::REQUIRED, format!("{} is required", &field[1..])),
-            );
-        }
-    };
-    required("/goal_id", input.goal_id.is_some());
-    required("/activity_id", input.activity_id.is_some());
-    required("/role", input.role.is_some());
-    let note = text(&mut errors, "/note", input.note, 1000);
-    errors.finish()?;
-    Ok(LinkWrite {
-        goal_id: input.goal_id.unwrap_or_default(),
-        activity_id: input.activity_id.unwrap_or_default(),
-        role: input.role.unwrap_or(GoalLinkRole::Supporting),
-        note,
-    })
-}
+/// Goal–activity links in the write pipeline: top-level, editors' to write, deleted rather
+/// than archived, their ends fixed.
+pub struct GoalActivityLinks;
 
-/// 422 unless both ends exist and are live.
-fn check_ends(conn: &mut PgConnection, goal_id: Uuid, activity_id: Uuid) -> Result<(), ApiError> {
-    let goal_live: bool = diesel::select(diesel::dsl::exists(
-        goals::table
-            .filter(goals::id.eq(goal_id))
-            .filter(goals::archived_at.is_null()),
-    ))
-    .get_result(conn)?;
-    let activity_live: bool = diesel::select(diesel::dsl::exists(
-        activities::table
-            .filter(activities::id.eq(activity_id))
-            .filter(activities::archived_at.is_null()),
-    ))
-    .get_result(conn)?;
-    let mut errors = Vec::new();
-    if !goal_live {
-        errors.push(crate::error::FieldError::new(
-            "/goal_id",
-            "unknown_value",
-            "no live goal with this id",
-        ));
+impl Resource for GoalActivityLinks {
+    const ENTITY: &'static str = "goal_activity_link";
+    const NOUN: &'static str = "goal-activity link";
+    const SHAPE: &'static Shape = &LINK_SHAPE;
+    const REMOVAL: Removal = Removal::Delete;
+    type Parent = ();
+    type Write = LinkWrite;
+    type Response = GoalActivityLink;
+
+    fn location((): (), id: Uuid) -> String {
+        top_level("goal-activity-links", id)
     }
-    if !activity_live {
-        errors.push(crate::error::FieldError::new(
-            "/activity_id",
-            "unknown_value",
-            "no live activity with this id",
-        ));
+
+    fn validate(body: Map<String, Json>) -> Result<LinkWrite, ApiError> {
+        let mut errors = Errors::default();
+        let input: GoalActivityLinkInput = errors.decode(body);
+        let mut required = |field: &str, present: bool| {
+            if !present {
+                errors.push(
+                    field,
+                    Invalid::new(codes::REQUIRED, format!("{} is required", &field[1..])),
+                );
+            }
+        };
+        required("/goal_id", input.goal_id.is_some());
+        required("/activity_id", input.activity_id.is_some());
+        required("/role", input.role.is_some());
+        let note = text(&mut errors, "/note", input.note, 1000);
+        errors.finish()?;
+        Ok(LinkWrite {
+            goal_id: input.goal_id.unwrap_or_default(),
+            activity_id: input.activity_id.unwrap_or_default(),
+            role: input.role.unwrap_or(GoalLinkRole::Supporting),
+            note,
+        })
     }
-    if errors.is_empty() {
+
+    /// 422 unless both ends exist and are live.
+    fn prepare(
+        conn: &mut PgConnection,
+        _principal: &Principal,
+        write: &mut LinkWrite,
+    ) -> Result<(), ApiError> {
+        let mut errors = Vec::new();
+        if !link::is_live(conn, End::Goal, write.goal_id)? {
+            errors.push(FieldError::new(
+                "/goal_id",
+                codes::UNKNOWN_VALUE,
+                "no live goal with this id",
+            ));
+        }
+        if !link::is_live(conn, End::Activity, write.activity_id)? {
+            errors.push(FieldError::new(
+                "/activity_id",
+                codes::UNKNOWN_VALUE,
+                "no live activity with this id",
+            ));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(errors))
+        }
+    }
+
+    fn check_fixed(current: &GoalActivityLink, write: &LinkWrite) -> Result<(), ApiError> {
+        if write.goal_id != current.goal_id || write.activity_id != current.activity_id {
+            return Err(ApiError::invalid(
+                "/goal_id",
+                "read_only",
+                "a link's ends do not change; make a new link",
+            ));
+        }
         Ok(())
-    } else {
-        Err(ApiError::Validation(errors))
+    }
+
+    fn lock(conn: &mut PgConnection, (): (), id: Uuid) -> Result<Locked, ApiError> {
+        link::lock_goal_activity_link(conn, id)?
+            .map(Locked::live)
+            .ok_or_else(|| ApiError::not_found(Self::NOUN))
+    }
+
+    fn insert(conn: &mut PgConnection, (): (), write: &LinkWrite) -> Result<Uuid, ApiError> {
+        let id = Uuid::now_v7();
+        let now = db::now();
+        link::insert_goal_activity_link(
+            conn,
+            &NewGoalActivityLink {
+                id,
+                goal_id: write.goal_id,
+                activity_id: write.activity_id,
+                role: write.role.as_str(),
+                note: write.note.as_deref(),
+                created_at: now,
+                updated_at: now,
+            },
+        )?;
+        Ok(id)
+    }
+
+    fn update(
+        conn: &mut PgConnection,
+        id: Uuid,
+        _expected_version: i64,
+        write: &LinkWrite,
+    ) -> Result<(), ApiError> {
+        Ok(link::update_goal_activity_link(
+            conn,
+            id,
+            write.role.as_str(),
+            write.note.as_deref(),
+            db::now(),
+        )?)
+    }
+
+    fn delete(conn: &mut PgConnection, id: Uuid) -> Result<(), ApiError> {
+        Ok(link::delete_goal_activity_link(conn, id)?)
+    }
+
+    fn load(
+        conn: &mut PgConnection,
+        (): (),
+        id: Uuid,
+        _include_archived: bool,
+    ) -> Result<GoalActivityLink, ApiError> {
+        load(conn, id)
+    }
+
+    fn version(link: &GoalActivityLink) -> i64 {
+        link.version
     }
 }
 
@@ -481,42 +556,7 @@ pub async fn create_goal_activity_link(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require_editor()?;
-    body::check_media_type(req.headers(), body::JSON)?;
-    let map = body::parse_object(&body)?;
-    LINK_SHAPE.check(&map)?;
-    let write = validate(map)?;
-    let actor = Actor::from_principal(&principal);
-    let link = db::transaction(&pool, move |conn| {
-        check_ends(conn, write.goal_id, write.activity_id)?;
-        let id = Uuid::now_v7();
-        let now = db::now();
-        diesel::insert_into(goal_activity_links::table)
-            .values((
-                goal_activity_links::id.eq(id),
-                goal_activity_links::goal_id.eq(write.goal_id),
-                goal_activity_links::activity_id.eq(write.activity_id),
-                goal_activity_links::role.eq(write.role.as_str()),
-                goal_activity_links::note.eq(&write.note),
-                goal_activity_links::created_at.eq(now),
-                goal_activity_links::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-        let link = load(conn, id)?;
-        audit::record(
-            conn,
-            &actor,
-            "create",
-            "goal_activity_link",
-            id,
-            audit::diff(None, Some(&Json::Object(to_object(&link)?))),
-        )?;
-        Ok(link)
-    })
-    .await?;
-    Ok(etag::tag(&mut HttpResponse::Created(), link.version)
-        .insert_header(location("goal-activity-links", link.id))
-        .json(link))
+    record::create::<GoalActivityLinks>(&pool, &principal, &req, (), body).await
 }
 
 /// Read a goal–activity link.
@@ -537,32 +577,18 @@ pub async fn create_goal_activity_link(
 )]
 pub async fn get_goal_activity_link(
     pool: Pool,
-    _principal: Principal,
+    principal: Principal,
     req: HttpRequest,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let link = db::run(&pool, move |conn| load(conn, id)).await?;
-    if let Some(not_modified) = etag::not_modified(&req, link.version) {
-        return Ok(not_modified);
-    }
-    Ok(etag::tag(&mut HttpResponse::Ok(), link.version).json(link))
-}
-
-fn lock(conn: &mut PgConnection, id: Uuid) -> Result<i64, ApiError> {
-    goal_activity_links::table
-        .filter(goal_activity_links::id.eq(id))
-        .select(goal_activity_links::version)
-        .for_update()
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| ApiError::not_found("goal-activity link"))
+    let params = GetParams::default();
+    record::get::<GoalActivityLinks>(&pool, &principal, &req, (), id.into_inner(), params).await
 }
 
 /// Change a link's role or note (JSON Merge Patch).
 #[utoipa::path(
     patch, path = "/api/v1/goal-activity-links/{id}", tag = "activities",
-    description = "Roles: editor, admin. Only `role` and `note` change; a link to other ends is a new link. Requires If-Match.",
+    description = "Roles: editor, admin. Only `role` and `note` change; a link to other ends is a new link. Requires If-Match. A patch that changes nothing writes nothing.",
     params(("id" = Uuid, Path, description = "Link id"), ("If-Match" = String, Header, description = "The link's ETag")),
     request_body(content = GoalActivityLinkInput, content_type = "application/merge-patch+json"),
     security(("bearer" = [])),
@@ -588,54 +614,7 @@ pub async fn update_goal_activity_link(
     id: web::Path<Uuid>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require_editor()?;
-    let id = id.into_inner();
-    let headers = req.headers().clone();
-    let actor = Actor::from_principal(&principal);
-    let link = db::transaction(&pool, move |conn| {
-        let current_version = lock(conn, id)?;
-        body::check_media_type(&headers, body::MERGE_PATCH)?;
-        let patch = body::parse_object(&body)?;
-        etag::check_version(&etag::required_if_match(&headers)?, current_version)?;
-        LINK_SHAPE.check(&patch)?;
-        let current = load(conn, id)?;
-        let before = to_object(&current)?;
-        let mut doc = Json::Object(before.clone());
-        body::merge_patch(&mut doc, &Json::Object(patch));
-        let Json::Object(mut doc) = doc else {
-            return Err(ApiError::internal("merge patch produced a non-object"));
-        };
-        doc.retain(|k, _| !LINK_SHAPE.read_only.contains(&k.as_str()));
-        let write = validate(doc)?;
-        if write.goal_id != current.goal_id || write.activity_id != current.activity_id {
-            return Err(ApiError::invalid(
-                "/goal_id",
-                "read_only",
-                "a link's ends do not change; make a new link",
-            ));
-        }
-        diesel::update(goal_activity_links::table.filter(goal_activity_links::id.eq(id)))
-            .set((
-                goal_activity_links::role.eq(write.role.as_str()),
-                goal_activity_links::note.eq(&write.note),
-                goal_activity_links::updated_at.eq(db::now()),
-                goal_activity_links::version.eq(goal_activity_links::version + 1),
-            ))
-            .execute(conn)?;
-        let link = load(conn, id)?;
-        let after = Json::Object(to_object(&link)?);
-        audit::record(
-            conn,
-            &actor,
-            "update",
-            "goal_activity_link",
-            id,
-            audit::diff(Some(&Json::Object(before)), Some(&after)),
-        )?;
-        Ok(link)
-    })
-    .await?;
-    Ok(etag::tag(&mut HttpResponse::Ok(), link.version).json(link))
+    record::update::<GoalActivityLinks>(&pool, &principal, &req, (), id.into_inner(), body).await
 }
 
 /// Remove a link.
@@ -661,26 +640,5 @@ pub async fn delete_goal_activity_link(
     req: HttpRequest,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require_editor()?;
-    let id = id.into_inner();
-    let headers = req.headers().clone();
-    let actor = Actor::from_principal(&principal);
-    db::transaction(&pool, move |conn| {
-        let current_version = lock(conn, id)?;
-        etag::check_version(&etag::required_if_match(&headers)?, current_version)?;
-        let before = to_object(&load(conn, id)?)?;
-        diesel::delete(goal_activity_links::table.filter(goal_activity_links::id.eq(id)))
-            .execute(conn)?;
-        audit::record(
-            conn,
-            &actor,
-            "delete",
-            "goal_activity_link",
-            id,
-            audit::diff(Some(&Json::Object(before)), None),
-        )?;
-        Ok(())
-    })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    record::remove::<GoalActivityLinks>(&pool, &principal, &req, (), id.into_inner()).await
 }

@@ -65,7 +65,7 @@ macro_rules! record_handlers {
             req: actix_web::HttpRequest,
             body: actix_web::web::Bytes,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::http::record::create::<$resource>(&pool, &principal, &req, body).await
+            $crate::http::record::create::<$resource>(&pool, &principal, &req, (), body).await
         }
 
         #[doc = $s_get]
@@ -94,7 +94,7 @@ macro_rules! record_handlers {
             id: actix_web::web::Path<uuid::Uuid>,
             query: actix_web::web::Query<$crate::http::record::GetParams>,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::http::record::get::<$resource>(&pool, &principal, &req, id.into_inner(), query.into_inner())
+            $crate::http::record::get::<$resource>(&pool, &principal, &req, (), id.into_inner(), query.into_inner())
                 .await
         }
 
@@ -131,7 +131,7 @@ macro_rules! record_handlers {
             id: actix_web::web::Path<uuid::Uuid>,
             body: actix_web::web::Bytes,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::http::record::update::<$resource>(&pool, &principal, &req, id.into_inner(), body).await
+            $crate::http::record::update::<$resource>(&pool, &principal, &req, (), id.into_inner(), body).await
         }
 
         #[doc = $s_archive]
@@ -161,7 +161,7 @@ macro_rules! record_handlers {
             req: actix_web::HttpRequest,
             id: actix_web::web::Path<uuid::Uuid>,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::http::record::archive::<$resource>(&pool, &principal, &req, id.into_inner()).await
+            $crate::http::record::remove::<$resource>(&pool, &principal, &req, (), id.into_inner()).await
         }
 
         #[doc = $s_restore]
@@ -192,7 +192,7 @@ macro_rules! record_handlers {
             req: actix_web::HttpRequest,
             id: actix_web::web::Path<uuid::Uuid>,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::http::record::restore::<$resource>(&pool, &principal, &req, id.into_inner()).await
+            $crate::http::record::restore::<$resource>(&pool, &principal, &req, (), id.into_inner()).await
         }
 
         #[doc = $s_history]
@@ -225,7 +225,7 @@ macro_rules! record_handlers {
             id: actix_web::web::Path<uuid::Uuid>,
             query: actix_web::web::Query<$crate::http::record::HistoryParams>,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::http::record::history::<$resource>(&pool, &principal, &req, id.into_inner(), query.into_inner())
+            $crate::http::record::history::<$resource>(&pool, &principal, &req, (), id.into_inner(), query.into_inner())
                 .await
         }
     };

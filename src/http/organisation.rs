@@ -12,11 +12,11 @@ use uuid::Uuid;
 
 use super::body::{Errors, Field, Shape};
 use super::list::ListParams;
-use super::record::Resource;
+use super::record::{top_level, Locked, Resource, EDITORS, PARTNERS_AND_EDITORS};
 use crate::auth::Principal;
 use crate::db::list::{Filter, ListQuery, Order, SortKey, Value};
 use crate::db::PgPool;
-use crate::domain::{self, Invalid, OrganisationKind};
+use crate::domain::{self, Invalid, OrganisationKind, Role};
 use crate::error::{stored, ApiError};
 use crate::models::organisation::{
     self as org_model, DetailRow, OrgRecord, OrganisationFields, OrganisationRow,
@@ -452,26 +452,43 @@ pub fn validate_body<R: OrgResource>(
 
 impl<R: OrgResource> Resource for R {
     const ENTITY: &'static str = R::KIND.as_str();
-    const COLLECTION: &'static str = R::COLLECTION;
     const SHAPE: &'static Shape = R::SHAPE;
+    const UPDATE_ROLES: &'static [Role] = if R::PARTNER_MANAGED.is_empty() {
+        EDITORS
+    } else {
+        PARTNERS_AND_EDITORS
+    };
     const PARTNER_MANAGED: &'static [&'static str] = R::PARTNER_MANAGED;
+    type Parent = ();
     type Write = (OrganisationFields, R::Detail);
     type Response = R::Response;
+
+    fn location((): (), id: Uuid) -> String {
+        top_level(R::COLLECTION, id)
+    }
 
     fn validate(body: serde_json::Map<String, Json>) -> Result<Self::Write, ApiError> {
         validate_body::<R>(body)
     }
 
     /// An organisation is its own owner: a partner acts for exactly one.
-    fn owner(id: Uuid) -> Option<Uuid> {
-        Some(id)
+    fn owner(_conn: &mut PgConnection, (): (), id: Uuid) -> Result<Option<Uuid>, ApiError> {
+        Ok(Some(id))
     }
 
-    fn lock(conn: &mut PgConnection, id: Uuid) -> Result<(i64, Option<DateTime<Utc>>), ApiError> {
-        org_model::lock(conn, R::KIND, id)
+    fn lock(conn: &mut PgConnection, (): (), id: Uuid) -> Result<Locked, ApiError> {
+        let (version, archived_at) = org_model::lock(conn, R::KIND, id)?;
+        Ok(Locked {
+            version,
+            archived_at,
+        })
     }
 
-    fn insert(conn: &mut PgConnection, (fields, detail): &Self::Write) -> Result<Uuid, ApiError> {
+    fn insert(
+        conn: &mut PgConnection,
+        (): (),
+        (fields, detail): &Self::Write,
+    ) -> Result<Uuid, ApiError> {
         let id = org_model::insert(conn, R::KIND, fields, crate::db::now())?;
         R::insert_detail(conn, id, detail)?;
         Ok(id)
@@ -499,6 +516,7 @@ impl<R: OrgResource> Resource for R {
 
     fn load(
         conn: &mut PgConnection,
+        (): (),
         id: Uuid,
         include_archived: bool,
     ) -> Result<R::Response, ApiError> {

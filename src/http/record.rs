@@ -1,7 +1,11 @@
-//! The life of a record, written once for every resource: create, read, update (JSON Merge
-//! Patch under If-Match), archive, restore and history, each write committing with its audit
-//! event. A resource (an organisation kind, a goal, an activity) supplies only its storage and
-//! validation through [`Resource`].
+//! The one write pipeline, for every writable resource: records (organisations of each kind,
+//! goals, activities), goal–activity links and dated links, top-level or nested under a
+//! parent. Create, read, update (JSON Merge Patch under If-Match), archive or delete, restore
+//! and history are written once here, each write committing with its audit event. A resource
+//! supplies only its storage, validation and the rules that are its own through [`Resource`].
+//!
+//! Checks run in the contract's order: 401 (the extractor), 403 role, 404 (parent, then the
+//! resource), 403 ownership, 415, 400, 428, 412, 422, 409.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -22,53 +26,149 @@ use crate::domain::Role;
 use crate::error::{ApiError, FieldError};
 use crate::models::audit::{self, Actor, AuditEventRow};
 
-/// A kind of record with its own storage: what the shared pipeline needs from it.
+/// Editors and admins: the hub's staff.
+pub const EDITORS: &[Role] = &[Role::Editor, Role::Admin];
+/// Partners (for what their organisation owns) and the hub's staff.
+pub const PARTNERS_AND_EDITORS: &[Role] = &[Role::Partner, Role::Editor, Role::Admin];
+
+/// What `DELETE` does to a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Sets `archived_at` (204 with the new ETag); `restore` brings it back.
+    Archive,
+    /// Removes the row (204); its audit trail keeps it.
+    Delete,
+}
+
+/// A row locked for a write: its version, and when it was archived.
+#[derive(Debug, Clone, Copy)]
+pub struct Locked {
+    /// The version the write must find (its ETag).
+    pub version: i64,
+    /// Archived rows are 404 to every write but `restore`.
+    pub archived_at: Option<DateTime<Utc>>,
+}
+
+impl Locked {
+    /// A row that cannot be archived.
+    pub fn live(version: i64) -> Self {
+        Self {
+            version,
+            archived_at: None,
+        }
+    }
+}
+
+/// A kind of writable resource: what the shared pipeline needs from it. The defaults describe
+/// a top-level record that only editors write and that nobody owns.
 pub trait Resource: Send + 'static {
-    /// The audit `entity` and the noun of its 404s, e.g. `company`, `goal`.
+    /// The audit `entity`, e.g. `company`, `goal_partner`.
     const ENTITY: &'static str;
-    /// The collection's path segment under `/api/v1`.
-    const COLLECTION: &'static str;
+    /// The noun of its 404s.
+    const NOUN: &'static str = Self::ENTITY;
     /// Members a body may carry, and those that are read-only.
     const SHAPE: &'static Shape;
-    /// Members a partner may change on a record it owns (none: partners may not write it).
-    const PARTNER_MANAGED: &'static [&'static str];
+    /// Who may create one.
+    const CREATE_ROLES: &'static [Role] = EDITORS;
+    /// Who may patch one (a partner: only what its organisation owns, see [`Self::owner`]).
+    const UPDATE_ROLES: &'static [Role] = EDITORS;
+    /// Members a partner may change on what it owns.
+    const PARTNER_MANAGED: &'static [&'static str] = &[];
+    /// Archive or delete.
+    const REMOVAL: Removal = Removal::Archive;
+    /// Whether it lives under a parent that must exist (its 404 precedes the body's checks).
+    const NESTED: bool = false;
+    /// What it lives under: `()` at the top level, the parent's id when nested.
+    type Parent: Copy + Send + Sync + 'static;
     /// A validated body, ready to write.
     type Write: Clone + Send + 'static;
-    /// The record as served.
+    /// The resource as served.
     type Response: Serialize + Send + 'static;
 
-    /// Decodes and validates a whole body (a create body, or a record with a patch merged in).
+    /// Its URL.
+    fn location(parent: Self::Parent, id: Uuid) -> String;
+    /// Decodes and validates a whole body (a create body, or the current state with a patch
+    /// merged in).
     fn validate(body: Map<String, Json>) -> Result<Self::Write, ApiError>;
-    /// The organisation a partner must act for to change this record, if partners may.
-    fn owner(id: Uuid) -> Option<Uuid>;
-    /// Locks the record for update: its version and archive time, or 404.
-    fn lock(conn: &mut PgConnection, id: Uuid) -> Result<(i64, Option<DateTime<Utc>>), ApiError>;
-    /// Inserts a new record; returns its id.
-    fn insert(conn: &mut PgConnection, write: &Self::Write) -> Result<Uuid, ApiError>;
-    /// Rewrites the record and bumps its version, if it is still at `expected_version` (412).
+    /// 404 unless the parent exists and is live.
+    fn check_parent(_conn: &mut PgConnection, _parent: Self::Parent) -> Result<(), ApiError> {
+        Ok(())
+    }
+    /// The organisation that owns it, if any: a partner acting for it may write it.
+    fn owner(
+        _conn: &mut PgConnection,
+        _parent: Self::Parent,
+        _id: Uuid,
+    ) -> Result<Option<Uuid>, ApiError> {
+        Ok(None)
+    }
+    /// The caller's own limits on a create body, before its shape is checked (403).
+    fn check_create(_principal: &Principal, _body: &Map<String, Json>) -> Result<(), ApiError> {
+        Ok(())
+    }
+    /// The caller's own limits on a patch, before `If-Match` is checked (403).
+    fn check_patch(_principal: &Principal, _patch: &Map<String, Json>) -> Result<(), ApiError> {
+        Ok(())
+    }
+    /// Completes a validated create body: defaults that depend on the caller, and references
+    /// that must point at live rows (422).
+    fn prepare(
+        _conn: &mut PgConnection,
+        _principal: &Principal,
+        _write: &mut Self::Write,
+    ) -> Result<(), ApiError> {
+        Ok(())
+    }
+    /// 422 when a patch changes what is fixed at creation (a link's ends).
+    fn check_fixed(_current: &Self::Response, _write: &Self::Write) -> Result<(), ApiError> {
+        Ok(())
+    }
+    /// Locks it for a write (404 when absent).
+    fn lock(conn: &mut PgConnection, parent: Self::Parent, id: Uuid) -> Result<Locked, ApiError>;
+    /// Inserts a new one; returns its id.
+    fn insert(
+        conn: &mut PgConnection,
+        parent: Self::Parent,
+        write: &Self::Write,
+    ) -> Result<Uuid, ApiError>;
+    /// Rewrites it and bumps its version, if it is still at `expected_version` (412).
     fn update(
         conn: &mut PgConnection,
         id: Uuid,
         expected_version: i64,
         write: &Self::Write,
     ) -> Result<(), ApiError>;
-    /// Sets or clears `archived_at` under the version guard; returns the new version.
+    /// Sets or clears `archived_at` under the version guard; returns the new version
+    /// ([`Removal::Archive`] resources).
     fn set_archived(
-        conn: &mut PgConnection,
-        id: Uuid,
-        expected_version: i64,
-        archived_at: Option<DateTime<Utc>>,
-    ) -> Result<i64, ApiError>;
-    /// Loads one record (404 when absent, or archived unless `include_archived`).
+        _conn: &mut PgConnection,
+        _id: Uuid,
+        _expected_version: i64,
+        _archived_at: Option<DateTime<Utc>>,
+    ) -> Result<i64, ApiError> {
+        Err(ApiError::internal(format!(
+            "{} cannot be archived",
+            Self::ENTITY
+        )))
+    }
+    /// Removes it ([`Removal::Delete`] resources).
+    fn delete(_conn: &mut PgConnection, _id: Uuid) -> Result<(), ApiError> {
+        Err(ApiError::internal(format!(
+            "{} cannot be deleted",
+            Self::ENTITY
+        )))
+    }
+    /// Loads one (404 when absent, or archived unless `include_archived`).
     fn load(
         conn: &mut PgConnection,
+        parent: Self::Parent,
         id: Uuid,
         include_archived: bool,
     ) -> Result<Self::Response, ApiError>;
-    /// The record's version (its ETag).
+    /// Its version (its ETag).
     fn version(record: &Self::Response) -> i64;
 
-    /// The record as a PATCH's merge target: its members less the read-only ones.
+    /// It as a PATCH's merge target: its members less the read-only ones.
     fn writable(record: &Self::Response) -> Result<Map<String, Json>, ApiError> {
         let mut map = to_object(record)?;
         map.retain(|k, _| !Self::SHAPE.read_only.contains(&k.as_str()));
@@ -86,41 +186,79 @@ pub fn to_object<T: Serialize>(record: &T) -> Result<Map<String, Json>, ApiError
     }
 }
 
-/// `Location` of a created record.
-pub fn location(collection: &str, id: Uuid) -> (header::HeaderName, String) {
-    (header::LOCATION, format!("/api/v1/{collection}/{id}"))
+/// The author of the current request's writes. Read on the request's task, where the request
+/// id lives, before the write moves to the blocking pool.
+pub fn actor(principal: &Principal) -> Actor {
+    Actor {
+        id: Some(principal.id),
+        kind: principal.kind.as_str(),
+        request_id: crate::telemetry::current_request_id(),
+    }
 }
 
-/// Inserts a record with its audit event (call inside a transaction).
+/// The URL of a top-level record in `collection`.
+pub fn top_level(collection: &str, id: Uuid) -> String {
+    format!("/api/v1/{collection}/{id}")
+}
+
+/// Inserts a resource with its audit event (call inside a transaction).
 pub fn insert_new<R: Resource>(
     conn: &mut PgConnection,
     actor: &Actor,
+    parent: R::Parent,
     write: &R::Write,
 ) -> Result<(Uuid, R::Response), ApiError> {
-    let id = R::insert(conn, write)?;
-    let record = R::load(conn, id, false)?;
+    let id = R::insert(conn, parent, write)?;
+    let record = R::load(conn, parent, id, false)?;
     let changes = audit::diff(None, Some(&Json::Object(to_object(&record)?)));
     audit::record(conn, actor, "create", R::ENTITY, id, changes)?;
     Ok((id, record))
 }
 
-/// `POST /{collection}`: 201 with `Location` and `ETag`.
+/// The body of a create, decoded and validated: 415, 400, 403 (the caller's limits), 422.
+fn create_body<R: Resource>(
+    principal: &Principal,
+    headers: &header::HeaderMap,
+    body: &[u8],
+) -> Result<R::Write, ApiError> {
+    body::check_media_type(headers, body::JSON)?;
+    let map = body::parse_object(body)?;
+    R::check_create(principal, &map)?;
+    R::SHAPE.check(&map)?;
+    R::validate(map)
+}
+
+/// `POST` on the collection: 201 with `Location` and `ETag`.
 pub async fn create<R: Resource>(
     pool: &PgPool,
     principal: &Principal,
     req: &HttpRequest,
+    parent: R::Parent,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require_editor()?;
-    body::check_media_type(req.headers(), body::JSON)?;
-    let map = body::parse_object(&body)?;
-    R::SHAPE.check(&map)?;
-    let write = R::validate(map)?;
-    let actor = Actor::from_principal(principal);
-    let (id, record) =
-        db::transaction(pool, move |conn| insert_new::<R>(conn, &actor, &write)).await?;
+    principal.require(R::CREATE_ROLES)?;
+    let actor = actor(principal);
+    let principal = principal.clone();
+    let headers = req.headers().clone();
+    // A top-level body is checked before a connection is taken; a nested one after its
+    // parent's 404, which the contract puts first.
+    let mut checked = if R::NESTED {
+        None
+    } else {
+        Some(create_body::<R>(&principal, &headers, &body)?)
+    };
+    let (id, record) = db::transaction(pool, move |conn| {
+        R::check_parent(conn, parent)?;
+        let mut write = match checked.take() {
+            Some(write) => write,
+            None => create_body::<R>(&principal, &headers, &body)?,
+        };
+        R::prepare(conn, &principal, &mut write)?;
+        insert_new::<R>(conn, &actor, parent, &write)
+    })
+    .await?;
     Ok(etag::tag(&mut HttpResponse::Created(), R::version(&record))
-        .insert_header(location(R::COLLECTION, id))
+        .insert_header((header::LOCATION, R::location(parent, id)))
         .json(record))
 }
 
@@ -133,17 +271,22 @@ pub struct GetParams {
     pub include_archived: Option<bool>,
 }
 
-/// `GET /{collection}/{id}`: 200 with `ETag`, or 304 on a matching `If-None-Match`.
+/// `GET` of one: 200 with `ETag`, or 304 on a matching `If-None-Match`.
 pub async fn get<R: Resource>(
     pool: &PgPool,
     principal: &Principal,
     req: &HttpRequest,
+    parent: R::Parent,
     id: Uuid,
     params: GetParams,
 ) -> Result<HttpResponse, ApiError> {
     let include_archived =
         principal.check_include_archived(params.include_archived.unwrap_or(false))?;
-    let record = db::run(pool, move |conn| R::load(conn, id, include_archived)).await?;
+    let record = db::run(pool, move |conn| {
+        R::check_parent(conn, parent)?;
+        R::load(conn, parent, id, include_archived)
+    })
+    .await?;
     let version = R::version(&record);
     if let Some(not_modified) = etag::not_modified(req, version) {
         return Ok(not_modified);
@@ -184,55 +327,65 @@ pub fn check_partner_fields(
     })
 }
 
-/// 403 unless the caller may patch record `id` of `R`: editors and admins always; partners
-/// only a record their organisation owns, and only if `R` lets partners write at all.
-fn require_patch_rights<R: Resource>(principal: &Principal, id: Uuid) -> Result<(), ApiError> {
-    match (principal.role, R::owner(id)) {
-        (Role::Editor | Role::Admin, _) => Ok(()),
-        (Role::Partner, Some(owner)) if !R::PARTNER_MANAGED.is_empty() => {
-            principal.require_owner_of(owner)
-        }
+/// 403 unless a partner acts for the organisation that owns it (the role check let only
+/// partners of resources they may write this far).
+fn check_owner<R: Resource>(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    parent: R::Parent,
+    id: Uuid,
+) -> Result<(), ApiError> {
+    if principal.role != Role::Partner {
+        return Ok(());
+    }
+    match R::owner(conn, parent, id)? {
+        Some(owner) if principal.organisation_id == Some(owner) => Ok(()),
         _ => Err(ApiError::forbidden(format!(
-            "the {} role may not change this record",
-            principal.role
+            "a partner may change only what its own organisation owns; this {} is not its own",
+            R::NOUN
         ))),
     }
 }
 
-/// `PATCH /{collection}/{id}`: JSON Merge Patch under `If-Match`.
-///
-/// Checks run in the contract's order: role, existence, ownership, media type, JSON, `If-Match`
-/// (428, 412), the partner's field rights, validation (422), conflicts (409). The row is locked
-/// first, so concurrent patches with one ETag serialise and all but one get 412.
+/// Locks it for a write: 404 when it (or its parent) is absent or archived.
+fn lock_live<R: Resource>(
+    conn: &mut PgConnection,
+    parent: R::Parent,
+    id: Uuid,
+) -> Result<Locked, ApiError> {
+    R::check_parent(conn, parent)?;
+    let locked = R::lock(conn, parent, id)?;
+    if locked.archived_at.is_some() {
+        return Err(ApiError::not_found(R::NOUN));
+    }
+    Ok(locked)
+}
+
+/// `PATCH` of one: JSON Merge Patch under `If-Match`. The row is locked first, so concurrent
+/// patches with one ETag serialise and all but one get 412. A patch that changes nothing
+/// writes nothing: no new version, no audit event.
 pub async fn update<R: Resource>(
     pool: &PgPool,
     principal: &Principal,
     req: &HttpRequest,
+    parent: R::Parent,
     id: Uuid,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let partners_may = !R::PARTNER_MANAGED.is_empty();
-    principal.require(if partners_may {
-        &[Role::Partner, Role::Editor, Role::Admin]
-    } else {
-        &[Role::Editor, Role::Admin]
-    })?;
+    principal.require(R::UPDATE_ROLES)?;
     let headers = req.headers().clone();
-    let actor = Actor::from_principal(principal);
+    let actor = actor(principal);
     let principal = principal.clone();
     let record = db::transaction(pool, move |conn| {
-        let (current_version, archived_at) = R::lock(conn, id)?;
-        if archived_at.is_some() {
-            return Err(ApiError::not_found(R::ENTITY));
-        }
-        require_patch_rights::<R>(&principal, id)?;
+        let locked = lock_live::<R>(conn, parent, id)?;
+        check_owner::<R>(conn, &principal, parent, id)?;
         body::check_media_type(&headers, body::MERGE_PATCH)?;
         let patch = body::parse_object(&body)?;
-        etag::check_version(&etag::required_if_match(&headers)?, current_version)?;
+        R::check_patch(&principal, &patch)?;
+        etag::check_version(&etag::required_if_match(&headers)?, locked.version)?;
         R::SHAPE.check(&patch)?;
 
-        let current = R::load(conn, id, false)?;
-        let before = to_object(&current)?;
+        let current = R::load(conn, parent, id, false)?;
         let unpatched = R::writable(&current)?;
         let mut patched = Json::Object(unpatched.clone());
         body::merge_patch(&mut patched, &Json::Object(patch));
@@ -244,72 +397,83 @@ pub async fn update<R: Resource>(
         }
         check_partner_fields(&principal, &unpatched, &patched, R::PARTNER_MANAGED)?;
         let write = R::validate(patched)?;
+        R::check_fixed(&current, &write)?;
 
-        R::update(conn, id, current_version, &write)?;
-        let record = R::load(conn, id, false)?;
-        let after = Json::Object(to_object(&record)?);
-        audit::record(
-            conn,
-            &actor,
-            "update",
-            R::ENTITY,
-            id,
-            audit::diff(Some(&Json::Object(before)), Some(&after)),
-        )?;
+        R::update(conn, id, locked.version, &write)?;
+        let record = R::load(conn, parent, id, false)?;
+        let changes = audit::diff(
+            Some(&Json::Object(to_object(&current)?)),
+            Some(&Json::Object(to_object(&record)?)),
+        );
+        audit::record(conn, &actor, "update", R::ENTITY, id, changes)?;
         Ok(record)
     })
     .await?;
     Ok(etag::tag(&mut HttpResponse::Ok(), R::version(&record)).json(record))
 }
 
-/// `DELETE /{collection}/{id}`: archives (If-Match), 204 with the new ETag.
-pub async fn archive<R: Resource>(
+/// `DELETE` of one (If-Match): archives (204 with the new ETag) or removes (204), as the
+/// resource's [`Removal`] says.
+pub async fn remove<R: Resource>(
     pool: &PgPool,
     principal: &Principal,
     req: &HttpRequest,
+    parent: R::Parent,
     id: Uuid,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require_editor()?;
+    principal.require(EDITORS)?;
     let headers = req.headers().clone();
-    let actor = Actor::from_principal(principal);
+    let actor = actor(principal);
     let version = db::transaction(pool, move |conn| {
-        let (current, archived_at) = R::lock(conn, id)?;
-        if archived_at.is_some() {
-            return Err(ApiError::not_found(R::ENTITY));
+        let locked = lock_live::<R>(conn, parent, id)?;
+        etag::check_version(&etag::required_if_match(&headers)?, locked.version)?;
+        match R::REMOVAL {
+            Removal::Archive => {
+                let now = db::now();
+                let version = R::set_archived(conn, id, locked.version, Some(now))?;
+                let changes = serde_json::json!({"before": {"archived_at": null}, "after": {"archived_at": now}});
+                audit::record(conn, &actor, "archive", R::ENTITY, id, changes)?;
+                Ok(Some(version))
+            }
+            Removal::Delete => {
+                let before = to_object(&R::load(conn, parent, id, false)?)?;
+                R::delete(conn, id)?;
+                let changes = audit::diff(Some(&Json::Object(before)), None);
+                audit::record(conn, &actor, "delete", R::ENTITY, id, changes)?;
+                Ok(None)
+            }
         }
-        etag::check_version(&etag::required_if_match(&headers)?, current)?;
-        let now = db::now();
-        let version = R::set_archived(conn, id, current, Some(now))?;
-        let changes =
-            serde_json::json!({"before": {"archived_at": null}, "after": {"archived_at": now}});
-        audit::record(conn, &actor, "archive", R::ENTITY, id, changes)?;
-        Ok(version)
     })
     .await?;
-    Ok(etag::tag(&mut HttpResponse::NoContent(), version).finish())
+    Ok(match version {
+        Some(version) => etag::tag(&mut HttpResponse::NoContent(), version).finish(),
+        None => HttpResponse::NoContent().finish(),
+    })
 }
 
-/// `POST /{collection}/{id}/restore`: un-archives (If-Match); 409 if live or if what made it
-/// unique (a name) is now taken.
+/// `POST .../restore` (If-Match): un-archives; 409 if live or if what made it unique (a name)
+/// is now taken.
 pub async fn restore<R: Resource>(
     pool: &PgPool,
     principal: &Principal,
     req: &HttpRequest,
+    parent: R::Parent,
     id: Uuid,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require_editor()?;
+    principal.require(EDITORS)?;
     let headers = req.headers().clone();
-    let actor = Actor::from_principal(principal);
+    let actor = actor(principal);
     let record = db::transaction(pool, move |conn| {
-        let (current, archived_at) = R::lock(conn, id)?;
-        etag::check_version(&etag::required_if_match(&headers)?, current)?;
-        let Some(archived_at) = archived_at else {
+        R::check_parent(conn, parent)?;
+        let locked = R::lock(conn, parent, id)?;
+        etag::check_version(&etag::required_if_match(&headers)?, locked.version)?;
+        let Some(archived_at) = locked.archived_at else {
             return Err(ApiError::conflict("the record is not archived", None));
         };
-        R::set_archived(conn, id, current, None)?;
+        R::set_archived(conn, id, locked.version, None)?;
         let changes = serde_json::json!({"before": {"archived_at": archived_at}, "after": {"archived_at": null}});
         audit::record(conn, &actor, "restore", R::ENTITY, id, changes)?;
-        R::load(conn, id, false)
+        R::load(conn, parent, id, false)
     })
     .await?;
     Ok(etag::tag(&mut HttpResponse::Ok(), R::version(&record)).json(record))
@@ -390,17 +554,21 @@ const AUDIT_CSV_COLUMNS: &[&str] = &[
     "changes",
 ];
 
-/// `GET /{collection}/{id}/history`: the record's audit trail (editors and admins).
+/// `GET .../{id}/history`: its audit trail (editors and admins).
 pub async fn history<R: Resource>(
     pool: &PgPool,
     principal: &Principal,
     req: &HttpRequest,
+    parent: R::Parent,
     id: Uuid,
     params: HistoryParams,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require_editor()?;
+    principal.require(EDITORS)?;
     principal.check_include_archived(params.include_archived.unwrap_or(false))?;
-    db::run(pool, move |conn| R::load(conn, id, true).map(|_| ())).await?;
+    db::run(pool, move |conn| {
+        R::load(conn, parent, id, true).map(|_| ())
+    })
+    .await?;
     let query = ListQuery {
         resource: "audit_events",
         select: "SELECT *",

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod company;
 pub mod goal;
 pub mod irccs;
+pub mod link;
 pub mod organisation;
 pub mod partner;
 pub mod record;

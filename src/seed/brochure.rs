@@ -129,7 +129,7 @@ fn upsert<R: OrgResource>(
         return Ok((id, false));
     }
     let write = validate_body::<R>(body)?;
-    let (id, _) = insert_new::<R>(conn, actor, &write)?;
+    let (id, _) = insert_new::<R>(conn, actor, (), &write)?;
     Ok((id, true))
 }
 
@@ -222,8 +222,17 @@ pub fn load_strategy(
     organisations: &HashMap<String, Uuid>,
 ) -> Result<StrategyLoaded, String> {
     use crate::http::activities::Activities;
+    use crate::http::dated::{Dated, GoalPartners};
     use crate::http::goals::Goals;
+    use crate::http::links::GoalActivityLinks;
     use crate::http::record::Resource;
+
+    fn object(value: Json) -> Map<String, Json> {
+        match value {
+            Json::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
 
     let data = dataset().map_err(|e| format!("the embedded dataset does not parse: {e}"))?;
     let actor = Actor::system();
@@ -242,7 +251,7 @@ pub fn load_strategy(
                 Some(found) => found.id,
                 None => {
                     loaded.goals += 1;
-                    insert_new::<Goals>(conn, &actor, &Goals::validate(body)?)?.0
+                    insert_new::<Goals>(conn, &actor, (), &Goals::validate(body)?)?.0
                 }
             };
             for activity in activities.as_array().into_iter().flatten() {
@@ -257,7 +266,7 @@ pub fn load_strategy(
                     None => {
                         loaded.activities += 1;
                         let body = activity.as_object().cloned().unwrap_or_default();
-                        insert_new::<Activities>(conn, &actor, &Activities::validate(body)?)?.0
+                        insert_new::<Activities>(conn, &actor, (), &Activities::validate(body)?)?.0
                     }
                 };
                 let linked: Count = diesel::sql_query(
@@ -273,18 +282,9 @@ pub fn load_strategy(
                     .bind::<SqlUuid, _>(activity_id)
                     .get_result(conn)?;
                     let role = if has_primary.n == 0 { "primary" } else { "supporting" };
-                    let id = Uuid::now_v7();
-                    diesel::sql_query(
-                        "INSERT INTO goal_activity_links (id, goal_id, activity_id, role, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, now(), now())",
-                    )
-                    .bind::<SqlUuid, _>(id)
-                    .bind::<SqlUuid, _>(goal_id)
-                    .bind::<SqlUuid, _>(activity_id)
-                    .bind::<Text, _>(role)
-                    .execute(conn)?;
-                    let after = serde_json::json!({"goal_id": goal_id, "activity_id": activity_id, "role": role});
-                    crate::models::audit::record(conn, &actor, "create", "goal_activity_link", id, serde_json::json!({"before": null, "after": after}))?;
+                    let body = serde_json::json!({"goal_id": goal_id, "activity_id": activity_id, "role": role});
+                    let write = GoalActivityLinks::validate(object(body))?;
+                    insert_new::<GoalActivityLinks>(conn, &actor, (), &write)?;
                     loaded.links += 1;
                 }
             }
@@ -314,18 +314,9 @@ pub fn load_strategy(
                 if linked.n > 0 {
                     continue;
                 }
-                let id = Uuid::now_v7();
-                diesel::sql_query(
-                    "INSERT INTO goal_partners (id, goal_id, organisation_id, role, note, created_at, updated_at) \
-                     VALUES ($1, $2, $3, 'strategic_partner', $4, now(), now())",
-                )
-                .bind::<SqlUuid, _>(id)
-                .bind::<SqlUuid, _>(goal_id)
-                .bind::<SqlUuid, _>(org)
-                .bind::<diesel::sql_types::Nullable<Text>, _>(note.clone())
-                .execute(conn)?;
-                let after = serde_json::json!({"goal_id": goal_id, "organisation_id": org, "role": "strategic_partner", "note": note});
-                crate::models::audit::record(conn, &actor, "create", "goal_partner", id, serde_json::json!({"before": null, "after": after}))?;
+                let body = serde_json::json!({"organisation_id": org, "role": "strategic_partner", "note": note});
+                let write = Dated::<GoalPartners>::validate(object(body))?;
+                insert_new::<Dated<GoalPartners>>(conn, &actor, goal_id, &write)?;
                 loaded.partners += 1;
             }
         }

@@ -1,0 +1,261 @@
+//! Writes of the link tables: goal–activity links, and the dated links of organisations (goal
+//! partners, activity participants). Their reads go through the list engine (`db::list`).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Date, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use uuid::Uuid;
+
+use crate::db::schema::goal_activity_links;
+
+/// A goal–activity link as written.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = goal_activity_links)]
+pub struct NewGoalActivityLink<'a> {
+    /// UUID v7.
+    pub id: Uuid,
+    /// The goal.
+    pub goal_id: Uuid,
+    /// The activity.
+    pub activity_id: Uuid,
+    /// `primary` or `supporting`.
+    pub role: &'a str,
+    /// A note.
+    pub note: Option<&'a str>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Same as `created_at`.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Inserts a goal–activity link.
+pub fn insert_goal_activity_link(
+    conn: &mut PgConnection,
+    link: &NewGoalActivityLink<'_>,
+) -> QueryResult<()> {
+    diesel::insert_into(goal_activity_links::table)
+        .values(link)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Locks a goal–activity link for a write; its version, `None` when absent.
+pub fn lock_goal_activity_link(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<i64>> {
+    goal_activity_links::table
+        .filter(goal_activity_links::id.eq(id))
+        .select(goal_activity_links::version)
+        .for_update()
+        .first(conn)
+        .optional()
+}
+
+/// Rewrites a goal–activity link's role and note, bumping its version (the caller holds its
+/// lock).
+pub fn update_goal_activity_link(
+    conn: &mut PgConnection,
+    id: Uuid,
+    role: &str,
+    note: Option<&str>,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::update(goal_activity_links::table.filter(goal_activity_links::id.eq(id)))
+        .set((
+            goal_activity_links::role.eq(role),
+            goal_activity_links::note.eq(note),
+            goal_activity_links::updated_at.eq(now),
+            goal_activity_links::version.eq(goal_activity_links::version + 1),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Removes a goal–activity link.
+pub fn delete_goal_activity_link(conn: &mut PgConnection, id: Uuid) -> QueryResult<()> {
+    diesel::delete(goal_activity_links::table.filter(goal_activity_links::id.eq(id)))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// A table of dated links: which table, which column names its goal or activity, and whether
+/// its links carry a status. Its names are constants of ours, never input.
+#[derive(Debug, Clone, Copy)]
+pub struct DatedTable {
+    /// `goal_partners` or `activity_participants`.
+    pub table: &'static str,
+    /// `goal_id` or `activity_id`.
+    pub target_column: &'static str,
+    /// Participants have a `status`.
+    pub with_status: bool,
+}
+
+/// A dated link as written.
+#[derive(Debug, Clone)]
+pub struct DatedWrite {
+    /// The organisation.
+    pub organisation_id: Uuid,
+    /// Its role, one of the table's.
+    pub role: String,
+    /// Its status, where the table has one.
+    pub status: Option<&'static str>,
+    /// First day.
+    pub since: Option<NaiveDate>,
+    /// Last day, inclusive.
+    pub until: Option<NaiveDate>,
+    /// A note.
+    pub note: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct Version {
+    #[diesel(sql_type = BigInt)]
+    version: i64,
+}
+
+/// Locks link `id` of `target` for a write; its version, `None` when absent.
+pub fn lock_dated(
+    conn: &mut PgConnection,
+    t: DatedTable,
+    target: Uuid,
+    id: Uuid,
+) -> QueryResult<Option<i64>> {
+    diesel::sql_query(format!(
+        "SELECT version FROM {} WHERE id = $1 AND {} = $2 FOR UPDATE",
+        t.table, t.target_column
+    ))
+    .bind::<SqlUuid, _>(id)
+    .bind::<SqlUuid, _>(target)
+    .get_result::<Version>(conn)
+    .optional()
+    .map(|v| v.map(|v| v.version))
+}
+
+#[derive(QueryableByName)]
+struct Organisation {
+    #[diesel(sql_type = SqlUuid)]
+    organisation_id: Uuid,
+}
+
+/// The organisation of link `id` of `target`, `None` when absent.
+pub fn dated_organisation(
+    conn: &mut PgConnection,
+    t: DatedTable,
+    target: Uuid,
+    id: Uuid,
+) -> QueryResult<Option<Uuid>> {
+    diesel::sql_query(format!(
+        "SELECT organisation_id FROM {} WHERE id = $1 AND {} = $2",
+        t.table, t.target_column
+    ))
+    .bind::<SqlUuid, _>(id)
+    .bind::<SqlUuid, _>(target)
+    .get_result::<Organisation>(conn)
+    .optional()
+    .map(|o| o.map(|o| o.organisation_id))
+}
+
+/// Inserts dated link `id` of `target`.
+pub fn insert_dated(
+    conn: &mut PgConnection,
+    t: DatedTable,
+    id: Uuid,
+    target: Uuid,
+    write: &DatedWrite,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    let status = if t.with_status { ", status" } else { "" };
+    let status_value = if t.with_status { ", $9" } else { "" };
+    let insert = diesel::sql_query(format!(
+        "INSERT INTO {} (id, {}, organisation_id, role, since, until, note, created_at, updated_at{status}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8{status_value})",
+        t.table, t.target_column,
+    ))
+    .into_boxed::<diesel::pg::Pg>()
+    .bind::<SqlUuid, _>(id)
+    .bind::<SqlUuid, _>(target)
+    .bind::<SqlUuid, _>(write.organisation_id)
+    .bind::<Text, _>(write.role.clone())
+    .bind::<Nullable<Date>, _>(write.since)
+    .bind::<Nullable<Date>, _>(write.until)
+    .bind::<Nullable<Text>, _>(write.note.clone())
+    .bind::<Timestamptz, _>(now);
+    match write.status.filter(|_| t.with_status) {
+        Some(status) => insert.bind::<Text, _>(status).execute(conn),
+        None => insert.execute(conn),
+    }
+    .map(|_| ())
+}
+
+/// Rewrites dated link `id` (all but its organisation), bumping its version (the caller holds
+/// its lock).
+pub fn update_dated(
+    conn: &mut PgConnection,
+    t: DatedTable,
+    id: Uuid,
+    write: &DatedWrite,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    let status = if t.with_status { ", status = $7" } else { "" };
+    let update = diesel::sql_query(format!(
+        "UPDATE {} SET role = $1, since = $2, until = $3, note = $4, updated_at = $5, \
+         version = version + 1{status} WHERE id = $6",
+        t.table
+    ))
+    .into_boxed::<diesel::pg::Pg>()
+    .bind::<Text, _>(write.role.clone())
+    .bind::<Nullable<Date>, _>(write.since)
+    .bind::<Nullable<Date>, _>(write.until)
+    .bind::<Nullable<Text>, _>(write.note.clone())
+    .bind::<Timestamptz, _>(now)
+    .bind::<SqlUuid, _>(id);
+    match write.status.filter(|_| t.with_status) {
+        Some(status) => update.bind::<Text, _>(status).execute(conn),
+        None => update.execute(conn),
+    }
+    .map(|_| ())
+}
+
+/// Removes dated link `id`.
+pub fn delete_dated(conn: &mut PgConnection, t: DatedTable, id: Uuid) -> QueryResult<()> {
+    diesel::sql_query(format!("DELETE FROM {} WHERE id = $1", t.table))
+        .bind::<SqlUuid, _>(id)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// The tables a link may point at, for [`is_live`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// `organisations`.
+    Organisation,
+    /// `goals`.
+    Goal,
+    /// `activities`.
+    Activity,
+}
+
+impl End {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Organisation => "organisations",
+            Self::Goal => "goals",
+            Self::Activity => "activities",
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct Found {
+    #[diesel(sql_type = Bool)]
+    found: bool,
+}
+
+/// Whether row `id` of `end` exists and is not archived.
+pub fn is_live(conn: &mut PgConnection, end: End, id: Uuid) -> QueryResult<bool> {
+    diesel::sql_query(format!(
+        "SELECT EXISTS (SELECT 1 FROM {} WHERE id = $1 AND archived_at IS NULL) AS found",
+        end.table()
+    ))
+    .bind::<SqlUuid, _>(id)
+    .get_result::<Found>(conn)
+    .map(|f| f.found)
+}
