@@ -5,11 +5,10 @@ use diesel::prelude::*;
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
-use crate::auth::Principal;
 use crate::db::list::{Keyed, Value};
 use crate::db::schema::audit_events;
 
-/// Who made a change, and under which request.
+/// Who made a change, and under which request (the HTTP layer builds it from the caller).
 #[derive(Debug, Clone)]
 pub struct Actor {
     /// User or client id; `None` for the system (seeding, CLI).
@@ -21,15 +20,6 @@ pub struct Actor {
 }
 
 impl Actor {
-    /// The authenticated caller of the current request.
-    pub fn from_principal(principal: &Principal) -> Self {
-        Self {
-            id: Some(principal.id),
-            kind: principal.kind.as_str(),
-            request_id: crate::telemetry::current_request_id(),
-        }
-    }
-
     /// The service itself (seeding, command line).
     pub fn system() -> Self {
         Self {
