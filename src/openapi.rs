@@ -4,6 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::error::PROBLEM_TYPES;
 use crate::http::{
     activities, areas, auth, companies, dated, goals, health, irccs, links, list, organisations,
     partners, problems, record, universities,
@@ -14,14 +15,7 @@ use crate::http::{
 #[openapi(
     info(
         title = "lshub",
-        description = "The Lombardia Life Sciences Hub's stakeholder registry.\n\n\
-            Errors are RFC 9457 `application/problem+json` documents whose `type` is \
-            `urn:lshub:problem:<code>`, with `code` one of: `malformed`, `unauthorized`, \
-            `forbidden`, `not_found`, `method_not_allowed`, `unsupported_media_type`, \
-            `payload_too_large`, `validation`, `duplicate`, `precondition_required`, \
-            `precondition_failed`, `invalid_cursor`, `idempotency_key_reused`, `rate_limited`, \
-            `unavailable`, `internal`. `errors[].field` is a JSON Pointer.\n\n\
-            Each operation lists the roles allowed to call it in `x-roles`.",
+        description = description(),
         license(name = "Apache-2.0")
     ),
     paths(
@@ -130,6 +124,22 @@ use crate::http::{
     )
 )]
 pub struct ApiDoc;
+
+/// The document's description, with the problem codes listed from the catalogue.
+fn description() -> String {
+    let codes: Vec<String> = PROBLEM_TYPES
+        .iter()
+        .map(|p| format!("`{}`", p.code))
+        .collect();
+    format!(
+        "The Lombardia Life Sciences Hub's stakeholder registry.\n\n\
+         Errors are RFC 9457 `application/problem+json` documents whose `type` is \
+         `urn:lshub:problem:<code>`, with `code` one of: {}. `errors[].field` is a JSON \
+         Pointer.\n\n\
+         Each operation lists the roles allowed to call it in `x-roles`.",
+        codes.join(", ")
+    )
+}
 
 struct BearerAuth;
 

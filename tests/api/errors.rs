@@ -138,3 +138,80 @@ async fn an_overlong_q_is_refused_and_accept_q_zero_is_honoured() {
         Some("application/json")
     );
 }
+
+/// What diesel really reports for PostgreSQL's lock timeout, NOWAIT, statement timeout and
+/// deadlock is recognised: 503s, the deadlock as `Contention`, which `db::transaction` retries.
+#[actix_web::test]
+async fn the_servers_timeouts_and_deadlocks_are_recognised() {
+    use diesel::connection::SimpleConnection;
+    use diesel::RunQueryDsl;
+    use lshub::error::ApiError;
+
+    let app = TestApp::spawn().await;
+    let mut holder = app.conn();
+    let mut waiter = app.conn();
+    holder
+        .batch_execute(
+            "CREATE TABLE contended (id int PRIMARY KEY); INSERT INTO contended VALUES (1), (2)",
+        )
+        .expect("setup");
+    let run = |conn: &mut diesel::PgConnection, sql: &str| {
+        diesel::sql_query(sql)
+            .execute(conn)
+            .map(drop)
+            .map_err(ApiError::from)
+    };
+
+    waiter
+        .batch_execute("SET statement_timeout = 50")
+        .expect("set");
+    let slow = run(&mut waiter, "SELECT pg_sleep(2)").expect_err("timed out");
+    assert!(matches!(slow, ApiError::Unavailable { .. }), "{slow:?}");
+    assert_eq!(slow.to_string(), "the query took too long; retry later");
+
+    holder
+        .batch_execute("BEGIN; SELECT id FROM contended WHERE id = 1 FOR UPDATE")
+        .expect("lock");
+    waiter
+        .batch_execute("SET statement_timeout = 0; SET lock_timeout = 50")
+        .expect("set");
+    for sql in [
+        "UPDATE contended SET id = id WHERE id = 1",
+        "SELECT id FROM contended WHERE id = 1 FOR UPDATE NOWAIT",
+    ] {
+        let busy = run(&mut waiter, sql).expect_err("lock not available");
+        assert!(
+            matches!(busy, ApiError::Unavailable { .. }),
+            "{sql}: {busy:?}"
+        );
+        assert_eq!(
+            busy.to_string(),
+            "the record is busy with another write; retry"
+        );
+    }
+    holder.batch_execute("ROLLBACK").expect("rollback");
+
+    // Each holds one row and then wants the other's; PostgreSQL aborts one of them.
+    waiter.batch_execute("SET lock_timeout = 0").expect("set");
+    holder
+        .batch_execute("BEGIN; UPDATE contended SET id = id WHERE id = 1")
+        .expect("first row");
+    waiter
+        .batch_execute("BEGIN; UPDATE contended SET id = id WHERE id = 2")
+        .expect("second row");
+    let crossing = std::thread::spawn(move || {
+        let result = run(&mut holder, "UPDATE contended SET id = id WHERE id = 2");
+        let _ = holder.batch_execute("ROLLBACK");
+        result
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let second = run(&mut waiter, "UPDATE contended SET id = id WHERE id = 1");
+    let _ = waiter.batch_execute("ROLLBACK");
+    let first = crossing.join().expect("thread");
+    let failures: Vec<ApiError> = [first, second]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(matches!(failures[0], ApiError::Contention), "{failures:?}");
+}
