@@ -12,3 +12,4 @@ mod registry;
 mod relationships;
 mod seed;
 mod strategy;
+mod structure;
