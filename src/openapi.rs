@@ -5,10 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::PROBLEM_TYPES;
-use crate::http::{
-    activities, areas, auth, companies, dated, goals, health, irccs, links, list, organisations,
-    partners, problems, record, universities,
-};
+use crate::http::{companies, list, problems, record};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -17,76 +14,6 @@ use crate::http::{
         title = "lshub",
         description = description(),
         license(name = "Apache-2.0")
-    ),
-    paths(
-        health::healthz,
-        health::readyz,
-        auth::issue_token,
-        auth::revoke_token,
-        auth::get_me,
-        companies::list_companies,
-        companies::create_company,
-        companies::get_company,
-        companies::update_company,
-        companies::archive_company,
-        companies::restore_company,
-        companies::company_history,
-        irccs::list_irccs,
-        irccs::create_irccs,
-        irccs::get_irccs,
-        irccs::update_irccs,
-        irccs::archive_irccs,
-        irccs::restore_irccs,
-        irccs::irccs_history,
-        universities::list_universities,
-        universities::create_university,
-        universities::get_university,
-        universities::update_university,
-        universities::archive_university,
-        universities::restore_university,
-        universities::university_history,
-        partners::list_partners,
-        partners::create_partner,
-        partners::get_partner,
-        partners::update_partner,
-        partners::archive_partner,
-        partners::restore_partner,
-        partners::partner_history,
-        organisations::list_organisations,
-        organisations::get_organisation,
-        areas::list_areas,
-        goals::list_goals,
-        goals::create_goal,
-        goals::get_goal,
-        goals::update_goal,
-        goals::archive_goal,
-        goals::restore_goal,
-        goals::goal_history,
-        activities::list_activities,
-        activities::create_activity,
-        activities::get_activity,
-        activities::update_activity,
-        activities::archive_activity,
-        activities::restore_activity,
-        activities::activity_history,
-        links::list_goal_activity_links,
-        links::create_goal_activity_link,
-        links::get_goal_activity_link,
-        links::update_goal_activity_link,
-        links::delete_goal_activity_link,
-        links::list_goal_activities,
-        links::list_activity_goals,
-        dated::list_goal_partners,
-        dated::create_goal_partner,
-        dated::get_goal_partner,
-        dated::update_goal_partner,
-        dated::delete_goal_partner,
-        dated::list_participants,
-        dated::create_participant,
-        dated::get_participant,
-        dated::update_participant,
-        dated::delete_participant,
-        dated::list_engagements,
     ),
     components(
         responses(
@@ -110,7 +37,7 @@ use crate::http::{
         list::PageResponse<companies::CompanyResponse>,
         list::PageResponse<record::AuditEvent>,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &RouteTable),
     tags(
         (name = "auth", description = "Tokens and the caller"),
         (name = "companies", description = "Companies of the registry"),
@@ -139,6 +66,18 @@ fn description() -> String {
          Each operation lists the roles allowed to call it in `x-roles`.",
         codes.join(", ")
     )
+}
+
+/// Adds every operation of the route table, where each route is declared once.
+struct RouteTable;
+
+impl Modify for RouteTable {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let routes = crate::http::routes::document();
+        openapi.paths.paths.extend(routes.paths.paths);
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.schemas.extend(routes.schemas);
+    }
 }
 
 struct BearerAuth;
@@ -171,10 +110,9 @@ pub fn document() -> String {
         .clone()
 }
 
-/// `GET /openapi.json`.
+/// This OpenAPI document.
 #[utoipa::path(get, path = "/openapi.json", tag = "health",
-    extensions(("x-roles" = json!(["anonymous"]))),
-    responses((status = 200, description = "This document")))]
+    responses((status = 200, description = "This document", content_type = "application/json")))]
 pub async fn serve_openapi() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")

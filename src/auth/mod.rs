@@ -69,11 +69,6 @@ impl Principal {
         }
     }
 
-    /// 403 unless the caller edits the registry (editor or admin).
-    pub fn require_editor(&self) -> Result<(), ApiError> {
-        self.require(&[Role::Editor, Role::Admin])
-    }
-
     /// `include_archived=true` is for editors and admins; for others it is 403.
     pub fn check_include_archived(&self, include_archived: bool) -> Result<bool, ApiError> {
         if include_archived && !self.role.can_edit() {
@@ -83,18 +78,6 @@ impl Principal {
         }
         Ok(include_archived)
     }
-
-    /// 403 unless an editor/admin, or a partner acting for `organisation_id`.
-    pub fn require_owner_of(&self, organisation_id: Uuid) -> Result<(), ApiError> {
-        match self.role {
-            Role::Editor | Role::Admin => Ok(()),
-            Role::Partner if self.organisation_id == Some(organisation_id) => Ok(()),
-            Role::Partner => Err(ApiError::forbidden(
-                "a partner may change only its own organisation",
-            )),
-            Role::Viewer => Err(ApiError::forbidden("the viewer role is read-only")),
-        }
-    }
 }
 
 impl FromRequest for Principal {
@@ -102,7 +85,25 @@ impl FromRequest for Principal {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
+        ready(authenticate(req).and_then(|principal| authorise(req, principal)))
+    }
+}
+
+/// 403 unless the route declares the caller's role: the route table (`http::routes`) is the
+/// one declaration of who may call what, and the OpenAPI `x-roles` come from it too. A route
+/// that declares nothing lets nobody in (deny by default).
+fn authorise(req: &HttpRequest, principal: Principal) -> Result<Principal, ApiError> {
+    use crate::http::routes::{Access, RouteAccess};
+    match req
+        .app_data::<RouteAccess>()
+        .and_then(|access| access.of(req.method()))
+    {
+        Some(Access::Roles(roles)) => principal.require(roles).map(|()| principal),
+        Some(Access::Anonymous) => Ok(principal),
+        None => {
+            tracing::error!(path = req.path(), "a route without declared roles");
+            Err(ApiError::forbidden("this route admits no role"))
+        }
     }
 }
 

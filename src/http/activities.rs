@@ -303,10 +303,9 @@ const CSV_COLUMNS: &[&str] = &[
 /// List activities.
 #[utoipa::path(
     get, path = "/api/v1/activities", tag = "activities",
-    description = "Roles: viewer, partner, editor, admin. Keyset-paginated; `Accept: text/csv` streams every match.",
+    description = "Keyset-paginated; `Accept: text/csv` streams every match.",
     params(ActivityListQuery),
     security(("bearer" = [])),
-    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
     responses(
         (status = 200, description = "A page of activities (or CSV)",
          content((PageResponse<ActivityResponse> = "application/json"), (String = "text/csv")),
@@ -409,9 +408,8 @@ record_handlers! {
     history: "/api/v1/activities/{id}/history",
     response: ActivityResponse,
     input: ActivityInput,
-    patch_roles: "Roles: editor, admin. RFC 7396 merge patch: lists replace, null clears. Requires If-Match. \
+    patch_description: "RFC 7396 merge patch: lists replace, null clears. Requires If-Match. \
         Archiving an activity keeps its links; they are hidden with it and come back with a restore.",
-    patch_x_roles: ["editor", "admin"],
     summaries: ("Create an activity.", "Read an activity.", "Update an activity (JSON Merge Patch).",
         "Archive an activity.", "Restore an archived activity.", "An activity's audit trail, newest first."),
     handlers: (create_activity, get_activity, update_activity, archive_activity, restore_activity, activity_history),

@@ -25,9 +25,8 @@ pub struct AreaResponse {
 /// List the areas of action.
 #[utoipa::path(
     get, path = "/api/v1/areas", tag = "goals",
-    description = "Roles: viewer, partner, editor, admin. The fixed reference list, in the brochure's order; one page.",
+    description = "The fixed reference list, in the brochure's order; one page.",
     security(("bearer" = [])),
-    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
     responses(
         (status = 200, description = "Every area", body = PageResponse<AreaResponse>,
          headers(("ETag" = String, description = "Send it back in If-None-Match"))),

@@ -116,11 +116,10 @@ fn user_role(user: &UserRow) -> Result<Role, ApiError> {
 /// Obtain an access token.
 #[utoipa::path(
     post, path = "/api/v1/auth/token", tag = "auth",
-    description = "Roles: anyone (it is how callers authenticate). OAuth 2.0 token endpoint. Grants: `password` (the hub's own admin tools; \
+    description = "OAuth 2.0 token endpoint. Grants: `password` (the hub's own admin tools; \
         username = e-mail) and `refresh_token` (rotates: the old refresh token stops working, and \
         presenting it again revokes every token of its family). Errors use RFC 6749's shape.",
     request_body(content((TokenRequest = "application/x-www-form-urlencoded"), (TokenRequest = "application/json"))),
-    extensions(("x-roles" = json!(["anonymous"]))),
     responses(
         (status = 200, description = "Tokens issued", body = TokenResponse),
         (status = 400, description = "invalid_request, invalid_grant or unsupported_grant_type", body = OAuthErrorBody),
@@ -281,11 +280,10 @@ pub struct RevokeRequest {
 /// Revoke a refresh token.
 #[utoipa::path(
     post, path = "/api/v1/auth/revoke", tag = "auth",
-    description = "Roles: anyone holding the token. RFC 7009. Revokes the refresh token and every token rotated from the same login. \
+    description = "RFC 7009. Revokes the refresh token and every token rotated from the same login. \
         Answers 200 for unknown tokens too, so it reveals nothing. Access tokens are short-lived \
         JWTs and simply expire.",
     request_body(content((RevokeRequest = "application/x-www-form-urlencoded"), (RevokeRequest = "application/json"))),
-    extensions(("x-roles" = json!(["anonymous"]))),
     responses(
         (status = 200, description = "Revoked (or unknown)"),
         (status = 400, description = "invalid_request", body = OAuthErrorBody),
@@ -350,9 +348,7 @@ pub struct MeResponse {
 /// Who am I?
 #[utoipa::path(
     get, path = "/api/v1/me", tag = "auth",
-    description = "Roles: viewer, partner, editor, admin.",
     security(("bearer" = [])),
-    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
     responses(
         (status = 200, description = "The caller", body = MeResponse),
         (status = 401, response = problems::Unauthorized),

@@ -311,12 +311,11 @@ list_params!(CompanyListQuery);
 /// List companies (keyset-paginated).
 #[utoipa::path(
     get, path = "/api/v1/companies", tag = "companies",
-    description = "Roles: viewer, partner, editor, admin. Keyset-paginated; follow `next_cursor` or the `Link` header. \
+    description = "Keyset-paginated; follow `next_cursor` or the `Link` header. \
         `Accept: text/csv` streams every match as CSV. \
         The ETag derives from a counter of committed changes: a poll with If-None-Match answers 304 without running the query.",
     params(CompanyListQuery),
     security(("bearer" = [])),
-    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
     responses(
         (status = 200, description = "A page of companies (or CSV)",
          content((PageResponse<CompanyResponse> = "application/json"), (String = "text/csv")),
@@ -384,11 +383,10 @@ record_handlers! {
     history: "/api/v1/companies/{id}/history",
     response: CompanyResponse,
     input: CompanyInput,
-    patch_roles: "Roles: editor, admin; partner on its own company, self-managed fields only \
+    patch_description: "A partner changes only its own company, and only its self-managed fields \
         (description, website, email, phone, address, tags, employees, revenue_eur, \
         rd_investment_eur, exports_eur, ateco_code, device_segment). RFC 7396 merge patch: \
         objects merge, arrays replace, null clears. Requires If-Match.",
-    patch_x_roles: ["partner", "editor", "admin"],
     summaries: ("Create a company.", "Read a company.", "Update a company (JSON Merge Patch).",
         "Archive a company.", "Restore an archived company.", "A company's audit trail, newest first."),
     handlers: (create_company, get_company, update_company, archive_company, restore_company, company_history),

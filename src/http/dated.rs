@@ -730,16 +730,14 @@ pub struct LinkPath {
 }
 
 macro_rules! dated_link_handlers {
-    ($spec:ty, $tag:literal, $collection:literal, $item:literal, $response:ty, $target:literal, $write_roles:tt,
-     $write_x_roles:tt,
+    ($spec:ty, $tag:literal, $collection:literal, $item:literal, $response:ty, $target:literal, $write_notes:literal,
      $list:ident, $create:ident, $get:ident, $update:ident, $delete:ident) => {
         #[doc = concat!("List the ", $target, "'s links (`as_of` for those that held on a day).")]
         #[utoipa::path(
             get, path = $collection, tag = $tag,
-            description = "Roles: viewer, partner, editor, admin. Without `as_of`, every link; with it, those that held that day.",
+            description = "Without `as_of`, every link; with it, those that held that day.",
             params(("id" = Uuid, Path, description = "Goal or activity id"), LinkQuery),
             security(("bearer" = [])),
-            extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
             responses(
                 (status = 200, description = "A page of links (or CSV)",
                  content((PageResponse<$response> = "application/json"), (String = "text/csv"))),
@@ -765,11 +763,10 @@ macro_rules! dated_link_handlers {
         #[doc = concat!("Add a link to the ", $target, ".")]
         #[utoipa::path(
             post, path = $collection, tag = $tag,
-            description = $write_roles,
+            description = $write_notes,
             params(("id" = Uuid, Path, description = "Goal or activity id")),
             request_body(content = LinkInput, content_type = "application/json"),
             security(("bearer" = [])),
-            extensions(("x-roles" = json!($write_x_roles))),
             responses(
                 (status = 201, description = "Linked", body = $response,
                  headers(("Location" = String, description = "The link's URL"), ("ETag" = String, description = "`\"<version>\"`"))),
@@ -796,10 +793,9 @@ macro_rules! dated_link_handlers {
         #[doc = concat!("Read one of the ", $target, "'s links.")]
         #[utoipa::path(
             get, path = $item, tag = $tag,
-            description = "Roles: viewer, partner, editor, admin. Honours `If-None-Match` (304).",
+            description = "Honours `If-None-Match` (304).",
             params(("id" = Uuid, Path, description = "Goal or activity id"), ("link_id" = Uuid, Path, description = "Link id")),
             security(("bearer" = [])),
-            extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
             responses(
                 (status = 200, description = "The link", body = $response, headers(("ETag" = String, description = "`\"<version>\"`"))),
                 (status = 304, description = "Not modified"),
@@ -822,12 +818,11 @@ macro_rules! dated_link_handlers {
         #[doc = concat!("Change one of the ", $target, "'s links (JSON Merge Patch).")]
         #[utoipa::path(
             patch, path = $item, tag = $tag,
-            description = $write_roles,
+            description = $write_notes,
             params(("id" = Uuid, Path, description = "Goal or activity id"), ("link_id" = Uuid, Path, description = "Link id"),
                    ("If-Match" = String, Header, description = "The link's ETag")),
             request_body(content = LinkInput, content_type = "application/merge-patch+json"),
             security(("bearer" = [])),
-            extensions(("x-roles" = json!($write_x_roles))),
             responses(
                 (status = 200, description = "Changed", body = $response, headers(("ETag" = String, description = "`\"<version>\"`"))),
                 (status = 400, response = problems::BadRequest),
@@ -855,11 +850,10 @@ macro_rules! dated_link_handlers {
         #[doc = concat!("Remove one of the ", $target, "'s links.")]
         #[utoipa::path(
             delete, path = $item, tag = $tag,
-            description = "Roles: editor, admin. Removes the link; its audit trail keeps it. Requires If-Match.",
+            description = "Removes the link; its audit trail keeps it. Requires If-Match.",
             params(("id" = Uuid, Path, description = "Goal or activity id"), ("link_id" = Uuid, Path, description = "Link id"),
                    ("If-Match" = String, Header, description = "The link's ETag")),
             security(("bearer" = [])),
-            extensions(("x-roles" = json!(["editor", "admin"]))),
             responses(
                 (status = 204, description = "Removed"),
                 (status = 401, response = problems::Unauthorized),
@@ -888,8 +882,7 @@ dated_link_handlers!(
     "/api/v1/goals/{id}/partners/{link_id}",
     GoalPartner,
     "goal",
-    "Roles: editor, admin.",
-    ["editor", "admin"],
+    "",
     list_goal_partners,
     create_goal_partner,
     get_goal_partner,
@@ -900,8 +893,7 @@ dated_link_handlers!(
 dated_link_handlers!(
     Participants, "activities", "/api/v1/activities/{id}/participants", "/api/v1/activities/{id}/participants/{link_id}",
     Participant, "activity",
-    "Roles: editor, admin; partner for its own organisation only: it proposes (status `proposed`) and withdraws (`{\"status\": \"withdrawn\"}`). Only editors confirm or decline.",
-    ["partner", "editor", "admin"],
+    "A partner acts for its own organisation only: it proposes (status `proposed`) and withdraws (`{\"status\": \"withdrawn\"}`). Only editors confirm or decline.",
     list_participants, create_participant, get_participant, update_participant, delete_participant
 );
 
@@ -950,11 +942,10 @@ fn engagements_of<S: LinkSpec>(
 /// An organisation's engagements.
 #[utoipa::path(
     get, path = "/api/v1/organisations/{id}/engagements", tag = "organisations",
-    description = "Roles: viewer, partner, editor, admin. Every goal the organisation partners and every activity it takes part in \
+    description = "Every goal the organisation partners and every activity it takes part in \
         (of live goals and activities), with roles and dates; `as_of` keeps those that held that day. Two queries whatever the size.",
     params(("id" = Uuid, Path, description = "Organisation id"), EngagementQuery),
     security(("bearer" = [])),
-    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
     responses(
         (status = 200, description = "Its engagements", body = Engagements),
         (status = 400, response = problems::BadRequest),

@@ -374,10 +374,9 @@ const CSV_COLUMNS: &[&str] = &[
 /// List goals.
 #[utoipa::path(
     get, path = "/api/v1/goals", tag = "goals",
-    description = "Roles: viewer, partner, editor, admin. Keyset-paginated; `Accept: text/csv` streams every match.",
+    description = "Keyset-paginated; `Accept: text/csv` streams every match.",
     params(GoalListQuery),
     security(("bearer" = [])),
-    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
     responses(
         (status = 200, description = "A page of goals (or CSV)",
          content((PageResponse<GoalResponse> = "application/json"), (String = "text/csv")),
@@ -445,9 +444,8 @@ record_handlers! {
     history: "/api/v1/goals/{id}/history",
     response: GoalResponse,
     input: GoalInput,
-    patch_roles: "Roles: editor, admin. RFC 7396 merge patch: lists replace, null clears. Requires If-Match. \
+    patch_description: "RFC 7396 merge patch: lists replace, null clears. Requires If-Match. \
         Archiving a goal keeps its links; they are hidden with it and come back with a restore.",
-    patch_x_roles: ["editor", "admin"],
     summaries: ("Create a goal.", "Read a goal.", "Update a goal (JSON Merge Patch).", "Archive a goal.",
         "Restore an archived goal.", "A goal's audit trail, newest first."),
     handlers: (create_goal, get_goal, update_goal, archive_goal, restore_goal, goal_history),

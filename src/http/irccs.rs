@@ -245,10 +245,9 @@ list_params!(IrccsListQuery);
 /// List IRCCS.
 #[utoipa::path(
     get, path = "/api/v1/irccs", tag = "irccs",
-    description = "Roles: viewer, partner, editor, admin. Keyset-paginated; `Accept: text/csv` streams every match as CSV.",
+    description = "Keyset-paginated; `Accept: text/csv` streams every match as CSV.",
     params(IrccsListQuery),
     security(("bearer" = [])),
-    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
     responses(
         (status = 200, description = "A page of IRCCS (or CSV)",
          content((PageResponse<IrccsResponse> = "application/json"), (String = "text/csv")),
@@ -304,10 +303,9 @@ record_handlers! {
     history: "/api/v1/irccs/{id}/history",
     response: IrccsResponse,
     input: IrccsInput,
-    patch_roles: "Roles: editor, admin; partner on its own IRCCS, self-managed fields only \
+    patch_description: "A partner changes only its own IRCCS, and only its self-managed fields \
         (description, website, email, phone, address, tags). RFC 7396 merge patch: objects merge, \
         arrays replace, null clears. Requires If-Match.",
-    patch_x_roles: ["partner", "editor", "admin"],
     summaries: ("Create an IRCCS.", "Read an IRCCS.", "Update an IRCCS (JSON Merge Patch).",
         "Archive an IRCCS.", "Restore an archived IRCCS.", "An IRCCS's audit trail, newest first."),
     handlers: (create_irccs, get_irccs, update_irccs, archive_irccs, restore_irccs, irccs_history),

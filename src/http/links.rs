@@ -242,10 +242,9 @@ async fn serve_links(
 /// List goal–activity links.
 #[utoipa::path(
     get, path = "/api/v1/goal-activity-links", tag = "activities",
-    description = "Roles: viewer, partner, editor, admin. In creation order; keyset-paginated; `Accept: text/csv` streams every match.",
+    description = "In creation order; keyset-paginated; `Accept: text/csv` streams every match.",
     params(LinkListQuery),
     security(("bearer" = [])),
-    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
     responses(
         (status = 200, description = "A page of links (or CSV)",
          content((PageResponse<GoalActivityLink> = "application/json"), (String = "text/csv"))),
@@ -282,10 +281,9 @@ pub struct SideQuery {
 /// The activities that serve a goal.
 #[utoipa::path(
     get, path = "/api/v1/goals/{id}/activities", tag = "goals",
-    description = "Roles: viewer, partner, editor, admin. The goal's links, each with its activity in brief.",
+    description = "The goal's links, each with its activity in brief.",
     params(("id" = Uuid, Path, description = "Goal id"), SideQuery),
     security(("bearer" = [])),
-    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
     responses(
         (status = 200, description = "A page of links", body = PageResponse<GoalActivityLink>),
         (status = 400, response = problems::BadRequest),
@@ -320,10 +318,9 @@ pub async fn list_goal_activities(
 /// The goals an activity serves.
 #[utoipa::path(
     get, path = "/api/v1/activities/{id}/goals", tag = "activities",
-    description = "Roles: viewer, partner, editor, admin. The activity's links, each with its goal in brief.",
+    description = "The activity's links, each with its goal in brief.",
     params(("id" = Uuid, Path, description = "Activity id"), SideQuery),
     security(("bearer" = [])),
-    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
     responses(
         (status = 200, description = "A page of links", body = PageResponse<GoalActivityLink>),
         (status = 400, response = problems::BadRequest),
@@ -534,10 +531,9 @@ impl Resource for GoalActivityLinks {
 /// Link an activity to a goal.
 #[utoipa::path(
     post, path = "/api/v1/goal-activity-links", tag = "activities",
-    description = "Roles: editor, admin. One link per (goal, activity); at most one `primary` goal per activity (409).",
+    description = "One link per (goal, activity); at most one `primary` goal per activity (409).",
     request_body(content = GoalActivityLinkInput, content_type = "application/json"),
     security(("bearer" = [])),
-    extensions(("x-roles" = json!(["editor", "admin"]))),
     responses(
         (status = 201, description = "Linked", body = GoalActivityLink,
          headers(("Location" = String, description = "The link's URL"), ("ETag" = String, description = "`\"<version>\"`"))),
@@ -562,10 +558,9 @@ pub async fn create_goal_activity_link(
 /// Read a goal–activity link.
 #[utoipa::path(
     get, path = "/api/v1/goal-activity-links/{id}", tag = "activities",
-    description = "Roles: viewer, partner, editor, admin. Honours `If-None-Match` (304).",
+    description = "Honours `If-None-Match` (304).",
     params(("id" = Uuid, Path, description = "Link id")),
     security(("bearer" = [])),
-    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
     responses(
         (status = 200, description = "The link", body = GoalActivityLink, headers(("ETag" = String, description = "`\"<version>\"`"))),
         (status = 304, description = "Not modified"),
@@ -588,11 +583,10 @@ pub async fn get_goal_activity_link(
 /// Change a link's role or note (JSON Merge Patch).
 #[utoipa::path(
     patch, path = "/api/v1/goal-activity-links/{id}", tag = "activities",
-    description = "Roles: editor, admin. Only `role` and `note` change; a link to other ends is a new link. Requires If-Match. A patch that changes nothing writes nothing.",
+    description = "Only `role` and `note` change; a link to other ends is a new link. Requires If-Match. A patch that changes nothing writes nothing.",
     params(("id" = Uuid, Path, description = "Link id"), ("If-Match" = String, Header, description = "The link's ETag")),
     request_body(content = GoalActivityLinkInput, content_type = "application/merge-patch+json"),
     security(("bearer" = [])),
-    extensions(("x-roles" = json!(["editor", "admin"]))),
     responses(
         (status = 200, description = "Changed", body = GoalActivityLink, headers(("ETag" = String, description = "`\"<version>\"`"))),
         (status = 400, response = problems::BadRequest),
@@ -620,10 +614,9 @@ pub async fn update_goal_activity_link(
 /// Remove a link.
 #[utoipa::path(
     delete, path = "/api/v1/goal-activity-links/{id}", tag = "activities",
-    description = "Roles: editor, admin. Removes the link (its audit trail keeps it). Requires If-Match.",
+    description = "Removes the link (its audit trail keeps it). Requires If-Match.",
     params(("id" = Uuid, Path, description = "Link id"), ("If-Match" = String, Header, description = "The link's ETag")),
     security(("bearer" = [])),
-    extensions(("x-roles" = json!(["editor", "admin"]))),
     responses(
         (status = 204, description = "Removed"),
         (status = 401, response = problems::Unauthorized),

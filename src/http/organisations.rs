@@ -77,11 +77,10 @@ const CSV_COLUMNS: &[&str] = &[
 /// List organisations of every kind, in the shape they share.
 #[utoipa::path(
     get, path = "/api/v1/organisations", tag = "organisations",
-    description = "Roles: viewer, partner, editor, admin. Every kind in one list with the fields they share; \
+    description = "Every kind in one list with the fields they share; \
         read a record's full shape at `/organisations/{id}`. `Accept: text/csv` streams every match.",
     params(OrganisationListQuery),
     security(("bearer" = [])),
-    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
     responses(
         (status = 200, description = "A page of organisations (or CSV)",
          content((PageResponse<OrganisationView> = "application/json"), (String = "text/csv")),
@@ -184,10 +183,9 @@ impl AnyOrganisation {
 /// Read an organisation of any kind.
 #[utoipa::path(
     get, path = "/api/v1/organisations/{id}", tag = "organisations",
-    description = "Roles: viewer, partner, editor, admin. Answers any kind in its full shape. Honours `If-None-Match` (304).",
+    description = "Answers any kind in its full shape. Honours `If-None-Match` (304).",
     params(("id" = Uuid, Path, description = "Organisation id"), GetParams),
     security(("bearer" = [])),
-    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
     responses(
         (status = 200, description = "The organisation", body = AnyOrganisation,
          headers(("ETag" = String, description = "`\"<version>\"`"))),

@@ -193,10 +193,9 @@ list_params!(PartnerListQuery);
 /// List institutional partners.
 #[utoipa::path(
     get, path = "/api/v1/partners", tag = "partners",
-    description = "Roles: viewer, partner, editor, admin. Keyset-paginated; `Accept: text/csv` streams every match as CSV.",
+    description = "Keyset-paginated; `Accept: text/csv` streams every match as CSV.",
     params(PartnerListQuery),
     security(("bearer" = [])),
-    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
     responses(
         (status = 200, description = "A page of partners (or CSV)",
          content((PageResponse<PartnerResponse> = "application/json"), (String = "text/csv")),
@@ -249,10 +248,9 @@ record_handlers! {
     history: "/api/v1/partners/{id}/history",
     response: PartnerResponse,
     input: PartnerInput,
-    patch_roles: "Roles: editor, admin; partner on its own organisation, self-managed fields only \
+    patch_description: "A partner changes only its own organisation, and only its self-managed fields \
         (description, website, email, phone, address, tags). RFC 7396 merge patch: objects merge, \
         arrays replace, null clears. Requires If-Match.",
-    patch_x_roles: ["partner", "editor", "admin"],
     summaries: ("Create an institutional partner.", "Read an institutional partner.",
         "Update an institutional partner (JSON Merge Patch).", "Archive an institutional partner.",
         "Restore an archived institutional partner.", "An institutional partner's audit trail, newest first."),

@@ -331,11 +331,10 @@ list_params!(UniversityListQuery);
 /// List universities.
 #[utoipa::path(
     get, path = "/api/v1/universities", tag = "universities",
-    description = "Roles: viewer, partner, editor, admin. Keyset-paginated; `Accept: text/csv` streams every match as CSV \
+    description = "Keyset-paginated; `Accept: text/csv` streams every match as CSV \
         (rankings as `area:rank:source:year;...`).",
     params(UniversityListQuery),
     security(("bearer" = [])),
-    extensions(("x-roles" = json!(["viewer", "partner", "editor", "admin"]))),
     responses(
         (status = 200, description = "A page of universities (or CSV)",
          content((PageResponse<UniversityResponse> = "application/json"), (String = "text/csv")),
@@ -413,10 +412,9 @@ record_handlers! {
     history: "/api/v1/universities/{id}/history",
     response: UniversityResponse,
     input: UniversityInput,
-    patch_roles: "Roles: editor, admin; partner on its own university, self-managed fields only \
+    patch_description: "A partner changes only its own university, and only its self-managed fields \
         (description, website, email, phone, address, tags). RFC 7396 merge patch: objects merge, \
         arrays (`rankings` too) replace, null clears. Requires If-Match.",
-    patch_x_roles: ["partner", "editor", "admin"],
     summaries: ("Create a university.", "Read a university.", "Update a university (JSON Merge Patch).",
         "Archive a university.", "Restore an archived university.", "A university's audit trail, newest first."),
     handlers: (create_university, get_university, update_university, archive_university, restore_university, university_history),

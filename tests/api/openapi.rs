@@ -1,5 +1,7 @@
 //! The committed OpenAPI document is the public contract: it must equal what the code makes.
 
+use lshub::domain::Role;
+
 use crate::helpers::*;
 
 const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
@@ -44,4 +46,48 @@ async fn the_service_serves_its_spec_and_swagger_ui() {
     let res = app.get("/docs/").send().await;
     res.assert_status(200);
     assert!(String::from_utf8_lossy(&res.body).contains("swagger"));
+}
+
+/// The roles an operation's `x-roles` leaves out get 403 from it, before any other check:
+/// the route table that writes `x-roles` is what the role check reads.
+#[actix_web::test]
+async fn every_operation_refuses_the_roles_its_x_roles_leave_out() {
+    let app = TestApp::spawn().await;
+    let doc: serde_json::Value = serde_json::from_str(&lshub::openapi::document()).expect("json");
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        // Any id will do: the role is checked before the path is parsed or looked up.
+        let url = path
+            .split('/')
+            .map(|s| if s.starts_with('{') { "not-an-id" } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+        for (method, op) in item.as_object().expect("item") {
+            let allowed: Vec<&str> = op["x-roles"]
+                .as_array()
+                .expect("x-roles")
+                .iter()
+                .map(|r| r.as_str().expect("role"))
+                .collect();
+            if allowed.contains(&"anonymous") {
+                continue;
+            }
+            let method = actix_web::http::Method::from_bytes(method.to_uppercase().as_bytes())
+                .expect("method");
+            for role in Role::ALL {
+                if allowed.contains(&role.as_str()) {
+                    continue;
+                }
+                let res = app
+                    .request(method.clone(), &url)
+                    .role(*role)
+                    .raw("application/json", "{}")
+                    .send()
+                    .await;
+                res.assert_problem(403, "forbidden");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} refusals checked");
 }

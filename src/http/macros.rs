@@ -1,0 +1,226 @@
+//! The macros that write a resource's thin handler shells: `list_params!` and
+//! `record_handlers!`. Macros only because OpenAPI annotations need each path as a literal; the
+//! behaviour lives in the generic functions they call.
+
+/// `common()` for a list's query struct: the parameters every list shares, read from the
+/// struct's fields of the same names (each list declares them for its OpenAPI parameters).
+macro_rules! list_params {
+    ($query:ty) => {
+        impl $query {
+            fn common(&self) -> $crate::http::list::ListParams {
+                $crate::http::list::ListParams {
+                    limit: self.limit,
+                    cursor: self.cursor.clone(),
+                    sort: self.sort.clone(),
+                    q: self.q.clone(),
+                    include_total: self.include_total,
+                    include_archived: self.include_archived,
+                }
+            }
+        }
+    };
+}
+
+/// The operations every record shares (create, read, update, archive, restore, history), as
+/// thin handlers over `record`'s generic functions. A macro only because
+/// OpenAPI annotations need each path as a literal; the behaviour lives in the functions.
+macro_rules! record_handlers {
+    (
+        resource: $resource:ty,
+        tag: $tag:literal,
+        collection: $collection:literal,
+        item: $item:literal,
+        restore: $restore_path:literal,
+        history: $history_path:literal,
+        response: $response:ty,
+        input: $input:ty,
+        patch_description: $patch_description:literal,
+        summaries: ($s_create:literal, $s_get:literal, $s_update:literal, $s_archive:literal, $s_restore:literal, $s_history:literal),
+        handlers: ($create:ident, $get:ident, $update:ident, $archive:ident, $restore:ident, $history:ident) $(,)?
+    ) => {
+        #[doc = $s_create]
+        #[utoipa::path(
+            post, path = $collection, tag = $tag,
+            summary = $s_create,
+            request_body(content = $input, content_type = "application/json"),
+            security(("bearer" = [])),
+            responses(
+                (status = 201, description = "Created", body = $response,
+                 headers(("Location" = String, description = "The new record's URL"),
+                         ("ETag" = String, description = "`\"<version>\"`"))),
+                (status = 400, response = $crate::http::problems::BadRequest),
+                (status = 401, response = $crate::http::problems::Unauthorized),
+                (status = 403, response = $crate::http::problems::Forbidden),
+                (status = 409, response = $crate::http::problems::Conflict),
+                (status = 413, response = $crate::http::problems::PayloadTooLarge),
+                (status = 415, response = $crate::http::problems::UnsupportedMediaType),
+                (status = 422, response = $crate::http::problems::Unprocessable),
+                (status = 503, response = $crate::http::problems::Unavailable),
+            )
+        )]
+        pub async fn $create(
+            pool: $crate::http::organisation::Pool,
+            principal: $crate::auth::Principal,
+            req: actix_web::HttpRequest,
+            body: actix_web::web::Bytes,
+        ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
+            $crate::http::record::create::<$resource>(&pool, &principal, &req, (), body).await
+        }
+
+        #[doc = $s_get]
+        #[utoipa::path(
+            get, path = $item, tag = $tag,
+            summary = $s_get,
+            description = "Honours `If-None-Match` (304).",
+            params(("id" = uuid::Uuid, Path, description = "Record id"), $crate::http::record::GetParams),
+            security(("bearer" = [])),
+            responses(
+                (status = 200, description = "The record", body = $response,
+                 headers(("ETag" = String, description = "`\"<version>\"`"))),
+                (status = 304, description = "Not modified since the ETag in If-None-Match"),
+                (status = 400, response = $crate::http::problems::BadRequest),
+                (status = 401, response = $crate::http::problems::Unauthorized),
+                (status = 403, response = $crate::http::problems::Forbidden),
+                (status = 404, response = $crate::http::problems::NotFound),
+                (status = 503, response = $crate::http::problems::Unavailable),
+            )
+        )]
+        pub async fn $get(
+            pool: $crate::http::organisation::Pool,
+            principal: $crate::auth::Principal,
+            req: actix_web::HttpRequest,
+            id: actix_web::web::Path<uuid::Uuid>,
+            query: actix_web::web::Query<$crate::http::record::GetParams>,
+        ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
+            $crate::http::record::get::<$resource>(&pool, &principal, &req, (), id.into_inner(), query.into_inner())
+                .await
+        }
+
+        #[doc = $s_update]
+        #[utoipa::path(
+            patch, path = $item, tag = $tag,
+            summary = $s_update,
+            description = $patch_description,
+            params(("id" = uuid::Uuid, Path, description = "Record id"),
+                   ("If-Match" = String, Header, description = "The ETag of the version being changed")),
+            request_body(content(($input = "application/merge-patch+json"), ($input = "application/json"))),
+            security(("bearer" = [])),
+            responses(
+                (status = 200, description = "Updated", body = $response,
+                 headers(("ETag" = String, description = "`\"<version>\"`"))),
+                (status = 400, response = $crate::http::problems::BadRequest),
+                (status = 401, response = $crate::http::problems::Unauthorized),
+                (status = 403, response = $crate::http::problems::Forbidden),
+                (status = 404, response = $crate::http::problems::NotFound),
+                (status = 409, response = $crate::http::problems::Conflict),
+                (status = 412, response = $crate::http::problems::PreconditionFailed),
+                (status = 413, response = $crate::http::problems::PayloadTooLarge),
+                (status = 415, response = $crate::http::problems::UnsupportedMediaType),
+                (status = 422, response = $crate::http::problems::Unprocessable),
+                (status = 428, response = $crate::http::problems::PreconditionRequired),
+                (status = 503, response = $crate::http::problems::Unavailable),
+            )
+        )]
+        pub async fn $update(
+            pool: $crate::http::organisation::Pool,
+            principal: $crate::auth::Principal,
+            req: actix_web::HttpRequest,
+            id: actix_web::web::Path<uuid::Uuid>,
+            body: actix_web::web::Bytes,
+        ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
+            $crate::http::record::update::<$resource>(&pool, &principal, &req, (), id.into_inner(), body).await
+        }
+
+        #[doc = $s_archive]
+        #[utoipa::path(
+            delete, path = $item, tag = $tag,
+            summary = $s_archive,
+            description = "Archives: the record leaves lists and reads until restored. Requires If-Match.",
+            params(("id" = uuid::Uuid, Path, description = "Record id"),
+                   ("If-Match" = String, Header, description = "The ETag of the current version")),
+            security(("bearer" = [])),
+            responses(
+                (status = 204, description = "Archived",
+                 headers(("ETag" = String, description = "The archived version's ETag"))),
+                (status = 400, response = $crate::http::problems::BadRequest),
+                (status = 401, response = $crate::http::problems::Unauthorized),
+                (status = 403, response = $crate::http::problems::Forbidden),
+                (status = 404, response = $crate::http::problems::NotFound),
+                (status = 412, response = $crate::http::problems::PreconditionFailed),
+                (status = 428, response = $crate::http::problems::PreconditionRequired),
+                (status = 503, response = $crate::http::problems::Unavailable),
+            )
+        )]
+        pub async fn $archive(
+            pool: $crate::http::organisation::Pool,
+            principal: $crate::auth::Principal,
+            req: actix_web::HttpRequest,
+            id: actix_web::web::Path<uuid::Uuid>,
+        ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
+            $crate::http::record::remove::<$resource>(&pool, &principal, &req, (), id.into_inner()).await
+        }
+
+        #[doc = $s_restore]
+        #[utoipa::path(
+            post, path = $restore_path, tag = $tag,
+            summary = $s_restore,
+            description = "Requires If-Match (the archived version's ETag).",
+            params(("id" = uuid::Uuid, Path, description = "Record id"),
+                   ("If-Match" = String, Header, description = "The ETag of the archived version")),
+            security(("bearer" = [])),
+            responses(
+                (status = 200, description = "Restored", body = $response,
+                 headers(("ETag" = String, description = "`\"<version>\"`"))),
+                (status = 400, response = $crate::http::problems::BadRequest),
+                (status = 401, response = $crate::http::problems::Unauthorized),
+                (status = 403, response = $crate::http::problems::Forbidden),
+                (status = 404, response = $crate::http::problems::NotFound),
+                (status = 409, response = $crate::http::problems::Conflict),
+                (status = 412, response = $crate::http::problems::PreconditionFailed),
+                (status = 428, response = $crate::http::problems::PreconditionRequired),
+                (status = 503, response = $crate::http::problems::Unavailable),
+            )
+        )]
+        pub async fn $restore(
+            pool: $crate::http::organisation::Pool,
+            principal: $crate::auth::Principal,
+            req: actix_web::HttpRequest,
+            id: actix_web::web::Path<uuid::Uuid>,
+        ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
+            $crate::http::record::restore::<$resource>(&pool, &principal, &req, (), id.into_inner()).await
+        }
+
+        #[doc = $s_history]
+        #[utoipa::path(
+            get, path = $history_path, tag = $tag,
+            summary = $s_history,
+            description = "Every change: who, when, which request, the fields before and after.",
+            params(("id" = uuid::Uuid, Path, description = "Record id"), $crate::http::record::HistoryParams),
+            security(("bearer" = [])),
+            responses(
+                (status = 200, description = "A page of audit events (or, with `Accept: text/csv`, all of them as CSV)",
+                 content(($crate::http::list::PageResponse<$crate::http::record::AuditEvent> = "application/json"),
+                         (String = "text/csv")),
+                 headers(("ETag" = String, description = "Changes whenever the registry changes"))),
+                (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
+                (status = 400, response = $crate::http::problems::BadRequest),
+                (status = 401, response = $crate::http::problems::Unauthorized),
+                (status = 403, response = $crate::http::problems::Forbidden),
+                (status = 404, response = $crate::http::problems::NotFound),
+                (status = 422, response = $crate::http::problems::Unprocessable),
+                (status = 429, response = $crate::http::problems::TooManyRequests),
+                (status = 503, response = $crate::http::problems::Unavailable),
+            )
+        )]
+        pub async fn $history(
+            pool: $crate::http::organisation::Pool,
+            principal: $crate::auth::Principal,
+            req: actix_web::HttpRequest,
+            id: actix_web::web::Path<uuid::Uuid>,
+            query: actix_web::web::Query<$crate::http::record::HistoryParams>,
+        ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
+            $crate::http::record::history::<$resource>(&pool, &principal, &req, (), id.into_inner(), query.into_inner())
+                .await
+        }
+    };
+}

@@ -1,0 +1,357 @@
+//! Every route of the API, each declared once: its handler, whose `#[utoipa::path]` gives the
+//! path, method and OpenAPI operation, and who may call it. The same declaration registers the
+//! handler with actix, adds the operation to the OpenAPI document with its `x-roles`, and is
+//! what the [`Principal`](crate::auth::Principal) extractor checks the caller's role against.
+
+use std::collections::HashMap;
+
+use actix_web::dev::HttpServiceFactory;
+use actix_web::http::Method;
+use actix_web::{web, FromRequest, Handler, Resource, Responder};
+use utoipa::openapi::extensions::ExtensionsBuilder;
+use utoipa::openapi::path::{HttpMethod, Operation};
+use utoipa::openapi::{RefOr, Schema};
+
+use super::dated::{Dated, GoalPartners, Participants};
+use super::links::GoalActivityLinks;
+use super::record::{Resource as _, EDITORS};
+use super::{
+    activities, areas, auth, companies, dated, goals, health, irccs, links, organisations,
+    partners, universities,
+};
+use crate::domain::Role;
+use crate::error::ApiError;
+use crate::openapi;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without a token (probes, the spec, the token endpoint).
+    Anonymous,
+    /// A bearer token of one of these roles; others get 403.
+    Roles(&'static [Role]),
+}
+
+/// Every role: what is readable is readable by all.
+pub const EVERYONE: Access = Access::Roles(Role::ALL);
+/// The hub's staff.
+pub const STAFF: Access = Access::Roles(EDITORS);
+
+impl Access {
+    /// The `x-roles` of the operation.
+    fn names(self) -> Vec<&'static str> {
+        match self {
+            Self::Anonymous => vec!["anonymous"],
+            Self::Roles(roles) => roles.iter().map(|r| r.as_str()).collect(),
+        }
+    }
+}
+
+/// The access of each method of one path, kept in the path's app data, where the
+/// `Principal` extractor reads it.
+#[derive(Debug, Clone, Default)]
+pub struct RouteAccess(HashMap<Method, Access>);
+
+impl RouteAccess {
+    /// The access declared for `method` (`HEAD` is served by the `GET` handler).
+    pub fn of(&self, method: &Method) -> Option<Access> {
+        let method = if method == Method::HEAD {
+            &Method::GET
+        } else {
+            method
+        };
+        self.0.get(method).copied()
+    }
+}
+
+/// What route declarations are registered into: the actix app, or the OpenAPI document.
+pub trait Register {
+    /// Registers `handler`, described by `P` (its `#[utoipa::path]`), for `access`.
+    fn add<P, F, Args>(&mut self, handler: F, access: Access)
+    where
+        P: utoipa::Path + utoipa::__dev::SchemaReferences + for<'t> utoipa::__dev::Tags<'t>,
+        F: Handler<Args> + Clone,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static;
+}
+
+/// `route!(r, module::handler, access)`: registers the handler with the operation its
+/// `#[utoipa::path]` generated (`module::__path_handler`).
+macro_rules! route {
+    ($r:expr, $module:ident :: $handler:ident, $access:expr) => {
+        pastey::paste! {
+            $r.add::<$module::[<__path_ $handler>], _, _>($module::$handler, $access)
+        }
+    };
+}
+
+/// The seven routes of a record resource.
+macro_rules! record_routes {
+    ($r:expr, $module:ident, $resource:ty, $list:ident, $create:ident, $get:ident, $update:ident,
+     $archive:ident, $restore:ident, $history:ident) => {
+        route!($r, $module::$list, EVERYONE);
+        route!(
+            $r,
+            $module::$create,
+            Access::Roles(<$resource>::CREATE_ROLES)
+        );
+        route!($r, $module::$get, EVERYONE);
+        route!(
+            $r,
+            $module::$update,
+            Access::Roles(<$resource>::UPDATE_ROLES)
+        );
+        route!($r, $module::$archive, STAFF);
+        route!($r, $module::$restore, STAFF);
+        route!($r, $module::$history, STAFF);
+    };
+}
+
+/// Every route of the service.
+pub fn declare(r: &mut impl Register) {
+    route!(r, health::healthz, Access::Anonymous);
+    route!(r, health::readyz, Access::Anonymous);
+    route!(r, openapi::serve_openapi, Access::Anonymous);
+    route!(r, auth::issue_token, Access::Anonymous);
+    route!(r, auth::revoke_token, Access::Anonymous);
+    route!(r, auth::get_me, EVERYONE);
+
+    route!(r, organisations::list_organisations, EVERYONE);
+    route!(r, organisations::get_organisation, EVERYONE);
+    route!(r, dated::list_engagements, EVERYONE);
+    record_routes!(
+        r,
+        companies,
+        companies::Companies,
+        list_companies,
+        create_company,
+        get_company,
+        update_company,
+        archive_company,
+        restore_company,
+        company_history
+    );
+    record_routes!(
+        r,
+        irccs,
+        irccs::Irccs,
+        list_irccs,
+        create_irccs,
+        get_irccs,
+        update_irccs,
+        archive_irccs,
+        restore_irccs,
+        irccs_history
+    );
+    record_routes!(
+        r,
+        universities,
+        universities::Universities,
+        list_universities,
+        create_university,
+        get_university,
+        update_university,
+        archive_university,
+        restore_university,
+        university_history
+    );
+    record_routes!(
+        r,
+        partners,
+        partners::Partners,
+        list_partners,
+        create_partner,
+        get_partner,
+        update_partner,
+        archive_partner,
+        restore_partner,
+        partner_history
+    );
+
+    route!(r, areas::list_areas, EVERYONE);
+    record_routes!(
+        r,
+        goals,
+        goals::Goals,
+        list_goals,
+        create_goal,
+        get_goal,
+        update_goal,
+        archive_goal,
+        restore_goal,
+        goal_history
+    );
+    record_routes!(
+        r,
+        activities,
+        activities::Activities,
+        list_activities,
+        create_activity,
+        get_activity,
+        update_activity,
+        archive_activity,
+        restore_activity,
+        activity_history
+    );
+
+    route!(r, links::list_goal_activity_links, EVERYONE);
+    route!(
+        r,
+        links::create_goal_activity_link,
+        Access::Roles(GoalActivityLinks::CREATE_ROLES)
+    );
+    route!(r, links::get_goal_activity_link, EVERYONE);
+    route!(
+        r,
+        links::update_goal_activity_link,
+        Access::Roles(GoalActivityLinks::UPDATE_ROLES)
+    );
+    route!(r, links::delete_goal_activity_link, STAFF);
+    route!(r, links::list_goal_activities, EVERYONE);
+    route!(r, links::list_activity_goals, EVERYONE);
+
+    route!(r, dated::list_goal_partners, EVERYONE);
+    route!(
+        r,
+        dated::create_goal_partner,
+        Access::Roles(Dated::<GoalPartners>::CREATE_ROLES)
+    );
+    route!(r, dated::get_goal_partner, EVERYONE);
+    route!(
+        r,
+        dated::update_goal_partner,
+        Access::Roles(Dated::<GoalPartners>::UPDATE_ROLES)
+    );
+    route!(r, dated::delete_goal_partner, STAFF);
+    route!(r, dated::list_participants, EVERYONE);
+    route!(
+        r,
+        dated::create_participant,
+        Access::Roles(Dated::<Participants>::CREATE_ROLES)
+    );
+    route!(r, dated::get_participant, EVERYONE);
+    route!(
+        r,
+        dated::update_participant,
+        Access::Roles(Dated::<Participants>::UPDATE_ROLES)
+    );
+    route!(r, dated::delete_participant, STAFF);
+}
+
+/// The actix side: one `web::resource` per path, in declaration order, answering its other
+/// methods with 405 and an `Allow` list, `HEAD` by the `GET` handler.
+#[derive(Default)]
+struct Actix {
+    paths: Vec<(String, Resource, Vec<&'static str>, RouteAccess)>,
+}
+
+impl Register for Actix {
+    fn add<P, F, Args>(&mut self, handler: F, access: Access)
+    where
+        P: utoipa::Path + utoipa::__dev::SchemaReferences + for<'t> utoipa::__dev::Tags<'t>,
+        F: Handler<Args> + Clone,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        let path = P::path();
+        let index = match self.paths.iter().position(|(p, ..)| *p == path) {
+            Some(index) => index,
+            None => {
+                let resource = web::resource(path.as_str());
+                self.paths
+                    .push((path, resource, Vec::new(), RouteAccess::default()));
+                self.paths.len() - 1
+            }
+        };
+        let (_, resource, allow, route_access) = &mut self.paths[index];
+        for method in P::methods() {
+            let (method, name) = match method {
+                HttpMethod::Get => (Method::GET, "GET"),
+                HttpMethod::Post => (Method::POST, "POST"),
+                HttpMethod::Put => (Method::PUT, "PUT"),
+                HttpMethod::Patch => (Method::PATCH, "PATCH"),
+                HttpMethod::Delete => (Method::DELETE, "DELETE"),
+                HttpMethod::Head => (Method::HEAD, "HEAD"),
+                HttpMethod::Options => (Method::OPTIONS, "OPTIONS"),
+                HttpMethod::Trace => (Method::TRACE, "TRACE"),
+            };
+            let mut taken = std::mem::replace(resource, web::resource(""));
+            taken = taken.route(web::method(method.clone()).to(handler.clone()));
+            allow.push(name);
+            if method == Method::GET {
+                taken = taken.route(web::method(Method::HEAD).to(handler.clone()));
+                allow.push("HEAD");
+            }
+            *resource = taken;
+            route_access.0.insert(method, access);
+        }
+    }
+}
+
+/// Registers every route with actix.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let mut actix = Actix::default();
+    declare(&mut actix);
+    for (_, resource, allow, access) in actix.paths {
+        cfg.service(finish(resource, allow.join(", "), access));
+    }
+}
+
+fn finish(resource: Resource, allow: String, access: RouteAccess) -> impl HttpServiceFactory {
+    resource.app_data(access).default_service(web::to(move || {
+        let allow = allow.clone();
+        async move { Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed { allow }) }
+    }))
+}
+
+/// The OpenAPI side: each operation with its tags, its `x-roles`, and its roles in its
+/// description; the schemas its annotation references.
+#[derive(Default)]
+pub struct Document {
+    /// The paths, as utoipa keeps them.
+    pub paths: utoipa::openapi::Paths,
+    /// The schemas the operations reference.
+    pub schemas: Vec<(String, RefOr<Schema>)>,
+}
+
+impl Register for Document {
+    fn add<P, F, Args>(&mut self, _handler: F, access: Access)
+    where
+        P: utoipa::Path + utoipa::__dev::SchemaReferences + for<'t> utoipa::__dev::Tags<'t>,
+        F: Handler<Args> + Clone,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        let mut operation: Operation = P::operation();
+        let tags: Vec<String> = <P as utoipa::__dev::Tags>::tags()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        if !tags.is_empty() {
+            operation.tags = Some(tags);
+        }
+        let names = access.names();
+        let roles = format!("Roles: {}.", names.join(", "));
+        operation.description = Some(match operation.description.take() {
+            Some(rest) if !rest.is_empty() => format!("{roles} {rest}"),
+            _ => roles,
+        });
+        let x_roles = ExtensionsBuilder::new()
+            .add("x-roles", serde_json::json!(names))
+            .build();
+        match operation.extensions.as_mut() {
+            Some(extensions) => extensions.merge(x_roles),
+            None => operation.extensions = Some(x_roles),
+        }
+        self.paths
+            .add_path_operation(P::path(), P::methods(), operation);
+        P::schemas(&mut self.schemas);
+    }
+}
+
+/// Every route's operation, for the OpenAPI document.
+pub fn document() -> Document {
+    let mut doc = Document::default();
+    declare(&mut doc);
+    doc
+}
