@@ -660,6 +660,23 @@ fn sqlstate(kind: DatabaseErrorKind, info: &dyn DatabaseErrorInformation) -> Opt
     })
 }
 
+impl From<crate::db::StoreError> for ApiError {
+    fn from(err: crate::db::StoreError) -> Self {
+        use crate::db::StoreError;
+        match err {
+            StoreError::Query(e) => e.into(),
+            StoreError::NotFound(entity) => Self::NotFound(format!("no {entity} with that id")),
+            StoreError::Stale => Self::PreconditionFailed,
+            StoreError::InvalidCursor => Self::InvalidCursor,
+            StoreError::Parameter {
+                field,
+                code,
+                message,
+            } => Self::invalid(field, code, message),
+        }
+    }
+}
+
 impl From<DieselError> for ApiError {
     fn from(err: DieselError) -> Self {
         use sqlstate::*;

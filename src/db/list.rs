@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use super::StoreError;
 
 /// A value bound into a list query or carried in a cursor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -216,7 +216,7 @@ impl Order {
         keys: &[SortKey],
         default: &str,
         search: Option<(&'static str, &str)>,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, StoreError> {
         let raw = match (sort, search) {
             (Some(s), _) => s,
             (None, Some((column, q))) => {
@@ -233,14 +233,14 @@ impl Order {
             .map(|key| Self::Key { key: *key, desc })
             .ok_or_else(|| {
                 let allowed: Vec<&str> = keys.iter().map(|k| k.name).collect();
-                ApiError::invalid(
-                    "/sort",
-                    "unknown_value",
-                    format!(
+                StoreError::Parameter {
+                    field: "/sort",
+                    code: "unknown_value",
+                    message: format!(
                         "sort must be one of {} (prefix - for descending)",
                         allowed.join(", ")
                     ),
-                )
+                }
             })
     }
 
@@ -347,14 +347,14 @@ impl ListQuery {
         URL_SAFE_NO_PAD.encode(&Sha256::digest(canonical.as_bytes())[..12])
     }
 
-    fn decode_cursor(&self, cursor: &str) -> Result<CursorData, ApiError> {
+    fn decode_cursor(&self, cursor: &str) -> Result<CursorData, StoreError> {
         let bytes = URL_SAFE_NO_PAD
             .decode(cursor)
-            .map_err(|_| ApiError::InvalidCursor)?;
+            .map_err(|_| StoreError::InvalidCursor)?;
         let data: CursorData =
-            serde_json::from_slice(&bytes).map_err(|_| ApiError::InvalidCursor)?;
+            serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)?;
         if data.f != self.fingerprint() {
-            return Err(ApiError::InvalidCursor);
+            return Err(StoreError::InvalidCursor);
         }
         let type_ok = match (&self.order, &data.v) {
             (Order::Relevance { .. }, Some(Value::Float(_))) => true,
@@ -370,7 +370,7 @@ impl ListQuery {
         if type_ok {
             Ok(data)
         } else {
-            Err(ApiError::InvalidCursor)
+            Err(StoreError::InvalidCursor)
         }
     }
 
@@ -459,7 +459,7 @@ impl ListQuery {
 
     /// 400 `invalid_cursor` unless `cursor` belongs to this query (checked before a stream
     /// starts, since a streamed answer cannot change its status afterwards).
-    pub fn check_cursor(&self, cursor: Option<&str>) -> Result<(), ApiError> {
+    pub fn check_cursor(&self, cursor: Option<&str>) -> Result<(), StoreError> {
         cursor
             .map(|c| self.decode_cursor(c))
             .transpose()
@@ -472,7 +472,7 @@ impl ListQuery {
         conn: &mut PgConnection,
         cursor: Option<&str>,
         include_total: bool,
-    ) -> Result<Page<T>, ApiError>
+    ) -> Result<Page<T>, StoreError>
     where
         T: QueryableByName<Pg> + Keyed + 'static,
     {
@@ -498,7 +498,7 @@ impl ListQuery {
     }
 
     /// Counts every row matching the filters (only on `include_total=true`: it is O(rows)).
-    pub fn count(&self, conn: &mut PgConnection) -> Result<i64, ApiError> {
+    pub fn count(&self, conn: &mut PgConnection) -> Result<i64, StoreError> {
         #[derive(QueryableByName)]
         struct Count {
             #[diesel(sql_type = sql_types::BigInt)]

@@ -1,7 +1,10 @@
 //! The database: pool, the one way into it (`run` / `transaction`), migrations, creation.
 
+pub mod error;
 pub mod list;
 pub mod schema;
+
+pub use error::StoreError;
 
 use std::time::Duration;
 

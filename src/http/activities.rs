@@ -189,7 +189,7 @@ impl Resource for Activities {
         expected: i64,
         write: &ActivityWrite,
     ) -> Result<(), ApiError> {
-        model::update(conn, id, expected, write)
+        Ok(model::update(conn, id, expected, write)?)
     }
 
     fn set_archived(
@@ -198,7 +198,13 @@ impl Resource for Activities {
         expected: i64,
         archived_at: Option<DateTime<Utc>>,
     ) -> Result<i64, ApiError> {
-        rows::set_archived(conn, "activities", id, expected, archived_at)
+        Ok(rows::set_archived(
+            conn,
+            "activities",
+            id,
+            expected,
+            archived_at,
+        )?)
     }
 
     fn load(

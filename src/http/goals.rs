@@ -278,7 +278,7 @@ impl Resource for Goals {
         expected: i64,
         write: &GoalWrite,
     ) -> Result<(), ApiError> {
-        model::update(conn, id, expected, write)
+        Ok(model::update(conn, id, expected, write)?)
     }
 
     fn set_archived(
@@ -287,7 +287,13 @@ impl Resource for Goals {
         expected: i64,
         archived_at: Option<DateTime<Utc>>,
     ) -> Result<i64, ApiError> {
-        rows::set_archived(conn, "goals", id, expected, archived_at)
+        Ok(rows::set_archived(
+            conn,
+            "goals",
+            id,
+            expected,
+            archived_at,
+        )?)
     }
 
     fn load(

@@ -511,7 +511,13 @@ impl<R: OrgResource> Resource for R {
         expected_version: i64,
         archived_at: Option<DateTime<Utc>>,
     ) -> Result<i64, ApiError> {
-        org_model::set_archived(conn, id, expected_version, archived_at, crate::db::now())
+        Ok(org_model::set_archived(
+            conn,
+            id,
+            expected_version,
+            archived_at,
+            crate::db::now(),
+        )?)
     }
 
     fn load(

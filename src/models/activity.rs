@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::db::list::{KeyType, Keyed, SortKey, Value};
 use crate::db::schema::{activities, goal_activity_links, goals};
-use crate::error::ApiError;
+use crate::db::StoreError;
 
 /// An `activities` row as lists read it (with relevance when searched).
 #[derive(Debug, Clone, QueryableByName)]
@@ -106,7 +106,7 @@ pub fn update(
     id: Uuid,
     expected: i64,
     write: &ActivityWrite,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     let n = diesel::update(
         activities::table
             .filter(activities::id.eq(id))
@@ -121,7 +121,7 @@ pub fn update(
     if n == 1 {
         Ok(())
     } else {
-        Err(ApiError::PreconditionFailed)
+        Err(StoreError::Stale)
     }
 }
 

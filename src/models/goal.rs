@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::db::list::{KeyType, Keyed, SortKey, Value};
 use crate::db::schema::goals;
-use crate::error::ApiError;
+use crate::db::StoreError;
 
 /// A `goals` row as lists read it (with relevance when searched).
 #[derive(Debug, Clone, QueryableByName)]
@@ -115,7 +115,7 @@ pub fn update(
     id: Uuid,
     expected: i64,
     write: &GoalWrite,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     let n = diesel::update(
         goals::table
             .filter(goals::id.eq(id))
@@ -130,6 +130,6 @@ pub fn update(
     if n == 1 {
         Ok(())
     } else {
-        Err(ApiError::PreconditionFailed)
+        Err(StoreError::Stale)
     }
 }

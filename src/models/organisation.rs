@@ -9,8 +9,8 @@ use diesel::sql_types::{Float, Nullable};
 
 use crate::db::list::{KeyType, Keyed, SortKey, Value};
 use crate::db::schema::organisations;
+use crate::db::StoreError;
 use crate::domain::OrganisationKind;
-use crate::error::ApiError;
 
 /// An `organisations` row.
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
@@ -176,7 +176,7 @@ pub fn lock(
     conn: &mut PgConnection,
     kind: OrganisationKind,
     id: Uuid,
-) -> Result<(i64, Option<DateTime<Utc>>), ApiError> {
+) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
     organisations::table
         .filter(organisations::id.eq(id))
         .filter(organisations::kind.eq(kind.as_str()))
@@ -184,7 +184,7 @@ pub fn lock(
         .for_update()
         .first(conn)
         .optional()?
-        .ok_or_else(|| ApiError::not_found(kind.as_str()))
+        .ok_or_else(|| StoreError::not_found(kind.as_str()))
 }
 
 /// Writes the shared columns and bumps the version, guarded by the expected version; returns
@@ -195,7 +195,7 @@ pub fn update(
     expected_version: i64,
     fields: &OrganisationFields,
     now: DateTime<Utc>,
-) -> Result<i64, ApiError> {
+) -> Result<i64, StoreError> {
     diesel::update(organisations::table)
         .filter(organisations::id.eq(id))
         .filter(organisations::version.eq(expected_version))
@@ -207,7 +207,7 @@ pub fn update(
         .returning(organisations::version)
         .get_result(conn)
         .optional()?
-        .ok_or(ApiError::PreconditionFailed)
+        .ok_or(StoreError::Stale)
 }
 
 /// Sets or clears `archived_at` with the version guard; returns the new version.
@@ -217,7 +217,7 @@ pub fn set_archived(
     expected_version: i64,
     archived_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
-) -> Result<i64, ApiError> {
+) -> Result<i64, StoreError> {
     diesel::update(organisations::table)
         .filter(organisations::id.eq(id))
         .filter(organisations::version.eq(expected_version))
@@ -229,7 +229,7 @@ pub fn set_archived(
         .returning(organisations::version)
         .get_result(conn)
         .optional()?
-        .ok_or(ApiError::PreconditionFailed)
+        .ok_or(StoreError::Stale)
 }
 
 /// True when any organisation (of any kind) has this id: partners' organisations are checked
@@ -246,7 +246,7 @@ pub fn ensure_exists(
     conn: &mut PgConnection,
     kind: OrganisationKind,
     id: Uuid,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     let found: bool = diesel::select(diesel::dsl::exists(
         organisations::table
             .filter(organisations::id.eq(id))
@@ -256,6 +256,6 @@ pub fn ensure_exists(
     if found {
         Ok(())
     } else {
-        Err(ApiError::not_found(kind.as_str()))
+        Err(StoreError::not_found(kind.as_str()))
     }
 }

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Timestamptz, Uuid as SqlUuid};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::db::StoreError;
 
 #[derive(QueryableByName)]
 struct Locked {
@@ -21,9 +21,9 @@ struct Locked {
 pub fn lock(
     conn: &mut PgConnection,
     table: &'static str,
-    entity: &str,
+    entity: &'static str,
     id: Uuid,
-) -> Result<(i64, Option<DateTime<Utc>>), ApiError> {
+) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
     diesel::sql_query(format!(
         "SELECT version, archived_at FROM {table} WHERE id = $1 FOR UPDATE"
     ))
@@ -31,7 +31,7 @@ pub fn lock(
     .get_result::<Locked>(conn)
     .optional()?
     .map(|l| (l.version, l.archived_at))
-    .ok_or_else(|| ApiError::not_found(entity))
+    .ok_or_else(|| StoreError::not_found(entity))
 }
 
 #[derive(QueryableByName)]
@@ -47,7 +47,7 @@ pub fn set_archived(
     id: Uuid,
     expected: i64,
     archived_at: Option<DateTime<Utc>>,
-) -> Result<i64, ApiError> {
+) -> Result<i64, StoreError> {
     diesel::sql_query(format!(
         "UPDATE {table} SET archived_at = $1, updated_at = $2, version = version + 1 \
          WHERE id = $3 AND version = $4 RETURNING version"
@@ -59,5 +59,5 @@ pub fn set_archived(
     .get_result::<Version>(conn)
     .optional()?
     .map(|v| v.version)
-    .ok_or(ApiError::PreconditionFailed)
+    .ok_or(StoreError::Stale)
 }

@@ -1,5 +1,5 @@
 //! The layers keep to their side, read from the source: `domain/` knows neither actix nor
-//! diesel, `models/` knows neither the HTTP layer, auth nor telemetry.
+//! diesel, `models/` knows neither the HTTP layer, auth, telemetry nor the HTTP problems.
 
 use std::path::{Path, PathBuf};
 
