@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::body::{self, Shape};
@@ -24,7 +24,7 @@ use crate::db::list::{Filter, KeyType, ListQuery, Order, SortKey, Value};
 use crate::db::{self, PgPool};
 use crate::domain::Role;
 use crate::error::{ApiError, FieldError};
-use crate::models::audit::{self, Actor, AuditEventRow};
+use crate::models::audit::{self, Actor};
 
 /// Editors and admins: the hub's staff.
 pub const EDITORS: &[Role] = &[Role::Editor, Role::Admin];
@@ -475,45 +475,7 @@ pub async fn restore<R: Resource>(
     Ok(etag::tag(&mut HttpResponse::Ok(), R::version(&record)).json(record))
 }
 
-/// An audit event as served.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditEvent {
-    /// Event id (UUID v7).
-    pub id: Uuid,
-    /// When the change committed.
-    pub at: DateTime<Utc>,
-    /// The user or client who made it; null for the system.
-    pub actor_id: Option<Uuid>,
-    /// `user`, `client` or `system`.
-    pub actor_kind: String,
-    /// `create`, `update`, `archive` or `restore`.
-    pub action: String,
-    /// The kind of record, e.g. `company`.
-    pub entity: String,
-    /// The record.
-    pub entity_id: Uuid,
-    /// The request that made the change.
-    pub request_id: Option<String>,
-    /// The changed fields: `{"before": {...}, "after": {...}}` (`before` is null on create).
-    #[schema(value_type = Object)]
-    pub changes: Json,
-}
-
-impl From<AuditEventRow> for AuditEvent {
-    fn from(row: AuditEventRow) -> Self {
-        Self {
-            id: row.id,
-            at: row.at,
-            actor_id: row.actor_id,
-            actor_kind: row.actor_kind,
-            action: row.action,
-            entity: row.entity,
-            entity_id: row.entity_id,
-            request_id: row.request_id,
-            changes: row.changes,
-        }
-    }
-}
+pub use crate::models::audit::AuditEvent;
 
 /// Query of a history: a page of the record's audit trail, newest first.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -588,7 +550,7 @@ pub async fn history<R: Resource>(
         &params,
         query,
         AUDIT_CSV_COLUMNS,
-        |_conn, rows: Vec<AuditEventRow>| Ok(rows.into_iter().map(AuditEvent::from).collect()),
+        |_conn, rows: Vec<AuditEvent>| Ok(rows),
     )
     .await
 }

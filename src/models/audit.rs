@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use serde::Serialize;
 use serde_json::{Map, Value as Json};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::db::list::{Keyed, Value};
@@ -30,31 +32,33 @@ impl Actor {
     }
 }
 
-/// An audit event as stored.
-#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
+/// An audit event, as stored and as served (history and the audit log).
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Serialize, ToSchema)]
 #[diesel(table_name = audit_events, check_for_backend(diesel::pg::Pg))]
-pub struct AuditEventRow {
+pub struct AuditEvent {
     /// Event id (UUID v7: orders by time).
     pub id: Uuid,
-    /// When the write committed.
+    /// When the change committed.
     pub at: DateTime<Utc>,
-    /// Who.
+    /// The user or client who made it; null for the system.
     pub actor_id: Option<Uuid>,
     /// `user`, `client` or `system`.
     pub actor_kind: String,
-    /// `create`, `update`, `archive`, `restore`, ...
+    /// `create`, `update`, `archive`, `restore` or `delete`.
     pub action: String,
-    /// `company`, `user`, ...
+    /// The kind of record, e.g. `company`, `goal_partner`.
     pub entity: String,
-    /// The record changed.
+    /// The record.
     pub entity_id: Uuid,
     /// The request that made the change.
     pub request_id: Option<String>,
-    /// `{"before": {...}, "after": {...}}` of the changed fields.
+    /// The changed fields: `{"before": {...}, "after": {...}}` (`before` is null on create,
+    /// `after` on delete).
+    #[schema(value_type = Object)]
     pub changes: Json,
 }
 
-impl Keyed for AuditEventRow {
+impl Keyed for AuditEvent {
     fn id(&self) -> Uuid {
         self.id
     }
