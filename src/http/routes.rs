@@ -343,9 +343,63 @@ impl Register for Document {
             Some(extensions) => extensions.merge(x_roles),
             None => operation.extensions = Some(x_roles),
         }
+        document_common_statuses(&mut operation, access);
         self.paths
             .add_path_operation(P::path(), P::methods(), operation);
         P::schemas(&mut self.schemas);
+    }
+}
+
+/// The statuses that follow from the route itself, documented wherever its annotation has not
+/// named them: the role check (401, 403), the database behind every authenticated answer and
+/// the whole-request timeout (503), a path (400 malformed id, 404), a query (400 unknown or
+/// malformed parameter), `If-Match` (412, 428), a body (400 malformed, 413, 415, 422). The annotation keeps what is the handler's own (its
+/// success answers, 304, 409, 429, and 422 for a query it validates).
+fn document_common_statuses(operation: &mut Operation, access: Access) {
+    use utoipa::openapi::path::ParameterIn;
+    let parameters = operation.parameters.as_deref().unwrap_or_default();
+    let has = |place: ParameterIn, name: Option<&str>| {
+        parameters
+            .iter()
+            .any(|p| p.parameter_in == place && name.is_none_or(|n| p.name.eq_ignore_ascii_case(n)))
+    };
+    let mut implied: Vec<(&str, &str)> = Vec::new();
+    let Access::Roles(roles) = access else {
+        // The anonymous routes (probes, the spec, the OAuth endpoints with their RFC 6749
+        // errors) document every answer themselves.
+        return;
+    };
+    implied.extend([("401", "Unauthorized"), ("503", "Unavailable")]);
+    // 403 for a role the route leaves out, or for `include_archived` asked by one that may not.
+    if roles != Role::ALL || has(ParameterIn::Query, Some("include_archived")) {
+        implied.push(("403", "Forbidden"));
+    }
+    if has(ParameterIn::Path, None) {
+        implied.extend([("400", "BadRequest"), ("404", "NotFound")]);
+    }
+    if has(ParameterIn::Query, None) {
+        implied.push(("400", "BadRequest"));
+    }
+    if has(ParameterIn::Header, Some("If-Match")) {
+        implied.extend([
+            ("412", "PreconditionFailed"),
+            ("428", "PreconditionRequired"),
+        ]);
+    }
+    if operation.request_body.is_some() {
+        implied.extend([
+            ("400", "BadRequest"),
+            ("413", "PayloadTooLarge"),
+            ("415", "UnsupportedMediaType"),
+            ("422", "Unprocessable"),
+        ]);
+    }
+    for (status, response) in implied {
+        operation
+            .responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::Ref(utoipa::openapi::Ref::from_response_name(response)));
     }
 }
 

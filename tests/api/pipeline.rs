@@ -204,3 +204,32 @@ async fn every_write_moves_the_list_etags() {
     };
     assert_eq!(total, app.count("audit_events"));
 }
+
+/// Statuses the spec derives from a route's shape are real answers: a malformed id in the
+/// path is 400, an oversized body 413, on links as on records.
+#[actix_web::test]
+async fn links_answer_the_statuses_their_routes_imply() {
+    let app = TestApp::spawn().await;
+    let goal = uuid::Uuid::now_v7();
+    for url in [
+        "/api/v1/goal-activity-links/not-an-id".to_owned(),
+        format!("/api/v1/goals/{goal}/partners/not-an-id"),
+    ] {
+        let res = app
+            .delete(&url)
+            .role(Role::Editor)
+            .header("If-Match", "\"1\"")
+            .send()
+            .await;
+        res.assert_problem(400, "malformed");
+    }
+    let huge = format!("{{\"note\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
+    let res = app
+        .post("/api/v1/goal-activity-links")
+        .role(Role::Editor)
+        .raw("application/json", huge)
+        .send()
+        .await;
+    res.assert_problem(413, "payload_too_large");
+    assert_eq!(app.count("goal_activity_links"), 0);
+}
