@@ -213,19 +213,9 @@ impl Resource for Activities {
         id: Uuid,
         include_archived: bool,
     ) -> Result<ActivityResponse, ApiError> {
-        let mut filters = vec![Filter::Eq("a.id", Value::Uuid(id))];
-        if !include_archived {
-            filters.push(Filter::Raw("a.archived_at IS NULL"));
-        }
-        let query = list_query(
-            filters,
-            Order::Key {
-                key: model::SORT_KEYS[0],
-                desc: false,
-            },
-        );
-        let page = query.load::<ActivityRow>(conn, None, false)?;
-        responses(conn, page.data)?
+        let row = model::load_one(conn, id, include_archived)?
+            .ok_or_else(|| ApiError::not_found(Self::ENTITY))?;
+        responses(conn, vec![row])?
             .pop()
             .ok_or_else(|| ApiError::not_found(Self::ENTITY))
     }

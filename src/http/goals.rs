@@ -302,20 +302,7 @@ impl Resource for Goals {
         id: Uuid,
         include_archived: bool,
     ) -> Result<GoalResponse, ApiError> {
-        let mut filters = vec![Filter::Eq("g.id", Value::Uuid(id))];
-        if !include_archived {
-            filters.push(Filter::Raw("g.archived_at IS NULL"));
-        }
-        let query = list_query(
-            filters,
-            Order::Key {
-                key: model::SORT_KEYS[0],
-                desc: false,
-            },
-        );
-        let mut page = query.load::<GoalRow>(conn, None, false)?;
-        page.data
-            .pop()
+        model::load_one(conn, id, include_archived)?
             .ok_or_else(|| ApiError::not_found(Self::ENTITY))
             .and_then(GoalResponse::try_from)
     }

@@ -19,7 +19,7 @@ use crate::db::PgPool;
 use crate::domain::{self, Invalid, OrganisationKind, Role};
 use crate::error::{stored, ApiError};
 use crate::models::organisation::{
-    self as org_model, DetailRow, OrgRecord, OrganisationFields, OrganisationRow,
+    self as org_model, DetailRow, OrgRecord, OrganisationFields, OrganisationRow, PointRead,
 };
 
 /// A postal address.
@@ -327,7 +327,7 @@ pub trait OrgResource: Send + 'static {
     /// CSV columns, in order: the response's members, nested objects flattened with `_`.
     const CSV_COLUMNS: &'static [&'static str];
     /// The detail row as read.
-    type Row: QueryableByName<Pg> + DetailRow + Send + 'static;
+    type Row: QueryableByName<Pg> + DetailRow + PointRead + Send + 'static;
     /// The kind's detail, validated, as written.
     type Detail: Clone + Send + 'static;
     /// The record as served.
@@ -386,17 +386,9 @@ pub fn load<R: OrgResource>(
     id: Uuid,
     include_archived: bool,
 ) -> Result<R::Response, ApiError> {
-    let mut filters = vec![Filter::Eq("o.id", Value::Uuid(id))];
-    if !include_archived {
-        filters.push(Filter::Raw("o.archived_at IS NULL"));
-    }
-    let order = Order::Key {
-        key: org_model::SORT_NAME,
-        desc: false,
-    };
-    let page =
-        list_query::<R>(filters, order, Some(1)).load::<OrgRecord<R::Row>>(conn, None, false)?;
-    R::responses(conn, page.data)?
+    let record = <R::Row as PointRead>::load_one(conn, id, include_archived)?
+        .ok_or_else(|| ApiError::not_found(R::KIND.as_str()))?;
+    R::responses(conn, vec![record])?
         .pop()
         .ok_or_else(|| ApiError::not_found(R::KIND.as_str()))
 }

@@ -12,7 +12,7 @@ use crate::db::schema::{activities, goal_activity_links, goals};
 use crate::db::StoreError;
 
 /// An `activities` row as lists read it (with relevance when searched).
-#[derive(Debug, Clone, QueryableByName)]
+#[derive(Debug, Clone, Queryable, QueryableByName)]
 #[diesel(table_name = activities, check_for_backend(diesel::pg::Pg))]
 pub struct ActivityRow {
     pub id: Uuid,
@@ -29,6 +29,39 @@ pub struct ActivityRow {
     pub archived_at: Option<DateTime<Utc>>,
     #[diesel(sql_type = Nullable<Float>)]
     pub score: Option<f32>,
+}
+
+/// Row `id`, unless absent (or archived, unless `include_archived`), by a statement diesel
+/// prepares once per connection (the list engine's dynamic SQL is for lists).
+pub fn load_one(
+    conn: &mut PgConnection,
+    id: Uuid,
+    include_archived: bool,
+) -> QueryResult<Option<ActivityRow>> {
+    activities::table
+        .find(id)
+        .filter(
+            activities::archived_at
+                .is_null()
+                .or(include_archived.into_sql::<diesel::sql_types::Bool>()),
+        )
+        .select((
+            activities::id,
+            activities::title,
+            activities::title_key,
+            activities::description,
+            activities::status,
+            activities::starts_on,
+            activities::ends_on,
+            activities::areas,
+            activities::created_at,
+            activities::updated_at,
+            activities::version,
+            activities::archived_at,
+            None::<f32>.into_sql::<Nullable<Float>>(),
+        ))
+        .first(conn)
+        .optional()
 }
 
 impl Keyed for ActivityRow {

@@ -27,6 +27,8 @@ pub struct CompanyDetail {
     pub assolombarda_member: bool,
 }
 
+super::organisation::point_read!(CompanyDetail, companies);
+
 impl DetailRow for CompanyDetail {
     fn sort_value(&self, key: &str) -> Option<Value> {
         match key {

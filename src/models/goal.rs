@@ -11,7 +11,7 @@ use crate::db::schema::goals;
 use crate::db::StoreError;
 
 /// A `goals` row as lists read it (with relevance when searched).
-#[derive(Debug, Clone, QueryableByName)]
+#[derive(Debug, Clone, Queryable, QueryableByName)]
 #[diesel(table_name = goals, check_for_backend(diesel::pg::Pg))]
 pub struct GoalRow {
     pub id: Uuid,
@@ -29,6 +29,40 @@ pub struct GoalRow {
     pub archived_at: Option<DateTime<Utc>>,
     #[diesel(sql_type = Nullable<Float>)]
     pub score: Option<f32>,
+}
+
+/// Row `id`, unless absent (or archived, unless `include_archived`), by a statement diesel
+/// prepares once per connection (the list engine's dynamic SQL is for lists).
+pub fn load_one(
+    conn: &mut PgConnection,
+    id: Uuid,
+    include_archived: bool,
+) -> QueryResult<Option<GoalRow>> {
+    goals::table
+        .find(id)
+        .filter(
+            goals::archived_at
+                .is_null()
+                .or(include_archived.into_sql::<diesel::sql_types::Bool>()),
+        )
+        .select((
+            goals::id,
+            goals::code,
+            goals::title,
+            goals::title_key,
+            goals::headline,
+            goals::statement,
+            goals::lines_of_action,
+            goals::areas,
+            goals::unlisted_partners,
+            goals::created_at,
+            goals::updated_at,
+            goals::version,
+            goals::archived_at,
+            None::<f32>.into_sql::<Nullable<Float>>(),
+        ))
+        .first(conn)
+        .optional()
 }
 
 impl Keyed for GoalRow {

@@ -22,6 +22,8 @@ pub struct IrccsDetail {
     pub serves_foreign_patients: Option<bool>,
 }
 
+super::organisation::point_read!(IrccsDetail, irccs);
+
 impl DetailRow for IrccsDetail {
     fn sort_value(&self, key: &str) -> Option<Value> {
         match key {

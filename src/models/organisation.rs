@@ -111,6 +111,54 @@ impl<D: DetailRow> Keyed for OrgRecord<D> {
     }
 }
 
+/// One organisation of a kind with its detail row, read by a statement diesel prepares once
+/// per connection and reuses (the list engine's dynamic SQL is for lists).
+pub trait PointRead: Sized {
+    /// The organisation `id` with its detail, unless absent (or archived, unless
+    /// `include_archived`).
+    fn load_one(
+        conn: &mut PgConnection,
+        id: Uuid,
+        include_archived: bool,
+    ) -> QueryResult<Option<OrgRecord<Self>>>;
+}
+
+/// Implements [`PointRead`] for the detail row `$row` of table `$table`.
+macro_rules! point_read {
+    ($row:ty, $table:ident) => {
+        impl $crate::models::organisation::PointRead for $row {
+            fn load_one(
+                conn: &mut diesel::PgConnection,
+                id: uuid::Uuid,
+                include_archived: bool,
+            ) -> diesel::QueryResult<Option<$crate::models::organisation::OrgRecord<Self>>> {
+                use $crate::db::schema::{organisations, $table};
+                use $crate::models::organisation::{OrgRecord, OrganisationRow};
+                organisations::table
+                    .inner_join($table::table)
+                    .filter(organisations::id.eq(id))
+                    // A bound flag rather than two statements: one prepared statement serves both.
+                    .filter(
+                        organisations::archived_at
+                            .is_null()
+                            .or(include_archived.into_sql::<diesel::sql_types::Bool>()),
+                    )
+                    .select((OrganisationRow::as_select(), <$row>::as_select()))
+                    .first::<(OrganisationRow, $row)>(conn)
+                    .optional()
+                    .map(|found| {
+                        found.map(|(organisation, detail)| OrgRecord {
+                            organisation,
+                            detail,
+                            score: None,
+                        })
+                    })
+            }
+        }
+    };
+}
+pub(crate) use point_read;
+
 /// No detail: the cross-kind view lists identities alone.
 #[derive(Debug, Clone, Copy, QueryableByName)]
 pub struct NoDetail {}

@@ -19,6 +19,8 @@ pub struct PartnerDetail {
     pub scope: Option<String>,
 }
 
+super::organisation::point_read!(PartnerDetail, partners);
+
 impl DetailRow for PartnerDetail {
     fn sort_value(&self, _key: &str) -> Option<Value> {
         None

@@ -24,6 +24,8 @@ pub struct UniversityDetail {
     pub ror_id: Option<String>,
 }
 
+super::organisation::point_read!(UniversityDetail, universities);
+
 impl DetailRow for UniversityDetail {
     fn sort_value(&self, key: &str) -> Option<Value> {
         match key {
