@@ -12,7 +12,6 @@ use std::marker::PhantomData;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Date, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
@@ -25,13 +24,13 @@ use super::organisation::Pool;
 use super::problems;
 use super::record::{self, GetParams, Locked, Removal, Resource, EDITORS, PARTNERS_AND_EDITORS};
 use crate::auth::Principal;
-use crate::db::list::{Filter, KeyType, Keyed, ListQuery, Order, SortKey, Value};
+use crate::db::list::{Filter, KeyType, ListQuery, Order, SortKey, Value};
 use crate::db::{self, PgPool};
 use crate::domain::{
     codes, GoalPartnerRole, Invalid, OrganisationKind, ParticipantRole, ParticipationStatus, Role,
 };
 use crate::error::{stored, ApiError, FieldError};
-use crate::models::link::{self, DatedTable, DatedWrite, End};
+use crate::models::link::{self, DatedLinkRow, DatedTable, DatedWrite, End};
 
 /// The organisation end of a link, in brief.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -53,61 +52,18 @@ pub struct TargetSummary {
     pub title: String,
 }
 
-/// A link as the database gives it, for either kind.
-#[derive(Debug, Clone, QueryableByName)]
-pub struct LinkRow {
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
-    target_id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
-    organisation_id: Uuid,
-    #[diesel(sql_type = Text)]
-    role: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    status: Option<String>,
-    #[diesel(sql_type = Nullable<Date>)]
-    since: Option<NaiveDate>,
-    #[diesel(sql_type = Nullable<Date>)]
-    until: Option<NaiveDate>,
-    #[diesel(sql_type = Nullable<Text>)]
-    note: Option<String>,
-    #[diesel(sql_type = Timestamptz)]
-    created_at: DateTime<Utc>,
-    #[diesel(sql_type = Timestamptz)]
-    updated_at: DateTime<Utc>,
-    #[diesel(sql_type = BigInt)]
-    version: i64,
-    #[diesel(sql_type = Text)]
-    organisation_name: String,
-    #[diesel(sql_type = Text)]
-    organisation_kind: String,
-    #[diesel(sql_type = Text)]
-    target_title: String,
+fn organisation(row: &DatedLinkRow) -> Result<OrganisationSummary, ApiError> {
+    Ok(OrganisationSummary {
+        id: row.organisation_id,
+        name: row.organisation_name.clone(),
+        kind: stored(&row.organisation_kind)?,
+    })
 }
 
-impl Keyed for LinkRow {
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn sort_value(&self, _key: &str) -> Option<Value> {
-        Some(Value::Uuid(self.id))
-    }
-}
-
-impl LinkRow {
-    fn organisation(&self) -> Result<OrganisationSummary, ApiError> {
-        Ok(OrganisationSummary {
-            id: self.organisation_id,
-            name: self.organisation_name.clone(),
-            kind: stored(&self.organisation_kind)?,
-        })
-    }
-    fn target(&self) -> TargetSummary {
-        TargetSummary {
-            id: self.target_id,
-            title: self.target_title.clone(),
-        }
+fn target(row: &DatedLinkRow) -> TargetSummary {
+    TargetSummary {
+        id: row.target_id,
+        title: row.target_title.clone(),
     }
 }
 
@@ -200,7 +156,13 @@ pub trait LinkSpec: Send + 'static {
     /// The link as served.
     type Response: Serialize + Send + 'static;
     /// Builds the response.
-    fn response(row: LinkRow) -> Result<Self::Response, ApiError>;
+    fn response(row: DatedLinkRow) -> Result<Self::Response, ApiError>;
+    /// One link under `target`, with its ends.
+    fn load_one(
+        conn: &mut PgConnection,
+        target: Uuid,
+        id: Uuid,
+    ) -> diesel::QueryResult<Option<DatedLinkRow>>;
     /// The organisation of a served link.
     fn organisation_id(link: &Self::Response) -> Uuid;
     /// The version of a served link.
@@ -237,10 +199,18 @@ impl LinkSpec for GoalPartners {
         link.version
     }
 
-    fn response(row: LinkRow) -> Result<GoalPartner, ApiError> {
+    fn load_one(
+        conn: &mut PgConnection,
+        target: Uuid,
+        id: Uuid,
+    ) -> diesel::QueryResult<Option<DatedLinkRow>> {
+        link::load_goal_partner(conn, target, id)
+    }
+
+    fn response(row: DatedLinkRow) -> Result<GoalPartner, ApiError> {
         Ok(GoalPartner {
-            organisation: row.organisation()?,
-            goal: row.target(),
+            organisation: organisation(&row)?,
+            goal: target(&row),
             id: row.id,
             goal_id: row.target_id,
             organisation_id: row.organisation_id,
@@ -286,10 +256,18 @@ impl LinkSpec for Participants {
         link.version
     }
 
-    fn response(row: LinkRow) -> Result<Participant, ApiError> {
+    fn load_one(
+        conn: &mut PgConnection,
+        target: Uuid,
+        id: Uuid,
+    ) -> diesel::QueryResult<Option<DatedLinkRow>> {
+        link::load_participant(conn, target, id)
+    }
+
+    fn response(row: DatedLinkRow) -> Result<Participant, ApiError> {
         Ok(Participant {
-            organisation: row.organisation()?,
-            activity: row.target(),
+            organisation: organisation(&row)?,
+            activity: target(&row),
             status: stored(row.status.as_deref().unwrap_or("proposed"))?,
             id: row.id,
             activity_id: row.target_id,
@@ -332,16 +310,12 @@ fn target_filter<S: LinkSpec>(target: Uuid) -> Filter {
     Filter::Template(S::TARGET_FILTER, vec![Value::Uuid(target)])
 }
 
-fn load<S: LinkSpec>(conn: &mut PgConnection, target: Uuid, id: Uuid) -> Result<LinkRow, ApiError> {
-    let filters = vec![
-        Filter::Eq("l.id", Value::Uuid(id)),
-        target_filter::<S>(target),
-    ];
-    list_query::<S>(filters)
-        .load::<LinkRow>(conn, None, false)?
-        .data
-        .pop()
-        .ok_or_else(|| ApiError::not_found("link"))
+fn load<S: LinkSpec>(
+    conn: &mut PgConnection,
+    target: Uuid,
+    id: Uuid,
+) -> Result<DatedLinkRow, ApiError> {
+    S::load_one(conn, target, id)?.ok_or_else(|| ApiError::not_found("link"))
 }
 
 /// 404 unless the goal or activity exists and is live.
@@ -447,7 +421,7 @@ pub async fn list<S: LinkSpec>(
         &params,
         list_query::<S>(filters),
         CSV_COLUMNS,
-        |_conn, rows: Vec<LinkRow>| rows.into_iter().map(S::response).collect(),
+        |_conn, rows: Vec<DatedLinkRow>| rows.into_iter().map(S::response).collect(),
     )
     .await
 }
@@ -932,7 +906,7 @@ fn engagements_of<S: LinkSpec>(
     let mut query = list_query::<S>(filters);
     query.limit = None;
     query
-        .load::<LinkRow>(conn, None, false)?
+        .load::<DatedLinkRow>(conn, None, false)?
         .data
         .into_iter()
         .map(S::response)

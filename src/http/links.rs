@@ -8,7 +8,6 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Int4, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
@@ -21,11 +20,11 @@ use super::organisation::Pool;
 use super::problems;
 use super::record::{self, top_level, GetParams, Locked, Removal, Resource};
 use crate::auth::Principal;
-use crate::db::list::{Filter, KeyType, Keyed, ListQuery, Order, SortKey, Value};
+use crate::db::list::{Filter, KeyType, ListQuery, Order, SortKey, Value};
 use crate::db::{self, PgPool};
 use crate::domain::{codes, ActivityStatus, GoalLinkRole, Invalid};
 use crate::error::{stored, ApiError, FieldError};
-use crate::models::link::{self, End, NewGoalActivityLink};
+use crate::models::link::{self, End, GoalActivityLinkRow, NewGoalActivityLink};
 
 /// The goal end of a link.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -74,46 +73,9 @@ pub struct GoalActivityLink {
     pub version: i64,
 }
 
-#[derive(Debug, QueryableByName)]
-struct LinkRow {
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
-    goal_id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
-    activity_id: Uuid,
-    #[diesel(sql_type = Text)]
-    role: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    note: Option<String>,
-    #[diesel(sql_type = Timestamptz)]
-    created_at: DateTime<Utc>,
-    #[diesel(sql_type = Timestamptz)]
-    updated_at: DateTime<Utc>,
-    #[diesel(sql_type = BigInt)]
-    version: i64,
-    #[diesel(sql_type = Int4)]
-    goal_code: i32,
-    #[diesel(sql_type = Text)]
-    goal_title: String,
-    #[diesel(sql_type = Text)]
-    activity_title: String,
-    #[diesel(sql_type = Text)]
-    activity_status: String,
-}
-
-impl Keyed for LinkRow {
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn sort_value(&self, _key: &str) -> Option<Value> {
-        Some(Value::Uuid(self.id))
-    }
-}
-
-impl TryFrom<LinkRow> for GoalActivityLink {
+impl TryFrom<GoalActivityLinkRow> for GoalActivityLink {
     type Error = ApiError;
-    fn try_from(r: LinkRow) -> Result<Self, ApiError> {
+    fn try_from(r: GoalActivityLinkRow) -> Result<Self, ApiError> {
         Ok(Self {
             id: r.id,
             goal_id: r.goal_id,
@@ -159,10 +121,7 @@ fn list_query(filters: Vec<Filter>) -> ListQuery {
 }
 
 fn load(conn: &mut PgConnection, id: Uuid) -> Result<GoalActivityLink, ApiError> {
-    let filters = vec![Filter::Eq("l.id", Value::Uuid(id))];
-    let mut page = list_query(filters).load::<LinkRow>(conn, None, false)?;
-    page.data
-        .pop()
+    link::load_goal_activity_link(conn, id)?
         .ok_or_else(|| ApiError::not_found("goal-activity link"))
         .and_then(GoalActivityLink::try_from)
 }
@@ -234,7 +193,9 @@ async fn serve_links(
         &params,
         list_query(filters),
         CSV_COLUMNS,
-        |_conn, rows: Vec<LinkRow>| rows.into_iter().map(GoalActivityLink::try_from).collect(),
+        |_conn, rows: Vec<GoalActivityLinkRow>| {
+            rows.into_iter().map(GoalActivityLink::try_from).collect()
+        },
     )
     .await
 }

@@ -3,10 +3,174 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Date, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Bool, Date, Int4, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use uuid::Uuid;
 
-use crate::db::schema::goal_activity_links;
+use crate::db::list::{Keyed, Value};
+use crate::db::schema::{
+    activities, activity_participants, goal_activity_links, goal_partners, goals, organisations,
+};
+
+/// A goal–activity link with its ends in brief, as lists and reads give it.
+#[derive(Debug, Clone, Queryable, QueryableByName)]
+pub struct GoalActivityLinkRow {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub goal_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub activity_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub role: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub note: Option<String>,
+    #[diesel(sql_type = Timestamptz)]
+    pub created_at: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    pub updated_at: DateTime<Utc>,
+    #[diesel(sql_type = BigInt)]
+    pub version: i64,
+    #[diesel(sql_type = Int4)]
+    pub goal_code: i32,
+    #[diesel(sql_type = Text)]
+    pub goal_title: String,
+    #[diesel(sql_type = Text)]
+    pub activity_title: String,
+    #[diesel(sql_type = Text)]
+    pub activity_status: String,
+}
+
+impl Keyed for GoalActivityLinkRow {
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn sort_value(&self, _key: &str) -> Option<Value> {
+        Some(Value::Uuid(self.id))
+    }
+}
+
+/// Goal–activity link `id` with its ends, by a statement diesel prepares once per connection.
+pub fn load_goal_activity_link(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> QueryResult<Option<GoalActivityLinkRow>> {
+    goal_activity_links::table
+        .inner_join(goals::table)
+        .inner_join(activities::table)
+        .filter(goal_activity_links::id.eq(id))
+        .select((
+            goal_activity_links::id,
+            goal_activity_links::goal_id,
+            goal_activity_links::activity_id,
+            goal_activity_links::role,
+            goal_activity_links::note,
+            goal_activity_links::created_at,
+            goal_activity_links::updated_at,
+            goal_activity_links::version,
+            goals::code,
+            goals::title,
+            activities::title,
+            activities::status,
+        ))
+        .first(conn)
+        .optional()
+}
+
+/// A dated link of either table with its organisation and its goal or activity in brief.
+#[derive(Debug, Clone, Queryable, QueryableByName)]
+pub struct DatedLinkRow {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    /// The goal or activity.
+    #[diesel(sql_type = SqlUuid)]
+    pub target_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub organisation_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub role: String,
+    /// Participants only.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub status: Option<String>,
+    #[diesel(sql_type = Nullable<Date>)]
+    pub since: Option<NaiveDate>,
+    #[diesel(sql_type = Nullable<Date>)]
+    pub until: Option<NaiveDate>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub note: Option<String>,
+    #[diesel(sql_type = Timestamptz)]
+    pub created_at: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    pub updated_at: DateTime<Utc>,
+    #[diesel(sql_type = BigInt)]
+    pub version: i64,
+    #[diesel(sql_type = Text)]
+    pub organisation_name: String,
+    #[diesel(sql_type = Text)]
+    pub organisation_kind: String,
+    #[diesel(sql_type = Text)]
+    pub target_title: String,
+}
+
+impl Keyed for DatedLinkRow {
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn sort_value(&self, _key: &str) -> Option<Value> {
+        Some(Value::Uuid(self.id))
+    }
+}
+
+/// Dated link `id` of table `$table` under `$target` (column `$target_column` of table
+/// `$target_table`), with its ends, by a statement diesel prepares once per connection.
+macro_rules! dated_point_read {
+    ($name:ident, $table:ident, $target_column:ident, $target_table:ident, $status:expr) => {
+        #[doc = concat!("Link `id` of `", stringify!($table), "` under `target`, with its ends.")]
+        pub fn $name(
+            conn: &mut PgConnection,
+            target: Uuid,
+            id: Uuid,
+        ) -> QueryResult<Option<DatedLinkRow>> {
+            $table::table
+                .inner_join(organisations::table)
+                .inner_join($target_table::table)
+                .filter($table::id.eq(id))
+                .filter($table::$target_column.eq(target))
+                .select((
+                    $table::id,
+                    $table::$target_column,
+                    $table::organisation_id,
+                    $table::role,
+                    $status,
+                    $table::since,
+                    $table::until,
+                    $table::note,
+                    $table::created_at,
+                    $table::updated_at,
+                    $table::version,
+                    organisations::name,
+                    organisations::kind,
+                    $target_table::title,
+                ))
+                .first(conn)
+                .optional()
+        }
+    };
+}
+
+dated_point_read!(
+    load_goal_partner,
+    goal_partners,
+    goal_id,
+    goals,
+    None::<String>.into_sql::<Nullable<Text>>()
+);
+dated_point_read!(
+    load_participant,
+    activity_participants,
+    activity_id,
+    activities,
+    activity_participants::status.nullable()
+);
 
 /// A goal–activity link as written.
 #[derive(Debug, Clone, Insertable)]
