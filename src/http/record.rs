@@ -426,11 +426,8 @@ pub async fn remove<R: Resource>(
         etag::check_version(&etag::required_if_match(&headers)?, locked.version)?;
         match R::REMOVAL {
             Removal::Archive => {
-                let now = db::now();
-                let version = R::set_archived(conn, id, locked.version, Some(now))?;
-                let changes = serde_json::json!({"before": {"archived_at": null}, "after": {"archived_at": now}});
-                audit::record(conn, &actor, "archive", R::ENTITY, id, changes)?;
-                Ok(Some(version))
+                let archived = Some(db::now());
+                switch_archived::<R>(conn, &actor, id, &locked, archived).map(Some)
             }
             Removal::Delete => {
                 let before = to_object(&R::load(conn, parent, id, false)?)?;
@@ -448,6 +445,25 @@ pub async fn remove<R: Resource>(
     })
 }
 
+/// Archives (`to` a time) or restores (`to` None) a locked row under its version guard, with
+/// its audit event; returns the new version.
+fn switch_archived<R: Resource>(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+    locked: &Locked,
+    to: Option<DateTime<Utc>>,
+) -> Result<i64, ApiError> {
+    let version = R::set_archived(conn, id, locked.version, to)?;
+    let action = if to.is_some() { "archive" } else { "restore" };
+    let changes = serde_json::json!({
+        "before": {"archived_at": locked.archived_at},
+        "after": {"archived_at": to},
+    });
+    audit::record(conn, actor, action, R::ENTITY, id, changes)?;
+    Ok(version)
+}
+
 /// `POST .../restore` (If-Match): un-archives; 409 if live or if what made it unique (a name)
 /// is now taken.
 pub async fn restore<R: Resource>(
@@ -463,12 +479,10 @@ pub async fn restore<R: Resource>(
         R::check_parent(conn, parent)?;
         let locked = R::lock(conn, parent, id)?;
         etag::check_version(&etag::required_if_match(&headers)?, locked.version)?;
-        let Some(archived_at) = locked.archived_at else {
+        if locked.archived_at.is_none() {
             return Err(ApiError::conflict("the record is not archived", None));
-        };
-        R::set_archived(conn, id, locked.version, None)?;
-        let changes = serde_json::json!({"before": {"archived_at": archived_at}, "after": {"archived_at": null}});
-        audit::record(conn, &actor, "restore", R::ENTITY, id, changes)?;
+        }
+        switch_archived::<R>(conn, &actor, id, &locked, None)?;
         R::load(conn, parent, id, false)
     })
     .await?;
