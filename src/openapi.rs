@@ -34,6 +34,7 @@ use crate::http::{companies, list, problems, record};
         crate::error::Problem,
         crate::error::FieldError,
         crate::error::OAuthErrorBody,
+        crate::http::organisation::ProvinceCode,
         list::PageResponse<companies::CompanyResponse>,
         list::PageResponse<record::AuditEvent>,
     )),

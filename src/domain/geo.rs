@@ -68,6 +68,29 @@ impl Province {
     }
 }
 
+/// A regular expression that matches exactly the codes [`Province::parse`] accepts, in any
+/// case and without surrounding spaces: per first letter, a class of its second letters
+/// (`[Aa][GgLlNn...]`). ECMA-262 and Python read it alike, so OpenAPI tools can check it.
+pub fn province_pattern() -> String {
+    let mut groups: Vec<(u8, Vec<u8>)> = Vec::new();
+    for code in PROVINCES {
+        let [first, second] = <[u8; 2]>::try_from(code.as_bytes()).unwrap_or([b'?'; 2]);
+        match groups.last_mut() {
+            Some((f, seconds)) if *f == first => seconds.push(second),
+            _ => groups.push((first, vec![second])),
+        }
+    }
+    let both = |b: u8| format!("{}{}", b as char, b.to_ascii_lowercase() as char);
+    let alternatives: Vec<String> = groups
+        .iter()
+        .map(|(first, seconds)| {
+            let seconds: String = seconds.iter().map(|&b| both(b)).collect();
+            format!("[{}][{seconds}]", both(*first))
+        })
+        .collect();
+    format!("^(?:{})$", alternatives.join("|"))
+}
+
 /// A country as an ISO 3166-1 alpha-2 code, uppercase; addresses default to Italy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CountryCode(String);
@@ -216,6 +239,25 @@ mod tests {
         assert!(!CountryCode::parse("FR")
             .expect("should be accepted")
             .is_italy());
+    }
+
+    #[test]
+    fn the_province_pattern_admits_what_parse_accepts() {
+        let pattern = regex::Regex::new(&province_pattern()).expect("a valid regex");
+        let letters = ('A'..='Z').chain('a'..='z');
+        for a in letters.clone() {
+            for b in letters.clone() {
+                let code = format!("{a}{b}");
+                assert_eq!(
+                    pattern.is_match(&code),
+                    Province::parse(&code).is_ok(),
+                    "{code}"
+                );
+            }
+        }
+        for other in ["", "M", "MIL", " MI", "M1", "MI\n"] {
+            assert!(!pattern.is_match(other), "{other:?}");
+        }
     }
 
     #[test]

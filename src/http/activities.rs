@@ -1,6 +1,6 @@
 //! `/api/v1/activities`: the activities through which goals are pursued.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
@@ -9,12 +9,12 @@ use uuid::Uuid;
 
 use super::body::{Errors, Shape};
 use super::goals::{areas, text, title};
-use super::list::{serve_list, PageResponse};
+use super::list::{serve_list, ListKind, ListRequest, PageResponse};
 use super::organisation::Pool;
 use super::problems;
 use super::record::{to_object, top_level, Locked, Resource};
 use crate::auth::Principal;
-use crate::db::list::{Filter, ListQuery, Order, Value};
+use crate::db::list::{Filter, ListQuery, Order, SortKey, Value};
 use crate::domain::{codes, ActivityStatus, Area, Invalid};
 use crate::error::{stored, ApiError};
 use crate::models::activity::{self as model, ActivityRow, ActivityWrite};
@@ -248,25 +248,11 @@ fn list_query(filters: Vec<Filter>, order: Order) -> ListQuery {
     }
 }
 
-/// Query of `GET /activities`.
+/// Filters of `GET /activities` (besides the parameters every record list takes).
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct ActivityListQuery {
-    /// Page size, 1..200 (default 50; CSV: every row unless given).
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page; only valid with the same sort, `q` and filters.
-    pub cursor: Option<String>,
-    /// One of `title` (default), `created_at`, `updated_at`, `-` prefixed for descending (with
-    /// `q` and no `sort`: relevance).
-    #[param(pattern = "^-?(title|created_at|updated_at)$")]
-    pub sort: Option<String>,
-    /// Search title and description (case, accents and small typos do not matter).
-    pub q: Option<String>,
-    /// Add `total` (a count of every match) to the answer.
-    pub include_total: Option<bool>,
-    /// Include archived activities (editors and admins).
-    pub include_archived: Option<bool>,
+pub struct ActivityFilters {
     /// Only activities linked to this goal (either role).
     pub goal_id: Option<Uuid>,
     /// Only activities in this area of action (their own areas, or their primary goal's).
@@ -275,11 +261,16 @@ pub struct ActivityListQuery {
     pub status: Option<ActivityStatus>,
     /// Only activities running on or after this day (`ends_on` null or not before it).
     pub from: Option<NaiveDate>,
-    /// Only activities running on or before this day (`starts_on` null or not after it).
+    /// Only activities running on or before this day (`starts_on` null or not after it; not
+    /// before `from`, else 422).
     pub to: Option<NaiveDate>,
 }
 
-list_params!(ActivityListQuery);
+impl ListKind for Activities {
+    const SORTS: &'static [SortKey] = model::SORT_KEYS;
+    const SEARCHES: &'static str = "title and description";
+    const ARCHIVED: Option<&'static str> = Some("Include archived activities.");
+}
 
 const CSV_COLUMNS: &[&str] = &[
     "id",
@@ -300,7 +291,7 @@ const CSV_COLUMNS: &[&str] = &[
 #[utoipa::path(
     get, path = "/api/v1/activities", tag = "activities",
     description = "Keyset-paginated; `Accept: text/csv` streams every match.",
-    params(ActivityListQuery),
+    params(ListRequest<Activities, ActivityFilters>),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of activities (or CSV)",
@@ -320,10 +311,9 @@ pub async fn list_activities(
     pool: Pool,
     principal: Principal,
     req: HttpRequest,
-    query: web::Query<ActivityListQuery>,
+    query: ListRequest<Activities, ActivityFilters>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
-    let params = query.common();
+    let (params, query) = query.into_parts();
     let mut filters = Vec::new();
     if !principal.check_include_archived(params.include_archived.unwrap_or(false))? {
         filters.push(Filter::Raw("a.archived_at IS NULL"));
@@ -377,12 +367,7 @@ pub async fn list_activities(
             q: q.to_owned(),
         });
     }
-    let order = Order::parse(
-        params.sort.as_deref(),
-        model::SORT_KEYS,
-        "title",
-        params.search().map(|q| ("a.search_key", q)),
-    )?;
+    let order = params.order::<Activities>("a.search_key")?;
     serve_list(
         &pool,
         &principal,

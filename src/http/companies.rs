@@ -1,15 +1,15 @@
 //! `/api/v1/companies`: the companies of the registry.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::body::{Errors, Field, Shape};
-use super::list::PageResponse;
+use super::list::{ListRequest, PageResponse};
 use super::organisation::{
-    self as org, OrgResource, OrganisationView, Pool, COMMON_FIELDS, READ_ONLY,
+    self as org, OrgResource, OrganisationView, Pool, ProvinceCode, COMMON_FIELDS, READ_ONLY,
 };
 use super::problems;
 use crate::auth::Principal;
@@ -273,30 +273,16 @@ impl OrgResource for Companies {
     }
 }
 
-/// Query of `GET /companies`.
+/// Filters of `GET /companies` (besides the parameters every record list takes).
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct CompanyListQuery {
-    /// Page size, 1..200 (default 50).
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page; only valid with the same sort, `q` and filters.
-    pub cursor: Option<String>,
-    /// One of `name`, `created_at`, `updated_at`, `employees`, `revenue_eur`, `founded_year`,
-    /// `-` prefixed for descending (default `name`; with `q`, relevance). NULLs sort last.
-    #[param(pattern = "^-?(name|created_at|updated_at|employees|revenue_eur|founded_year)$")]
-    pub sort: Option<String>,
-    /// Search name and legal name (case, accents and small typos do not matter).
-    pub q: Option<String>,
-    /// Add `total` (a count of every match) to the answer.
-    pub include_total: Option<bool>,
-    /// Include archived companies (editors and admins).
-    pub include_archived: Option<bool>,
+pub struct CompanyFilters {
     /// Only this sector.
     pub sector: Option<Sector>,
-    /// Only this province (e.g. `MI`).
-    pub province: Option<String>,
-    /// At least this many employees.
+    /// Only this province.
+    pub province: Option<ProvinceCode>,
+    /// At least this many employees (at most `max_employees`, else 422).
     pub min_employees: Option<i64>,
     /// At most this many employees.
     pub max_employees: Option<i64>,
@@ -306,15 +292,13 @@ pub struct CompanyListQuery {
     pub in_mind: Option<bool>,
 }
 
-list_params!(CompanyListQuery);
-
 /// List companies (keyset-paginated).
 #[utoipa::path(
     get, path = "/api/v1/companies", tag = "companies",
     description = "Keyset-paginated; follow `next_cursor` or the `Link` header. \
         `Accept: text/csv` streams every match as CSV. \
         The ETag derives from a counter of committed changes: a poll with If-None-Match answers 304 without running the query.",
-    params(CompanyListQuery),
+    params(ListRequest<Companies, CompanyFilters>),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of companies (or CSV)",
@@ -334,9 +318,9 @@ pub async fn list_companies(
     pool: Pool,
     principal: Principal,
     req: HttpRequest,
-    query: web::Query<CompanyListQuery>,
+    query: ListRequest<Companies, CompanyFilters>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
+    let (params, query) = query.into_parts();
     let mut filters = Vec::new();
     if let Some(sector) = query.sector {
         filters.push(Filter::Eq(
@@ -366,8 +350,8 @@ pub async fn list_companies(
         &pool,
         &principal,
         &req,
-        query.common(),
-        query.province.as_deref(),
+        params,
+        query.province.as_ref(),
         query.in_mind,
         filters,
     )

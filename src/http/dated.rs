@@ -12,6 +12,7 @@ use std::marker::PhantomData;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
@@ -19,7 +20,7 @@ use uuid::Uuid;
 
 use super::body::{Errors, Shape};
 use super::goals::text;
-use super::list::{serve_list, ListParams, PageResponse};
+use super::list::{serve_list, ListKind, ListRequest, PageResponse};
 use super::organisation::Pool;
 use super::problems;
 use super::record::{self, GetParams, Locked, Removal, Resource, EDITORS, PARTNERS_AND_EDITORS};
@@ -155,6 +156,8 @@ pub trait LinkSpec: Send + 'static {
     const WITH_STATUS: bool;
     /// The link as served.
     type Response: Serialize + Send + 'static;
+    /// The filters of its list.
+    type Filters: DatedFilters;
     /// Builds the response.
     fn response(row: DatedLinkRow) -> Result<Self::Response, ApiError>;
     /// One link under `target`, with its ends.
@@ -190,6 +193,7 @@ impl LinkSpec for GoalPartners {
     const ROLES: &'static [&'static str] = &["strategic_partner", "other"];
     const WITH_STATUS: bool = false;
     type Response = GoalPartner;
+    type Filters = GoalPartnerFilters;
 
     fn organisation_id(link: &GoalPartner) -> Uuid {
         link.organisation_id
@@ -247,6 +251,7 @@ impl LinkSpec for Participants {
         &["lead", "co_organiser", "sponsor", "host", "participant"];
     const WITH_STATUS: bool = true;
     type Response = Participant;
+    type Filters = ParticipantFilters;
 
     fn organisation_id(link: &Participant) -> Uuid {
         link.organisation_id
@@ -327,25 +332,80 @@ fn ensure_target<S: LinkSpec>(conn: &mut PgConnection, target: Uuid) -> Result<(
     }
 }
 
-/// Query of a dated-link list.
+/// The filters of a dated-link list (besides `limit`, `cursor` and `include_archived`): the
+/// same for both kinds but for `role`, whose values are the kind's, and `status`, which only
+/// participants have.
+pub trait DatedFilters: DeserializeOwned + IntoParams + Send + 'static {
+    /// Only links that held on this day.
+    fn as_of(&self) -> Option<NaiveDate>;
+    /// Only this organisation.
+    fn organisation_id(&self) -> Option<Uuid>;
+    /// Only this role.
+    fn role(&self) -> Option<&'static str>;
+    /// Only this status.
+    fn status(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// Filters of a goal's partners.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct LinkQuery {
-    /// Page size, 1..200 (default 50; CSV: every row unless given).
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+pub struct GoalPartnerFilters {
     /// Only links that held on this day (`YYYY-MM-DD`); without it, every link.
     pub as_of: Option<NaiveDate>,
     /// Only this organisation.
     pub organisation_id: Option<Uuid>,
     /// Only this role.
-    pub role: Option<String>,
-    /// Only this status (participants).
+    pub role: Option<GoalPartnerRole>,
+}
+
+impl DatedFilters for GoalPartnerFilters {
+    fn as_of(&self) -> Option<NaiveDate> {
+        self.as_of
+    }
+    fn organisation_id(&self) -> Option<Uuid> {
+        self.organisation_id
+    }
+    fn role(&self) -> Option<&'static str> {
+        self.role.map(GoalPartnerRole::as_str)
+    }
+}
+
+/// Filters of an activity's participants.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ParticipantFilters {
+    /// Only links that held on this day (`YYYY-MM-DD`); without it, every link.
+    pub as_of: Option<NaiveDate>,
+    /// Only this organisation.
+    pub organisation_id: Option<Uuid>,
+    /// Only this role.
+    pub role: Option<ParticipantRole>,
+    /// Only this status.
     pub status: Option<ParticipationStatus>,
-    /// Include links of archived organisations (editors and admins).
-    pub include_archived: Option<bool>,
+}
+
+impl DatedFilters for ParticipantFilters {
+    fn as_of(&self) -> Option<NaiveDate> {
+        self.as_of
+    }
+    fn organisation_id(&self) -> Option<Uuid> {
+        self.organisation_id
+    }
+    fn role(&self) -> Option<&'static str> {
+        self.role.map(ParticipantRole::as_str)
+    }
+    fn status(&self) -> Option<&'static str> {
+        self.status.map(ParticipationStatus::as_str)
+    }
+}
+
+/// Dated-link lists: in creation order.
+impl<S: LinkSpec> ListKind for Dated<S> {
+    const ARCHIVED: Option<&'static str> = Some("Include links of archived organisations.");
 }
 
 const CSV_COLUMNS: &[&str] = &[
@@ -371,49 +431,28 @@ pub async fn list<S: LinkSpec>(
     principal: &Principal,
     req: &HttpRequest,
     target: Uuid,
-    query: LinkQuery,
+    query: ListRequest<Dated<S>, S::Filters>,
 ) -> Result<HttpResponse, ApiError> {
+    let (params, query) = query.into_parts();
     let include_archived =
-        principal.check_include_archived(query.include_archived.unwrap_or(false))?;
+        principal.check_include_archived(params.include_archived.unwrap_or(false))?;
     db::run(pool, move |conn| ensure_target::<S>(conn, target)).await?;
     let mut filters = vec![target_filter::<S>(target)];
     if !include_archived {
         filters.push(Filter::Raw("o.archived_at IS NULL"));
     }
-    if let Some(day) = query.as_of {
+    if let Some(day) = query.as_of() {
         filters.push(Filter::Template("l.valid @> ?", vec![Value::Date(day)]));
     }
-    if let Some(org) = query.organisation_id {
+    if let Some(org) = query.organisation_id() {
         filters.push(Filter::Eq("l.organisation_id", Value::Uuid(org)));
     }
-    if let Some(role) = query.role {
-        if !S::ROLES.contains(&role.as_str()) {
-            return Err(ApiError::invalid(
-                "/role",
-                codes::UNKNOWN_VALUE,
-                format!("role is one of {}", S::ROLES.join(", ")),
-            ));
-        }
-        filters.push(Filter::Eq("l.role", Value::Text(role)));
+    if let Some(role) = query.role() {
+        filters.push(Filter::Eq("l.role", Value::Text(role.to_owned())));
     }
-    if let Some(status) = query.status {
-        if !S::WITH_STATUS {
-            return Err(ApiError::invalid(
-                "/status",
-                "unknown_field",
-                "these links have no status",
-            ));
-        }
-        filters.push(Filter::Eq(
-            "l.status",
-            Value::Text(status.as_str().to_owned()),
-        ));
+    if let Some(status) = query.status() {
+        filters.push(Filter::Eq("l.status", Value::Text(status.to_owned())));
     }
-    let params = ListParams {
-        limit: query.limit,
-        cursor: query.cursor,
-        ..ListParams::default()
-    };
     serve_list(
         pool,
         principal,
@@ -710,7 +749,8 @@ macro_rules! dated_link_handlers {
         #[utoipa::path(
             get, path = $collection, tag = $tag,
             description = "Without `as_of`, every link; with it, those that held that day.",
-            params(("id" = Uuid, Path, description = "Goal or activity id"), LinkQuery),
+            params(("id" = Uuid, Path, description = "Goal or activity id"),
+                   ListRequest<Dated<$spec>, <$spec as LinkSpec>::Filters>),
             security(("bearer" = [])),
             responses(
                 (status = 200, description = "A page of links (or CSV)",
@@ -729,9 +769,9 @@ macro_rules! dated_link_handlers {
             principal: Principal,
             req: HttpRequest,
             id: web::Path<Uuid>,
-            query: web::Query<LinkQuery>,
+            query: ListRequest<Dated<$spec>, <$spec as LinkSpec>::Filters>,
         ) -> Result<HttpResponse, ApiError> {
-            list::<$spec>(&pool, &principal, &req, id.into_inner(), query.into_inner()).await
+            list::<$spec>(&pool, &principal, &req, id.into_inner(), query).await
         }
 
         #[doc = concat!("Add a link to the ", $target, ".")]

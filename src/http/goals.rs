@@ -1,6 +1,6 @@
 //! `/api/v1/goals`: the hub's strategic goals.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
@@ -8,12 +8,12 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::body::{Errors, Shape};
-use super::list::{serve_list, PageResponse};
+use super::list::{serve_list, ListKind, ListRequest, PageResponse};
 use super::organisation::Pool;
 use super::problems;
 use super::record::{top_level, Locked, Resource};
 use crate::auth::Principal;
-use crate::db::list::{Filter, ListQuery, Order, Value};
+use crate::db::list::{Filter, ListQuery, Order, SortKey, Value};
 use crate::domain::{codes, Area, Invalid};
 use crate::error::{stored, ApiError};
 use crate::models::goal::{self as model, GoalRow, GoalWrite};
@@ -324,30 +324,20 @@ fn list_query(filters: Vec<Filter>, order: Order) -> ListQuery {
     }
 }
 
-/// Query of `GET /goals`.
+/// Filters of `GET /goals` (besides the parameters every record list takes).
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct GoalListQuery {
-    /// Page size, 1..200 (default 50; CSV: every row unless given).
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page; only valid with the same sort, `q` and filters.
-    pub cursor: Option<String>,
-    /// One of `code` (default), `title`, `created_at`, `updated_at`, `-` prefixed for
-    /// descending (with `q` and no `sort`: relevance).
-    #[param(pattern = "^-?(code|title|created_at|updated_at)$")]
-    pub sort: Option<String>,
-    /// Search title and headline (case, accents and small typos do not matter).
-    pub q: Option<String>,
-    /// Add `total` (a count of every match) to the answer.
-    pub include_total: Option<bool>,
-    /// Include archived goals (editors and admins).
-    pub include_archived: Option<bool>,
+pub struct GoalFilters {
     /// Only goals filed under this area of action.
     pub area: Option<Area>,
 }
 
-list_params!(GoalListQuery);
+impl ListKind for Goals {
+    const SORTS: &'static [SortKey] = model::SORT_KEYS;
+    const SEARCHES: &'static str = "title and headline";
+    const ARCHIVED: Option<&'static str> = Some("Include archived goals.");
+}
 
 const CSV_COLUMNS: &[&str] = &[
     "id",
@@ -368,7 +358,7 @@ const CSV_COLUMNS: &[&str] = &[
 #[utoipa::path(
     get, path = "/api/v1/goals", tag = "goals",
     description = "Keyset-paginated; `Accept: text/csv` streams every match.",
-    params(GoalListQuery),
+    params(ListRequest<Goals, GoalFilters>),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of goals (or CSV)",
@@ -388,10 +378,9 @@ pub async fn list_goals(
     pool: Pool,
     principal: Principal,
     req: HttpRequest,
-    query: web::Query<GoalListQuery>,
+    query: ListRequest<Goals, GoalFilters>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
-    let params = query.common();
+    let (params, query) = query.into_parts();
     let mut filters = Vec::new();
     if !principal.check_include_archived(params.include_archived.unwrap_or(false))? {
         filters.push(Filter::Raw("g.archived_at IS NULL"));
@@ -410,12 +399,7 @@ pub async fn list_goals(
             q: q.to_owned(),
         });
     }
-    let order = Order::parse(
-        params.sort.as_deref(),
-        model::SORT_KEYS,
-        "code",
-        params.search().map(|q| ("g.search_key", q)),
-    )?;
+    let order = params.order::<Goals>("g.search_key")?;
     serve_list(
         &pool,
         &principal,

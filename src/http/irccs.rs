@@ -1,15 +1,15 @@
 //! `/api/v1/irccs`: Clinical Care and Research Institutes.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::body::{Errors, Field, Shape};
-use super::list::PageResponse;
+use super::list::{ListRequest, PageResponse};
 use super::organisation::{
-    self as org, OrgResource, OrganisationView, Pool, COMMON_FIELDS, READ_ONLY,
+    self as org, OrgResource, OrganisationView, Pool, ProvinceCode, COMMON_FIELDS, READ_ONLY,
 };
 use super::problems;
 use crate::auth::Principal;
@@ -211,42 +211,26 @@ impl OrgResource for Irccs {
     }
 }
 
-/// Query of `GET /irccs`.
+/// Filters of `GET /irccs` (besides the parameters every record list takes).
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct IrccsListQuery {
-    /// Page size, 1..200 (default 50; CSV: every row unless given).
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page; only valid with the same sort, `q` and filters.
-    pub cursor: Option<String>,
-    /// One of `name`, `created_at`, `updated_at`, `beds`, `-` prefixed for descending (default
-    /// `name`; with `q`, relevance). NULLs sort last.
-    #[param(pattern = "^-?(name|created_at|updated_at|beds)$")]
-    pub sort: Option<String>,
-    /// Search name and legal name (case, accents and small typos do not matter).
-    pub q: Option<String>,
-    /// Add `total` (a count of every match) to the answer.
-    pub include_total: Option<bool>,
-    /// Include archived records (editors and admins).
-    pub include_archived: Option<bool>,
+pub struct IrccsFilters {
     /// Only IRCCS with this specialisation.
     pub specialisation: Option<Specialisation>,
     /// Only public or only private IRCCS.
     pub ownership: Option<Ownership>,
-    /// Only this province (e.g. `MI`).
-    pub province: Option<String>,
+    /// Only this province.
+    pub province: Option<ProvinceCode>,
     /// Only IRCCS in MIND (true) or outside it (false).
     pub in_mind: Option<bool>,
 }
-
-list_params!(IrccsListQuery);
 
 /// List IRCCS.
 #[utoipa::path(
     get, path = "/api/v1/irccs", tag = "irccs",
     description = "Keyset-paginated; `Accept: text/csv` streams every match as CSV.",
-    params(IrccsListQuery),
+    params(ListRequest<Irccs, IrccsFilters>),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of IRCCS (or CSV)",
@@ -266,9 +250,9 @@ pub async fn list_irccs(
     pool: Pool,
     principal: Principal,
     req: HttpRequest,
-    query: web::Query<IrccsListQuery>,
+    query: ListRequest<Irccs, IrccsFilters>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
+    let (params, query) = query.into_parts();
     let mut filters = Vec::new();
     if let Some(s) = query.specialisation {
         filters.push(Filter::Contains(
@@ -286,8 +270,8 @@ pub async fn list_irccs(
         &pool,
         &principal,
         &req,
-        query.common(),
-        query.province.as_deref(),
+        params,
+        query.province.as_ref(),
         query.in_mind,
         filters,
     )

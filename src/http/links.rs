@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::body::{Errors, Shape};
 use super::goals::text;
-use super::list::{serve_list, ListParams, PageResponse};
+use super::list::{serve_list, ListKind, ListParams, ListRequest, PageResponse};
 use super::organisation::Pool;
 use super::problems;
 use super::record::{self, top_level, GetParams, Locked, Removal, Resource};
@@ -141,33 +141,33 @@ const CSV_COLUMNS: &[&str] = &[
     "version",
 ];
 
-/// Query of the link lists.
+/// Filters of the goal–activity link list (besides `limit`, `cursor`, `include_archived`).
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct LinkListQuery {
-    /// Page size, 1..200 (default 50; CSV: every row unless given).
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+pub struct LinkFilters {
     /// Only links of this goal.
     pub goal_id: Option<Uuid>,
     /// Only links of this activity.
     pub activity_id: Option<Uuid>,
     /// Only this role.
     pub role: Option<GoalLinkRole>,
-    /// Include links whose goal or activity is archived (editors and admins).
-    pub include_archived: Option<bool>,
+}
+
+impl ListKind for GoalActivityLinks {
+    const ARCHIVED: Option<&'static str> =
+        Some("Include links whose goal or activity is archived.");
 }
 
 async fn serve_links(
     pool: &PgPool,
     principal: &Principal,
     req: &HttpRequest,
-    query: LinkListQuery,
+    params: ListParams,
+    query: LinkFilters,
 ) -> Result<HttpResponse, ApiError> {
     let mut filters = Vec::new();
-    if !principal.check_include_archived(query.include_archived.unwrap_or(false))? {
+    if !principal.check_include_archived(params.include_archived.unwrap_or(false))? {
         filters.push(Filter::Raw(
             "g.archived_at IS NULL AND a.archived_at IS NULL",
         ));
@@ -181,11 +181,6 @@ async fn serve_links(
     if let Some(role) = query.role {
         filters.push(Filter::Eq("l.role", Value::Text(role.as_str().to_owned())));
     }
-    let params = ListParams {
-        limit: query.limit,
-        cursor: query.cursor,
-        ..ListParams::default()
-    };
     serve_list(
         pool,
         principal,
@@ -204,7 +199,7 @@ async fn serve_links(
 #[utoipa::path(
     get, path = "/api/v1/goal-activity-links", tag = "activities",
     description = "In creation order; keyset-paginated; `Accept: text/csv` streams every match.",
-    params(LinkListQuery),
+    params(ListRequest<GoalActivityLinks, LinkFilters>),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of links (or CSV)",
@@ -221,20 +216,22 @@ pub async fn list_goal_activity_links(
     pool: Pool,
     principal: Principal,
     req: HttpRequest,
-    query: web::Query<LinkListQuery>,
+    query: ListRequest<GoalActivityLinks, LinkFilters>,
 ) -> Result<HttpResponse, ApiError> {
-    serve_links(&pool, &principal, &req, query.into_inner()).await
+    let (params, filters) = query.into_parts();
+    serve_links(&pool, &principal, &req, params, filters).await
 }
 
-/// Query of the either-side reads.
+/// The links read from either side: in creation order, no archived ends.
+pub struct LinkSides;
+
+impl ListKind for LinkSides {}
+
+/// Filters of the either-side reads (besides `limit` and `cursor`).
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct SideQuery {
-    /// Page size, 1..200 (default 50).
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+pub struct SideFilters {
     /// Only this role.
     pub role: Option<GoalLinkRole>,
 }
@@ -243,7 +240,7 @@ pub struct SideQuery {
 #[utoipa::path(
     get, path = "/api/v1/goals/{id}/activities", tag = "goals",
     description = "The goal's links, each with its activity in brief.",
-    params(("id" = Uuid, Path, description = "Goal id"), SideQuery),
+    params(("id" = Uuid, Path, description = "Goal id"), ListRequest<LinkSides, SideFilters>),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of links", body = PageResponse<GoalActivityLink>),
@@ -258,29 +255,27 @@ pub async fn list_goal_activities(
     principal: Principal,
     req: HttpRequest,
     id: web::Path<Uuid>,
-    query: web::Query<SideQuery>,
+    query: ListRequest<LinkSides, SideFilters>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     db::run(&pool, move |conn| {
         super::goals::Goals::load(conn, (), id, false).map(|_| ())
     })
     .await?;
-    let q = query.into_inner();
-    let query = LinkListQuery {
-        limit: q.limit,
-        cursor: q.cursor,
+    let (params, side) = query.into_parts();
+    let filters = LinkFilters {
         goal_id: Some(id),
-        role: q.role,
-        ..LinkListQuery::default()
+        role: side.role,
+        ..LinkFilters::default()
     };
-    serve_links(&pool, &principal, &req, query).await
+    serve_links(&pool, &principal, &req, params, filters).await
 }
 
 /// The goals an activity serves.
 #[utoipa::path(
     get, path = "/api/v1/activities/{id}/goals", tag = "activities",
     description = "The activity's links, each with its goal in brief.",
-    params(("id" = Uuid, Path, description = "Activity id"), SideQuery),
+    params(("id" = Uuid, Path, description = "Activity id"), ListRequest<LinkSides, SideFilters>),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of links", body = PageResponse<GoalActivityLink>),
@@ -295,22 +290,20 @@ pub async fn list_activity_goals(
     principal: Principal,
     req: HttpRequest,
     id: web::Path<Uuid>,
-    query: web::Query<SideQuery>,
+    query: ListRequest<LinkSides, SideFilters>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     db::run(&pool, move |conn| {
         super::activities::Activities::load(conn, (), id, false).map(|_| ())
     })
     .await?;
-    let q = query.into_inner();
-    let query = LinkListQuery {
-        limit: q.limit,
-        cursor: q.cursor,
+    let (params, side) = query.into_parts();
+    let filters = LinkFilters {
         activity_id: Some(id),
-        role: q.role,
-        ..LinkListQuery::default()
+        role: side.role,
+        ..LinkFilters::default()
     };
-    serve_links(&pool, &principal, &req, query).await
+    serve_links(&pool, &principal, &req, params, filters).await
 }
 
 /// A link to create. `PATCH` takes `role` and `note`.

@@ -1,11 +1,21 @@
-//! The HTTP side of lists: common parameters, the page body and its `Link` header.
+//! The HTTP side of lists: the parameters every list shares (one declaration, for the server
+//! and for the OpenAPI document), the page body and its `Link` header.
 
+use std::future::{ready, Ready};
+use std::marker::PhantomData;
+
+use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use diesel::pg::Pg;
 use diesel::{PgConnection, QueryableByName};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{RefOr, Required, Schema};
+use utoipa::{IntoParams, ToSchema};
 
 use super::etag::{self, PRIVATE_REVALIDATE};
 use crate::auth::Principal;
@@ -20,9 +30,14 @@ pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
 /// Longest `q`.
 pub const MAX_Q: usize = 200;
+/// What `q` may hold: anything but NUL.
+pub const Q_PATTERN: &str = "^[^\\x00]*$";
+/// What a cursor is made of: URL-safe base64 without padding.
+pub const CURSOR_PATTERN: &str = "^[A-Za-z0-9_-]+$";
 
-/// Parameters every list takes.
-#[derive(Debug, Clone, Default)]
+/// Parameters every list takes (or, for `sort`, `q`, `include_total` and `include_archived`,
+/// those whose [`ListKind`] says so).
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct ListParams {
     /// Page size.
     pub limit: Option<u32>,
@@ -44,7 +59,8 @@ impl ListParams {
         self.q.as_deref().map(str::trim).filter(|q| !q.is_empty())
     }
 
-    /// 422 for a `q` longer than [`MAX_Q`] characters (similarity work grows with it).
+    /// 422 for a `q` longer than [`MAX_Q`] characters (similarity work grows with it), or
+    /// with a NUL character (which PostgreSQL text cannot hold).
     pub fn check_q(&self) -> Result<(), ApiError> {
         match self.search() {
             Some(q) if q.chars().count() > MAX_Q => Err(ApiError::invalid(
@@ -52,8 +68,24 @@ impl ListParams {
                 "too_long",
                 format!("q is at most {MAX_Q} characters"),
             )),
+            Some(q) if q.contains('\0') => Err(ApiError::invalid(
+                "/q",
+                crate::domain::codes::INVALID_FORMAT,
+                "q contains no NUL character",
+            )),
             _ => Ok(()),
         }
+    }
+
+    /// The order of a list of kind `K`: `sort` among its keys (the first is the default), or
+    /// relevance over `search_column` when `q` comes without `sort`.
+    pub fn order<K: ListKind>(&self, search_column: &'static str) -> Result<Order, ApiError> {
+        Ok(Order::parse(
+            self.sort.as_deref(),
+            K::SORTS,
+            K::SORTS.first().map_or("id", |k| k.name),
+            self.search().map(|q| (search_column, q)),
+        )?)
     }
 }
 
@@ -68,6 +100,205 @@ pub fn check_limit(limit: Option<u32>) -> Result<u32, ApiError> {
         )),
     }
 }
+
+/// Which of the shared list parameters a list takes, and what they mean there. Every list
+/// takes `limit` and `cursor`; the server reads, and the OpenAPI document declares, exactly
+/// what this says ([`ListRequest`]).
+pub trait ListKind {
+    /// The `sort` keys, the default first. A list with keys also takes `sort`, `q` and
+    /// `include_total`; one without comes in a fixed order and takes none of them.
+    const SORTS: &'static [SortKey] = &[];
+    /// What `q` matches, e.g. "name and legal name".
+    const SEARCHES: &'static str = "";
+    /// The description of `include_archived`; `None` when the list does not take it.
+    const ARCHIVED: Option<&'static str> = None;
+}
+
+/// A list's query string: the shared parameters its [`ListKind`] takes, and its own filters
+/// `F` (a struct that denies unknown fields). Any other parameter, or a value of the wrong
+/// type, is 400 `malformed`; values of the right type that the list refuses are 422 later.
+#[derive(Debug)]
+pub struct ListRequest<K, F> {
+    /// The shared parameters.
+    pub params: ListParams,
+    /// The list's own filters.
+    pub filters: F,
+    kind: PhantomData<K>,
+}
+
+impl<K: ListKind, F> ListRequest<K, F> {
+    /// The shared parameters and the filters.
+    pub fn into_parts(self) -> (ListParams, F) {
+        (self.params, self.filters)
+    }
+
+    /// Names of the shared parameters lists of kind `K` take.
+    pub fn shared_names() -> Vec<&'static str> {
+        let mut names = vec!["limit", "cursor"];
+        if !K::SORTS.is_empty() {
+            names.extend(["sort", "q", "include_total"]);
+        }
+        if K::ARCHIVED.is_some() {
+            names.push("include_archived");
+        }
+        names
+    }
+}
+
+impl<K: ListKind, F: DeserializeOwned + IntoParams> ListRequest<K, F> {
+    /// Splits and decodes a query string.
+    pub fn parse(query: &str) -> Result<Self, ApiError> {
+        let shared = Self::shared_names();
+        let mut common = url::form_urlencoded::Serializer::new(String::new());
+        let mut own = url::form_urlencoded::Serializer::new(String::new());
+        let mut own_keys = Vec::new();
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+            if shared.contains(&&*k) {
+                common.append_pair(&k, &v);
+            } else {
+                own.append_pair(&k, &v);
+                own_keys.push(k.into_owned());
+            }
+        }
+        let malformed = |e: actix_web::error::QueryPayloadError| {
+            ApiError::malformed(format!("invalid query string: {e}"))
+        };
+        let params = web::Query::<ListParams>::from_query(&common.finish())
+            .map_err(malformed)?
+            .into_inner();
+        let filters = web::Query::<F>::from_query(&own.finish())
+            .map_err(|e| {
+                // serde names only `F`'s fields; name every parameter the list takes instead.
+                let names: Vec<String> = F::into_params(|| Some(ParameterIn::Query))
+                    .into_iter()
+                    .map(|p| p.name)
+                    .collect();
+                match own_keys.iter().find(|k| !names.contains(k)) {
+                    Some(unknown) => {
+                        let mut all: Vec<String> = shared.iter().map(|s| (*s).to_owned()).collect();
+                        all.extend(names);
+                        ApiError::malformed(format!(
+                            "unknown query parameter `{unknown}`; this list takes {}",
+                            all.join(", ")
+                        ))
+                    }
+                    None => malformed(e),
+                }
+            })?
+            .into_inner();
+        Ok(Self {
+            params,
+            filters,
+            kind: PhantomData,
+        })
+    }
+}
+
+impl<K: ListKind, F: DeserializeOwned + IntoParams> FromRequest for ListRequest<K, F> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Self::parse(req.query_string()))
+    }
+}
+
+fn query_parameter(name: &str, description: String, schema: ObjectBuilder) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(RefOr::T(Schema::Object(schema.build()))))
+        .build()
+}
+
+/// The shared parameters of a list of kind `K`, as the OpenAPI document declares them.
+pub fn shared_parameters<K: ListKind>() -> Vec<Parameter> {
+    let mut params = vec![
+        query_parameter(
+            "limit",
+            format!(
+                "Page size, 1..{MAX_LIMIT} (default {DEFAULT_LIMIT}; beyond, 422). With \
+                 `Accept: text/csv`: every matching row unless given, and then any number from 1."
+            ),
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(MAX_LIMIT))
+                .default(Some(json!(DEFAULT_LIMIT))),
+        ),
+        query_parameter(
+            "cursor",
+            "`next_cursor` of the previous page (opaque). Valid only with the list, sort, search \
+             and filters it was issued for; otherwise 400 `invalid_cursor`."
+                .to_owned(),
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(CURSOR_PATTERN)),
+        ),
+    ];
+    if let Some((default, others)) = K::SORTS.split_first() {
+        let names: Vec<&str> = K::SORTS.iter().map(|k| k.name).collect();
+        let mut others: Vec<String> = others.iter().map(|k| format!("`{}`", k.name)).collect();
+        others.insert(0, format!("`{}` (default)", default.name));
+        let nulls = if K::SORTS.iter().any(|k| k.nullable) {
+            " NULLs sort last both ways."
+        } else {
+            ""
+        };
+        params.push(query_parameter(
+            "sort",
+            format!(
+                "One of {}, `-` prefixed for descending; with `q` and no `sort`, by relevance. \
+                 `id` breaks ties.{nulls}",
+                others.join(", ")
+            ),
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(format!("^-?({})$", names.join("|")))),
+        ));
+        params.push(query_parameter(
+            "q",
+            format!(
+                "Search {} (case, accents and small typos do not matter). At most {MAX_Q} \
+                 characters, no NUL; blank is no search.",
+                K::SEARCHES
+            ),
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(MAX_Q))
+                .pattern(Some(Q_PATTERN)),
+        ));
+        params.push(query_parameter(
+            "include_total",
+            "Add `total` (a count of every match) to the answer.".to_owned(),
+            ObjectBuilder::new().schema_type(Type::Boolean),
+        ));
+    }
+    if let Some(description) = K::ARCHIVED {
+        params.push(query_parameter(
+            "include_archived",
+            format!("{description} Editors and admins; 403 for other roles."),
+            ObjectBuilder::new().schema_type(Type::Boolean),
+        ));
+    }
+    params
+}
+
+impl<K: ListKind, F: IntoParams> IntoParams for ListRequest<K, F> {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let mut params = shared_parameters::<K>();
+        params.extend(F::into_params(|| Some(ParameterIn::Query)));
+        params
+    }
+}
+
+/// The filters of a list that has none of its own.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct NoFilters {}
 
 /// A page of a list, as served.
 #[derive(Debug, Serialize, ToSchema)]

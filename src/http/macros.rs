@@ -1,25 +1,5 @@
-//! The macros that write a resource's thin handler shells: `list_params!` and
-//! `record_handlers!`. Macros only because OpenAPI annotations need each path as a literal; the
+//! The macro that writes a record resource's thin handler shells, `record_handlers!`. Macros only because OpenAPI annotations need each path as a literal; the
 //! behaviour lives in the generic functions they call.
-
-/// `common()` for a list's query struct: the parameters every list shares, read from the
-/// struct's fields of the same names (each list declares them for its OpenAPI parameters).
-macro_rules! list_params {
-    ($query:ty) => {
-        impl $query {
-            fn common(&self) -> $crate::http::list::ListParams {
-                $crate::http::list::ListParams {
-                    limit: self.limit,
-                    cursor: self.cursor.clone(),
-                    sort: self.sort.clone(),
-                    q: self.q.clone(),
-                    include_total: self.include_total,
-                    include_archived: self.include_archived,
-                }
-            }
-        }
-    };
-}
 
 /// The operations every record shares (create, read, update, archive, restore, history), as
 /// thin handlers over `record`'s generic functions. A macro only because
@@ -195,7 +175,8 @@ macro_rules! record_handlers {
             get, path = $history_path, tag = $tag,
             summary = $s_history,
             description = "Every change: who, when, which request, the fields before and after.",
-            params(("id" = uuid::Uuid, Path, description = "Record id"), $crate::http::record::HistoryParams),
+            params(("id" = uuid::Uuid, Path, description = "Record id"),
+                   $crate::http::list::ListRequest<$crate::http::record::History, $crate::http::list::NoFilters>),
             security(("bearer" = [])),
             responses(
                 (status = 200, description = "A page of audit events (or, with `Accept: text/csv`, all of them as CSV)",
@@ -217,9 +198,10 @@ macro_rules! record_handlers {
             principal: $crate::auth::Principal,
             req: actix_web::HttpRequest,
             id: actix_web::web::Path<uuid::Uuid>,
-            query: actix_web::web::Query<$crate::http::record::HistoryParams>,
+            query: $crate::http::list::ListRequest<$crate::http::record::History, $crate::http::list::NoFilters>,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::http::record::history::<$resource>(&pool, &principal, &req, (), id.into_inner(), query.into_inner())
+            let (params, _) = query.into_parts();
+            $crate::http::record::history::<$resource>(&pool, &principal, &req, (), id.into_inner(), params)
                 .await
         }
     };

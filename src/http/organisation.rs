@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::body::{Errors, Field, Shape};
-use super::list::ListParams;
+use super::list::{ListKind, ListParams};
 use super::record::{top_level, Locked, Resource, EDITORS, PARTNERS_AND_EDITORS};
 use crate::auth::Principal;
 use crate::db::list::{Filter, ListQuery, Order, SortKey, Value};
@@ -272,11 +272,47 @@ impl OrganisationInput {
     }
 }
 
+/// A province filter: an Italian province code in any case (`MI`, `mi`). Unknown codes are
+/// 422, like a province in a body.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct ProvinceCode(String);
+
+impl ProvinceCode {
+    /// The code as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl utoipa::PartialSchema for ProvinceCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "An Italian province code (the two letters of a car plate, e.g. `MI`, `MB`, \
+                 `LO`): one of the 107 in use, in any case.",
+            ))
+            .pattern(Some(domain::geo::province_pattern()))
+            .examples(["MI"])
+            .into()
+    }
+}
+
+impl ToSchema for ProvinceCode {}
+
+/// Organisation lists: by their kind's keys, searching name and legal name.
+impl<R: OrgResource> ListKind for R {
+    const SORTS: &'static [SortKey] = <R as OrgResource>::SORT_KEYS;
+    const SEARCHES: &'static str = "name and legal name";
+    const ARCHIVED: Option<&'static str> = Some("Include archived records.");
+}
+
 /// The filters every organisation list shares (`q`, `province`, `in_mind`, archived).
 pub fn common_filters(
     principal: &Principal,
     params: &ListParams,
-    province: Option<&str>,
+    province: Option<&ProvinceCode>,
     in_mind: Option<bool>,
 ) -> Result<Vec<Filter>, ApiError> {
     let mut filters = Vec::new();
@@ -284,7 +320,7 @@ pub fn common_filters(
         filters.push(Filter::Raw("o.archived_at IS NULL"));
     }
     if let Some(province) = province {
-        let p = domain::Province::parse(province)
+        let p = domain::Province::parse(province.as_str())
             .map_err(|e| ApiError::invalid("/province", e.code, e.message))?;
         filters.push(Filter::Eq(
             "o.address_province",
@@ -401,18 +437,13 @@ pub async fn list<R: OrgResource>(
     principal: &Principal,
     req: &HttpRequest,
     params: ListParams,
-    province: Option<&str>,
+    province: Option<&ProvinceCode>,
     in_mind: Option<bool>,
     filters: Vec<Filter>,
 ) -> Result<HttpResponse, ApiError> {
     let mut all = common_filters(principal, &params, province, in_mind)?;
     all.extend(filters);
-    let order = Order::parse(
-        params.sort.as_deref(),
-        R::SORT_KEYS,
-        R::SORT_KEYS.first().map_or("name", |k| k.name),
-        params.search().map(|q| (SEARCH_COLUMN, q)),
-    )?;
+    let order = params.order::<R>(SEARCH_COLUMN)?;
     let query = list_query::<R>(all, order, None);
     super::list::serve_list(
         pool,

@@ -8,49 +8,47 @@ use uuid::Uuid;
 use super::companies::{Companies, CompanyResponse};
 use super::etag;
 use super::irccs::{Irccs, IrccsResponse};
-use super::list::PageResponse;
-use super::organisation::{self as org, OrgResource, OrganisationView, Pool, SEARCH_COLUMN};
+use super::list::{ListKind, ListRequest, PageResponse};
+use super::organisation::{
+    self as org, OrgResource, OrganisationView, Pool, ProvinceCode, SEARCH_COLUMN,
+};
 use super::partners::{PartnerResponse, Partners};
 use super::problems;
 use super::record::GetParams;
 use super::universities::{Universities, UniversityResponse};
 use crate::auth::Principal;
-use crate::db::{self, list::Filter, list::ListQuery, list::Order, list::Value};
+use crate::db::{self, list::Filter, list::ListQuery, list::SortKey, list::Value};
 use crate::domain::{OrganisationKind, Tag};
 use crate::error::{stored, ApiError};
 use crate::models::organisation::{self as model, NoDetail, OrgRecord};
 
-/// Query of `GET /organisations`.
+/// The organisations list, across kinds.
+pub struct AllOrganisations;
+
+impl ListKind for AllOrganisations {
+    const SORTS: &'static [SortKey] = &[model::SORT_NAME, model::SORT_CREATED, model::SORT_UPDATED];
+    const SEARCHES: &'static str = "name and legal name across every kind";
+    const ARCHIVED: Option<&'static str> = Some("Include archived records.");
+}
+
+/// Filters of `GET /organisations` (besides the parameters every record list takes).
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct OrganisationListQuery {
-    /// Page size, 1..200 (default 50; CSV: every row unless given).
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page; only valid with the same sort, `q` and filters.
-    pub cursor: Option<String>,
-    /// One of `name`, `created_at`, `updated_at`, `-` prefixed for descending (default `name`;
-    /// with `q`, relevance).
-    #[param(pattern = "^-?(name|created_at|updated_at)$")]
-    pub sort: Option<String>,
-    /// Search name and legal name across every kind (case, accents and small typos do not
-    /// matter); results by relevance unless `sort` is given.
-    pub q: Option<String>,
-    /// Add `total` (a count of every match) to the answer.
-    pub include_total: Option<bool>,
-    /// Include archived records (editors and admins).
-    pub include_archived: Option<bool>,
+pub struct OrganisationFilters {
     /// Only this kind.
     pub kind: Option<OrganisationKind>,
-    /// Only this province (e.g. `MI`).
-    pub province: Option<String>,
+    /// Only this province.
+    pub province: Option<ProvinceCode>,
     /// Only organisations in MIND (true) or outside it (false).
     pub in_mind: Option<bool>,
-    /// Only organisations carrying every one of these tags (comma-separated).
+    /// Only organisations carrying every one of these tags, comma-separated (each 1..50
+    /// characters, no `;` or control characters, no surrounding spaces). Empty is no filter.
+    #[param(
+        pattern = r"^([^\s,;\x00-\x1f\x7f-\x9f]([^,;\x00-\x1f\x7f-\x9f]{0,48}[^\s,;\x00-\x1f\x7f-\x9f])?(,[^\s,;\x00-\x1f\x7f-\x9f]([^,;\x00-\x1f\x7f-\x9f]{0,48}[^\s,;\x00-\x1f\x7f-\x9f])?)*)?$"
+    )]
     pub tags: Option<String>,
 }
-
-list_params!(OrganisationListQuery);
 
 const CSV_COLUMNS: &[&str] = &[
     "id",
@@ -79,7 +77,7 @@ const CSV_COLUMNS: &[&str] = &[
     get, path = "/api/v1/organisations", tag = "organisations",
     description = "Every kind in one list with the fields they share; \
         read a record's full shape at `/organisations/{id}`. `Accept: text/csv` streams every match.",
-    params(OrganisationListQuery),
+    params(ListRequest<AllOrganisations, OrganisationFilters>),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of organisations (or CSV)",
@@ -99,16 +97,11 @@ pub async fn list_organisations(
     pool: Pool,
     principal: Principal,
     req: HttpRequest,
-    query: web::Query<OrganisationListQuery>,
+    query: ListRequest<AllOrganisations, OrganisationFilters>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
-    let params = query.common();
-    let mut filters = org::common_filters(
-        &principal,
-        &params,
-        query.province.as_deref(),
-        query.in_mind,
-    )?;
+    let (params, query) = query.into_parts();
+    let mut filters =
+        org::common_filters(&principal, &params, query.province.as_ref(), query.in_mind)?;
     if let Some(kind) = query.kind {
         filters.push(Filter::Eq("o.kind", Value::Text(kind.as_str().to_owned())));
     }
@@ -123,13 +116,7 @@ pub async fn list_organisations(
             .collect::<Result<Vec<_>, _>>()?;
         filters.push(Filter::Contains("o.tags", Value::TextArray(tags)));
     }
-    let keys = &[model::SORT_NAME, model::SORT_CREATED, model::SORT_UPDATED];
-    let order = Order::parse(
-        params.sort.as_deref(),
-        keys,
-        "name",
-        params.search().map(|q| (SEARCH_COLUMN, q)),
-    )?;
+    let order = params.order::<AllOrganisations>(SEARCH_COLUMN)?;
     let list = ListQuery {
         resource: "organisations",
         select: "SELECT o.*",

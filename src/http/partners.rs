@@ -1,16 +1,16 @@
 //! `/api/v1/partners`: institutional partners (public bodies, trade associations, clusters,
 //! agencies, foreign representations, research foundations, investors).
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::body::{Errors, Field, Shape};
-use super::list::PageResponse;
+use super::list::{ListRequest, PageResponse};
 use super::organisation::{
-    self as org, OrgResource, OrganisationView, Pool, COMMON_FIELDS, READ_ONLY,
+    self as org, OrgResource, OrganisationView, Pool, ProvinceCode, COMMON_FIELDS, READ_ONLY,
 };
 use super::problems;
 use crate::auth::Principal;
@@ -159,42 +159,26 @@ impl OrgResource for Partners {
     }
 }
 
-/// Query of `GET /partners`.
+/// Filters of `GET /partners` (besides the parameters every record list takes).
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct PartnerListQuery {
-    /// Page size, 1..200 (default 50; CSV: every row unless given).
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page; only valid with the same sort, `q` and filters.
-    pub cursor: Option<String>,
-    /// One of `name`, `created_at`, `updated_at`, `-` prefixed for descending (default `name`;
-    /// with `q`, relevance).
-    #[param(pattern = "^-?(name|created_at|updated_at)$")]
-    pub sort: Option<String>,
-    /// Search name and legal name (case, accents and small typos do not matter).
-    pub q: Option<String>,
-    /// Add `total` (a count of every match) to the answer.
-    pub include_total: Option<bool>,
-    /// Include archived records (editors and admins).
-    pub include_archived: Option<bool>,
+pub struct PartnerFilters {
     /// Only this type of partner.
     pub partner_type: Option<PartnerType>,
     /// Only this reach.
     pub scope: Option<PartnerScope>,
-    /// Only this province (e.g. `MI`).
-    pub province: Option<String>,
+    /// Only this province.
+    pub province: Option<ProvinceCode>,
     /// Only partners in MIND (true) or outside it (false).
     pub in_mind: Option<bool>,
 }
-
-list_params!(PartnerListQuery);
 
 /// List institutional partners.
 #[utoipa::path(
     get, path = "/api/v1/partners", tag = "partners",
     description = "Keyset-paginated; `Accept: text/csv` streams every match as CSV.",
-    params(PartnerListQuery),
+    params(ListRequest<Partners, PartnerFilters>),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of partners (or CSV)",
@@ -214,9 +198,9 @@ pub async fn list_partners(
     pool: Pool,
     principal: Principal,
     req: HttpRequest,
-    query: web::Query<PartnerListQuery>,
+    query: ListRequest<Partners, PartnerFilters>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
+    let (params, query) = query.into_parts();
     let mut filters = Vec::new();
     if let Some(t) = query.partner_type {
         filters.push(Filter::Eq(
@@ -231,8 +215,8 @@ pub async fn list_partners(
         &pool,
         &principal,
         &req,
-        query.common(),
-        query.province.as_deref(),
+        params,
+        query.province.as_ref(),
         query.in_mind,
         filters,
     )

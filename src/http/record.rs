@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::body::{self, Shape};
 use super::etag;
-use super::list::{serve_list, ListParams};
+use super::list::{serve_list, ListKind, ListParams};
 use crate::auth::Principal;
 use crate::db::list::{Filter, KeyType, ListQuery, Order, SortKey, Value};
 use crate::db::{self, PgPool};
@@ -491,18 +491,13 @@ pub async fn restore<R: Resource>(
 
 pub use crate::models::audit::AuditEvent;
 
-/// Query of a history: a page of the record's audit trail, newest first.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct HistoryParams {
-    /// Page size, 1..200 (default 50).
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Accepted as on every GET (editors and admins); a history always covers archived
-    /// records, whose trail matters most.
-    pub include_archived: Option<bool>,
+/// Audit trails, as lists: newest first, no sort or search of their own.
+pub struct History;
+
+impl ListKind for History {
+    const ARCHIVED: Option<&'static str> = Some(
+        "Accepted as on every GET; a history always covers archived records, whose trail matters most.",
+    );
 }
 
 const AUDIT_ID: SortKey = SortKey {
@@ -533,7 +528,7 @@ pub async fn history<R: Resource>(
     req: &HttpRequest,
     parent: R::Parent,
     id: Uuid,
-    params: HistoryParams,
+    params: ListParams,
 ) -> Result<HttpResponse, ApiError> {
     principal.check_include_archived(params.include_archived.unwrap_or(false))?;
     db::run(pool, move |conn| {
@@ -551,11 +546,6 @@ pub async fn history<R: Resource>(
             desc: true,
         },
         limit: None,
-    };
-    let params = ListParams {
-        limit: params.limit,
-        cursor: params.cursor,
-        ..ListParams::default()
     };
     serve_list(
         pool,

@@ -1,15 +1,15 @@
 //! `/api/v1/universities`: universities and their subject rankings.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::body::{Errors, Field, Shape};
-use super::list::PageResponse;
+use super::list::{ListRequest, PageResponse};
 use super::organisation::{
-    self as org, OrgResource, OrganisationView, Pool, COMMON_FIELDS, READ_ONLY,
+    self as org, OrgResource, OrganisationView, Pool, ProvinceCode, COMMON_FIELDS, READ_ONLY,
 };
 use super::problems;
 use crate::auth::Principal;
@@ -293,47 +293,32 @@ impl OrgResource for Universities {
     }
 }
 
-/// Query of `GET /universities`.
+/// Filters of `GET /universities` (besides the parameters every record list takes).
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct UniversityListQuery {
-    /// Page size, 1..200 (default 50; CSV: every row unless given).
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page; only valid with the same sort, `q` and filters.
-    pub cursor: Option<String>,
-    /// One of `name`, `created_at`, `updated_at`, `students`, `-` prefixed for descending
-    /// (default `name`; with `q`, relevance). NULLs sort last.
-    #[param(pattern = "^-?(name|created_at|updated_at|students)$")]
-    pub sort: Option<String>,
-    /// Search name and legal name (case, accents and small typos do not matter).
-    pub q: Option<String>,
-    /// Add `total` (a count of every match) to the answer.
-    pub include_total: Option<bool>,
-    /// Include archived records (editors and admins).
-    pub include_archived: Option<bool>,
+pub struct UniversityFilters {
     /// Only public or only private universities.
     pub ownership: Option<Ownership>,
     /// Only universities with (true) or without (false) a medical faculty.
     pub has_medical_faculty: Option<bool>,
     /// Only universities ranked in this area (with `max_rank`: at most that rank).
     pub ranking_area: Option<RankingArea>,
-    /// With `ranking_area`: ranked at most this (1 is best).
+    /// With `ranking_area` (422 without it): ranked at most this (1 is best).
+    #[param(minimum = 1)]
     pub max_rank: Option<i64>,
-    /// Only this province (e.g. `MI`).
-    pub province: Option<String>,
+    /// Only this province.
+    pub province: Option<ProvinceCode>,
     /// Only universities in MIND (true) or outside it (false).
     pub in_mind: Option<bool>,
 }
-
-list_params!(UniversityListQuery);
 
 /// List universities.
 #[utoipa::path(
     get, path = "/api/v1/universities", tag = "universities",
     description = "Keyset-paginated; `Accept: text/csv` streams every match as CSV \
         (rankings as `area:rank:source:year;...`).",
-    params(UniversityListQuery),
+    params(ListRequest<Universities, UniversityFilters>),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of universities (or CSV)",
@@ -353,9 +338,9 @@ pub async fn list_universities(
     pool: Pool,
     principal: Principal,
     req: HttpRequest,
-    query: web::Query<UniversityListQuery>,
+    query: ListRequest<Universities, UniversityFilters>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
+    let (params, query) = query.into_parts();
     let mut filters = Vec::new();
     if let Some(o) = query.ownership {
         filters.push(Filter::Eq(
@@ -395,8 +380,8 @@ pub async fn list_universities(
         &pool,
         &principal,
         &req,
-        query.common(),
-        query.province.as_deref(),
+        params,
+        query.province.as_ref(),
         query.in_mind,
         filters,
     )

@@ -1324,3 +1324,100 @@ async fn a_goals_activities_and_their_goals_agree_after_the_seed() {
     let c: BTreeSet<_> = listed.iter().map(key).collect();
     assert_eq!(a, c);
 }
+
+/// Goal partners and participants each take their own filters: a goal partner's `role` is
+/// one of its kind's, and only participants have a `status` (elsewhere an unknown parameter,
+/// 400 like any other). The OpenAPI document says the same.
+#[actix_web::test]
+async fn each_kind_of_dated_link_lists_by_its_own_role_and_status() {
+    let app = TestApp::spawn().await;
+    let goal = goal(&app, 4, "Education").await;
+    let course = activity(&app, "Course").await;
+    let org = institution(&app, "Fondazione Cariplo").await;
+    let partners = format!("/api/v1/goals/{goal}/partners");
+    let participants = format!("/api/v1/activities/{course}/participants");
+    create(
+        &app,
+        &partners,
+        json!({"organisation_id": org, "role": "other"}),
+    )
+    .await;
+    create(
+        &app,
+        &participants,
+        json!({"organisation_id": org, "role": "sponsor"}),
+    )
+    .await;
+
+    let list = |path: String| {
+        let app = &app;
+        async move { app.get(&path).role(Role::Viewer).send().await }
+    };
+    for (query, found) in [
+        ("role=other", 1),
+        ("role=strategic_partner", 0),
+        ("as_of=2020-01-01", 1),
+    ] {
+        let res = list(format!("{partners}?{query}")).await;
+        res.assert_status(200);
+        assert_eq!(ids(&res.json()).len(), found, "{query}");
+    }
+    for query in [
+        "role=sponsor",
+        "role=",
+        "status=proposed",
+        "status=confirmed",
+    ] {
+        list(format!("{partners}?{query}"))
+            .await
+            .assert_problem(400, "malformed");
+    }
+    for (query, found) in [
+        ("role=sponsor", 1),
+        ("role=lead", 0),
+        ("status=confirmed", 1),
+        ("status=proposed", 0),
+        ("role=sponsor&status=confirmed", 1),
+    ] {
+        let res = list(format!("{participants}?{query}")).await;
+        res.assert_status(200);
+        assert_eq!(ids(&res.json()).len(), found, "{query}");
+    }
+    for query in ["role=other", "role=strategic_partner", "status=maybe"] {
+        list(format!("{participants}?{query}"))
+            .await
+            .assert_problem(400, "malformed");
+    }
+    for path in [&partners, &participants] {
+        assert_field_error(
+            &list(format!("{path}?limit=0"))
+                .await
+                .assert_problem(422, "validation"),
+            "/limit",
+            "out_of_range",
+        );
+    }
+
+    let doc: Value = serde_json::from_str(&lshub::openapi::document()).unwrap();
+    let params = |path: &str| -> Vec<(String, Value)> {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["name"].as_str().unwrap().to_owned(), p["schema"].clone()))
+            .collect()
+    };
+    let goal_params = params("/api/v1/goals/{id}/partners");
+    let activity_params = params("/api/v1/activities/{id}/participants");
+    let role = |ps: &[(String, Value)]| ps.iter().find(|(n, _)| n == "role").unwrap().1.clone();
+    assert_eq!(
+        role(&goal_params),
+        json!({"$ref": "#/components/schemas/GoalPartnerRole"})
+    );
+    assert_eq!(
+        role(&activity_params),
+        json!({"$ref": "#/components/schemas/ParticipantRole"})
+    );
+    assert!(!goal_params.iter().any(|(n, _)| n == "status"));
+    assert!(activity_params.iter().any(|(n, _)| n == "status"));
+}
