@@ -1,7 +1,10 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
 use actix_web::HttpResponse;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{
+    ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes,
+    SecurityRequirement, SecurityScheme,
+};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::PROBLEM_TYPES;
@@ -38,7 +41,8 @@ use crate::http::{companies, list, problems, record};
         list::PageResponse<companies::CompanyResponse>,
         list::PageResponse<record::AuditEvent>,
     )),
-    modifiers(&BearerAuth, &RouteTable),
+    // The route table first: Security offers its schemes on the operations it adds.
+    modifiers(&RouteTable, &Security),
     tags(
         (name = "auth", description = "Tokens and the caller"),
         (name = "companies", description = "Companies of the registry"),
@@ -81,9 +85,37 @@ impl Modify for RouteTable {
     }
 }
 
-struct BearerAuth;
+/// The token endpoint, as the `oauth2` scheme names it.
+const TOKEN_URL: &str = "/api/v1/auth/token";
 
-impl Modify for BearerAuth {
+/// The security schemes: `bearer` (an access token in `Authorization`) and `oauth2` (how to
+/// get one), offered as alternatives on every operation that needs a token, so Swagger UI's
+/// Authorize and generated clients log in without hand edits.
+struct Security;
+
+impl Security {
+    /// The scopes tokens carry (`auth::tokens::scope_for`): informational, the role decides.
+    fn scopes() -> Scopes {
+        Scopes::from_iter([
+            ("registry:read", "Read everything (every role)"),
+            (
+                "registry:write:own",
+                "Partners: their organisation's self-managed fields and participations",
+            ),
+            (
+                "registry:write",
+                "Create, update, archive and restore (editors, admins)",
+            ),
+            (
+                "audit:read",
+                "Histories and the audit trail (editors, admins)",
+            ),
+            ("admin", "Users and API clients (admins)"),
+        ])
+    }
+}
+
+impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
@@ -96,6 +128,46 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "oauth2",
+            SecurityScheme::OAuth2(OAuth2::with_description(
+                [
+                    Flow::Password(Password::with_refresh_url(
+                        TOKEN_URL,
+                        Self::scopes(),
+                        TOKEN_URL,
+                    )),
+                    Flow::ClientCredentials(ClientCredentials::new(TOKEN_URL, Self::scopes())),
+                ],
+                "OAuth 2.0 token endpoint (RFC 6749), form-encoded or JSON. `password`: the \
+                 hub's own admin tools (username = e-mail); its refresh token rotates on every \
+                 use of the `refresh_token` grant. `clientCredentials`: partners' machine \
+                 integrations; API clients are not enabled on this server yet, so the endpoint \
+                 answers 400 `unauthorized_client`. Scopes follow the caller's role and are \
+                 informational: the role decides (`x-roles`). The access token goes in \
+                 `Authorization: Bearer`.",
+            )),
+        );
+        let bearer = SecurityRequirement::new("bearer", Vec::<String>::new());
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ];
+            for operation in operations.into_iter().flatten() {
+                if let Some(security) = &mut operation.security {
+                    if security.contains(&bearer) {
+                        security.push(SecurityRequirement::new("oauth2", Vec::<String>::new()));
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{Duration, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -17,21 +18,39 @@ use crate::domain::Role;
 use crate::error::{stored, ApiError, OAuthErrorBody};
 use crate::models::user::{self, UserRow};
 
-/// A token request, form-encoded (RFC 6749) or JSON.
+/// The grants of the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    /// `username` (the e-mail) and `password`: the hub's own admin tools.
+    Password,
+    /// `refresh_token`: rotates it.
+    RefreshToken,
+    /// `client_id` and `client_secret`: partners' machine integrations (not enabled yet: 400
+    /// `unauthorized_client`).
+    ClientCredentials,
+}
+
+/// A token request, form-encoded (RFC 6749) or JSON. Members the grant does not use, and
+/// unknown ones, are ignored (RFC 6749 §3.2); a member of the wrong type is 400
+/// `invalid_request`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct TokenRequest {
-    /// `password` or `refresh_token`.
+    /// The grant; 400 `unsupported_grant_type` for others.
+    #[schema(value_type = GrantType, required = true)]
     pub grant_type: Option<String>,
-    /// The user's e-mail (password grant).
+    /// The user's e-mail (password grant; required there).
     pub username: Option<String>,
-    /// The user's password (password grant).
+    /// The user's password (password grant; required there).
     pub password: Option<String>,
-    /// The refresh token (refresh_token grant).
+    /// The refresh token (refresh_token grant; required there).
     pub refresh_token: Option<String>,
     /// Ignored: a token carries its role's scopes.
     pub scope: Option<String>,
     /// Accepted for compatibility with public clients; not checked for these grants.
     pub client_id: Option<String>,
+    /// The API client's secret (client_credentials grant, once API clients are enabled).
+    pub client_secret: Option<String>,
 }
 
 /// A successful token response (RFC 6749 §5.1).
@@ -50,8 +69,14 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
-/// RFC 6749 §3.2: parameters are form-encoded and sent at most once; JSON is accepted too.
-fn parse_token_request(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, ApiError> {
+/// The body of the token or revocation endpoint: form-encoded (RFC 6749 §3.2: each parameter
+/// at most once) or JSON; any other media type, a malformed body or a member of the wrong type
+/// is 400 `invalid_request` in RFC 6749's shape. `what` names the request in messages.
+fn parse_oauth_body<T: DeserializeOwned>(
+    req: &HttpRequest,
+    body: &[u8],
+    what: &str,
+) -> Result<T, ApiError> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -85,7 +110,7 @@ fn parse_token_request(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, A
         "application/json" => serde_json::from_slice(body).map_err(|e| {
             ApiError::oauth(
                 "invalid_request",
-                format!("the body is not a valid token request: {e}"),
+                format!("the body is not a valid {what}: {e}"),
             )
         }),
         _ => Err(ApiError::oauth(
@@ -121,8 +146,14 @@ fn user_role(user: &UserRow) -> Result<Role, ApiError> {
         presenting it again revokes every token of its family). Errors use RFC 6749's shape.",
     request_body(content((TokenRequest = "application/x-www-form-urlencoded"), (TokenRequest = "application/json"))),
     responses(
-        (status = 200, description = "Tokens issued", body = TokenResponse),
-        (status = 400, description = "invalid_request, invalid_grant or unsupported_grant_type", body = OAuthErrorBody),
+        (status = 200, description = "Tokens issued", body = TokenResponse,
+         headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "RFC 6749 §5.2 `error`: `invalid_request` (a missing, repeated or mistyped \
+            parameter, or another media type), `invalid_grant` (wrong credentials, or a refresh token that is unknown, \
+            expired, revoked or already used), `unsupported_grant_type`, or `unauthorized_client` \
+            (`client_credentials`: API clients are not enabled on this server yet)",
+         body = OAuthErrorBody, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 413, response = problems::PayloadTooLarge),
         (status = 503, response = problems::Unavailable),
     )
 )]
@@ -133,25 +164,26 @@ pub async fn issue_token(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let request = parse_token_request(&req, &body)?;
+    let request: TokenRequest = parse_oauth_body(&req, &body, "token request")?;
     let grant_type = required(request.grant_type.clone(), "grant_type")?;
     let (refresh, digest) = new_refresh_token();
     let expires_at = Utc::now()
         + Duration::seconds(i64::try_from(tokens.refresh_ttl_secs()).unwrap_or(i64::MAX / 4));
     let issued = NewRefresh { digest, expires_at };
-    let user = match grant_type.as_str() {
-        "password" => password_grant(&pool, &hasher, request, issued).await?,
-        "refresh_token" => refresh_grant(&pool, request, issued).await?,
-        "client_credentials" => {
+    let grant =
+        serde_json::from_value(serde_json::Value::String(grant_type.clone())).map_err(|_| {
+            ApiError::oauth(
+                "unsupported_grant_type",
+                format!("grant type `{grant_type}` is not supported"),
+            )
+        })?;
+    let user = match grant {
+        GrantType::Password => password_grant(&pool, &hasher, request, issued).await?,
+        GrantType::RefreshToken => refresh_grant(&pool, request, issued).await?,
+        GrantType::ClientCredentials => {
             return Err(ApiError::oauth(
                 "unauthorized_client",
                 "API clients are not enabled on this server yet",
-            ))
-        }
-        other => {
-            return Err(ApiError::oauth(
-                "unsupported_grant_type",
-                format!("grant type `{other}` is not supported"),
             ))
         }
     };
@@ -268,13 +300,21 @@ async fn refresh_grant(
     }
 }
 
-/// A revocation request (RFC 7009 §2.1).
+/// A revocation request (RFC 7009 §2.1), form-encoded or JSON. Other members, a member of the
+/// wrong type or a missing `token` are 400 `invalid_request`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
     /// The refresh token to revoke.
+    #[schema(value_type = String, required = true, min_length = 1)]
     pub token: Option<String>,
-    /// `refresh_token` or `access_token` (a hint only).
+    /// `refresh_token` or `access_token`: a hint only, whatever its value.
     pub token_type_hint: Option<String>,
+    /// A client's id (RFC 6749 §2.3.1); accepted, not checked (API clients are not enabled
+    /// yet).
+    pub client_id: Option<String>,
+    /// A client's secret (RFC 6749 §2.3.1); accepted, not checked.
+    pub client_secret: Option<String>,
 }
 
 /// Revoke a refresh token.
@@ -285,8 +325,12 @@ pub struct RevokeRequest {
         JWTs and simply expire.",
     request_body(content((RevokeRequest = "application/x-www-form-urlencoded"), (RevokeRequest = "application/json"))),
     responses(
-        (status = 200, description = "Revoked (or unknown)"),
-        (status = 400, description = "invalid_request", body = OAuthErrorBody),
+        (status = 200, description = "Revoked (or unknown)",
+         headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "RFC 6749 §5.2 `error` `invalid_request`: no `token`, an unknown, repeated or \
+            mistyped member, or another media type", body = OAuthErrorBody,
+         headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 413, response = problems::PayloadTooLarge),
         (status = 503, response = problems::Unavailable),
     )
 )]
@@ -295,26 +339,8 @@ pub async fn revoke_token(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    #[derive(Deserialize)]
-    struct Form {
-        token: Option<String>,
-    }
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let form: Form = if content_type.starts_with("application/json") {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::oauth("invalid_request", e.to_string()))?
-    } else {
-        Form {
-            token: url::form_urlencoded::parse(&body)
-                .find(|(k, _)| k == "token")
-                .map(|(_, v)| v.into_owned()),
-        }
-    };
-    let token = required(form.token, "token")?;
+    let request: RevokeRequest = parse_oauth_body(&req, &body, "revocation request")?;
+    let token = required(request.token, "token")?;
     let digest = digest_token(&token);
     db::transaction(&pool, move |conn| {
         if let Some(row) = user::find_refresh_token_for_update(conn, &digest)? {

@@ -353,3 +353,110 @@ async fn a_refresh_token_used_twice_at_once_leaves_no_live_token() {
     assert_oauth_error(&res, 400, "invalid_grant");
     assert_eq!(app.count("refresh_tokens WHERE revoked_at IS NULL"), 0);
 }
+
+/// RFC 7009's parameters, form-encoded or JSON, and nothing else: an unknown member, a member
+/// of the wrong type or another media type is 400 `invalid_request`, and revokes nothing.
+#[actix_web::test]
+async fn revoke_takes_its_parameters_and_refuses_anything_else() {
+    let app = TestApp::spawn().await;
+    let tokens = login(&app, Role::Viewer).await;
+    let r = tokens["refresh_token"].as_str().unwrap();
+    let revoke = || app.post("/api/v1/auth/revoke");
+
+    for body in [
+        json!({"token": r, "token_type_hint": {"a": 1}}),
+        json!({"token": r, "token_type_hint": 5}),
+        json!({"token": r, "unknown": "x"}),
+        json!({"token": 42}),
+        json!({"token": ""}),
+        json!({"token": null}),
+        json!({}),
+        json!([r]),
+    ] {
+        let res = revoke().json(&body).send().await;
+        assert_oauth_error(&res, 400, "invalid_request");
+    }
+    for form in [
+        vec![("token", r), ("unknown", "x")],
+        vec![("token", r), ("token", r)],
+        vec![("token", "")],
+    ] {
+        let res = revoke().form(&form).send().await;
+        assert_oauth_error(&res, 400, "invalid_request");
+    }
+    let res = revoke()
+        .raw("text/plain", format!("token={r}"))
+        .send()
+        .await;
+    assert_oauth_error(&res, 400, "invalid_request");
+    // None of that revoked anything.
+    assert_eq!(app.count("refresh_tokens WHERE revoked_at IS NOT NULL"), 0);
+
+    // What RFC 7009 and RFC 6749 §2.3.1 let a client send is accepted.
+    revoke()
+        .json(
+            &json!({"token": "never-issued", "token_type_hint": "refresh_token", "client_id": "c"}),
+        )
+        .send()
+        .await
+        .assert_status(200);
+    let res = revoke()
+        .form(&[
+            ("token", r),
+            ("token_type_hint", "whatever"),
+            ("client_id", "c"),
+            ("client_secret", "s"),
+        ])
+        .send()
+        .await;
+    res.assert_status(200);
+    assert_eq!(res.header("cache-control").as_deref(), Some("no-store"));
+    assert_oauth_error(&refresh(&app, r).await, 400, "invalid_grant");
+}
+
+/// The grants the token endpoint documents, and the RFC 6749 error of each refusal.
+#[actix_web::test]
+async fn token_grants_answer_as_documented() {
+    let app = TestApp::spawn().await;
+    let token = || app.post("/api/v1/auth/token");
+    for (form, error) in [
+        (
+            vec![("grant_type", "authorization_code")],
+            "unsupported_grant_type",
+        ),
+        (vec![("grant_type", "")], "invalid_request"),
+        (vec![("scope", "x")], "invalid_request"),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", "c"),
+                ("client_secret", "s"),
+            ],
+            "unauthorized_client",
+        ),
+        (
+            vec![("grant_type", "password"), ("username", "a@b.example")],
+            "invalid_request",
+        ),
+        (vec![("grant_type", "refresh_token")], "invalid_request"),
+    ] {
+        let res = token().form(&form).send().await;
+        assert_oauth_error(&res, 400, error);
+    }
+    let res = token()
+        .json(&json!({"grant_type": "password", "username": {"a": 1}, "password": "x"}))
+        .send()
+        .await;
+    assert_oauth_error(&res, 400, "invalid_request");
+    // RFC 6749 §3.2: parameters it does not know are ignored.
+    let res = token()
+        .form(&[
+            ("grant_type", "password"),
+            ("username", &email_for(Role::Viewer)),
+            ("password", PASSWORD),
+            ("audience", "whatever"),
+        ])
+        .send()
+        .await;
+    res.assert_status(200);
+}

@@ -78,6 +78,14 @@ fn param(op: &Value, name: &str) -> Option<Value> {
     params(op).into_iter().find(|p| p["name"] == name)
 }
 
+fn secured(op: &Value) -> bool {
+    op["security"].as_array().is_some_and(|s| !s.is_empty())
+}
+
+fn is_auth_endpoint(path: &str) -> bool {
+    path.starts_with("/api/v1/auth/")
+}
+
 #[test]
 fn every_reference_resolves() {
     let doc = spec();
@@ -150,6 +158,49 @@ fn every_list_declares_the_shared_parameters_alike() {
 
 fn pattern_of(schema: &Value) -> regex::Regex {
     regex::Regex::new(schema["pattern"].as_str().expect("pattern")).expect("regex")
+}
+
+#[test]
+fn the_token_endpoint_is_an_oauth2_scheme_beside_bearer() {
+    let doc = spec();
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    let flows = &schemes["oauth2"]["flows"];
+    assert_eq!(flows["password"]["tokenUrl"], "/api/v1/auth/token");
+    assert_eq!(flows["clientCredentials"]["tokenUrl"], "/api/v1/auth/token");
+    let scopes = flows["password"]["scopes"].as_object().unwrap();
+    for role in Role::ALL {
+        for scope in lshub::auth::tokens::scope_for(*role).split(' ') {
+            assert!(scopes.contains_key(scope), "scope {scope} undeclared");
+        }
+    }
+    for (method, path, op) in operations(&doc) {
+        if !secured(&op) {
+            assert!(
+                is_auth_endpoint(&path) || !path.starts_with("/api/"),
+                "{method} {path} has no security"
+            );
+            continue;
+        }
+        assert_eq!(
+            op["security"],
+            json!([{"bearer": []}, {"oauth2": []}]),
+            "{method} {path}"
+        );
+    }
+    let revoke = &doc["components"]["schemas"]["RevokeRequest"];
+    assert_eq!(revoke["required"], json!(["token"]));
+    assert_eq!(revoke["additionalProperties"], false);
+    assert_eq!(revoke["properties"]["token"]["minLength"], 1);
+    let token = &doc["components"]["schemas"]["TokenRequest"];
+    assert_eq!(token["required"], json!(["grant_type"]));
+    // RFC 6749 §3.2: the token endpoint ignores parameters it does not know.
+    assert!(token["additionalProperties"].is_null());
+    let grants = &doc["components"]["schemas"]["GrantType"]["enum"];
+    assert_eq!(
+        grants,
+        &json!(["password", "refresh_token", "client_credentials"])
+    );
 }
 
 /// The patterns of the filters admit what the server accepts, and refuse what it refuses.
