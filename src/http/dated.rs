@@ -19,6 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::body::{Errors, Shape};
+use super::etag::IfMatch;
 use super::goals::text;
 use super::list::{serve_list, ListKind, ListRequest, PageResponse};
 use super::organisation::Pool;
@@ -754,13 +755,16 @@ macro_rules! dated_link_handlers {
             security(("bearer" = [])),
             responses(
                 (status = 200, description = "A page of links (or CSV)",
-                 content((PageResponse<$response> = "application/json"), (String = "text/csv"))),
+                 content((PageResponse<$response> = "application/json"), (String = "text/csv")),
+                 headers(("Link" = String, description = "`<...>; rel=\"next\"` when there is a next page"),
+                         ("ETag" = String, description = "Changes whenever the registry changes"))),
                 (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
                 (status = 400, response = problems::BadRequest),
                 (status = 401, response = problems::Unauthorized),
                 (status = 403, response = problems::Forbidden),
                 (status = 404, response = problems::NotFound),
                 (status = 422, response = problems::Unprocessable),
+                (status = 429, response = problems::TooManyRequests),
                 (status = 503, response = problems::Unavailable),
             )
         )]
@@ -789,6 +793,7 @@ macro_rules! dated_link_handlers {
                 (status = 403, response = problems::Forbidden),
                 (status = 404, response = problems::NotFound),
                 (status = 409, response = problems::Conflict),
+                (status = 413, response = problems::PayloadTooLarge),
                 (status = 415, response = problems::UnsupportedMediaType),
                 (status = 422, response = problems::Unprocessable),
                 (status = 503, response = problems::Unavailable),
@@ -834,7 +839,7 @@ macro_rules! dated_link_handlers {
             patch, path = $item, tag = $tag,
             description = $write_notes,
             params(("id" = Uuid, Path, description = "Goal or activity id"), ("link_id" = Uuid, Path, description = "Link id"),
-                   ("If-Match" = String, Header, description = "The link's ETag")),
+                   IfMatch),
             request_body(content = LinkInput, content_type = "application/merge-patch+json"),
             security(("bearer" = [])),
             responses(
@@ -845,6 +850,7 @@ macro_rules! dated_link_handlers {
                 (status = 404, response = problems::NotFound),
                 (status = 409, response = problems::Conflict),
                 (status = 412, response = problems::PreconditionFailed),
+                (status = 413, response = problems::PayloadTooLarge),
                 (status = 415, response = problems::UnsupportedMediaType),
                 (status = 422, response = problems::Unprocessable),
                 (status = 428, response = problems::PreconditionRequired),
@@ -866,10 +872,11 @@ macro_rules! dated_link_handlers {
             delete, path = $item, tag = $tag,
             description = "Removes the link; its audit trail keeps it. Requires If-Match.",
             params(("id" = Uuid, Path, description = "Goal or activity id"), ("link_id" = Uuid, Path, description = "Link id"),
-                   ("If-Match" = String, Header, description = "The link's ETag")),
+                   IfMatch),
             security(("bearer" = [])),
             responses(
                 (status = 204, description = "Removed"),
+                (status = 400, response = problems::BadRequest),
                 (status = 401, response = problems::Unauthorized),
                 (status = 403, response = problems::Forbidden),
                 (status = 404, response = problems::NotFound),

@@ -3,8 +3,27 @@
 
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use utoipa::IntoParams;
 
 use crate::error::ApiError;
+
+/// `If-Match` on a write, as the OpenAPI document declares it: what a client should send,
+/// the strong `ETag` it was given (or a list of them). The server reads any value: without
+/// one, or with `*`, it answers 428; with tags none of which is the current version (weak
+/// tags never match), 412.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IfMatch {
+    /// The `ETag` of the version this write expects, as the server gave it (`"<version>"`):
+    /// the current version (for a restore, the archived one). 428 without it or with `*`, 412
+    /// when it is not the current version.
+    #[param(
+        rename = "If-Match",
+        pattern = r#"^"[0-9]+"([ \t]*,[ \t]*"[0-9]+")*$"#,
+        example = "\"1\""
+    )]
+    pub if_match: String,
+}
 
 /// The strong entity tag of a record version.
 pub fn etag(version: i64) -> String {

@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::body::{Errors, Shape};
+use super::etag::IfMatch;
 use super::goals::text;
 use super::list::{serve_list, ListKind, ListParams, ListRequest, PageResponse};
 use super::organisation::Pool;
@@ -203,12 +204,15 @@ async fn serve_links(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of links (or CSV)",
-         content((PageResponse<GoalActivityLink> = "application/json"), (String = "text/csv"))),
+         content((PageResponse<GoalActivityLink> = "application/json"), (String = "text/csv")),
+         headers(("Link" = String, description = "`<...>; rel=\"next\"` when there is a next page"),
+                 ("ETag" = String, description = "Changes whenever the registry changes"))),
         (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
         (status = 400, response = problems::BadRequest),
         (status = 401, response = problems::Unauthorized),
         (status = 403, response = problems::Forbidden),
         (status = 422, response = problems::Unprocessable),
+        (status = 429, response = problems::TooManyRequests),
         (status = 503, response = problems::Unavailable),
     )
 )]
@@ -243,10 +247,16 @@ pub struct SideFilters {
     params(("id" = Uuid, Path, description = "Goal id"), ListRequest<LinkSides, SideFilters>),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A page of links", body = PageResponse<GoalActivityLink>),
+        (status = 200, description = "A page of links (or CSV)",
+         content((PageResponse<GoalActivityLink> = "application/json"), (String = "text/csv")),
+         headers(("Link" = String, description = "`<...>; rel=\"next\"` when there is a next page"),
+                 ("ETag" = String, description = "Changes whenever the registry changes"))),
+        (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
         (status = 400, response = problems::BadRequest),
         (status = 401, response = problems::Unauthorized),
         (status = 404, response = problems::NotFound),
+        (status = 422, response = problems::Unprocessable),
+        (status = 429, response = problems::TooManyRequests),
         (status = 503, response = problems::Unavailable),
     )
 )]
@@ -278,10 +288,16 @@ pub async fn list_goal_activities(
     params(("id" = Uuid, Path, description = "Activity id"), ListRequest<LinkSides, SideFilters>),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A page of links", body = PageResponse<GoalActivityLink>),
+        (status = 200, description = "A page of links (or CSV)",
+         content((PageResponse<GoalActivityLink> = "application/json"), (String = "text/csv")),
+         headers(("Link" = String, description = "`<...>; rel=\"next\"` when there is a next page"),
+                 ("ETag" = String, description = "Changes whenever the registry changes"))),
+        (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
         (status = 400, response = problems::BadRequest),
         (status = 401, response = problems::Unauthorized),
         (status = 404, response = problems::NotFound),
+        (status = 422, response = problems::Unprocessable),
+        (status = 429, response = problems::TooManyRequests),
         (status = 503, response = problems::Unavailable),
     )
 )]
@@ -495,6 +511,7 @@ impl Resource for GoalActivityLinks {
         (status = 401, response = problems::Unauthorized),
         (status = 403, response = problems::Forbidden),
         (status = 409, response = problems::Conflict),
+        (status = 413, response = problems::PayloadTooLarge),
         (status = 415, response = problems::UnsupportedMediaType),
         (status = 422, response = problems::Unprocessable),
         (status = 503, response = problems::Unavailable),
@@ -538,7 +555,7 @@ pub async fn get_goal_activity_link(
 #[utoipa::path(
     patch, path = "/api/v1/goal-activity-links/{id}", tag = "activities",
     description = "Only `role` and `note` change; a link to other ends is a new link. Requires If-Match. A patch that changes nothing writes nothing.",
-    params(("id" = Uuid, Path, description = "Link id"), ("If-Match" = String, Header, description = "The link's ETag")),
+    params(("id" = Uuid, Path, description = "Link id"), IfMatch),
     request_body(content = GoalActivityLinkInput, content_type = "application/merge-patch+json"),
     security(("bearer" = [])),
     responses(
@@ -549,6 +566,7 @@ pub async fn get_goal_activity_link(
         (status = 404, response = problems::NotFound),
         (status = 409, response = problems::Conflict),
         (status = 412, response = problems::PreconditionFailed),
+        (status = 413, response = problems::PayloadTooLarge),
         (status = 415, response = problems::UnsupportedMediaType),
         (status = 422, response = problems::Unprocessable),
         (status = 428, response = problems::PreconditionRequired),
@@ -569,10 +587,11 @@ pub async fn update_goal_activity_link(
 #[utoipa::path(
     delete, path = "/api/v1/goal-activity-links/{id}", tag = "activities",
     description = "Removes the link (its audit trail keeps it). Requires If-Match.",
-    params(("id" = Uuid, Path, description = "Link id"), ("If-Match" = String, Header, description = "The link's ETag")),
+    params(("id" = Uuid, Path, description = "Link id"), IfMatch),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Removed"),
+        (status = 400, response = problems::BadRequest),
         (status = 401, response = problems::Unauthorized),
         (status = 403, response = problems::Forbidden),
         (status = 404, response = problems::NotFound),

@@ -81,8 +81,7 @@ macro_rules! record_handlers {
             patch, path = $item, tag = $tag,
             summary = $s_update,
             description = $patch_description,
-            params(("id" = uuid::Uuid, Path, description = "Record id"),
-                   ("If-Match" = String, Header, description = "The ETag of the version being changed")),
+            params(("id" = uuid::Uuid, Path, description = "Record id"), $crate::http::etag::IfMatch),
             request_body(content(($input = "application/merge-patch+json"), ($input = "application/json"))),
             security(("bearer" = [])),
             responses(
@@ -116,8 +115,7 @@ macro_rules! record_handlers {
             delete, path = $item, tag = $tag,
             summary = $s_archive,
             description = "Archives: the record leaves lists and reads until restored. Requires If-Match.",
-            params(("id" = uuid::Uuid, Path, description = "Record id"),
-                   ("If-Match" = String, Header, description = "The ETag of the current version")),
+            params(("id" = uuid::Uuid, Path, description = "Record id"), $crate::http::etag::IfMatch),
             security(("bearer" = [])),
             responses(
                 (status = 204, description = "Archived",
@@ -145,8 +143,7 @@ macro_rules! record_handlers {
             post, path = $restore_path, tag = $tag,
             summary = $s_restore,
             description = "Requires If-Match (the archived version's ETag).",
-            params(("id" = uuid::Uuid, Path, description = "Record id"),
-                   ("If-Match" = String, Header, description = "The ETag of the archived version")),
+            params(("id" = uuid::Uuid, Path, description = "Record id"), $crate::http::etag::IfMatch),
             security(("bearer" = [])),
             responses(
                 (status = 200, description = "Restored", body = $response,

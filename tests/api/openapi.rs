@@ -53,6 +53,8 @@ async fn the_service_serves_its_spec_and_swagger_ui() {
 // asked the same questions.
 // ---------------------------------------------------------------------------------------------
 
+use std::collections::BTreeSet;
+
 use serde_json::{json, Value};
 
 fn spec() -> Value {
@@ -70,12 +72,25 @@ fn operations(doc: &Value) -> Vec<(String, String, Value)> {
     ops
 }
 
+fn statuses(op: &Value) -> BTreeSet<String> {
+    op["responses"]
+        .as_object()
+        .expect("responses")
+        .keys()
+        .cloned()
+        .collect()
+}
+
 fn params(op: &Value) -> Vec<Value> {
     op["parameters"].as_array().cloned().unwrap_or_default()
 }
 
 fn param(op: &Value, name: &str) -> Option<Value> {
     params(op).into_iter().find(|p| p["name"] == name)
+}
+
+fn takes(op: &Value, location: &str) -> bool {
+    params(op).iter().any(|p| p["in"] == location)
 }
 
 fn secured(op: &Value) -> bool {
@@ -102,6 +117,89 @@ fn every_reference_resolves() {
         );
     }
     assert!(seen > 100, "only {seen} references?");
+}
+
+/// Which statuses an operation can answer follows from what it takes and what it checks.
+#[test]
+fn every_operation_documents_the_statuses_its_inputs_and_checks_can_produce() {
+    let doc = spec();
+    let mut problems = Vec::new();
+    for (method, path, op) in operations(&doc) {
+        let documented = statuses(&op);
+        let mut need: Vec<(&str, &str)> = Vec::new();
+        if takes(&op, "path") {
+            need.push(("400", "a malformed path parameter"));
+            need.push(("404", "a path naming nothing"));
+        }
+        if takes(&op, "query") {
+            need.push(("400", "a malformed or unknown query parameter"));
+        }
+        if !op["requestBody"].is_null() {
+            need.push(("400", "a malformed body"));
+            need.push(("413", "a body over the limit"));
+            if !is_auth_endpoint(&path) {
+                need.push(("415", "another media type"));
+            }
+        }
+        if secured(&op) {
+            need.push(("401", "no or a bad token"));
+            need.push(("503", "the database busy or the request timed out"));
+        }
+        if param(&op, "If-Match").is_some() {
+            need.push(("412", "a stale If-Match"));
+            need.push(("428", "no If-Match"));
+        }
+        if param(&op, "include_archived").is_some() {
+            need.push(("403", "include_archived for viewers and partners"));
+        }
+        if param(&op, "limit").is_some() {
+            need.push(("422", "limit out of range"));
+            need.push(("429", "too many CSV exports at once"));
+            need.push(("304", "If-None-Match on an unchanged list"));
+        }
+        if param(&op, "q").is_some() || param(&op, "province").is_some() {
+            need.push(("422", "a refused filter value"));
+        }
+        for (status, why) in need {
+            if !documented.contains(status) {
+                problems.push(format!("{method} {path}: {status} ({why}) undocumented"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Errors are RFC 9457 problems, but at the token and revocation endpoints, whose 400 is
+/// RFC 6749's shape (standard OAuth clients parse it).
+#[test]
+fn every_error_answer_is_a_problem_or_an_oauth_error() {
+    let doc = spec();
+    let problem = json!({"$ref": "#/components/schemas/Problem"});
+    for (method, path, op) in operations(&doc) {
+        for (status, response) in op["responses"].as_object().unwrap() {
+            let code: u16 = status.parse().unwrap();
+            if code < 400 {
+                continue;
+            }
+            let response = match response["$ref"].as_str() {
+                Some(r) => doc["components"]["responses"][r.rsplit('/').next().unwrap()].clone(),
+                None => response.clone(),
+            };
+            let content = response["content"].as_object().expect("error content");
+            if is_auth_endpoint(&path) && code == 400 {
+                assert_eq!(
+                    content["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/OAuthErrorBody",
+                    "{method} {path} {status}"
+                );
+            } else {
+                assert_eq!(
+                    content["application/problem+json"]["schema"], problem,
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
 }
 
 /// The parameters every list shares are declared once: the 18 lists say the same of them.
@@ -161,6 +259,29 @@ fn pattern_of(schema: &Value) -> regex::Regex {
 }
 
 #[test]
+fn if_match_is_the_strong_etag_a_client_was_given() {
+    let doc = spec();
+    let mut writes = 0;
+    for (method, path, op) in operations(&doc) {
+        let Some(p) = param(&op, "If-Match") else {
+            continue;
+        };
+        writes += 1;
+        assert_eq!(p["in"], "header", "{method} {path}");
+        assert_eq!(p["required"], true, "{method} {path}");
+        let re = pattern_of(&p["schema"]);
+        for good in [r#""1""#, r#""12345""#, r#""3", "4""#, r#""3","4""#] {
+            assert!(re.is_match(good), "{method} {path}: {good}");
+        }
+        for bad in ["", "*", "1", r#"W/"1""#, r#""a""#, r#""-1""#, r#"" 1""#] {
+            assert!(!re.is_match(bad), "{method} {path}: {bad}");
+        }
+    }
+    // PATCH, DELETE and restore of six record kinds, PATCH and DELETE of three link kinds.
+    assert_eq!(writes, 6 * 3 + 3 * 2);
+}
+
+#[test]
 fn the_token_endpoint_is_an_oauth2_scheme_beside_bearer() {
     let doc = spec();
     let schemes = &doc["components"]["securitySchemes"];
@@ -201,6 +322,216 @@ fn the_token_endpoint_is_an_oauth2_scheme_beside_bearer() {
         grants,
         &json!(["password", "refresh_token", "client_credentials"])
     );
+}
+
+/// Path and query values of an operation, `{id}` and `{link_id}` replaced.
+fn url(path: &str, id: &str, query: &str) -> String {
+    let path = path.replace("{id}", id).replace("{link_id}", id);
+    if query.is_empty() {
+        path
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
+/// One request of the conformance test.
+struct Case {
+    what: &'static str,
+    target: String,
+    role: Option<Role>,
+    if_match: Option<&'static str>,
+    body: Option<(&'static str, String)>,
+}
+
+/// The server asked what the document says it refuses: every answer is documented, and is a
+/// problem (or, at the auth endpoints, an OAuth error).
+#[actix_web::test]
+async fn the_server_answers_only_documented_statuses() {
+    let app = TestApp::spawn().await;
+    let company = app
+        .create_company(json!({"name": "Conformance Co", "sector": "biotech"}))
+        .await;
+    let res = app
+        .post("/api/v1/goals")
+        .role(Role::Editor)
+        .json(&json!({"code": 42, "title": "Conformance goal", "headline": "Aim", "statement": "Goal"}))
+        .send()
+        .await;
+    res.assert_status(201);
+    let goal = res.json();
+    // Records that exist: writes to them meet their preconditions, lists under them their
+    // query checks (rather than a 404).
+    let existing = [
+        (
+            "/api/v1/companies/{id}",
+            company["id"].as_str().unwrap().to_owned(),
+        ),
+        (
+            "/api/v1/goals/{id}",
+            goal["id"].as_str().unwrap().to_owned(),
+        ),
+    ];
+    let doc = spec();
+    let mut undocumented = Vec::new();
+    let mut asked = 0;
+    for (method, path, op) in operations(&doc) {
+        if !path.starts_with("/api/") {
+            continue;
+        }
+        let method: actix_web::http::Method = method.to_uppercase().parse().unwrap();
+        let media_type = if method == actix_web::http::Method::PATCH {
+            "application/merge-patch+json"
+        } else {
+            "application/json"
+        };
+        let auth = is_auth_endpoint(&path);
+        let role = (!auth).then_some(Role::Editor);
+        let if_match = param(&op, "If-Match").map(|_| "\"1\"");
+        let unknown = uuid::Uuid::now_v7().to_string();
+        let real = existing
+            .iter()
+            .find(|(prefix, _)| path.starts_with(prefix))
+            .map(|(_, id)| id.clone());
+        let id = real.clone().unwrap_or_else(|| unknown.clone());
+        let case = |what, target, role, if_match, body| Case {
+            what,
+            target,
+            role,
+            if_match,
+            body,
+        };
+        let empty = || Some((media_type, "{}".to_owned()));
+        let mut cases = Vec::new();
+        if secured(&op) {
+            cases.push(case(
+                "no token",
+                url(&path, &id, ""),
+                None,
+                if_match,
+                empty(),
+            ));
+        }
+        if takes(&op, "path") {
+            let malformed = url(&path, "null%2Cnull", "");
+            cases.push(case("malformed id", malformed, role, if_match, empty()));
+            let absent = url(&path, &unknown, "");
+            cases.push(case("unknown id", absent, role, if_match, empty()));
+        }
+        if takes(&op, "query") {
+            cases.push(case(
+                "unknown parameter",
+                url(&path, &id, "bogus=1"),
+                role,
+                None,
+                None,
+            ));
+        }
+        if param(&op, "limit").is_some() {
+            for query in ["limit=0", "limit=201", "limit=-1", "cursor=", "cursor=x"] {
+                cases.push(case(
+                    "list parameters",
+                    url(&path, &id, query),
+                    role,
+                    None,
+                    None,
+                ));
+            }
+            let archived = url(&path, &id, "include_archived=true");
+            cases.push(case(
+                "include_archived",
+                archived,
+                Some(Role::Viewer),
+                None,
+                None,
+            ));
+        }
+        if param(&op, "q").is_some() {
+            let long = url(&path, &id, &format!("q={}", "x".repeat(201)));
+            cases.push(case("long q", long, role, None, None));
+            cases.push(case("NUL in q", url(&path, &id, "q=%00"), role, None, None));
+        }
+        if !op["requestBody"].is_null() {
+            let target = url(&path, &id, "");
+            let not_json = Some((media_type, "{".to_owned()));
+            cases.push(case("not JSON", target.clone(), role, if_match, not_json));
+            let text = Some(("text/plain", "x".to_owned()));
+            cases.push(case(
+                "another media type",
+                target.clone(),
+                role,
+                if_match,
+                text,
+            ));
+            let large = Some((
+                media_type,
+                format!("{{\"note\": \"{}\"}}", "x".repeat(70_000)),
+            ));
+            cases.push(case("a body over the limit", target, role, if_match, large));
+        }
+        if if_match.is_some() {
+            // Writes never succeed here (their If-Match is stale), so the records stay.
+            for (what, tag) in [
+                ("no If-Match", None),
+                ("If-Match *", Some("*")),
+                ("stale If-Match", Some("\"99\"")),
+                ("stale If-Match list", Some("\"98\", \"99\"")),
+                ("weak If-Match", Some("W/\"1\"")),
+                ("garbage If-Match", Some("garbage")),
+            ] {
+                cases.push(case(what, url(&path, &id, ""), role, tag, empty()));
+            }
+        } else if real.is_some() {
+            cases.push(case(
+                "existing record",
+                url(&path, &id, ""),
+                role,
+                None,
+                None,
+            ));
+        }
+        let documented = statuses(&op);
+        for Case {
+            what,
+            target,
+            role,
+            if_match,
+            body,
+        } in cases
+        {
+            let mut req = app.request(method.clone(), &target);
+            if let Some(role) = role {
+                req = req.role(role);
+            }
+            if let Some(tag) = if_match {
+                req = req.header("If-Match", tag);
+            }
+            if let Some((media_type, body)) = body {
+                req = req.raw(media_type, body);
+            }
+            let res = req.send().await;
+            asked += 1;
+            if !documented.contains(&res.status.to_string()) {
+                undocumented.push(format!(
+                    "{method} {target} ({what}): {} undocumented",
+                    res.status
+                ));
+            }
+            if res.status >= 400 {
+                let expected = if auth && res.status == 400 {
+                    "application/json"
+                } else {
+                    "application/problem+json"
+                };
+                assert_eq!(
+                    res.header("content-type").as_deref(),
+                    Some(expected),
+                    "{method} {target} ({what})"
+                );
+            }
+        }
+    }
+    assert!(asked > 400, "only {asked} requests");
+    assert!(undocumented.is_empty(), "{}", undocumented.join("\n"));
 }
 
 /// The patterns of the filters admit what the server accepts, and refuse what it refuses.
