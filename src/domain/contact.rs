@@ -4,7 +4,9 @@
 //! trying to implement RFC 5322 or E.164 in full: a registry would rather hold a slightly odd
 //! but real address than refuse it.
 
-use super::{codes, non_empty, Invalid};
+use utoipa::openapi::schema::SchemaFormat;
+
+use super::{codes, non_empty, wire_string, Invalid};
 
 /// An email address, with its domain lowercased and its local part kept as given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +61,14 @@ impl Email {
         Ok(Self(format!("{local}@{}", domain.to_ascii_lowercase())))
     }
 }
+
+// `format: email` describes the shape; the rule's limits on top of it are the lengths.
+wire_schema!(
+    Email,
+    wire_string()
+        .format(Some(SchemaFormat::Custom("email".into())))
+        .max_length(Some(EMAIL_MAX))
+);
 
 /// At least two dot-separated labels of letters, digits and inner hyphens (RFC 1123 §2.1).
 fn is_domain_name(domain: &str) -> bool {
@@ -133,6 +143,22 @@ impl Website {
     }
 }
 
+// An http(s) URL with a host name (not an IP literal, which `parse` also takes) and an optional
+// port, path, query and fragment of RFC 3986 characters. The last label starts with a letter:
+// WHATWG URL parsing reads a host ending in a number as an IPv4 address. Labels hold single
+// hyphens only, so no `xn--` label asks for a Punycode decoding that could fail.
+wire_schema!(
+    Website,
+    wire_string()
+        .format(Some(SchemaFormat::Custom("uri".into())))
+        .max_length(Some(URL_MAX))
+        .pattern(Some(concat!(
+            r"^https?://(?:[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\.)*[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*",
+            r"(?::[0-9]{1,4})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)?",
+            r"(?:\?[A-Za-z0-9._~!$&'()*+,;=:@/?-]*)?(?:#[A-Za-z0-9._~!$&'()*+,;=:@/?-]*)?$"
+        )))
+);
+
 /// A phone number as people write it (`+39 02 1234 5678`, `(02) 123-456`), kept as given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Phone(String);
@@ -174,6 +200,13 @@ impl Phone {
         Ok(Self(trimmed.to_owned()))
     }
 }
+
+wire_schema!(
+    Phone,
+    wire_string().pattern(Some(format!(
+        r"^\+?[ .()-]*(?:[0-9][ .()-]*){{{PHONE_MIN_DIGITS},{PHONE_MAX_DIGITS}}}$"
+    )))
+);
 
 #[cfg(test)]
 mod tests {
@@ -350,5 +383,51 @@ mod tests {
             assert_eq!(phone_code(input), codes::INVALID_FORMAT, "{input}");
         }
         assert_eq!(phone_code("\t"), codes::REQUIRED);
+    }
+
+    use crate::domain::wire_check::{agree, samples};
+
+    #[test]
+    fn phone_schema_agrees_with_parse() {
+        let phones = samples(
+            &['+', '3', '9', '0', ' ', '.', '-', '(', ')', 'x'],
+            18,
+            50_000,
+            &["+39 02 1234 5678"],
+        );
+        agree::<Phone>(
+            &phones,
+            |s| Phone::parse(s).ok().map(Phone::into_inner),
+            true,
+            true,
+        );
+    }
+
+    #[test]
+    fn website_schema_allows_only_what_parse_accepts() {
+        let tails = samples(
+            &[
+                'a', 'Z', '0', '-', '.', '/', ':', '?', '#', '%', '@', '\'', '[', ' ', 'é', '1',
+            ],
+            14,
+            50_000,
+            &[
+                "example.com",
+                "a.b-c.it/x?y=1#z",
+                "localhost:8080",
+                "1.2.3.4",
+                "a.1",
+            ],
+        );
+        let urls: Vec<String> = tails
+            .iter()
+            .flat_map(|t| [format!("http://{t}"), format!("https://{t}")])
+            .collect();
+        agree::<Website>(
+            &urls,
+            |s| Website::parse(s).ok().map(Website::into_inner),
+            true,
+            false,
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Where an organisation is: its Italian province and its country.
 
-use super::{codes, non_empty, Invalid};
+use super::{codes, non_empty, wire_string, Invalid};
 
 /// An Italian province by its two-letter code (`MI`, `MB`, `LO`), uppercase.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +91,9 @@ pub fn province_pattern() -> String {
     format!("^(?:{})$", alternatives.join("|"))
 }
 
+// The codes, in any case, as `parse` takes them (the same pattern as list filters).
+wire_schema!(Province, wire_string().pattern(Some(province_pattern())));
+
 /// A country as an ISO 3166-1 alpha-2 code, uppercase; addresses default to Italy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CountryCode(String);
@@ -120,6 +123,8 @@ impl Default for CountryCode {
         Self::italy()
     }
 }
+
+wire_schema!(CountryCode, wire_string().enum_values(Some(COUNTRIES)));
 
 #[cfg(test)]
 mod tests {
@@ -266,5 +271,27 @@ mod tests {
         assert_eq!(province.to_string(), "MI");
         assert_eq!(province.as_ref(), "MI");
         assert_eq!(province.into_inner(), "MI");
+    }
+
+    use crate::domain::wire_check::agree;
+
+    #[test]
+    fn code_schemas_are_the_stored_codes() {
+        let pairs: Vec<String> = ('A'..='Z')
+            .flat_map(|a| ('A'..='Z').map(move |b| format!("{a}{b}")))
+            .chain(["mi".to_owned(), "M".to_owned()])
+            .collect();
+        agree::<Province>(
+            &pairs,
+            |s| Province::parse(s).ok().map(Province::into_inner),
+            true,
+            true,
+        );
+        agree::<CountryCode>(
+            &pairs,
+            |s| CountryCode::parse(s).ok().map(CountryCode::into_inner),
+            true,
+            true,
+        );
     }
 }

@@ -36,6 +36,46 @@ macro_rules! string_newtype {
     };
 }
 
+/// Describes a validated type in the OpenAPI document as the string its `parse` accepts, built
+/// from the same constants `parse` checks, so the schema cannot drift from the rule. Bodies
+/// name it with `#[schema(value_type = Option<domain::Name>, inline)]` on their raw `String`
+/// member. Patterns leave out the surrounding whitespace `parse` trims, so a value that matches
+/// is always accepted.
+macro_rules! wire_schema {
+    ($name:ident, $schema:expr) => {
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                let schema: utoipa::openapi::schema::ObjectBuilder = $schema;
+                schema.into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+/// A string schema to start a [`wire_schema!`] from.
+fn wire_string() -> utoipa::openapi::schema::ObjectBuilder {
+    utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String)
+}
+
+/// Regex ranges (for JSON Schema `pattern`s, ECMA-262 syntax) of Unicode White_Space: what
+/// `char::is_whitespace`, `str::trim` and `split_whitespace` treat as space. Spelled out because
+/// `\s` means other sets in other regex dialects (Python's includes U+001C..U+001F).
+pub const WHITESPACE_RANGES: &str =
+    r"\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
+/// Regex ranges of the control characters (`char::is_control`, Unicode Cc).
+pub const CONTROL_RANGES: &str = r"\x00-\x1F\x7F-\x9F";
+/// Regex ranges of the control characters that are not whitespace (a name refuses them; the
+/// others collapse into a space).
+pub const NON_SPACE_CONTROL_RANGES: &str = r"\x00-\x08\x0E-\x1F\x7F-\x84\x86-\x9F";
+
+/// A pattern for text that `trim` leaves non-empty: it starts and ends with a character that
+/// is not whitespace (anything may come between).
+pub fn trimmed_text_pattern() -> String {
+    format!("^[^{WHITESPACE_RANGES}](?:[\\s\\S]*[^{WHITESPACE_RANGES}])?$")
+}
+
 pub mod contact;
 pub mod enums;
 pub mod geo;
@@ -100,6 +140,108 @@ fn non_empty<'a>(input: &'a str, what: &str) -> Result<&'a str, Invalid> {
     }
 }
 
+/// Checks a [`wire_schema!`] against its `parse`, on many small strings.
+#[cfg(test)]
+pub(crate) mod wire_check {
+    use utoipa::openapi::schema::Schema;
+    use utoipa::openapi::RefOr;
+    use utoipa::PartialSchema;
+
+    /// `T`'s string schema, ready to check values against.
+    pub struct Checker {
+        min: Option<usize>,
+        max: Option<usize>,
+        pattern: Option<regex::Regex>,
+        values: Option<Vec<serde_json::Value>>,
+    }
+
+    impl Checker {
+        /// Reads `T`'s schema.
+        pub fn of<T: PartialSchema>() -> Self {
+            let RefOr::T(Schema::Object(schema)) = T::schema() else {
+                panic!("a wire schema is an inline object");
+            };
+            Self {
+                min: schema.min_length,
+                max: schema.max_length,
+                pattern: schema
+                    .pattern
+                    .map(|p| regex::Regex::new(&p).unwrap_or_else(|e| panic!("{p}: {e}"))),
+                values: schema.enum_values,
+            }
+        }
+
+        /// Whether `value` is valid against the schema (lengths, pattern, enum).
+        pub fn allows(&self, value: &str) -> bool {
+            let length = value.chars().count();
+            self.min.is_none_or(|min| length >= min)
+                && self.max.is_none_or(|max| length <= max)
+                && self.pattern.as_ref().is_none_or(|p| p.is_match(value))
+                && self
+                    .values
+                    .as_ref()
+                    .is_none_or(|values| values.iter().any(|v| v.as_str() == Some(value)))
+        }
+    }
+
+    /// Whether `value` is valid against `T`'s string schema.
+    pub fn allows<T: PartialSchema>(value: &str) -> bool {
+        Checker::of::<T>().allows(value)
+    }
+
+    /// Every string over `alphabet` up to `max_len` characters long when there are few, else
+    /// `count` of them drawn with a fixed seed; `extra` as well.
+    pub fn samples(alphabet: &[char], max_len: usize, count: usize, extra: &[&str]) -> Vec<String> {
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            // The modulus is below `n`, a usize.
+            (state % n as u64) as usize
+        };
+        let mut out: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        for _ in 0..count {
+            let len = next(max_len + 1);
+            out.push((0..len).map(|_| alphabet[next(alphabet.len())]).collect());
+        }
+        out
+    }
+
+    /// What the schema allows is accepted (`sound`), and what `parse` gives back unchanged (a
+    /// stored value) is allowed (`complete`), for every sample.
+    #[track_caller]
+    pub fn agree<T: PartialSchema>(
+        samples: &[String],
+        parse: impl Fn(&str) -> Option<String>,
+        sound: bool,
+        complete: bool,
+    ) {
+        let schema = Checker::of::<T>();
+        let mut allowed = 0;
+        for s in samples {
+            let parsed = parse(s);
+            if sound && schema.allows(s) {
+                allowed += 1;
+                assert!(
+                    parsed.is_some(),
+                    "the schema allows {s:?}, parse refuses it"
+                );
+            }
+            if complete && parsed.as_deref() == Some(s.as_str()) {
+                assert!(
+                    schema.allows(s),
+                    "parse keeps {s:?} as it is, the schema refuses it"
+                );
+            }
+        }
+        assert!(
+            !sound || allowed > 0,
+            "no sample was allowed: the test proves nothing"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +251,49 @@ mod tests {
         let invalid = Invalid::new(codes::TOO_LONG, "too long by far");
         assert_eq!(invalid.to_string(), "too long by far");
         assert_eq!(invalid.code, "too_long");
+    }
+
+    /// Each range list is exactly the set it names, over every character.
+    #[test]
+    fn character_ranges_match_rusts_predicates() {
+        let class = |ranges: &str| regex::Regex::new(&format!("^[{ranges}]$")).expect("regex");
+        let (space, control, non_space_control) = (
+            class(WHITESPACE_RANGES),
+            class(CONTROL_RANGES),
+            class(NON_SPACE_CONTROL_RANGES),
+        );
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let s = c.to_string();
+            assert_eq!(space.is_match(&s), c.is_whitespace(), "{c:?}");
+            assert_eq!(control.is_match(&s), c.is_control(), "{c:?}");
+            assert_eq!(
+                non_space_control.is_match(&s),
+                c.is_control() && !c.is_whitespace(),
+                "{c:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn trimmed_text_pattern_is_non_blank_after_trim() {
+        let pattern = regex::Regex::new(&trimmed_text_pattern()).expect("regex");
+        for (s, ok) in [
+            ("a", true),
+            ("a b", true),
+            ("\u{1}", true),
+            ("", false),
+            (" a", false),
+        ] {
+            assert_eq!(pattern.is_match(s), ok, "{s:?}");
+        }
+        for s in wire_check::samples(&['a', ' ', '\t', '\u{a0}', '\u{1c}', '\n'], 5, 2000, &[]) {
+            if pattern.is_match(&s) {
+                assert_eq!(s.trim(), s, "{s:?}");
+                assert!(!s.is_empty());
+            } else {
+                assert!(s.trim() != s || s.is_empty(), "{s:?}");
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Research Organization Registry identifiers.
 
-use super::{codes, Invalid};
+use super::{codes, wire_string, Invalid};
 
 /// A ROR id, normalised to its 9-character form (`0` + 6 Crockford base32 characters + a
 /// 2-digit ISO 7064 mod 97-10 checksum), e.g. `03vek6s52`.
@@ -48,6 +48,15 @@ impl RorId {
     }
 }
 
+// Bare or as a URL, in lowercase as stored (`parse` takes any case); the checksum is beyond a
+// pattern.
+wire_schema!(
+    RorId,
+    wire_string().pattern(Some(
+        r"^(?:(?:https?://)?ror\.org/)?0[0-9a-hjkmnp-tv-z]{6}[0-9]{2}$"
+    ))
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +100,29 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    use crate::domain::wire_check::{agree, allows};
+
+    /// The checksum is beyond the pattern: it holds every stored id, not only those.
+    #[test]
+    fn ror_schema_holds_every_stored_id() {
+        let ids: Vec<String> = [
+            "03vek6s52",
+            "00wjc7c48",
+            "05f950310",
+            "https://ror.org/03vek6s52",
+            "0abcdef12",
+        ]
+        .map(String::from)
+        .to_vec();
+        agree::<RorId>(
+            &ids,
+            |s| RorId::parse(s).ok().map(RorId::into_inner),
+            false,
+            true,
+        );
+        assert!(allows::<RorId>("https://ror.org/03vek6s52"));
+        assert!(!allows::<RorId>("3vek6s52"));
     }
 }

@@ -2,7 +2,10 @@
 
 use std::collections::HashSet;
 
-use super::{codes, non_empty, CountryCode, Invalid};
+use super::{
+    codes, non_empty, wire_string, CountryCode, Invalid, CONTROL_RANGES, NON_SPACE_CONTROL_RANGES,
+    WHITESPACE_RANGES,
+};
 
 /// An organisation's name: 2 to 200 characters, single-spaced, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +49,18 @@ impl Name {
     }
 }
 
+// Two characters that are neither space nor control, and between them anything but a control
+// character that is not space (spaces collapse, so they never make a name too long).
+wire_schema!(
+    Name,
+    wire_string()
+        .min_length(Some(Name::MIN_CHARS))
+        .max_length(Some(Name::MAX_CHARS))
+        .pattern(Some(format!(
+            "^[^{CONTROL_RANGES}{WHITESPACE_RANGES}][^{NON_SPACE_CONTROL_RANGES}]*[^{CONTROL_RANGES}{WHITESPACE_RANGES}]$"
+        )))
+);
+
 /// A free label on an organisation (`synthetic`, `oncology hub`), case kept as given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tag(String);
@@ -74,6 +89,17 @@ impl Tag {
         Ok(Self(trimmed.to_owned()))
     }
 }
+
+// No `;` and no control character; not blank.
+wire_schema!(
+    Tag,
+    wire_string()
+        .min_length(Some(1))
+        .max_length(Some(Tag::MAX_CHARS))
+        .pattern(Some(format!(
+            "^[^;{CONTROL_RANGES}{WHITESPACE_RANGES}](?:[^;{CONTROL_RANGES}]*[^;{CONTROL_RANGES}{WHITESPACE_RANGES}])?$"
+        )))
+);
 
 /// The most tags one record may carry; keeps CSV cells and filter indexes small.
 pub const MAX_TAGS: usize = 30;
@@ -140,6 +166,11 @@ impl AtecoCode {
     }
 }
 
+wire_schema!(
+    AtecoCode,
+    wire_string().pattern(Some(r"^[0-9]{2}(?:\.[0-9]{1,2}|\.[0-9]{2}\.[0-9]{1,2})?$"))
+);
+
 /// Whether `part` is all ASCII digits with a length in `len`.
 fn digits(part: &str, len: std::ops::RangeInclusive<usize>) -> bool {
     len.contains(&part.len()) && part.bytes().all(|b| b.is_ascii_digit())
@@ -200,6 +231,19 @@ impl PostalCode {
         Ok(Self(trimmed.to_ascii_uppercase()))
     }
 }
+
+// Either rule: 5 digits (Italy) or the foreign shape, which includes it. Which one applies
+// depends on the address's country, which a schema of this member alone cannot see.
+wire_schema!(
+    PostalCode,
+    wire_string()
+        .pattern(Some(format!(
+            "^[A-Za-z0-9-](?:[A-Za-z0-9 -]{{0,{}}}[A-Za-z0-9-])?$",
+            FOREIGN_POSTAL_LEN.end() - 2
+        )))
+        .min_length(Some(*FOREIGN_POSTAL_LEN.start()))
+        .max_length(Some(*FOREIGN_POSTAL_LEN.end()))
+);
 
 #[cfg(test)]
 mod tests {
@@ -468,5 +512,76 @@ mod tests {
                 "{input}"
             );
         }
+    }
+
+    use crate::domain::wire_check::{agree, allows, samples};
+
+    const TRICKY: &[char] = &[
+        'a', 'Z', 'é', '0', ' ', '\t', '\n', '\u{0}', '\u{1c}', '\u{7f}', '\u{85}', '\u{a0}',
+        '\u{2003}', ';', '-', '.',
+    ];
+
+    #[test]
+    fn name_schema_agrees_with_parse() {
+        let extra = ["ab", "a b", "a\tb", "a", " ab", "a\u{1c}b", "a\u{85}b"];
+        let names = samples(TRICKY, 6, 20_000, &extra);
+        agree::<Name>(
+            &names,
+            |s| Name::parse(s).ok().map(Name::into_inner),
+            true,
+            true,
+        );
+        assert!(allows::<Name>(&"é".repeat(200)));
+        assert!(!allows::<Name>(&"é".repeat(201)));
+    }
+
+    #[test]
+    fn tag_schema_agrees_with_parse() {
+        let tags = samples(TRICKY, 5, 20_000, &["x", "a b", "a;b", " "]);
+        agree::<Tag>(
+            &tags,
+            |s| Tag::parse(s).ok().map(Tag::into_inner),
+            true,
+            true,
+        );
+    }
+
+    #[test]
+    fn ateco_schema_agrees_with_parse() {
+        let codes = samples(
+            &['2', '1', '.', '0', 'a', ' '],
+            9,
+            20_000,
+            &["21.20", "26.60.02"],
+        );
+        agree::<AtecoCode>(
+            &codes,
+            |s| AtecoCode::parse(s).ok().map(AtecoCode::into_inner),
+            true,
+            true,
+        );
+    }
+
+    #[test]
+    fn postal_code_schema_is_the_foreign_rule_and_holds_the_italian_one() {
+        let foreign = CountryCode::parse("DE").expect("DE");
+        let codes = samples(
+            &['1', 'a', 'B', ' ', '-', '_', 'é'],
+            13,
+            20_000,
+            &["20121", "SW1A 1AA"],
+        );
+        let parse = |s: &str| {
+            PostalCode::parse(s, &foreign)
+                .ok()
+                .map(PostalCode::into_inner)
+        };
+        agree::<PostalCode>(&codes, parse, true, true);
+        let italian = |s: &str| {
+            PostalCode::parse(s, &CountryCode::italy())
+                .ok()
+                .map(PostalCode::into_inner)
+        };
+        agree::<PostalCode>(&codes, italian, false, true);
     }
 }

@@ -1,7 +1,7 @@
 //! VAT numbers: the Italian Partita IVA with its check digit verified, and foreign numbers from
 //! the countries whose businesses the hub deals with, recognised by their VAT prefix.
 
-use super::{codes, non_empty, Invalid};
+use super::{codes, non_empty, wire_string, Invalid};
 
 /// A VAT number: 11 digits for an Italian Partita IVA, or a foreign prefix and its number.
 ///
@@ -61,6 +61,18 @@ impl VatNumber {
         self.0.as_bytes().first().is_some_and(u8::is_ascii_digit)
     }
 }
+
+// Either shape, as stored (uppercase, no spaces; `parse` also takes lowercase and groups of
+// digits). A Partita IVA's check digit and office code are beyond a pattern.
+wire_schema!(
+    VatNumber,
+    wire_string().pattern(Some(format!(
+        "^(?:(?:IT)?[0-9]{{11}}|(?:{})[A-Z0-9]{{{},{}}})$",
+        FOREIGN_PREFIXES.join("|"),
+        FOREIGN_LEN.start(),
+        FOREIGN_LEN.end()
+    )))
+);
 
 /// The Partita IVA's 11th digit for its first ten, given as digit values `0..=9` (not ASCII).
 ///
@@ -278,5 +290,32 @@ mod tests {
         assert_eq!(vat.to_string(), "00743110157");
         assert_eq!(vat.as_ref(), "00743110157");
         assert_eq!(vat.into_inner(), "00743110157");
+    }
+
+    use crate::domain::wire_check::{agree, samples};
+
+    /// The check digit is beyond the pattern: it holds every stored number, not only those.
+    #[test]
+    fn vat_schema_holds_every_stored_number() {
+        let mut numbers = samples(
+            &['0', '7', '4', '3', '1', 'I', 'T', 'D', 'E', 'x'],
+            13,
+            50_000,
+            &[],
+        );
+        numbers.extend(REAL.iter().map(|s| (*s).to_owned()));
+        numbers.extend(["DE123456789", "FRXX999999999", "IT00743110157"].map(String::from));
+        agree::<VatNumber>(
+            &numbers,
+            |s| VatNumber::parse(s).ok().map(VatNumber::into_inner),
+            false,
+            true,
+        );
+        assert!(crate::domain::wire_check::allows::<VatNumber>(
+            "00743110157"
+        ));
+        assert!(crate::domain::wire_check::allows::<VatNumber>(
+            "DE123456789"
+        ));
     }
 }
