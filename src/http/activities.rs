@@ -7,12 +7,13 @@ use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::body::{Errors, Shape};
+use super::body::Errors;
 use super::goals::{areas, text, title};
 use super::list::{serve_list, ListKind, ListRequest, PageResponse};
 use super::organisation::Pool;
 use super::problems;
 use super::record::{to_object, top_level, Locked, Resource};
+use super::schema::request_bodies;
 use crate::auth::Principal;
 use crate::db::list::{Filter, ListQuery, Order, SortKey, Value};
 use crate::domain::{codes, ActivityStatus, Area, Invalid};
@@ -89,56 +90,46 @@ fn responses(
         .collect()
 }
 
-/// An activity to create. `PATCH` takes a JSON Merge Patch of the same members.
+/// An activity as written (its body's one declaration): `POST /api/v1/activities` takes these
+/// members (`CreateActivity`), `PATCH` a merge patch of them (`ActivityPatch`). Blank optional
+/// members count as absent.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-pub struct ActivityInput {
-    /// Required, 2..500 characters.
+pub struct ActivityBody {
+    /// What the activity is: 2 to 500 characters.
+    #[schema(required, value_type = Option<super::schema::Text<2, 500>>, inline)]
     pub title: Option<String>,
-    /// Up to 5,000 characters.
+    /// More detail, up to 5,000 characters.
+    #[schema(max_length = 5000)]
     pub description: Option<String>,
-    /// Default `active`.
+    /// Where it stands; default `active`.
     pub status: Option<ActivityStatus>,
-    /// `YYYY-MM-DD`.
+    /// First day (`YYYY-MM-DD`), if known.
+    #[schema(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub starts_on: Option<NaiveDate>,
-    /// `YYYY-MM-DD`, not before `starts_on`.
+    /// Last day (`YYYY-MM-DD`), if known; not before `starts_on` (refused otherwise).
+    #[schema(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub ends_on: Option<NaiveDate>,
-    /// Own areas of action; empty or absent: its primary goal's.
+    /// Its own areas of action, no repeats; empty or absent: its primary goal's.
     #[serde(default)]
+    #[schema(value_type = super::schema::Areas, inline)]
     pub areas: Vec<Area>,
 }
 
-static ACTIVITY_SHAPE: Shape = Shape {
-    fields: &[&[
-        ("title", None),
-        ("description", None),
-        ("status", None),
-        ("starts_on", None),
-        ("ends_on", None),
-        ("areas", None),
-    ]],
-    read_only: &[
-        "id",
-        "areas_inherited",
-        "created_at",
-        "updated_at",
-        "version",
-        "archived_at",
-    ],
-};
+request_bodies!(ActivityBody => CreateActivity, ActivityPatch);
 
 /// Activities in the record pipeline.
 pub struct Activities;
 
 impl Resource for Activities {
     const ENTITY: &'static str = "activity";
-    const SHAPE: &'static Shape = &ACTIVITY_SHAPE;
     type Parent = ();
     type Write = ActivityWrite;
     type Response = ActivityResponse;
+    type Body = ActivityBody;
 
     fn validate(body: Map<String, Json>) -> Result<ActivityWrite, ApiError> {
         let mut errors = Errors::default();
-        let input: ActivityInput = errors.decode(body);
+        let input: ActivityBody = errors.decode(body);
         if let (Some(s), Some(e)) = (input.starts_on, input.ends_on) {
             if e < s {
                 errors.push(
@@ -228,7 +219,7 @@ impl Resource for Activities {
     /// inheriting them.
     fn writable(record: &ActivityResponse) -> Result<Map<String, Json>, ApiError> {
         let mut map = to_object(record)?;
-        map.retain(|k, _| !ACTIVITY_SHAPE.read_only.contains(&k.as_str()));
+        map.retain(|k, _| !Self::shape().is_read_only(k));
         if record.areas_inherited {
             map.remove("areas");
         }
@@ -272,7 +263,8 @@ impl ListKind for Activities {
     const ARCHIVED: Option<&'static str> = Some("Include archived activities.");
 }
 
-const CSV_COLUMNS: &[&str] = &[
+/// CSV columns of the list: the response's members, nested objects flattened with `_`.
+pub const CSV_COLUMNS: &[&str] = &[
     "id",
     "title",
     "description",
@@ -388,7 +380,8 @@ record_handlers! {
     restore: "/api/v1/activities/{id}/restore",
     history: "/api/v1/activities/{id}/history",
     response: ActivityResponse,
-    input: ActivityInput,
+    create_body: CreateActivity,
+    patch_body: ActivityPatch,
     patch_description: "RFC 7396 merge patch: lists replace, null clears. Requires If-Match. \
         Archiving an activity keeps its links; they are hidden with it and come back with a restore.",
     summaries: ("Create an activity.", "Read an activity.", "Update an activity (JSON Merge Patch).",

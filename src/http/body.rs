@@ -46,21 +46,28 @@ pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Json>, ApiError> {
     }
 }
 
-/// A writable member and, for objects, their own shape.
-pub type Field = (&'static str, Option<&'static Shape>);
+/// A writable member and, for an object or a list of objects, the shape of their members.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    /// The member's name.
+    pub name: String,
+    /// The members its object (or each object of its list) may carry.
+    pub nested: Option<Shape>,
+}
 
-/// Which members a body may carry.
-#[derive(Debug, Clone, Copy)]
+/// Which members a body may carry; derived from the body's declaration (see
+/// [`super::schema::shape`]).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Shape {
-    /// Writable members, in groups (shared, then kind-specific); those with a nested shape are
-    /// objects checked member by member.
-    pub fields: &'static [&'static [Field]],
+    /// Writable members.
+    pub members: Vec<Member>,
     /// Members clients see but may not write (`id`, `version`, ...).
-    pub read_only: &'static [&'static str],
+    pub read_only: Vec<String>,
 }
 
 impl Shape {
-    /// 422 `unknown_field` / `read_only` for every member the shape does not allow.
+    /// 422 `unknown_field` / `read_only` for every member the shape does not allow, at any
+    /// depth, all at once.
     pub fn check(&self, body: &Map<String, Json>) -> Result<(), ApiError> {
         let mut errors = Vec::new();
         self.collect(body, "", &mut errors);
@@ -71,22 +78,31 @@ impl Shape {
         }
     }
 
+    /// Whether clients read `name` but may not write it.
+    pub fn is_read_only(&self, name: &str) -> bool {
+        self.read_only.iter().any(|r| r == name)
+    }
+
     fn collect(&self, body: &Map<String, Json>, prefix: &str, errors: &mut Vec<FieldError>) {
         for (key, value) in body {
             let pointer = format!("{prefix}/{}", escape_pointer(key));
-            match self
-                .fields
-                .iter()
-                .flat_map(|g| g.iter())
-                .find(|(name, _)| name == key)
-            {
-                Some((_, Some(nested))) => {
-                    if let Json::Object(inner) = value {
-                        nested.collect(inner, &pointer, errors);
+            match self.members.iter().find(|member| member.name == *key) {
+                Some(Member {
+                    nested: Some(nested),
+                    ..
+                }) => match value {
+                    Json::Object(inner) => nested.collect(inner, &pointer, errors),
+                    Json::Array(items) => {
+                        for (i, item) in items.iter().enumerate() {
+                            if let Json::Object(inner) = item {
+                                nested.collect(inner, &format!("{pointer}/{i}"), errors);
+                            }
+                        }
                     }
-                }
-                Some((_, None)) => {}
-                None if self.read_only.contains(&key.as_str()) => errors.push(FieldError::new(
+                    _ => {}
+                },
+                Some(_) => {}
+                None if self.is_read_only(key) => errors.push(FieldError::new(
                     pointer,
                     "read_only",
                     format!("`{key}` is set by the service and cannot be written"),
@@ -99,20 +115,18 @@ impl Shape {
             }
         }
     }
+}
 
-    /// Splits a body into the members of field group `group` and the rest.
-    pub fn split(
-        &self,
-        mut body: Map<String, Json>,
-        group: usize,
-    ) -> (Map<String, Json>, Map<String, Json>) {
-        let names = self.fields.get(group).copied().unwrap_or_default();
-        let taken = names
-            .iter()
-            .filter_map(|(name, _)| body.remove(*name).map(|v| ((*name).to_owned(), v)));
-        let taken: Map<String, Json> = taken.collect();
-        (taken, body)
-    }
+/// Splits a body into the members named in `names` and the rest.
+pub fn split(
+    mut body: Map<String, Json>,
+    names: &[String],
+) -> (Map<String, Json>, Map<String, Json>) {
+    let taken = names
+        .iter()
+        .filter_map(|name| body.remove(name).map(|v| (name.clone(), v)))
+        .collect();
+    (taken, body)
 }
 
 /// RFC 6901 §3: `~` and `/` in a member name are escaped.

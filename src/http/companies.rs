@@ -2,16 +2,14 @@
 
 use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::body::{Errors, Field, Shape};
+use super::body::Errors;
 use super::list::{ListRequest, PageResponse};
-use super::organisation::{
-    self as org, OrgResource, OrganisationView, Pool, ProvinceCode, COMMON_FIELDS, READ_ONLY,
-};
+use super::organisation::{self as org, OrgResource, OrganisationView, Pool, ProvinceCode};
 use super::problems;
+use super::schema::request_bodies;
 use crate::auth::Principal;
 use crate::db::list::{Filter, SortKey, Value};
 use crate::domain::{self, DeviceSegment, Invalid, OrganisationKind, Sector};
@@ -67,68 +65,49 @@ impl TryFrom<OrgRecord<CompanyDetail>> for CompanyResponse {
     }
 }
 
-/// A company to create. `PATCH` takes a JSON Merge Patch of the same members.
+/// A company as written (its body's one declaration): `POST /api/v1/companies` takes these
+/// members (`CreateCompany`), `PATCH` a merge patch of them (`CompanyPatch`). Blank optional
+/// members count as absent.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-pub struct CompanyInput {
+pub struct CompanyBody {
     #[serde(flatten)]
-    pub organisation: org::OrganisationInput,
-    /// Partita IVA (check digit verified; `IT` prefix optional) or foreign VAT with prefix.
+    pub organisation: org::OrganisationBody,
+    /// An Italian Partita IVA (11 digits, optionally prefixed `IT`; its check digit and office
+    /// code are verified) or a foreign VAT number with its country prefix (e.g. `DE123456789`).
+    /// Spaces and lowercase are accepted. Unique across all companies, archived ones included
+    /// (409 `duplicate` otherwise).
+    #[schema(value_type = Option<domain::VatNumber>, inline)]
     pub vat_number: Option<String>,
-    /// Required.
+    /// Business sector.
+    #[schema(required)]
     pub sector: Option<Sector>,
-    /// Only when `sector` is `medical_devices`.
+    /// Medical-device segment: only when `sector` is `medical_devices` (refused otherwise).
     pub device_segment: Option<DeviceSegment>,
-    /// ATECO code: `NN`, `NN.N`, `NN.NN`, `NN.NN.N` or `NN.NN.NN`.
+    /// ATECO activity code: `NN`, `NN.N`, `NN.NN`, `NN.NN.N` or `NN.NN.NN` (e.g. `21.20`).
+    #[schema(value_type = Option<domain::AtecoCode>, inline)]
     pub ateco_code: Option<String>,
-    /// 0 or more.
+    /// Head count.
+    #[schema(minimum = 0, maximum = 2147483647, format = Int32)]
     pub employees: Option<i64>,
-    /// Whole euros, 0 or more.
+    /// Yearly revenue in whole euros.
+    #[schema(minimum = 0, maximum = 1000000000000000_i64)]
     pub revenue_eur: Option<i64>,
-    /// Whole euros, 0 or more.
+    /// Yearly R&D investment in whole euros.
+    #[schema(minimum = 0, maximum = 1000000000000000_i64)]
     pub rd_investment_eur: Option<i64>,
-    /// Whole euros, 0 or more.
+    /// Yearly exports in whole euros.
+    #[schema(minimum = 0, maximum = 1000000000000000_i64)]
     pub exports_eur: Option<i64>,
-    /// 1800 to the current year.
+    /// Year founded: 1800 to the current year. The upper bound moves every 1 January, so
+    /// the schema states only the lower one.
+    #[schema(minimum = 1800, format = Int32)]
     pub founded_year: Option<i64>,
-    /// Default false.
+    /// Member of Assolombarda; default false.
     #[serde(default)]
     pub assolombarda_member: bool,
 }
 
-/// The company-specific members of [`CompanyInput`], decoded apart from the shared ones so
-/// type errors point at the right member.
-#[derive(Debug, Default, Deserialize)]
-struct CompanyMembers {
-    vat_number: Option<String>,
-    sector: Option<Sector>,
-    device_segment: Option<DeviceSegment>,
-    ateco_code: Option<String>,
-    employees: Option<i64>,
-    revenue_eur: Option<i64>,
-    rd_investment_eur: Option<i64>,
-    exports_eur: Option<i64>,
-    founded_year: Option<i64>,
-    #[serde(default)]
-    assolombarda_member: bool,
-}
-
-const COMPANY_FIELDS: &[Field] = &[
-    ("vat_number", None),
-    ("sector", None),
-    ("device_segment", None),
-    ("ateco_code", None),
-    ("employees", None),
-    ("revenue_eur", None),
-    ("rd_investment_eur", None),
-    ("exports_eur", None),
-    ("founded_year", None),
-    ("assolombarda_member", None),
-];
-
-static COMPANY_SHAPE: Shape = Shape {
-    fields: &[COMMON_FIELDS, COMPANY_FIELDS],
-    read_only: READ_ONLY,
-};
+request_bodies!(CompanyBody => CreateCompany, CompanyPatch);
 
 /// The largest money amount accepted (whole euros): beyond any company's figures, and safe
 /// in a JSON number.
@@ -173,7 +152,6 @@ impl OrgResource for Companies {
         "version",
         "archived_at",
     ];
-    const SHAPE: &'static Shape = &COMPANY_SHAPE;
     const PARTNER_MANAGED: &'static [&'static str] = &[
         "description",
         "website",
@@ -191,12 +169,9 @@ impl OrgResource for Companies {
     type Row = CompanyDetail;
     type Detail = CompanyDetail;
     type Response = CompanyResponse;
+    type Body = CompanyBody;
 
-    fn validate_detail(
-        body: Map<String, Json>,
-        errors: &mut Errors,
-    ) -> Result<CompanyDetail, ApiError> {
-        let m: CompanyMembers = errors.decode(body);
+    fn validate_detail(m: CompanyBody, errors: &mut Errors) -> Result<CompanyDetail, ApiError> {
         let sector = m.sector.unwrap_or_else(|| {
             errors.push(
                 "/sector",
@@ -366,7 +341,8 @@ record_handlers! {
     restore: "/api/v1/companies/{id}/restore",
     history: "/api/v1/companies/{id}/history",
     response: CompanyResponse,
-    input: CompanyInput,
+    create_body: CreateCompany,
+    patch_body: CompanyPatch,
     patch_description: "A partner changes only its own company, and only its self-managed fields \
         (description, website, email, phone, address, tags, employees, revenue_eur, \
         rd_investment_eur, exports_eur, ateco_code, device_segment). RFC 7396 merge patch: \

@@ -18,13 +18,14 @@ use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::body::{Errors, Shape};
+use super::body::Errors;
 use super::etag::IfMatch;
 use super::goals::text;
 use super::list::{serve_list, ListKind, ListRequest, PageResponse};
 use super::organisation::Pool;
 use super::problems;
 use super::record::{self, GetParams, Locked, Removal, Resource, EDITORS, PARTNERS_AND_EDITORS};
+use super::schema::request_bodies;
 use crate::auth::Principal;
 use crate::db::list::{Filter, KeyType, ListQuery, Order, SortKey, Value};
 use crate::db::{self, PgPool};
@@ -155,8 +156,14 @@ pub trait LinkSpec: Send + 'static {
     const ROLES: &'static [&'static str];
     /// Whether links carry a status (participants do).
     const WITH_STATUS: bool;
+    /// CSV columns of its lists: the response's members, nested objects flattened with `_`.
+    const CSV_COLUMNS: &'static [&'static str];
     /// The link as served.
-    type Response: Serialize + Send + 'static;
+    type Response: Serialize + ToSchema + Send + 'static;
+    /// Its body's one declaration (see [`super::schema`]).
+    type Body: DeserializeOwned + ToSchema + Default + 'static;
+    /// A decoded body's members, for the validation every kind shares.
+    fn input(body: Self::Body) -> DatedInput;
     /// The filters of its list.
     type Filters: DatedFilters;
     /// Builds the response.
@@ -193,8 +200,35 @@ impl LinkSpec for GoalPartners {
         JOIN goals t ON t.id = l.goal_id";
     const ROLES: &'static [&'static str] = &["strategic_partner", "other"];
     const WITH_STATUS: bool = false;
+    const CSV_COLUMNS: &'static [&'static str] = &[
+        "id",
+        "goal_id",
+        "goal_title",
+        "organisation_id",
+        "organisation_name",
+        "organisation_kind",
+        "role",
+        "since",
+        "until",
+        "note",
+        "created_at",
+        "updated_at",
+        "version",
+    ];
     type Response = GoalPartner;
     type Filters = GoalPartnerFilters;
+    type Body = GoalPartnerBody;
+
+    fn input(body: GoalPartnerBody) -> DatedInput {
+        DatedInput {
+            organisation_id: body.organisation_id,
+            role: body.role.map(GoalPartnerRole::as_str),
+            status: None,
+            since: body.since,
+            until: body.until,
+            note: body.note,
+        }
+    }
 
     fn organisation_id(link: &GoalPartner) -> Uuid {
         link.organisation_id
@@ -251,8 +285,36 @@ impl LinkSpec for Participants {
     const ROLES: &'static [&'static str] =
         &["lead", "co_organiser", "sponsor", "host", "participant"];
     const WITH_STATUS: bool = true;
+    const CSV_COLUMNS: &'static [&'static str] = &[
+        "id",
+        "activity_id",
+        "activity_title",
+        "organisation_id",
+        "organisation_name",
+        "organisation_kind",
+        "role",
+        "status",
+        "since",
+        "until",
+        "note",
+        "created_at",
+        "updated_at",
+        "version",
+    ];
     type Response = Participant;
     type Filters = ParticipantFilters;
+    type Body = ParticipantBody;
+
+    fn input(body: ParticipantBody) -> DatedInput {
+        DatedInput {
+            organisation_id: body.organisation_id,
+            role: body.role.map(ParticipantRole::as_str),
+            status: body.status,
+            since: body.since,
+            until: body.until,
+            note: body.note,
+        }
+    }
 
     fn organisation_id(link: &Participant) -> Uuid {
         link.organisation_id
@@ -409,23 +471,6 @@ impl<S: LinkSpec> ListKind for Dated<S> {
     const ARCHIVED: Option<&'static str> = Some("Include links of archived organisations.");
 }
 
-const CSV_COLUMNS: &[&str] = &[
-    "id",
-    "goal_id",
-    "activity_id",
-    "organisation_id",
-    "organisation_name",
-    "organisation_kind",
-    "role",
-    "status",
-    "since",
-    "until",
-    "note",
-    "created_at",
-    "updated_at",
-    "version",
-];
-
 /// `GET .../{id}/{partners|participants}`.
 pub async fn list<S: LinkSpec>(
     pool: &PgPool,
@@ -460,86 +505,99 @@ pub async fn list<S: LinkSpec>(
         req,
         &params,
         list_query::<S>(filters),
-        CSV_COLUMNS,
+        S::CSV_COLUMNS,
         |_conn, rows: Vec<DatedLinkRow>| rows.into_iter().map(S::response).collect(),
     )
     .await
 }
 
-/// A dated link to create; `PATCH` takes a merge patch of `role`, `status`, `since`, `until`
-/// and `note`.
+/// A strategic partner of a goal as written (its body's one declaration): `POST
+/// /api/v1/goals/{id}/partners` takes these members (`CreateGoalPartner`), `PATCH` a merge
+/// patch of them (`GoalPartnerPatch`). A blank note counts as absent.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-pub struct LinkInput {
-    /// Required on create: a live organisation; never changes.
+pub struct GoalPartnerBody {
+    /// A live organisation (422 otherwise). Fixed at creation: a patch may only repeat it.
+    #[schema(required)]
     pub organisation_id: Option<Uuid>,
-    /// Required: the role (goal partners: `strategic_partner`, `other`; participants: `lead`,
-    /// `co_organiser`, `sponsor`, `host`, `participant`).
-    pub role: Option<String>,
-    /// Participants only. A partner proposes (`proposed`, the default for partners) and may
-    /// withdraw (`withdrawn`); editors also confirm or decline (their default: `confirmed`).
-    pub status: Option<ParticipationStatus>,
-    /// First day (`YYYY-MM-DD`; null: since ever).
+    /// `strategic_partner` or `other`.
+    #[schema(required)]
+    pub role: Option<GoalPartnerRole>,
+    /// First day (`YYYY-MM-DD`); absent or null: since ever.
+    #[schema(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub since: Option<NaiveDate>,
-    /// Last day, inclusive (null: open-ended); not before `since`.
+    /// Last day, inclusive (`YYYY-MM-DD`); absent or null: open-ended. Not before `since`
+    /// (refused otherwise). Two periods of one organisation with one role in one goal may not
+    /// overlap (409 at `/since`).
+    #[schema(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub until: Option<NaiveDate>,
-    /// Up to 1,000 characters.
+    /// A note, e.g. the department of the organisation that partners: up to 1,000 characters.
+    #[schema(max_length = 1000)]
     pub note: Option<String>,
 }
 
-static LINK_SHAPE: Shape = Shape {
-    fields: &[&[
-        ("organisation_id", None),
-        ("role", None),
-        ("status", None),
-        ("since", None),
-        ("until", None),
-        ("note", None),
-    ]],
-    read_only: &[
-        "id",
-        "goal_id",
-        "activity_id",
-        "organisation",
-        "goal",
-        "activity",
-        "created_at",
-        "updated_at",
-        "version",
-    ],
-};
+request_bodies!(GoalPartnerBody => CreateGoalPartner, GoalPartnerPatch);
+
+/// An organisation's participation in an activity as written (its body's one declaration):
+/// `POST /api/v1/activities/{id}/participants` takes these members (`CreateParticipant`),
+/// `PATCH` a merge patch of them (`ParticipantPatch`). A blank note counts as absent.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct ParticipantBody {
+    /// A live organisation (422 otherwise); a partner's own. Fixed at creation: a patch may
+    /// only repeat it.
+    #[schema(required)]
+    pub organisation_id: Option<Uuid>,
+    /// Its part in the activity.
+    #[schema(required)]
+    pub role: Option<ParticipantRole>,
+    /// A partner proposes (`proposed`, its default and the only status it may create) and may
+    /// withdraw (`withdrawn`, its only patch); editors also confirm or decline (their default:
+    /// `confirmed`).
+    pub status: Option<ParticipationStatus>,
+    /// First day (`YYYY-MM-DD`); absent or null: since ever.
+    #[schema(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    pub since: Option<NaiveDate>,
+    /// Last day, inclusive (`YYYY-MM-DD`); absent or null: open-ended. Not before `since`
+    /// (refused otherwise). Two periods of one organisation with one role in one activity may
+    /// not overlap (409 at `/since`), unless one is `declined` or `withdrawn`.
+    #[schema(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    pub until: Option<NaiveDate>,
+    /// A note, up to 1,000 characters.
+    #[schema(max_length = 1000)]
+    pub note: Option<String>,
+}
+
+request_bodies!(ParticipantBody => CreateParticipant, ParticipantPatch);
+
+/// A dated link's members as decoded, whichever its kind.
+#[derive(Debug, Clone, Default)]
+pub struct DatedInput {
+    /// The organisation.
+    pub organisation_id: Option<Uuid>,
+    /// The role, as its wire string.
+    pub role: Option<&'static str>,
+    /// The status (participants).
+    pub status: Option<ParticipationStatus>,
+    /// First day.
+    pub since: Option<NaiveDate>,
+    /// Last day.
+    pub until: Option<NaiveDate>,
+    /// A note.
+    pub note: Option<String>,
+}
 
 fn validate<S: LinkSpec>(body: Map<String, Json>) -> Result<DatedWrite, ApiError> {
     let mut errors = Errors::default();
-    let input: LinkInput = errors.decode(body);
+    let input = S::input(errors.decode(body));
     if input.organisation_id.is_none() {
         errors.push(
             "/organisation_id",
             Invalid::new(codes::REQUIRED, "organisation_id is required"),
         );
     }
-    let role = match input.role {
-        Some(role) if S::ROLES.contains(&role.as_str()) => role,
-        Some(_) => {
-            errors.push(
-                "/role",
-                Invalid::new(
-                    codes::UNKNOWN_VALUE,
-                    format!("role is one of {}", S::ROLES.join(", ")),
-                ),
-            );
-            String::new()
-        }
-        None => {
-            errors.push("/role", Invalid::new(codes::REQUIRED, "role is required"));
-            String::new()
-        }
-    };
-    if input.status.is_some() && !S::WITH_STATUS {
-        errors.push(
-            "/status",
-            Invalid::new("unknown_field", "these links have no status"),
-        );
-    }
+    let role = input.role.unwrap_or_else(|| {
+        errors.push("/role", Invalid::new(codes::REQUIRED, "role is required"));
+        ""
+    });
     if let (Some(since), Some(until)) = (input.since, input.until) {
         if until < since {
             errors.push(
@@ -552,7 +610,7 @@ fn validate<S: LinkSpec>(body: Map<String, Json>) -> Result<DatedWrite, ApiError
     errors.finish()?;
     Ok(DatedWrite {
         organisation_id: input.organisation_id.unwrap_or_default(),
-        role,
+        role: role.to_owned(),
         status: input.status.map(ParticipationStatus::as_str),
         since: input.since,
         until: input.until,
@@ -568,7 +626,6 @@ pub struct Dated<S>(PhantomData<S>);
 impl<S: LinkSpec> Resource for Dated<S> {
     const ENTITY: &'static str = S::ENTITY;
     const NOUN: &'static str = "link";
-    const SHAPE: &'static Shape = &LINK_SHAPE;
     const CREATE_ROLES: &'static [Role] = if S::WITH_STATUS {
         PARTNERS_AND_EDITORS
     } else {
@@ -582,6 +639,7 @@ impl<S: LinkSpec> Resource for Dated<S> {
     type Parent = Uuid;
     type Write = DatedWrite;
     type Response = S::Response;
+    type Body = S::Body;
 
     fn location(target: Uuid, id: Uuid) -> String {
         format!("/api/v1/{}/{target}/{}/{id}", S::TARGET_PATH, S::SUB_PATH)
@@ -744,7 +802,8 @@ pub struct LinkPath {
 }
 
 macro_rules! dated_link_handlers {
-    ($spec:ty, $tag:literal, $collection:literal, $item:literal, $response:ty, $target:literal, $write_notes:literal,
+    ($spec:ty, $tag:literal, $collection:literal, $item:literal, $response:ty, $create_body:ty, $patch_body:ty,
+     $target:literal, $write_notes:literal,
      $list:ident, $create:ident, $get:ident, $update:ident, $delete:ident) => {
         #[doc = concat!("List the ", $target, "'s links (`as_of` for those that held on a day).")]
         #[utoipa::path(
@@ -783,7 +842,7 @@ macro_rules! dated_link_handlers {
             post, path = $collection, tag = $tag,
             description = $write_notes,
             params(("id" = Uuid, Path, description = "Goal or activity id")),
-            request_body(content = LinkInput, content_type = "application/json"),
+            request_body(content = $create_body, content_type = "application/json"),
             security(("bearer" = [])),
             responses(
                 (status = 201, description = "Linked", body = $response,
@@ -840,7 +899,7 @@ macro_rules! dated_link_handlers {
             description = $write_notes,
             params(("id" = Uuid, Path, description = "Goal or activity id"), ("link_id" = Uuid, Path, description = "Link id"),
                    IfMatch),
-            request_body(content = LinkInput, content_type = "application/merge-patch+json"),
+            request_body(content(($patch_body = "application/merge-patch+json"), ($patch_body = "application/json"))),
             security(("bearer" = [])),
             responses(
                 (status = 200, description = "Changed", body = $response, headers(("ETag" = String, description = "`\"<version>\"`"))),
@@ -902,6 +961,8 @@ dated_link_handlers!(
     "/api/v1/goals/{id}/partners",
     "/api/v1/goals/{id}/partners/{link_id}",
     GoalPartner,
+    CreateGoalPartner,
+    GoalPartnerPatch,
     "goal",
     "",
     list_goal_partners,
@@ -913,7 +974,7 @@ dated_link_handlers!(
 
 dated_link_handlers!(
     Participants, "activities", "/api/v1/activities/{id}/participants", "/api/v1/activities/{id}/participants/{link_id}",
-    Participant, "activity",
+    Participant, CreateParticipant, ParticipantPatch, "activity",
     "A partner acts for its own organisation only: it proposes (status `proposed`) and withdraws (`{\"status\": \"withdrawn\"}`). Only editors confirm or decline.",
     list_participants, create_participant, get_participant, update_participant, delete_participant
 );

@@ -7,11 +7,12 @@ use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::body::{Errors, Shape};
+use super::body::Errors;
 use super::list::{serve_list, ListKind, ListRequest, PageResponse};
 use super::organisation::Pool;
 use super::problems;
 use super::record::{top_level, Locked, Resource};
+use super::schema::request_bodies;
 use crate::auth::Principal;
 use crate::db::list::{Filter, ListQuery, Order, SortKey, Value};
 use crate::domain::{codes, Area, Invalid};
@@ -26,6 +27,19 @@ pub struct LineOfAction {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
     /// What is done.
+    pub text: String,
+}
+
+/// A line of action as written.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineOfActionInput {
+    /// A short label, e.g. `Communication`: up to 100 characters; blank counts as absent.
+    #[serde(default)]
+    #[schema(max_length = 100)]
+    pub label: Option<String>,
+    /// What is done: 1 to 2,000 characters.
+    #[schema(value_type = super::schema::Text<1, 2000>, inline)]
     pub text: String,
 }
 
@@ -85,40 +99,39 @@ impl TryFrom<GoalRow> for GoalResponse {
     }
 }
 
-/// A goal to create. `PATCH` takes a JSON Merge Patch of the same members (lists replace).
+/// A goal as written (its body's one declaration): `POST /api/v1/goals` takes these members
+/// (`CreateGoal`), `PATCH` a merge patch of them (`GoalPatch`; lists are replaced whole). Blank
+/// optional members count as absent.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-pub struct GoalInput {
-    /// Required, 1 or more, unique among live goals.
+pub struct GoalBody {
+    /// The goal's number, 1 to 999, unique among live goals (409 `duplicate` otherwise).
+    #[schema(required, minimum = 1, maximum = 999, format = Int32)]
     pub code: Option<i64>,
-    /// Required, 2..200 characters.
+    /// The short name: 2 to 200 characters.
+    #[schema(required, value_type = Option<super::schema::Text<2, 200>>, inline)]
     pub title: Option<String>,
-    /// Up to 500 characters.
+    /// The one-line aim, up to 500 characters.
+    #[schema(max_length = 500)]
     pub headline: Option<String>,
-    /// Up to 5,000 characters.
+    /// The GOAL sentence, up to 5,000 characters.
+    #[schema(max_length = 5000)]
     pub statement: Option<String>,
-    /// Up to 50.
+    /// How the goal is pursued: up to 50 lines.
     #[serde(default)]
-    pub lines_of_action: Vec<LineOfAction>,
-    /// No repeats.
+    #[schema(max_items = 50)]
+    pub lines_of_action: Vec<LineOfActionInput>,
+    /// Areas of action, no repeats.
     #[serde(default)]
+    #[schema(value_type = super::schema::Areas, inline)]
     pub areas: Vec<Area>,
-    /// Up to 50 names, each up to 300 characters.
+    /// Partners named only as a category: up to 50 names, each up to 300 characters (blank
+    /// ones are dropped).
     #[serde(default)]
+    #[schema(max_items = 50, value_type = Vec<super::schema::Text<0, 300>>, inline)]
     pub unlisted_partners: Vec<String>,
 }
 
-static GOAL_SHAPE: Shape = Shape {
-    fields: &[&[
-        ("code", None),
-        ("title", None),
-        ("headline", None),
-        ("statement", None),
-        ("lines_of_action", None),
-        ("areas", None),
-        ("unlisted_partners", None),
-    ]],
-    read_only: &["id", "created_at", "updated_at", "version", "archived_at"],
-};
+request_bodies!(GoalBody => CreateGoal, GoalPatch);
 
 /// Checks a text's length; blank counts as absent.
 pub fn text(errors: &mut Errors, field: &str, value: Option<String>, max: usize) -> Option<String> {
@@ -173,14 +186,14 @@ pub struct Goals;
 
 impl Resource for Goals {
     const ENTITY: &'static str = "goal";
-    const SHAPE: &'static Shape = &GOAL_SHAPE;
     type Parent = ();
     type Write = GoalWrite;
     type Response = GoalResponse;
+    type Body = GoalBody;
 
     fn validate(body: Map<String, Json>) -> Result<GoalWrite, ApiError> {
         let mut errors = Errors::default();
-        let input: GoalInput = errors.decode(body);
+        let input: GoalBody = errors.decode(body);
         let code = match input.code {
             Some(code) => errors.range("/code", Some(code), 1, 999).unwrap_or(1),
             None => {
@@ -339,7 +352,8 @@ impl ListKind for Goals {
     const ARCHIVED: Option<&'static str> = Some("Include archived goals.");
 }
 
-const CSV_COLUMNS: &[&str] = &[
+/// CSV columns of the list: the response's members, nested objects flattened with `_`.
+pub const CSV_COLUMNS: &[&str] = &[
     "id",
     "code",
     "title",
@@ -420,7 +434,8 @@ record_handlers! {
     restore: "/api/v1/goals/{id}/restore",
     history: "/api/v1/goals/{id}/history",
     response: GoalResponse,
-    input: GoalInput,
+    create_body: CreateGoal,
+    patch_body: GoalPatch,
     patch_description: "RFC 7396 merge patch: lists replace, null clears. Requires If-Match. \
         Archiving a goal keeps its links; they are hidden with it and come back with a restore.",
     summaries: ("Create a goal.", "Read a goal.", "Update a goal (JSON Merge Patch).", "Archive a goal.",

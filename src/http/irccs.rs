@@ -2,16 +2,14 @@
 
 use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::body::{Errors, Field, Shape};
+use super::body::Errors;
 use super::list::{ListRequest, PageResponse};
-use super::organisation::{
-    self as org, OrgResource, OrganisationView, Pool, ProvinceCode, COMMON_FIELDS, READ_ONLY,
-};
+use super::organisation::{self as org, OrgResource, OrganisationView, Pool, ProvinceCode};
 use super::problems;
+use super::schema::request_bodies;
 use crate::auth::Principal;
 use crate::db::list::{Filter, SortKey, Value};
 use crate::domain::{self, Invalid, OrganisationKind, Ownership, Specialisation};
@@ -56,17 +54,21 @@ impl TryFrom<OrgRecord<IrccsDetail>> for IrccsResponse {
     }
 }
 
-/// An IRCCS to create. `PATCH` takes a JSON Merge Patch of the same members.
+/// An IRCCS as written (its body's one declaration): `POST /api/v1/irccs` takes these members
+/// (`CreateIrccs`), `PATCH` a merge patch of them (`IrccsPatch`). Blank optional members count
+/// as absent.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-pub struct IrccsInput {
+pub struct IrccsBody {
     #[serde(flatten)]
-    pub organisation: org::OrganisationInput,
+    pub organisation: org::OrganisationBody,
     /// Public or private.
     pub ownership: Option<Ownership>,
-    /// Required: at least one, no repeats.
+    /// Areas of specialisation: at least one, no repeats.
     #[serde(default)]
+    #[schema(required, value_type = super::schema::Specialisations, inline)]
     pub specialisations: Vec<Specialisation>,
-    /// 0 or more.
+    /// Number of beds.
+    #[schema(minimum = 0, maximum = 2147483647, format = Int32)]
     pub beds: Option<i64>,
     /// Provides emergency care.
     pub emergency_care: Option<bool>,
@@ -74,28 +76,7 @@ pub struct IrccsInput {
     pub serves_foreign_patients: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct IrccsMembers {
-    ownership: Option<Ownership>,
-    #[serde(default)]
-    specialisations: Vec<Specialisation>,
-    beds: Option<i64>,
-    emergency_care: Option<bool>,
-    serves_foreign_patients: Option<bool>,
-}
-
-const IRCCS_FIELDS: &[Field] = &[
-    ("ownership", None),
-    ("specialisations", None),
-    ("beds", None),
-    ("emergency_care", None),
-    ("serves_foreign_patients", None),
-];
-
-static IRCCS_SHAPE: Shape = Shape {
-    fields: &[COMMON_FIELDS, IRCCS_FIELDS],
-    read_only: READ_ONLY,
-};
+request_bodies!(IrccsBody => CreateIrccs, IrccsPatch);
 
 /// IRCCS in the shared organisation machinery.
 pub struct Irccs;
@@ -104,7 +85,6 @@ impl OrgResource for Irccs {
     const KIND: OrganisationKind = OrganisationKind::Irccs;
     const COLLECTION: &'static str = "irccs";
     const FROM: &'static str = "FROM organisations o JOIN irccs d ON d.organisation_id = o.id";
-    const SHAPE: &'static Shape = &IRCCS_SHAPE;
     const PARTNER_MANAGED: &'static [&'static str] = org::PARTNER_MANAGED;
     const SORT_KEYS: &'static [SortKey] = model::SORT_KEYS;
     const CSV_COLUMNS: &'static [&'static str] = &[
@@ -136,12 +116,9 @@ impl OrgResource for Irccs {
     type Row = IrccsDetail;
     type Detail = IrccsDetail;
     type Response = IrccsResponse;
+    type Body = IrccsBody;
 
-    fn validate_detail(
-        body: Map<String, Json>,
-        errors: &mut Errors,
-    ) -> Result<IrccsDetail, ApiError> {
-        let m: IrccsMembers = errors.decode(body);
+    fn validate_detail(m: IrccsBody, errors: &mut Errors) -> Result<IrccsDetail, ApiError> {
         if m.specialisations.is_empty() {
             errors.push(
                 "/specialisations",
@@ -286,7 +263,8 @@ record_handlers! {
     restore: "/api/v1/irccs/{id}/restore",
     history: "/api/v1/irccs/{id}/history",
     response: IrccsResponse,
-    input: IrccsInput,
+    create_body: CreateIrccs,
+    patch_body: IrccsPatch,
     patch_description: "A partner changes only its own IRCCS, and only its self-managed fields \
         (description, website, email, phone, address, tags). RFC 7396 merge patch: objects merge, \
         arrays replace, null clears. Requires If-Match.",

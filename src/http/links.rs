@@ -13,13 +13,14 @@ use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::body::{Errors, Shape};
+use super::body::Errors;
 use super::etag::IfMatch;
 use super::goals::text;
 use super::list::{serve_list, ListKind, ListParams, ListRequest, PageResponse};
 use super::organisation::Pool;
 use super::problems;
 use super::record::{self, top_level, GetParams, Locked, Removal, Resource};
+use super::schema::request_bodies;
 use crate::auth::Principal;
 use crate::db::list::{Filter, KeyType, ListQuery, Order, SortKey, Value};
 use crate::db::{self, PgPool};
@@ -127,7 +128,8 @@ fn load(conn: &mut PgConnection, id: Uuid) -> Result<GoalActivityLink, ApiError>
         .and_then(GoalActivityLink::try_from)
 }
 
-const CSV_COLUMNS: &[&str] = &[
+/// CSV columns of the list: the response's members, nested objects flattened with `_`.
+pub const CSV_COLUMNS: &[&str] = &[
     "id",
     "goal_id",
     "activity_id",
@@ -322,35 +324,28 @@ pub async fn list_activity_goals(
     serve_links(&pool, &principal, &req, params, filters).await
 }
 
-/// A link to create. `PATCH` takes `role` and `note`.
+/// A goal–activity link as written (its body's one declaration): `POST
+/// /api/v1/goal-activity-links` takes these members (`CreateGoalActivityLink`), `PATCH` a
+/// merge patch of them (`GoalActivityLinkPatch`; only `role` and `note` change). A blank note
+/// counts as absent.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-pub struct GoalActivityLinkInput {
-    /// Required: a live goal.
+pub struct GoalActivityLinkBody {
+    /// A live goal (422 otherwise). Fixed at creation: a patch may only repeat it.
+    #[schema(required)]
     pub goal_id: Option<Uuid>,
-    /// Required: a live activity.
+    /// A live activity (422 otherwise). Fixed at creation: a patch may only repeat it.
+    #[schema(required)]
     pub activity_id: Option<Uuid>,
-    /// Required.
+    /// `primary` (the goal the activity is listed under; at most one per activity, 409 at
+    /// `/role` otherwise) or `supporting`. One link per goal and activity (409).
+    #[schema(required)]
     pub role: Option<GoalLinkRole>,
-    /// Up to 1,000 characters.
+    /// A note, up to 1,000 characters.
+    #[schema(max_length = 1000)]
     pub note: Option<String>,
 }
 
-static LINK_SHAPE: Shape = Shape {
-    fields: &[&[
-        ("goal_id", None),
-        ("activity_id", None),
-        ("role", None),
-        ("note", None),
-    ]],
-    read_only: &[
-        "id",
-        "goal",
-        "activity",
-        "created_at",
-        "updated_at",
-        "version",
-    ],
-};
+request_bodies!(GoalActivityLinkBody => CreateGoalActivityLink, GoalActivityLinkPatch);
 
 /// A validated link body.
 #[derive(Debug, Clone)]
@@ -368,11 +363,11 @@ pub struct GoalActivityLinks;
 impl Resource for GoalActivityLinks {
     const ENTITY: &'static str = "goal_activity_link";
     const NOUN: &'static str = "goal-activity link";
-    const SHAPE: &'static Shape = &LINK_SHAPE;
     const REMOVAL: Removal = Removal::Delete;
     type Parent = ();
     type Write = LinkWrite;
     type Response = GoalActivityLink;
+    type Body = GoalActivityLinkBody;
 
     fn location((): (), id: Uuid) -> String {
         top_level("goal-activity-links", id)
@@ -380,7 +375,7 @@ impl Resource for GoalActivityLinks {
 
     fn validate(body: Map<String, Json>) -> Result<LinkWrite, ApiError> {
         let mut errors = Errors::default();
-        let input: GoalActivityLinkInput = errors.decode(body);
+        let input: GoalActivityLinkBody = errors.decode(body);
         let mut required = |field: &str, present: bool| {
             if !present {
                 errors.push(
@@ -502,7 +497,7 @@ impl Resource for GoalActivityLinks {
 #[utoipa::path(
     post, path = "/api/v1/goal-activity-links", tag = "activities",
     description = "One link per (goal, activity); at most one `primary` goal per activity (409).",
-    request_body(content = GoalActivityLinkInput, content_type = "application/json"),
+    request_body(content = CreateGoalActivityLink, content_type = "application/json"),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Linked", body = GoalActivityLink,
@@ -556,7 +551,7 @@ pub async fn get_goal_activity_link(
     patch, path = "/api/v1/goal-activity-links/{id}", tag = "activities",
     description = "Only `role` and `note` change; a link to other ends is a new link. Requires If-Match. A patch that changes nothing writes nothing.",
     params(("id" = Uuid, Path, description = "Link id"), IfMatch),
-    request_body(content = GoalActivityLinkInput, content_type = "application/merge-patch+json"),
+    request_body(content((GoalActivityLinkPatch = "application/merge-patch+json"), (GoalActivityLinkPatch = "application/json"))),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed", body = GoalActivityLink, headers(("ETag" = String, description = "`\"<version>\"`"))),

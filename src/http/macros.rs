@@ -13,7 +13,8 @@ macro_rules! record_handlers {
         restore: $restore_path:literal,
         history: $history_path:literal,
         response: $response:ty,
-        input: $input:ty,
+        create_body: $create_body:ty,
+        patch_body: $patch_body:ty,
         patch_description: $patch_description:literal,
         summaries: ($s_create:literal, $s_get:literal, $s_update:literal, $s_archive:literal, $s_restore:literal, $s_history:literal),
         handlers: ($create:ident, $get:ident, $update:ident, $archive:ident, $restore:ident, $history:ident) $(,)?
@@ -22,7 +23,7 @@ macro_rules! record_handlers {
         #[utoipa::path(
             post, path = $collection, tag = $tag,
             summary = $s_create,
-            request_body(content = $input, content_type = "application/json"),
+            request_body(content = $create_body, content_type = "application/json"),
             security(("bearer" = [])),
             responses(
                 (status = 201, description = "Created", body = $response,
@@ -82,7 +83,7 @@ macro_rules! record_handlers {
             summary = $s_update,
             description = $patch_description,
             params(("id" = uuid::Uuid, Path, description = "Record id"), $crate::http::etag::IfMatch),
-            request_body(content(($input = "application/merge-patch+json"), ($input = "application/json"))),
+            request_body(content(($patch_body = "application/merge-patch+json"), ($patch_body = "application/json"))),
             security(("bearer" = [])),
             responses(
                 (status = 200, description = "Updated", body = $response,

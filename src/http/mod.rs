@@ -24,6 +24,7 @@ pub mod partners;
 pub mod problems;
 pub mod record;
 pub mod routes;
+pub mod schema;
 pub mod universities;
 
 pub use routes::configure as routes;

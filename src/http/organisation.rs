@@ -1,16 +1,19 @@
 //! What every organisation kind shares over HTTP: the common fields in and out, their
 //! validation, and the archive / restore / history operations, which need no detail table.
 
+use std::sync::OnceLock;
+
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::{PgConnection, QueryableByName};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::body::{Errors, Field, Shape};
+use super::body::Errors;
 use super::list::{ListKind, ListParams};
 use super::record::{top_level, Locked, Resource, EDITORS, PARTNERS_AND_EDITORS};
 use crate::auth::Principal;
@@ -103,80 +106,65 @@ impl OrganisationView {
     }
 }
 
-/// A postal address as written; every member optional, `country` defaults to `IT`.
+/// A postal address as written; every member optional. Blank members count as absent.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AddressInput {
-    /// Street and number.
+    /// Street and number, up to 200 characters.
+    #[schema(max_length = 200)]
     pub street: Option<String>,
-    /// City.
+    /// City, up to 100 characters.
+    #[schema(max_length = 100)]
     pub city: Option<String>,
-    /// Postal code (5 digits when the country is IT).
+    /// Postal code: exactly 5 digits when the country is `IT` (the default); otherwise 2 to 12
+    /// letters, digits, spaces and dashes, stored uppercase.
+    #[schema(value_type = Option<domain::PostalCode>, inline)]
     pub postal_code: Option<String>,
-    /// Italian province code (only for Italian addresses).
+    /// Italian province code (any case; stored uppercase). Only for Italian addresses: with
+    /// another `country` it is refused.
+    #[schema(value_type = Option<domain::Province>, inline)]
     pub province: Option<String>,
-    /// ISO 3166-1 alpha-2; `null` or absent means `IT`.
+    /// ISO 3166-1 alpha-2 code (any case; stored uppercase); absent or `null` means `IT`.
+    #[schema(value_type = Option<domain::CountryCode>, inline)]
     pub country: Option<String>,
 }
 
-/// The common fields of a create body (PATCH bodies are merge patches of the same shape).
+/// The members every organisation has, as written: the shared part of each kind's body
+/// (flattened into `CompanyBody`, `IrccsBody`, `UniversityBody` and `PartnerBody`). Blank
+/// optional members count as absent.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-pub struct OrganisationInput {
-    /// Required, 2..200 characters.
+pub struct OrganisationBody {
+    /// Display name: 2 to 200 characters once runs of spaces are collapsed, no control
+    /// characters. Unique per kind among live records, ignoring case, accents, spacing and dash
+    /// variants (409 `duplicate` otherwise).
+    #[schema(required, value_type = Option<domain::Name>, inline)]
     pub name: Option<String>,
-    /// Registered legal name.
+    /// Registered legal name, up to 300 characters.
+    #[schema(max_length = 300)]
     pub legal_name: Option<String>,
-    /// Free-text description (up to 5,000 characters).
+    /// Free-text description, up to 5,000 characters.
+    #[schema(max_length = 5000)]
     pub description: Option<String>,
-    /// http(s) URL.
+    /// An `http` or `https` URL with a host name.
+    #[schema(value_type = Option<domain::Website>, inline)]
     pub website: Option<String>,
-    /// Contact e-mail.
+    /// Contact e-mail (its domain is stored lowercase).
+    #[schema(value_type = Option<domain::Email>, inline)]
     pub email: Option<String>,
-    /// Contact phone.
+    /// Contact phone: an optional `+`, then 6 to 15 digits with spaces, dots, dashes or
+    /// parentheses between them.
+    #[schema(value_type = Option<domain::Phone>, inline)]
     pub phone: Option<String>,
     /// Postal address.
     pub address: Option<AddressInput>,
-    /// Up to 30 tags, unique ignoring case.
+    /// Up to 30 tags, each at most 50 characters without `;`, unique ignoring case.
     #[serde(default)]
+    #[schema(value_type = super::schema::Tags, inline)]
     pub tags: Vec<String>,
-    /// Located in MIND; default false.
+    /// Located in the Milano Innovation District (MIND); default false.
     #[serde(default)]
     pub in_mind: bool,
 }
-
-/// The shape of an address body.
-pub static ADDRESS_SHAPE: Shape = Shape {
-    fields: &[&[
-        ("street", None),
-        ("city", None),
-        ("postal_code", None),
-        ("province", None),
-        ("country", None),
-    ]],
-    read_only: &[],
-};
-
-/// Members of every organisation body.
-pub const COMMON_FIELDS: &[Field] = &[
-    ("name", None),
-    ("legal_name", None),
-    ("description", None),
-    ("website", None),
-    ("email", None),
-    ("phone", None),
-    ("address", Some(&ADDRESS_SHAPE)),
-    ("tags", None),
-    ("in_mind", None),
-];
-
-/// Members clients read but never write.
-pub const READ_ONLY: &[&str] = &[
-    "id",
-    "kind",
-    "created_at",
-    "updated_at",
-    "version",
-    "archived_at",
-];
 
 /// Common fields a partner may change on its own organisation; every other field is
 /// hub-managed.
@@ -203,7 +191,7 @@ fn free_text(max: usize) -> impl Fn(&str) -> Result<String, Invalid> {
     }
 }
 
-impl OrganisationInput {
+impl OrganisationBody {
     /// Validates the common fields; problems go to `errors`.
     pub fn validate(self, errors: &mut Errors) -> OrganisationFields {
         let name = match self.name.as_deref().map(domain::Name::parse) {
@@ -354,8 +342,6 @@ pub trait OrgResource: Send + 'static {
     const COLLECTION: &'static str;
     /// `FROM organisations o JOIN <detail table> d ON d.organisation_id = o.id`.
     const FROM: &'static str;
-    /// Members a body may carry (group 0 is [`COMMON_FIELDS`]).
-    const SHAPE: &'static Shape;
     /// Members a partner may change on its own organisation.
     const PARTNER_MANAGED: &'static [&'static str];
     /// The `sort` keys the list offers (the first is the default).
@@ -367,13 +353,12 @@ pub trait OrgResource: Send + 'static {
     /// The kind's detail, validated, as written.
     type Detail: Clone + Send + 'static;
     /// The record as served.
-    type Response: Serialize + Send + 'static;
+    type Response: Serialize + ToSchema + Send + 'static;
+    /// The kind's body: [`OrganisationBody`] flattened in, and the kind's own members.
+    type Body: DeserializeOwned + ToSchema + Default + 'static;
 
-    /// Decodes and validates the kind-specific members (group 1 of the shape).
-    fn validate_detail(
-        body: serde_json::Map<String, Json>,
-        errors: &mut Errors,
-    ) -> Result<Self::Detail, ApiError>;
+    /// Validates the kind's own members (the shared ones are validated apart).
+    fn validate_detail(body: Self::Body, errors: &mut Errors) -> Result<Self::Detail, ApiError>;
     /// Turns a page of rows into responses, in a fixed number of queries whatever its size.
     fn responses(
         conn: &mut PgConnection,
@@ -461,21 +446,26 @@ pub async fn list<R: OrgResource>(
 pub const SEARCH_COLUMN: &str = "o.search_key";
 
 /// Decodes and validates a whole body (create, or a merged patch) of kind `R`.
+///
+/// The shared members are decoded apart from the kind's own: behind `#[serde(flatten)]` a
+/// member that does not decode loses its path, and every problem must name its member.
 pub fn validate_body<R: OrgResource>(
     body: serde_json::Map<String, Json>,
 ) -> Result<(OrganisationFields, R::Detail), ApiError> {
-    let (common, specific) = R::SHAPE.split(body, 0);
+    static COMMON: OnceLock<Vec<String>> = OnceLock::new();
+    let common_members = COMMON.get_or_init(super::schema::member_names::<OrganisationBody>);
+    let (common, own) = super::body::split(body, common_members);
     let mut errors = Errors::default();
-    let common: OrganisationInput = errors.decode(common);
+    let common: OrganisationBody = errors.decode(common);
+    let own: R::Body = errors.decode(own);
     let fields = common.validate(&mut errors);
-    let detail = R::validate_detail(specific, &mut errors)?;
+    let detail = R::validate_detail(own, &mut errors)?;
     errors.finish()?;
     Ok((fields, detail))
 }
 
 impl<R: OrgResource> Resource for R {
     const ENTITY: &'static str = R::KIND.as_str();
-    const SHAPE: &'static Shape = R::SHAPE;
     const UPDATE_ROLES: &'static [Role] = if R::PARTNER_MANAGED.is_empty() {
         EDITORS
     } else {
@@ -485,6 +475,7 @@ impl<R: OrgResource> Resource for R {
     type Parent = ();
     type Write = (OrganisationFields, R::Detail);
     type Response = R::Response;
+    type Body = R::Body;
 
     fn location((): (), id: Uuid) -> String {
         top_level(R::COLLECTION, id)

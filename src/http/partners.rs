@@ -3,16 +3,14 @@
 
 use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::body::{Errors, Field, Shape};
+use super::body::Errors;
 use super::list::{ListRequest, PageResponse};
-use super::organisation::{
-    self as org, OrgResource, OrganisationView, Pool, ProvinceCode, COMMON_FIELDS, READ_ONLY,
-};
+use super::organisation::{self as org, OrgResource, OrganisationView, Pool, ProvinceCode};
 use super::problems;
+use super::schema::request_bodies;
 use crate::auth::Principal;
 use crate::db::list::{Filter, SortKey, Value};
 use crate::domain::{self, Invalid, OrganisationKind, PartnerScope, PartnerType};
@@ -31,29 +29,21 @@ pub struct PartnerResponse {
     pub scope: Option<PartnerScope>,
 }
 
-/// A partner to create. `PATCH` takes a JSON Merge Patch of the same members.
+/// An institutional partner as written (its body's one declaration): `POST /api/v1/partners`
+/// takes these members (`CreatePartner`), `PATCH` a merge patch of them (`PartnerPatch`).
+/// Blank optional members count as absent.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-pub struct PartnerInput {
+pub struct PartnerBody {
     #[serde(flatten)]
-    pub organisation: org::OrganisationInput,
-    /// Required.
+    pub organisation: org::OrganisationBody,
+    /// What kind of institution. (Firms named as partners are companies, not partners.)
+    #[schema(required)]
     pub partner_type: Option<PartnerType>,
     /// Reach.
     pub scope: Option<PartnerScope>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct PartnerMembers {
-    partner_type: Option<PartnerType>,
-    scope: Option<PartnerScope>,
-}
-
-const PARTNER_FIELDS: &[Field] = &[("partner_type", None), ("scope", None)];
-
-static PARTNER_SHAPE: Shape = Shape {
-    fields: &[COMMON_FIELDS, PARTNER_FIELDS],
-    read_only: READ_ONLY,
-};
+request_bodies!(PartnerBody => CreatePartner, PartnerPatch);
 
 /// Partners in the shared organisation machinery.
 pub struct Partners;
@@ -62,7 +52,6 @@ impl OrgResource for Partners {
     const KIND: OrganisationKind = OrganisationKind::Partner;
     const COLLECTION: &'static str = "partners";
     const FROM: &'static str = "FROM organisations o JOIN partners d ON d.organisation_id = o.id";
-    const SHAPE: &'static Shape = &PARTNER_SHAPE;
     const PARTNER_MANAGED: &'static [&'static str] = org::PARTNER_MANAGED;
     const SORT_KEYS: &'static [SortKey] = model::SORT_KEYS;
     const CSV_COLUMNS: &'static [&'static str] = &[
@@ -91,12 +80,9 @@ impl OrgResource for Partners {
     type Row = PartnerDetail;
     type Detail = PartnerDetail;
     type Response = PartnerResponse;
+    type Body = PartnerBody;
 
-    fn validate_detail(
-        body: Map<String, Json>,
-        errors: &mut Errors,
-    ) -> Result<PartnerDetail, ApiError> {
-        let m: PartnerMembers = errors.decode(body);
+    fn validate_detail(m: PartnerBody, errors: &mut Errors) -> Result<PartnerDetail, ApiError> {
         let partner_type = m.partner_type.unwrap_or_else(|| {
             errors.push(
                 "/partner_type",
@@ -231,7 +217,8 @@ record_handlers! {
     restore: "/api/v1/partners/{id}/restore",
     history: "/api/v1/partners/{id}/history",
     response: PartnerResponse,
-    input: PartnerInput,
+    create_body: CreatePartner,
+    patch_body: PartnerPatch,
     patch_description: "A partner changes only its own organisation, and only its self-managed fields \
         (description, website, email, phone, address, tags). RFC 7396 merge patch: objects merge, \
         arrays replace, null clears. Requires If-Match.",

@@ -11,14 +11,16 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use diesel::PgConnection;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::body::{self, Shape};
 use super::etag;
 use super::list::{serve_list, ListKind, ListParams};
+use super::schema;
 use crate::auth::Principal;
 use crate::db::list::{Filter, KeyType, ListQuery, Order, SortKey, Value};
 use crate::db::{self, PgPool};
@@ -66,8 +68,6 @@ pub trait Resource: Send + 'static {
     const ENTITY: &'static str;
     /// The noun of its 404s.
     const NOUN: &'static str = Self::ENTITY;
-    /// Members a body may carry, and those that are read-only.
-    const SHAPE: &'static Shape;
     /// Who may create one.
     const CREATE_ROLES: &'static [Role] = EDITORS;
     /// Who may patch one (a partner: only what its organisation owns, see [`Self::owner`]).
@@ -83,8 +83,16 @@ pub trait Resource: Send + 'static {
     /// A validated body, ready to write.
     type Write: Clone + Send + 'static;
     /// The resource as served.
-    type Response: Serialize + Send + 'static;
+    type Response: Serialize + ToSchema + Send + 'static;
+    /// Its body's one declaration (see [`super::schema`]): bodies decode into it, and its
+    /// schema gives the create and merge-patch schemas and the [`Shape`].
+    type Body: DeserializeOwned + ToSchema + Default + 'static;
 
+    /// Members a body may carry, and those that are read-only: [`Self::Body`]'s, and the
+    /// response's others.
+    fn shape() -> &'static Shape {
+        schema::shape::<Self::Body, Self::Response>()
+    }
     /// Its URL.
     fn location(parent: Self::Parent, id: Uuid) -> String;
     /// Decodes and validates a whole body (a create body, or the current state with a patch
@@ -171,7 +179,7 @@ pub trait Resource: Send + 'static {
     /// It as a PATCH's merge target: its members less the read-only ones.
     fn writable(record: &Self::Response) -> Result<Map<String, Json>, ApiError> {
         let mut map = to_object(record)?;
-        map.retain(|k, _| !Self::SHAPE.read_only.contains(&k.as_str()));
+        map.retain(|k, _| !Self::shape().is_read_only(k));
         Ok(map)
     }
 }
@@ -224,7 +232,7 @@ fn create_body<R: Resource>(
     body::check_media_type(headers, body::JSON)?;
     let map = body::parse_object(body)?;
     R::check_create(principal, &map)?;
-    R::SHAPE.check(&map)?;
+    R::shape().check(&map)?;
     R::validate(map)
 }
 
@@ -381,7 +389,7 @@ pub async fn update<R: Resource>(
         let patch = body::parse_object(&body)?;
         R::check_patch(&principal, &patch)?;
         etag::check_version(&etag::required_if_match(&headers)?, locked.version)?;
-        R::SHAPE.check(&patch)?;
+        R::shape().check(&patch)?;
 
         let current = R::load(conn, parent, id, false)?;
         let unpatched = R::writable(&current)?;

@@ -2,16 +2,14 @@
 
 use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::body::{Errors, Field, Shape};
+use super::body::Errors;
 use super::list::{ListRequest, PageResponse};
-use super::organisation::{
-    self as org, OrgResource, OrganisationView, Pool, ProvinceCode, COMMON_FIELDS, READ_ONLY,
-};
+use super::organisation::{self as org, OrgResource, OrganisationView, Pool, ProvinceCode};
 use super::problems;
+use super::schema::request_bodies;
 use crate::auth::Principal;
 use crate::db::list::{Filter, SortKey, Value};
 use crate::domain::{self, Invalid, OrganisationKind, Ownership, RankingArea};
@@ -51,58 +49,47 @@ pub struct UniversityResponse {
 
 /// A ranking as written.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RankingInput {
     /// Subject area.
     pub area: RankingArea,
-    /// 1 or more.
+    /// Position in the ranking, 1 (best) to 1,000,000.
+    #[schema(minimum = 1, maximum = 1000000, format = Int32)]
     pub rank: i64,
-    /// Who ranks (1..100 characters).
+    /// Who ranks, e.g. `QS World University Rankings`: 1 to 100 characters.
+    #[schema(value_type = super::schema::Text<1, 100>, inline)]
     pub source: String,
-    /// 1900 to next year.
+    /// Edition year: 1900 to next year. The upper bound moves every 1 January, so the schema
+    /// states only the lower one.
+    #[schema(minimum = 1900, format = Int32)]
     pub year: i64,
 }
 
-/// A university to create. `PATCH` takes a JSON Merge Patch of the same members (`rankings`
-/// is replaced whole).
+/// A university as written (its body's one declaration): `POST /api/v1/universities` takes
+/// these members (`CreateUniversity`), `PATCH` a merge patch of them (`UniversityPatch`;
+/// `rankings` is replaced whole). Blank optional members count as absent.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-pub struct UniversityInput {
+pub struct UniversityBody {
     #[serde(flatten)]
-    pub organisation: org::OrganisationInput,
+    pub organisation: org::OrganisationBody,
     /// Public or private.
     pub ownership: Option<Ownership>,
     /// Has a medical faculty.
     pub has_medical_faculty: Option<bool>,
-    /// 0 or more.
+    /// Number of students.
+    #[schema(minimum = 0, maximum = 2147483647, format = Int32)]
     pub students: Option<i64>,
-    /// ROR id, bare (`03vek6s52`) or as URL; stored bare.
+    /// Research Organization Registry id, bare (`03vek6s52`) or as its URL, any case; its
+    /// checksum is verified; stored bare. Unique (409 `duplicate` otherwise).
+    #[schema(value_type = Option<domain::RorId>, inline)]
     pub ror_id: Option<String>,
-    /// Up to 50 rankings, one per (area, source, year).
+    /// Up to 50 rankings, at most one per area, source and year.
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub rankings: Vec<RankingInput>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct UniversityMembers {
-    ownership: Option<Ownership>,
-    has_medical_faculty: Option<bool>,
-    students: Option<i64>,
-    ror_id: Option<String>,
-    #[serde(default)]
-    rankings: Vec<RankingInput>,
-}
-
-const UNIVERSITY_FIELDS: &[Field] = &[
-    ("ownership", None),
-    ("has_medical_faculty", None),
-    ("students", None),
-    ("ror_id", None),
-    ("rankings", None),
-];
-
-static UNIVERSITY_SHAPE: Shape = Shape {
-    fields: &[COMMON_FIELDS, UNIVERSITY_FIELDS],
-    read_only: READ_ONLY,
-};
+request_bodies!(UniversityBody => CreateUniversity, UniversityPatch);
 
 /// At most this many rankings per university.
 const MAX_RANKINGS: usize = 50;
@@ -140,7 +127,6 @@ impl OrgResource for Universities {
     const COLLECTION: &'static str = "universities";
     const FROM: &'static str =
         "FROM organisations o JOIN universities d ON d.organisation_id = o.id";
-    const SHAPE: &'static Shape = &UNIVERSITY_SHAPE;
     const PARTNER_MANAGED: &'static [&'static str] = org::PARTNER_MANAGED;
     const SORT_KEYS: &'static [SortKey] = model::SORT_KEYS;
     const CSV_COLUMNS: &'static [&'static str] = &[
@@ -172,12 +158,12 @@ impl OrgResource for Universities {
     type Row = UniversityDetail;
     type Detail = UniversityWrite;
     type Response = UniversityResponse;
+    type Body = UniversityBody;
 
     fn validate_detail(
-        body: Map<String, Json>,
+        m: UniversityBody,
         errors: &mut Errors,
     ) -> Result<UniversityWrite, ApiError> {
-        let m: UniversityMembers = errors.decode(body);
         let this_year = i64::from(chrono::Datelike::year(&chrono::Utc::now()));
         if m.rankings.len() > MAX_RANKINGS {
             errors.push(
@@ -396,7 +382,8 @@ record_handlers! {
     restore: "/api/v1/universities/{id}/restore",
     history: "/api/v1/universities/{id}/history",
     response: UniversityResponse,
-    input: UniversityInput,
+    create_body: CreateUniversity,
+    patch_body: UniversityPatch,
     patch_description: "A partner changes only its own university, and only its self-managed fields \
         (description, website, email, phone, address, tags). RFC 7396 merge patch: objects merge, \
         arrays (`rankings` too) replace, null clears. Requires If-Match.",

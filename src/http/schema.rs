@@ -1,0 +1,577 @@
+//! Request bodies declared once.
+//!
+//! Each writable resource declares its body as one struct (e.g. `companies::CompanyBody`) that
+//! derives `Deserialize`, so the server decodes bodies into it, and `ToSchema`, so it describes
+//! itself with the bounds, patterns and formats its validation enforces (the validated types
+//! of `domain` describe their own). Everything else about a body derives from that
+//! description:
+//!
+//! - the create schema ([`create`], e.g. `CreateCompany`): the members as one closed object
+//!   (`additionalProperties: false`; a `#[serde(flatten)]`ed part, such as the members every
+//!   organisation has, merged in), its `required` members never null: `null` counts as absent,
+//!   and a required member may not be absent;
+//! - the merge-patch schema ([`patch`], e.g. `CompanyPatch`): the same members, none required,
+//!   each nullable unless it is required on create. RFC 7396: `null` removes a member, and the
+//!   patched record must still validate as a create body would, so a required member cannot be
+//!   cleared while any other can (to its default);
+//! - the [`Shape`] ([`shape`]): the writable members, with the members of nested objects and
+//!   of list items, and the read-only members: the response's others. The unknown-field and
+//!   read-only check reads it.
+//!
+//! What a schema cannot say (a check digit, one member's rule depending on another's,
+//! uniqueness, a reference to a live record) the member's description says.
+
+use std::any::TypeId;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayItems, Object, ObjectBuilder, OneOf, Schema, SchemaType, Type,
+};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
+
+use super::body::{Member, Shape};
+
+/// Schemas by name, as utoipa collects the components a schema refers to.
+pub type Components = Vec<(String, RefOr<Schema>)>;
+
+/// The `POST` and `PATCH` schemas of a body declaration, as two named components: `$create`
+/// (see [`create`]) and `$patch` (see [`patch`]). Request bodies name them in
+/// `request_body(content = ...)`.
+macro_rules! request_bodies {
+    ($body:ty => $create:ident, $patch:ident) => {
+        #[doc = concat!(
+                            "The `POST` body: [`", stringify!($body),
+                            "`] as a closed object whose required members are never null."
+                        )]
+        pub struct $create;
+
+        impl utoipa::PartialSchema for $create {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::http::schema::create::<$body>()
+            }
+        }
+
+        impl utoipa::ToSchema for $create {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($create))
+            }
+
+            fn schemas(schemas: &mut $crate::http::schema::Components) {
+                $crate::http::schema::components::<$body>(schemas);
+            }
+        }
+
+        #[doc = concat!(
+                            "The `PATCH` body: a JSON Merge Patch of [`", stringify!($create),
+                            "`], every member optional and, unless required there, nullable."
+                        )]
+        pub struct $patch;
+
+        impl utoipa::PartialSchema for $patch {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::http::schema::patch::<$body>(stringify!($create)).0
+            }
+        }
+
+        impl utoipa::ToSchema for $patch {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($patch))
+            }
+
+            fn schemas(schemas: &mut $crate::http::schema::Components) {
+                $crate::http::schema::components::<$body>(schemas);
+                schemas.extend($crate::http::schema::patch::<$body>(stringify!($create)).1);
+            }
+        }
+    };
+}
+
+pub(crate) use request_bodies;
+
+/// A declaration's members as one object.
+struct Merged {
+    /// Every member, from every part.
+    object: Object,
+    /// The components the members refer to (not those merged in as parts).
+    components: Components,
+}
+
+/// `T`'s schema with its parts (`allOf`, as `#[serde(flatten)]` makes) merged into one object.
+fn merged<T: ToSchema>() -> Merged {
+    let mut all = Components::new();
+    T::schemas(&mut all);
+    let mut object = Object::with_type(Type::Object);
+    let mut merged_in = Vec::new();
+    merge(&T::schema(), &all, &mut object, &mut merged_in);
+    let components = all
+        .into_iter()
+        .filter(|(name, _)| !merged_in.contains(name))
+        .map(|(name, schema)| (name, normalized(schema)))
+        .collect();
+    Merged { object, components }
+}
+
+fn merge(
+    schema: &RefOr<Schema>,
+    components: &Components,
+    into: &mut Object,
+    merged_in: &mut Vec<String>,
+) {
+    match schema {
+        RefOr::Ref(reference) => {
+            let name = ref_name(reference);
+            if let Some(part) = lookup(components, name) {
+                merged_in.push(name.to_owned());
+                merge(part, components, into, merged_in);
+            }
+        }
+        RefOr::T(Schema::AllOf(all)) => {
+            if into.description.is_none() {
+                into.description.clone_from(&all.description);
+            }
+            for part in &all.items {
+                merge(part, components, into, merged_in);
+            }
+        }
+        RefOr::T(Schema::Object(object)) => {
+            if into.description.is_none() {
+                into.description.clone_from(&object.description);
+            }
+            into.properties.extend(object.properties.clone());
+            into.required.extend(object.required.iter().cloned());
+        }
+        RefOr::T(_) => {}
+    }
+}
+
+fn ref_name(reference: &Ref) -> &str {
+    reference
+        .ref_location
+        .rsplit_once('/')
+        .map_or(reference.ref_location.as_str(), |(_, name)| name)
+}
+
+fn lookup<'c>(components: &'c Components, name: &str) -> Option<&'c RefOr<Schema>> {
+    components
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, schema)| schema)
+}
+
+/// The create schema of body declaration `B`: its members as one closed object, the required
+/// ones never null.
+pub fn create<B: ToSchema>() -> RefOr<Schema> {
+    RefOr::T(Schema::Object(create_object::<B>()))
+}
+
+fn create_object<B: ToSchema>() -> Object {
+    let mut object = merged::<B>().object;
+    for name in object.required.clone() {
+        if let Some(member) = object.properties.get_mut(&name) {
+            *member = non_null(member.clone());
+        }
+    }
+    for member in object.properties.values_mut() {
+        *member = simplified(member.clone());
+    }
+    object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+    object
+}
+
+/// The merge-patch schema of body declaration `B` (whose create schema is named `create_name`),
+/// and the components it adds: the patch of a nested object whose own create schema requires
+/// a member (`address` has none, so it keeps its schema).
+pub fn patch<B: ToSchema>(create_name: &str) -> (RefOr<Schema>, Components) {
+    let components = merged::<B>().components;
+    let mut added = Components::new();
+    let mut object = create_object::<B>();
+    patch_members(&mut object, &components, &mut added);
+    object.description = Some(format!(
+        "A JSON Merge Patch (RFC 7396) of `{create_name}`: members left out keep their value, \
+         objects merge member by member, lists are replaced whole, and `null` clears a member \
+         (to its default) except those `{create_name}` requires. The patched record must \
+         validate as a create body would; a patch that changes nothing writes nothing."
+    ));
+    (RefOr::T(Schema::Object(object)), added)
+}
+
+fn patch_members(object: &mut Object, components: &Components, added: &mut Components) {
+    let required = std::mem::take(&mut object.required);
+    for (name, member) in object.properties.iter_mut() {
+        let mut patched = patch_nested(member.clone(), components, added);
+        if !required.contains(name) {
+            patched = simplified(with_null(patched));
+        }
+        *member = patched;
+    }
+}
+
+/// A member naming an object component names that object's patch instead, when it differs.
+fn patch_nested(
+    member: RefOr<Schema>,
+    components: &Components,
+    added: &mut Components,
+) -> RefOr<Schema> {
+    match member {
+        RefOr::Ref(reference) => {
+            let name = ref_name(&reference).to_owned();
+            let Some(RefOr::T(Schema::Object(object))) = lookup(components, &name) else {
+                return RefOr::Ref(reference);
+            };
+            let mut patched = object.clone();
+            patch_members(&mut patched, components, added);
+            if patched == *object {
+                return RefOr::Ref(reference);
+            }
+            let patch_name = format!("{name}Patch");
+            if lookup(added, &patch_name).is_none() {
+                added.push((patch_name.clone(), RefOr::T(Schema::Object(patched))));
+            }
+            let mut renamed = Ref::from_schema_name(patch_name);
+            renamed.description = reference.description;
+            RefOr::Ref(renamed)
+        }
+        RefOr::T(Schema::OneOf(mut one)) => {
+            one.items = one
+                .items
+                .into_iter()
+                .map(|item| patch_nested(item, components, added))
+                .collect();
+            RefOr::T(Schema::OneOf(one))
+        }
+        other => other,
+    }
+}
+
+fn is_null(schema: &RefOr<Schema>) -> bool {
+    matches!(
+        schema,
+        RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null)
+    )
+}
+
+/// The schema less its `null` alternative.
+fn non_null(schema: RefOr<Schema>) -> RefOr<Schema> {
+    match schema {
+        RefOr::T(Schema::Object(mut object)) => {
+            if let SchemaType::Array(types) = &object.schema_type {
+                let kept: Vec<Type> = types
+                    .iter()
+                    .filter(|t| **t != Type::Null)
+                    .cloned()
+                    .collect();
+                object.schema_type = match kept.as_slice() {
+                    [one] => SchemaType::Type(one.clone()),
+                    _ => SchemaType::Array(kept),
+                };
+            }
+            if let Some(values) = &mut object.enum_values {
+                values.retain(|v| !v.is_null());
+            }
+            RefOr::T(Schema::Object(object))
+        }
+        RefOr::T(Schema::Array(mut array)) => {
+            if let SchemaType::Array(types) = &array.schema_type {
+                if types.contains(&Type::Null) {
+                    array.schema_type = SchemaType::Type(Type::Array);
+                }
+            }
+            RefOr::T(Schema::Array(array))
+        }
+        RefOr::T(Schema::OneOf(one)) => {
+            let description = one.description.clone();
+            let mut items: Vec<RefOr<Schema>> =
+                one.items.into_iter().filter(|i| !is_null(i)).collect();
+            if items.len() == 1 {
+                let item = items.remove(0);
+                with_description(item, description)
+            } else {
+                let mut kept = OneOf::new();
+                kept.items = items;
+                kept.description = description;
+                RefOr::T(Schema::OneOf(kept))
+            }
+        }
+        other => other,
+    }
+}
+
+/// The schema with a `null` alternative.
+fn with_null(schema: RefOr<Schema>) -> RefOr<Schema> {
+    match schema {
+        RefOr::T(Schema::Object(mut object)) => {
+            object.schema_type = match object.schema_type {
+                SchemaType::Type(Type::Null) => SchemaType::Type(Type::Null),
+                SchemaType::Type(t) => SchemaType::Array(vec![t, Type::Null]),
+                SchemaType::Array(mut types) => {
+                    if !types.contains(&Type::Null) {
+                        types.push(Type::Null);
+                    }
+                    SchemaType::Array(types)
+                }
+                SchemaType::AnyValue => SchemaType::AnyValue,
+            };
+            if let Some(values) = &mut object.enum_values {
+                if !values.iter().any(serde_json::Value::is_null) {
+                    values.push(serde_json::Value::Null);
+                }
+            }
+            RefOr::T(Schema::Object(object))
+        }
+        RefOr::T(Schema::Array(mut array)) => {
+            if array.schema_type == SchemaType::Type(Type::Array) {
+                array.schema_type = SchemaType::Array(vec![Type::Array, Type::Null]);
+            }
+            RefOr::T(Schema::Array(array))
+        }
+        RefOr::T(Schema::OneOf(mut one)) => {
+            if !one.items.iter().any(is_null) {
+                one.items.insert(0, null());
+            }
+            RefOr::T(Schema::OneOf(one))
+        }
+        RefOr::Ref(mut reference) => {
+            let description = std::mem::take(&mut reference.description);
+            let mut one = OneOf::new();
+            one.items = vec![null(), RefOr::Ref(reference)];
+            one.description = (!description.is_empty()).then_some(description);
+            RefOr::T(Schema::OneOf(one))
+        }
+        other => other,
+    }
+}
+
+fn null() -> RefOr<Schema> {
+    RefOr::T(Schema::Object(Object::with_type(Type::Null)))
+}
+
+fn with_description(schema: RefOr<Schema>, description: Option<String>) -> RefOr<Schema> {
+    let Some(description) = description else {
+        return schema;
+    };
+    match schema {
+        RefOr::Ref(mut reference) => {
+            reference.description = description;
+            RefOr::Ref(reference)
+        }
+        RefOr::T(Schema::Object(mut object)) => {
+            object.description = Some(description);
+            RefOr::T(Schema::Object(object))
+        }
+        RefOr::T(Schema::Array(mut array)) => {
+            array.description = Some(description);
+            RefOr::T(Schema::Array(array))
+        }
+        other => other,
+    }
+}
+
+/// utoipa's wrappers around an inlined schema as the schema itself: `oneOf: [null, {inline}]`
+/// (an inlined `Option`) as the inline schema with `null` among its types, and a one-item
+/// `oneOf` (which only carries a description) as its item. The same values, and simpler for
+/// client generators.
+fn simplified(schema: RefOr<Schema>) -> RefOr<Schema> {
+    let RefOr::T(Schema::OneOf(one)) = schema else {
+        return schema;
+    };
+    let inline = |item: &RefOr<Schema>| {
+        matches!(
+            item,
+            RefOr::T(Schema::Object(_)) | RefOr::T(Schema::Array(_))
+        )
+    };
+    match one.items.as_slice() {
+        [first, item] if is_null(first) && inline(item) => {
+            with_description(with_null(item.clone()), one.description.clone())
+        }
+        [item] if inline(item) => with_description(item.clone(), one.description.clone()),
+        _ => RefOr::T(Schema::OneOf(one)),
+    }
+}
+
+/// An object component with its members [`simplified`].
+fn normalized(schema: RefOr<Schema>) -> RefOr<Schema> {
+    match schema {
+        RefOr::T(Schema::Object(mut object)) => {
+            for member in object.properties.values_mut() {
+                *member = simplified(member.clone());
+            }
+            RefOr::T(Schema::Object(object))
+        }
+        other => other,
+    }
+}
+
+/// The components body declaration `B`'s schemas refer to (its merged parts aside).
+pub fn components<B: ToSchema>(out: &mut Components) {
+    for (name, schema) in merged::<B>().components {
+        if lookup(out, &name).is_none() {
+            out.push((name, schema));
+        }
+    }
+}
+
+/// The shape of body declaration `B` on a resource served as `R`: `B`'s members, and as
+/// read-only every other member of `R`. Built once per pair.
+pub fn shape<B: ToSchema + 'static, R: ToSchema + 'static>() -> &'static Shape {
+    static SHAPES: OnceLock<Mutex<HashMap<TypeId, &'static Shape>>> = OnceLock::new();
+    let mut shapes = SHAPES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    shapes
+        .entry(TypeId::of::<(B, R)>())
+        .or_insert_with(|| Box::leak(Box::new(build_shape::<B, R>())))
+}
+
+fn build_shape<B: ToSchema, R: ToSchema>() -> Shape {
+    let body = merged::<B>();
+    let served = merged::<R>();
+    let members = body
+        .object
+        .properties
+        .iter()
+        .map(|(name, schema)| Member {
+            name: name.clone(),
+            nested: nested_shape(schema, &body.components),
+        })
+        .collect();
+    let read_only = served
+        .object
+        .properties
+        .keys()
+        .filter(|name| !body.object.properties.contains_key(*name))
+        .cloned()
+        .collect();
+    Shape { members, read_only }
+}
+
+/// The members of an object, or of the objects of a list, that `schema` describes.
+fn nested_shape(schema: &RefOr<Schema>, components: &Components) -> Option<Shape> {
+    match schema {
+        RefOr::Ref(reference) => nested_shape(lookup(components, ref_name(reference))?, components),
+        RefOr::T(Schema::OneOf(one)) => one
+            .items
+            .iter()
+            .find_map(|item| nested_shape(item, components)),
+        RefOr::T(Schema::Array(array)) => match &array.items {
+            ArrayItems::RefOrSchema(items) => nested_shape(items, components),
+            ArrayItems::False => None,
+        },
+        RefOr::T(Schema::Object(object)) if !object.properties.is_empty() => Some(Shape {
+            members: object
+                .properties
+                .iter()
+                .map(|(name, member)| Member {
+                    name: name.clone(),
+                    nested: nested_shape(member, components),
+                })
+                .collect(),
+            read_only: Vec::new(),
+        }),
+        RefOr::T(_) => None,
+    }
+}
+
+/// The members of `T` (its `#[serde(flatten)]`ed parts merged), in name order.
+pub fn member_names<T: ToSchema>() -> Vec<String> {
+    merged::<T>().object.properties.keys().cloned().collect()
+}
+
+/// A list whose items are distinct (`uniqueItems`), of `T`'s component; for
+/// `#[schema(value_type = ..., inline)]`, which cannot say `uniqueItems` itself.
+fn unique_list_of<T: ToSchema>() -> RefOr<Schema> {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(RefOr::Ref(Ref::from_schema_name(T::name())))
+        .unique_items(true)
+        .into()
+}
+
+/// Declares a list schema for `#[schema(value_type = $name, inline)]`.
+macro_rules! list_schema {
+    ($(#[$doc:meta])* $name:ident, $schema:expr, $item:ty) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                $schema
+            }
+        }
+
+        impl ToSchema for $name {
+            fn schemas(schemas: &mut Components) {
+                schemas.push((<$item>::name().into_owned(), <$item>::schema()));
+                <$item>::schemas(schemas);
+            }
+        }
+    };
+}
+
+list_schema!(
+    /// Areas of action without repeats.
+    Areas,
+    unique_list_of::<crate::domain::Area>(),
+    crate::domain::Area
+);
+
+list_schema!(
+    /// IRCCS specialisations: at least one, without repeats.
+    Specialisations,
+    non_empty(unique_list_of::<crate::domain::Specialisation>()),
+    crate::domain::Specialisation
+);
+
+fn non_empty(list: RefOr<Schema>) -> RefOr<Schema> {
+    match list {
+        RefOr::T(Schema::Array(mut array)) => {
+            array.min_items = Some(1);
+            RefOr::T(Schema::Array(array))
+        }
+        other => other,
+    }
+}
+
+/// An organisation's tags: at most [`crate::domain::MAX_TAGS`], each a [`crate::domain::Tag`],
+/// distinct (the server also ignores case in comparing them).
+pub struct Tags;
+
+impl PartialSchema for Tags {
+    fn schema() -> RefOr<Schema> {
+        utoipa::openapi::schema::ArrayBuilder::new()
+            .items(crate::domain::Tag::schema())
+            .max_items(Some(crate::domain::MAX_TAGS))
+            .unique_items(true)
+            .into()
+    }
+}
+
+impl ToSchema for Tags {}
+
+/// Text that trimming leaves `MIN..=MAX` characters long (a title, a ranking's source); with
+/// `MIN` 0, blank text too (which counts as absent).
+pub struct Text<const MIN: usize, const MAX: usize>;
+
+impl<const MIN: usize, const MAX: usize> PartialSchema for Text<MIN, MAX> {
+    fn schema() -> RefOr<Schema> {
+        let text = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(MAX));
+        if MIN == 0 {
+            text.into()
+        } else {
+            text.min_length(Some(MIN))
+                .pattern(Some(crate::domain::trimmed_text_pattern()))
+                .into()
+        }
+    }
+}
+
+impl<const MIN: usize, const MAX: usize> ToSchema for Text<MIN, MAX> {
+    fn name() -> Cow<'static, str> {
+        Cow::Owned(format!("Text{MIN}to{MAX}"))
+    }
+}
