@@ -575,3 +575,435 @@ impl<const MIN: usize, const MAX: usize> ToSchema for Text<MIN, MAX> {
         Cow::Owned(format!("Text{MIN}to{MAX}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! For every writable resource, its body's uses agree: the create and patch schemas, the
+    //! shape, the decoder and the CSV columns; and every bound the create schema states is
+    //! where the validation draws it.
+
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use serde_json::{json, Map, Value as Json};
+
+    use super::*;
+    use crate::error::ApiError;
+    use crate::http::record::Resource;
+    use crate::http::{
+        activities, companies, dated, goals, irccs, links, organisation::OrgResource, partners,
+        universities,
+    };
+
+    /// A schema and the components it names, as JSON.
+    struct Doc {
+        root: Json,
+        components: BTreeMap<String, Json>,
+    }
+
+    impl Doc {
+        fn of<T: ToSchema>() -> Self {
+            let mut components = Components::new();
+            T::schemas(&mut components);
+            Self {
+                root: json_of(&T::schema()),
+                components: components
+                    .into_iter()
+                    .map(|(name, schema)| (name, json_of(&schema)))
+                    .collect(),
+            }
+        }
+
+        /// `schema` with `$ref`s and `null` alternatives looked through.
+        fn resolve<'a>(&'a self, schema: &'a Json) -> &'a Json {
+            if let Some(name) = schema["$ref"].as_str() {
+                let name = name.rsplit('/').next().unwrap_or(name);
+                return self.resolve(&self.components[name]);
+            }
+            if let Some(items) = schema["oneOf"].as_array() {
+                if let Some(item) = items.iter().find(|i| i["type"] != "null") {
+                    return self.resolve(item);
+                }
+            }
+            schema
+        }
+
+        /// Every object schema reachable from the root.
+        fn objects(&self) -> Vec<&Json> {
+            fn walk<'a>(schema: &'a Json, out: &mut Vec<&'a Json>) {
+                match schema {
+                    Json::Object(map) => {
+                        if map.contains_key("properties") {
+                            out.push(schema);
+                        }
+                        map.values().for_each(|v| walk(v, out));
+                    }
+                    Json::Array(items) => items.iter().for_each(|v| walk(v, out)),
+                    _ => {}
+                }
+            }
+            let mut out = Vec::new();
+            walk(&self.root, &mut out);
+            self.components.values().for_each(|c| walk(c, &mut out));
+            out
+        }
+    }
+
+    fn json_of(schema: &RefOr<Schema>) -> Json {
+        serde_json::to_value(schema).expect("a schema serialises")
+    }
+
+    fn names(object: &Json) -> BTreeSet<String> {
+        object["properties"]
+            .as_object()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn nullable(schema: &Json) -> bool {
+        let types = &schema["type"];
+        types == "null"
+            || types.as_array().is_some_and(|t| t.contains(&json!("null")))
+            || schema["oneOf"]
+                .as_array()
+                .is_some_and(|items| items.iter().any(|i| i["type"] == "null"))
+    }
+
+    /// The response's members as CSV columns: an object-valued member as `member_field`s.
+    fn flattened<T: ToSchema>() -> BTreeSet<String> {
+        let doc = Doc::of::<T>();
+        let served = merged::<T>().object;
+        let mut out = BTreeSet::new();
+        for (name, member) in &served.properties {
+            let member = doc.resolve(&json_of(member)).clone();
+            if member["type"] == "object" || member["properties"].is_object() {
+                for field in names(&member) {
+                    out.insert(format!("{name}_{field}"));
+                }
+            } else {
+                out.insert(name.clone());
+            }
+        }
+        out
+    }
+
+    fn errors_of(result: Result<impl Sized, ApiError>) -> Vec<(String, String)> {
+        match result {
+            Ok(_) => Vec::new(),
+            Err(ApiError::Validation(errors)) => errors
+                .into_iter()
+                .map(|e| (e.field, e.code.into_owned()))
+                .collect(),
+            Err(other) => panic!("not a validation error: {other:?}"),
+        }
+    }
+
+    /// The agreement, for resource `R` whose request schemas are `C` and `P` and whose lists
+    /// export `csv` columns.
+    fn agree<R: Resource, C: ToSchema, P: ToSchema>(csv: &[&str]) {
+        let what = std::any::type_name::<R>();
+        let shape = R::shape();
+        let writable: BTreeSet<String> = shape.members.iter().map(|m| m.name.clone()).collect();
+        let (create, patch) = (Doc::of::<C>(), Doc::of::<P>());
+
+        assert_eq!(
+            names(&create.root),
+            writable,
+            "{what}: create schema vs shape"
+        );
+        assert_eq!(
+            names(&patch.root),
+            writable,
+            "{what}: patch schema vs shape"
+        );
+        for doc in [&create, &patch] {
+            for object in doc.objects() {
+                assert_eq!(
+                    object["additionalProperties"],
+                    json!(false),
+                    "{what}: an open object in a request schema: {object}"
+                );
+            }
+        }
+        let required: BTreeSet<String> = create.root["required"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .filter_map(|n| n.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(
+            patch.root.get("required").is_none(),
+            "{what}: a patch requires nothing"
+        );
+        for name in &writable {
+            let (c, p) = (
+                &create.root["properties"][name],
+                &patch.root["properties"][name],
+            );
+            if required.contains(name) {
+                assert!(
+                    !nullable(c) && !nullable(p),
+                    "{what}: required `{name}` is never null"
+                );
+            } else {
+                assert!(
+                    nullable(p),
+                    "{what}: `{name}` is cleared by null in a patch"
+                );
+            }
+        }
+
+        // A patch merges into the record as served, less its read-only members.
+        let served: BTreeSet<String> = member_names::<R::Response>().into_iter().collect();
+        assert!(
+            writable.is_subset(&served),
+            "{what}: a writable member is not served"
+        );
+        let read_only: BTreeSet<String> = shape.read_only.iter().cloned().collect();
+        assert_eq!(
+            read_only,
+            served.difference(&writable).cloned().collect(),
+            "{what}: read-only members"
+        );
+
+        // The decoder reads every member the schema names: one of the wrong type is refused
+        // at its own pointer (a member it did not know would be ignored).
+        for name in &writable {
+            let mut body = Map::new();
+            body.insert(name.clone(), json!([{"probe": true}]));
+            let errors = errors_of(R::validate(body));
+            let decoded = ["invalid_type", "unknown_value"]
+                .iter()
+                .any(|code| errors.contains(&(format!("/{name}"), (*code).into())));
+            assert!(decoded, "{what}: `{name}` of the wrong type: {errors:?}");
+        }
+
+        // Components a request and a response share are one schema.
+        let mut response = Components::new();
+        R::Response::schemas(&mut response);
+        for (name, schema) in response {
+            if let Some(request) = create.components.get(&name) {
+                assert_eq!(
+                    request,
+                    &json_of(&schema),
+                    "{what}: two schemas named {name}"
+                );
+            }
+        }
+
+        let columns: BTreeSet<String> = csv.iter().map(|c| (*c).to_owned()).collect();
+        assert_eq!(columns.len(), csv.len(), "{what}: a CSV column twice");
+        assert_eq!(columns, flattened::<R::Response>(), "{what}: CSV columns");
+    }
+
+    #[test]
+    fn every_resource_declares_its_body_once() {
+        agree::<companies::Companies, companies::CreateCompany, companies::CompanyPatch>(
+            companies::Companies::CSV_COLUMNS,
+        );
+        agree::<irccs::Irccs, irccs::CreateIrccs, irccs::IrccsPatch>(irccs::Irccs::CSV_COLUMNS);
+        agree::<
+            universities::Universities,
+            universities::CreateUniversity,
+            universities::UniversityPatch,
+        >(universities::Universities::CSV_COLUMNS);
+        agree::<partners::Partners, partners::CreatePartner, partners::PartnerPatch>(
+            partners::Partners::CSV_COLUMNS,
+        );
+        agree::<goals::Goals, goals::CreateGoal, goals::GoalPatch>(goals::CSV_COLUMNS);
+        agree::<activities::Activities, activities::CreateActivity, activities::ActivityPatch>(
+            activities::CSV_COLUMNS,
+        );
+        agree::<
+            links::GoalActivityLinks,
+            links::CreateGoalActivityLink,
+            links::GoalActivityLinkPatch,
+        >(links::CSV_COLUMNS);
+        agree::<dated::Dated<dated::GoalPartners>, dated::CreateGoalPartner, dated::GoalPartnerPatch>(
+            <dated::GoalPartners as dated::LinkSpec>::CSV_COLUMNS,
+        );
+        agree::<dated::Dated<dated::Participants>, dated::CreateParticipant, dated::ParticipantPatch>(
+            <dated::Participants as dated::LinkSpec>::CSV_COLUMNS,
+        );
+    }
+
+    /// A value `schema` allows, the `i`th of its kind (distinct values for distinct `i`): the
+    /// least one, with only the required members of objects.
+    fn example(doc: &Doc, schema: &Json, i: usize) -> Json {
+        let schema = doc.resolve(schema);
+        if let Some(values) = schema["enum"].as_array() {
+            return values[0].clone();
+        }
+        let types: Vec<&str> = match &schema["type"] {
+            Json::String(t) => vec![t.as_str()],
+            Json::Array(t) => t.iter().filter_map(Json::as_str).collect(),
+            _ => vec![],
+        };
+        let number = |key: &str| schema[key].as_u64().map(|n| n as usize);
+        match types.iter().find(|t| **t != "null").copied() {
+            Some("object") => {
+                let mut out = Map::new();
+                for name in schema["required"].as_array().into_iter().flatten() {
+                    let name = name.as_str().expect("a name");
+                    out.insert(name.into(), example(doc, &schema["properties"][name], i));
+                }
+                Json::Object(out)
+            }
+            Some("array") => {
+                let n = number("minItems").unwrap_or(0);
+                Json::Array(
+                    (0..n)
+                        .map(|k| example(doc, &schema["items"], i + k))
+                        .collect(),
+                )
+            }
+            Some("integer") => json!(schema["minimum"].as_i64().unwrap_or(0) + i as i64),
+            Some("boolean") => json!(false),
+            Some("string") => match schema["format"].as_str() {
+                Some("uuid") => json!(uuid::Uuid::from_u128(i as u128 + 1)),
+                Some("date") => json!("2024-01-01"),
+                _ => {
+                    let mut s = format!("a{i}");
+                    while s.chars().count() < number("minLength").unwrap_or(0) {
+                        s.push('a');
+                    }
+                    json!(s)
+                }
+            },
+            other => panic!("no example for {other:?}: {schema}"),
+        }
+    }
+
+    /// `n` distinct items for the list `schema`.
+    fn items(doc: &Doc, schema: &Json, n: usize) -> Json {
+        Json::Array((0..n).map(|i| example(doc, &schema["items"], i)).collect())
+    }
+
+    /// Each stated bound of each member of `C` (the create schema of `R`), probed on the
+    /// least valid body: the bound itself is accepted, one step beyond it is refused there.
+    fn bounds_hold<R: Resource, C: ToSchema>() {
+        let what = std::any::type_name::<R>();
+        let doc = Doc::of::<C>();
+        let Json::Object(least) = example(&doc, &doc.root, 0) else {
+            panic!("{what}: a body is an object");
+        };
+        assert_eq!(
+            errors_of(R::validate(least.clone())),
+            vec![],
+            "{what}: {least:?}"
+        );
+        let members = doc.root["properties"].as_object().expect("properties");
+        let mut probed = 0;
+        for (name, member) in members {
+            let member = doc.resolve(member);
+            let pointer = format!("/{name}");
+            let mut probes: Vec<(Json, bool)> = Vec::new();
+            if let Some(min) = member["minimum"].as_i64() {
+                probes.extend([(json!(min), true), (json!(min - 1), false)]);
+            }
+            if let Some(max) = member["maximum"].as_i64() {
+                probes.extend([(json!(max), true), (json!(max + 1), false)]);
+            }
+            let plain = member["format"].is_null()
+                && member["pattern"]
+                    .as_str()
+                    .is_none_or(|p| regex::Regex::new(p).expect("pattern").is_match("aaaaa"));
+            if plain {
+                if let Some(max) = member["maxLength"].as_u64() {
+                    let max = max as usize;
+                    probes.extend([
+                        (json!("a".repeat(max)), true),
+                        (json!("a".repeat(max + 1)), false),
+                    ]);
+                }
+                if let Some(min) = member["minLength"].as_u64().filter(|m| *m > 1) {
+                    let min = min as usize;
+                    probes.extend([
+                        (json!("a".repeat(min)), true),
+                        (json!("a".repeat(min - 1)), false),
+                    ]);
+                }
+            }
+            if let Some(max) = member["maxItems"].as_u64() {
+                let max = max as usize;
+                probes.extend([
+                    (items(&doc, member, max), true),
+                    (items(&doc, member, max + 1), false),
+                ]);
+            }
+            if let Some(min) = member["minItems"].as_u64().filter(|m| *m > 0) {
+                let min = min as usize;
+                probes.extend([
+                    (items(&doc, member, min), true),
+                    (items(&doc, member, min - 1), false),
+                ]);
+            }
+            for (value, accepted) in probes {
+                probed += 1;
+                let mut body = least.clone();
+                body.insert(name.clone(), value.clone());
+                let errors = errors_of(R::validate(body));
+                let here = errors.iter().any(|(field, _)| field.starts_with(&pointer));
+                assert_eq!(
+                    !here,
+                    accepted,
+                    "{what}: `{name}` = {value} should be {}: {errors:?}",
+                    if accepted { "accepted" } else { "refused" }
+                );
+            }
+        }
+        assert!(probed > 0, "{what}: no bound probed");
+    }
+
+    #[test]
+    fn every_stated_bound_is_where_the_validation_draws_it() {
+        bounds_hold::<companies::Companies, companies::CreateCompany>();
+        bounds_hold::<irccs::Irccs, irccs::CreateIrccs>();
+        bounds_hold::<universities::Universities, universities::CreateUniversity>();
+        bounds_hold::<partners::Partners, partners::CreatePartner>();
+        bounds_hold::<goals::Goals, goals::CreateGoal>();
+        bounds_hold::<activities::Activities, activities::CreateActivity>();
+        bounds_hold::<links::GoalActivityLinks, links::CreateGoalActivityLink>();
+        bounds_hold::<dated::Dated<dated::GoalPartners>, dated::CreateGoalPartner>();
+        bounds_hold::<dated::Dated<dated::Participants>, dated::CreateParticipant>();
+    }
+
+    /// A patch of a nested object whose create schema requires a member gets its own
+    /// component; one that requires none (an address) keeps its schema.
+    #[test]
+    fn nested_objects_get_a_patch_schema_only_when_they_need_one() {
+        let (_, added) = patch::<companies::CompanyBody>("CreateCompany");
+        assert!(
+            added.is_empty(),
+            "{:?}",
+            added.iter().map(|(n, _)| n).collect::<Vec<_>>()
+        );
+        let patch = json_of(&companies::CompanyPatch::schema());
+        assert_eq!(
+            patch["properties"]["address"]["oneOf"][1]["$ref"],
+            "#/components/schemas/AddressInput"
+        );
+    }
+
+    #[test]
+    fn shapes_reach_into_nested_objects_and_list_items() {
+        let shape = <universities::Universities as Resource>::shape();
+        let rankings = shape
+            .members
+            .iter()
+            .find(|m| m.name == "rankings")
+            .and_then(|m| m.nested.as_ref())
+            .expect("rankings items have a shape");
+        let names: Vec<&str> = rankings.members.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["area", "rank", "source", "year"]);
+        let address = shape
+            .members
+            .iter()
+            .find(|m| m.name == "address")
+            .and_then(|m| m.nested.as_ref())
+            .expect("address has a shape");
+        assert_eq!(address.members.len(), 5);
+        assert!(shape.is_read_only("version") && !shape.is_read_only("name"));
+    }
+}
