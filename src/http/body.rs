@@ -152,6 +152,29 @@ impl Errors {
     /// (so it counts as absent) instead of stopping at the first: one answer lists every
     /// problem of the body.
     pub fn decode<T: DeserializeOwned + Default>(&mut self, mut body: Map<String, Json>) -> T {
+        // PostgreSQL text (and jsonb) cannot hold U+0000: such a string does not decode as text.
+        let mut with_nul = Vec::new();
+        find_nul(&Json::Object(body.clone()), &mut Vec::new(), &mut with_nul);
+        for path in with_nul {
+            let pointer: String = path
+                .iter()
+                .map(|k| format!("/{}", escape_pointer(k)))
+                .collect();
+            self.push(
+                &pointer,
+                Invalid::new(
+                    domain::codes::INVALID_FORMAT,
+                    "text cannot hold the NUL character (U+0000)",
+                ),
+            );
+            // Like a list element that does not decode, it takes its list with it.
+            let members = path
+                .iter()
+                .take_while(|k| k.parse::<usize>().is_err())
+                .cloned()
+                .collect::<Vec<_>>();
+            remove_member(&mut body, &members);
+        }
         // Each round removes one offending member, so this ends within the body's size.
         loop {
             match serde_path_to_error::deserialize::<_, T>(Json::Object(body.clone())) {
@@ -243,6 +266,86 @@ impl Errors {
     }
 }
 
+/// The paths (member names and list indexes) of the strings in `value` that hold U+0000.
+fn find_nul(value: &Json, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    match value {
+        Json::String(s) if s.contains('\0') => out.push(path.clone()),
+        Json::Object(members) => {
+            for (key, member) in members {
+                path.push(key.clone());
+                find_nul(member, path, out);
+                path.pop();
+            }
+        }
+        Json::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                path.push(i.to_string());
+                find_nul(item, path, out);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `#[serde(deserialize_with = "...")]` for an integer member: JSON has one number type and JSON
+/// Schema counts `2.0` as an integer, so a whole number written with a fraction is one too.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    d.deserialize_any(WholeNumber)
+}
+
+/// [`whole_number`] for an optional member (with `#[serde(default)]`).
+pub fn optional_whole_number<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<i64>, D::Error> {
+    struct Optional;
+    impl<'de> serde::de::Visitor<'de> for Optional {
+        type Value = Option<i64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a whole number or null")
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            whole_number(d).map(Some)
+        }
+    }
+    d.deserialize_option(Optional)
+}
+
+struct WholeNumber;
+
+impl serde::de::Visitor<'_> for WholeNumber {
+    type Value = i64;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a whole number")
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<i64, E> {
+        Ok(v)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
+        i64::try_from(v).map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<i64, E> {
+        // Below 2^63 in magnitude, where every whole f64 is an i64.
+        const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+        if v.fract() == 0.0 && v > -LIMIT && v < LIMIT {
+            // Whole and in range, so the cast is exact.
+            Ok(v as i64)
+        } else {
+            Err(E::invalid_type(serde::de::Unexpected::Float(v), &self))
+        }
+    }
+}
+
 /// Removes the member at `path` (object keys); false when there is none.
 fn remove_member(body: &mut Map<String, Json>, path: &[String]) -> bool {
     match path {
@@ -301,6 +404,75 @@ mod tests {
             merge_patch(&mut target, &patch);
             assert_eq!(target, expected);
         }
+    }
+
+    #[derive(Debug, Default, serde::Deserialize)]
+    struct Numbers {
+        #[serde(default, deserialize_with = "optional_whole_number")]
+        count: Option<i64>,
+        #[serde(default, deserialize_with = "whole_number")]
+        year: i64,
+    }
+
+    #[test]
+    fn whole_numbers_may_be_written_with_a_fraction() {
+        let mut errors = Errors::default();
+        let n: Numbers = errors.decode(
+            json!({"count": 220.0, "year": 2024})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        assert_eq!((n.count, n.year), (Some(220), 2024));
+        let n: Numbers = errors.decode(
+            json!({"count": null})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        assert_eq!(n.count, None);
+        assert!(errors.0.is_empty(), "{:?}", errors.0);
+        let _: Numbers = errors.decode(
+            json!({"count": 1.5, "year": 1e300})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["/count", "/year"]);
+    }
+
+    #[test]
+    fn nul_in_text_is_refused_where_it_is() {
+        #[derive(Debug, Default, serde::Deserialize)]
+        struct Body {
+            #[serde(default)]
+            name: Option<String>,
+            #[serde(default)]
+            tags: Vec<String>,
+            #[serde(default)]
+            other: Option<String>,
+        }
+        let mut errors = Errors::default();
+        let body: Body = errors.decode(
+            json!({"name": "a\u{0}b", "tags": ["x", "y\u{0}"], "other": "fine"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        let fields: Vec<(&str, &str)> = errors
+            .0
+            .iter()
+            .map(|e| (e.field.as_str(), e.code.as_ref()))
+            .collect();
+        assert_eq!(
+            fields,
+            [("/name", "invalid_format"), ("/tags/1", "invalid_format")]
+        );
+        assert_eq!(
+            (body.name, body.tags.len(), body.other.as_deref()),
+            (None, 0, Some("fine"))
+        );
     }
 
     #[test]

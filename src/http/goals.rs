@@ -105,6 +105,7 @@ impl TryFrom<GoalRow> for GoalResponse {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct GoalBody {
     /// The goal's number, 1 to 999, unique among live goals (409 `duplicate` otherwise).
+    #[serde(default, deserialize_with = "super::body::optional_whole_number")]
     #[schema(required, minimum = 1, maximum = 999, format = Int32)]
     pub code: Option<i64>,
     /// The short name: 2 to 200 characters.

@@ -68,6 +68,7 @@ pub struct IrccsBody {
     #[schema(required, value_type = super::schema::Specialisations, inline)]
     pub specialisations: Vec<Specialisation>,
     /// Number of beds.
+    #[serde(default, deserialize_with = "super::body::optional_whole_number")]
     #[schema(minimum = 0, maximum = 2147483647, format = Int32)]
     pub beds: Option<i64>,
     /// Provides emergency care.

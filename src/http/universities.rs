@@ -54,6 +54,7 @@ pub struct RankingInput {
     /// Subject area.
     pub area: RankingArea,
     /// Position in the ranking, 1 (best) to 1,000,000.
+    #[serde(deserialize_with = "super::body::whole_number")]
     #[schema(minimum = 1, maximum = 1000000, format = Int32)]
     pub rank: i64,
     /// Who ranks, e.g. `QS World University Rankings`: 1 to 100 characters.
@@ -61,6 +62,7 @@ pub struct RankingInput {
     pub source: String,
     /// Edition year: 1900 to next year. The upper bound moves every 1 January, so the schema
     /// states only the lower one.
+    #[serde(deserialize_with = "super::body::whole_number")]
     #[schema(minimum = 1900, format = Int32)]
     pub year: i64,
 }
@@ -77,6 +79,7 @@ pub struct UniversityBody {
     /// Has a medical faculty.
     pub has_medical_faculty: Option<bool>,
     /// Number of students.
+    #[serde(default, deserialize_with = "super::body::optional_whole_number")]
     #[schema(minimum = 0, maximum = 2147483647, format = Int32)]
     pub students: Option<i64>,
     /// Research Organization Registry id, bare (`03vek6s52`) or as its URL, any case; its
