@@ -6,7 +6,7 @@
 
 use utoipa::openapi::schema::SchemaFormat;
 
-use super::{codes, non_empty, wire_string, Invalid};
+use super::{codes, non_empty, trimmed, wire_string, Invalid};
 
 /// An email address, with its domain lowercased and its local part kept as given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,11 +152,11 @@ wire_schema!(
     wire_string()
         .format(Some(SchemaFormat::Custom("uri".into())))
         .max_length(Some(URL_MAX))
-        .pattern(Some(concat!(
-            r"^https?://(?:[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\.)*[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*",
+        .pattern(Some(trimmed(concat!(
+            r"https?://(?:[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\.)*[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*",
             r"(?::[0-9]{1,4})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)?",
-            r"(?:\?[A-Za-z0-9._~!$&'()*+,;=:@/?-]*)?(?:#[A-Za-z0-9._~!$&'()*+,;=:@/?-]*)?$"
-        )))
+            r"(?:\?[A-Za-z0-9._~!$&'()*+,;=:@/?-]*)?(?:#[A-Za-z0-9._~!$&'()*+,;=:@/?-]*)?"
+        ))))
 );
 
 /// A phone number as people write it (`+39 02 1234 5678`, `(02) 123-456`), kept as given.
@@ -203,9 +203,9 @@ impl Phone {
 
 wire_schema!(
     Phone,
-    wire_string().pattern(Some(format!(
-        r"^\+?[ .()-]*(?:[0-9][ .()-]*){{{PHONE_MIN_DIGITS},{PHONE_MAX_DIGITS}}}$"
-    )))
+    wire_string().pattern(Some(trimmed(&format!(
+        r"\+?[ .()-]*(?:[0-9][ .()-]*){{{PHONE_MIN_DIGITS},{PHONE_MAX_DIGITS}}}"
+    ))))
 );
 
 #[cfg(test)]

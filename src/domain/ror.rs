@@ -1,6 +1,6 @@
 //! Research Organization Registry identifiers.
 
-use super::{codes, wire_string, Invalid};
+use super::{codes, trimmed, wire_string, Invalid};
 
 /// A ROR id, normalised to its 9-character form (`0` + 6 Crockford base32 characters + a
 /// 2-digit ISO 7064 mod 97-10 checksum), e.g. `03vek6s52`.
@@ -52,9 +52,9 @@ impl RorId {
 // pattern.
 wire_schema!(
     RorId,
-    wire_string().pattern(Some(
-        r"^(?:(?:https?://)?ror\.org/)?0[0-9a-hjkmnp-tv-z]{6}[0-9]{2}$"
-    ))
+    wire_string().pattern(Some(trimmed(
+        r"(?:(?:https?://)?ror\.org/)?0[0-9a-hjkmnp-tv-z]{6}[0-9]{2}"
+    )))
 );
 
 #[cfg(test)]

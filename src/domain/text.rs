@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 
 use super::{
-    codes, non_empty, wire_string, CountryCode, Invalid, CONTROL_RANGES, NON_SPACE_CONTROL_RANGES,
-    WHITESPACE_RANGES,
+    codes, non_empty, trimmed, wire_string, CountryCode, Invalid, CONTROL_RANGES,
+    NON_SPACE_CONTROL_RANGES, WHITESPACE_RANGES,
 };
 
 /// An organisation's name: 2 to 200 characters, single-spaced, no control characters.
@@ -49,15 +49,16 @@ impl Name {
     }
 }
 
-// Two characters that are neither space nor control, and between them anything but a control
-// character that is not space (spaces collapse, so they never make a name too long).
+// At least two characters that are neither space nor control, and no control character that
+// is not space (spaces collapse, so they never make a name too long; the length bound is on
+// the text as sent, which collapsing only shortens).
 wire_schema!(
     Name,
     wire_string()
         .min_length(Some(Name::MIN_CHARS))
         .max_length(Some(Name::MAX_CHARS))
         .pattern(Some(format!(
-            "^[^{CONTROL_RANGES}{WHITESPACE_RANGES}][^{NON_SPACE_CONTROL_RANGES}]*[^{CONTROL_RANGES}{WHITESPACE_RANGES}]$"
+            "^[^{NON_SPACE_CONTROL_RANGES}]*[^{CONTROL_RANGES}{WHITESPACE_RANGES}][^{NON_SPACE_CONTROL_RANGES}]*[^{CONTROL_RANGES}{WHITESPACE_RANGES}][^{NON_SPACE_CONTROL_RANGES}]*$"
         )))
 );
 
@@ -96,9 +97,9 @@ wire_schema!(
     wire_string()
         .min_length(Some(1))
         .max_length(Some(Tag::MAX_CHARS))
-        .pattern(Some(format!(
-            "^[^;{CONTROL_RANGES}{WHITESPACE_RANGES}](?:[^;{CONTROL_RANGES}]*[^;{CONTROL_RANGES}{WHITESPACE_RANGES}])?$"
-        )))
+        .pattern(Some(trimmed(&format!(
+            "[^;{CONTROL_RANGES}{WHITESPACE_RANGES}](?:[^;{CONTROL_RANGES}]*[^;{CONTROL_RANGES}{WHITESPACE_RANGES}])?"
+        ))))
 );
 
 /// The most tags one record may carry; keeps CSV cells and filter indexes small.
@@ -168,7 +169,9 @@ impl AtecoCode {
 
 wire_schema!(
     AtecoCode,
-    wire_string().pattern(Some(r"^[0-9]{2}(?:\.[0-9]{1,2}|\.[0-9]{2}\.[0-9]{1,2})?$"))
+    wire_string().pattern(Some(trimmed(
+        r"[0-9]{2}(?:\.[0-9]{1,2}|\.[0-9]{2}\.[0-9]{1,2})?"
+    )))
 );
 
 /// Whether `part` is all ASCII digits with a length in `len`.
@@ -236,13 +239,11 @@ impl PostalCode {
 // depends on the address's country, which a schema of this member alone cannot see.
 wire_schema!(
     PostalCode,
-    wire_string()
-        .pattern(Some(format!(
-            "^[A-Za-z0-9-](?:[A-Za-z0-9 -]{{0,{}}}[A-Za-z0-9-])?$",
-            FOREIGN_POSTAL_LEN.end() - 2
-        )))
-        .min_length(Some(*FOREIGN_POSTAL_LEN.start()))
-        .max_length(Some(*FOREIGN_POSTAL_LEN.end()))
+    wire_string().pattern(Some(trimmed(&format!(
+        "[A-Za-z0-9-][A-Za-z0-9 -]{{{},{}}}[A-Za-z0-9-]",
+        FOREIGN_POSTAL_LEN.start() - 2,
+        FOREIGN_POSTAL_LEN.end() - 2
+    ))))
 );
 
 #[cfg(test)]

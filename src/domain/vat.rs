@@ -1,7 +1,7 @@
 //! VAT numbers: the Italian Partita IVA with its check digit verified, and foreign numbers from
 //! the countries whose businesses the hub deals with, recognised by their VAT prefix.
 
-use super::{codes, non_empty, wire_string, Invalid};
+use super::{codes, non_empty, trimmed, wire_string, Invalid};
 
 /// A VAT number: 11 digits for an Italian Partita IVA, or a foreign prefix and its number.
 ///
@@ -63,15 +63,16 @@ impl VatNumber {
 }
 
 // Either shape, as stored (uppercase, no spaces; `parse` also takes lowercase and groups of
-// digits). A Partita IVA's check digit and office code are beyond a pattern.
+// digits). A Partita IVA's office code (digits 8 to 10) is never 000; its check digit is
+// beyond a pattern.
 wire_schema!(
     VatNumber,
-    wire_string().pattern(Some(format!(
-        "^(?:(?:IT)?[0-9]{{11}}|(?:{})[A-Z0-9]{{{},{}}})$",
+    wire_string().pattern(Some(trimmed(&format!(
+        "(?:IT)?[0-9]{{7}}(?:[1-9][0-9]{{2}}|0[1-9][0-9]|00[1-9])[0-9]|(?:{})[A-Z0-9]{{{},{}}}",
         FOREIGN_PREFIXES.join("|"),
         FOREIGN_LEN.start(),
         FOREIGN_LEN.end()
-    )))
+    ))))
 );
 
 /// The Partita IVA's 11th digit for its first ten, given as digit values `0..=9` (not ASCII).

@@ -99,7 +99,7 @@ pub struct ActivityBody {
     #[schema(required, value_type = Option<super::schema::Text<2, 500>>, inline)]
     pub title: Option<String>,
     /// More detail, up to 5,000 characters.
-    #[schema(max_length = 5000)]
+    #[schema(value_type = Option<super::schema::Text<0, 5000>>, inline)]
     pub description: Option<String>,
     /// Where it stands; default `active`.
     pub status: Option<ActivityStatus>,

@@ -531,7 +531,7 @@ pub struct GoalPartnerBody {
     #[schema(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub until: Option<NaiveDate>,
     /// A note, e.g. the department of the organisation that partners: up to 1,000 characters.
-    #[schema(max_length = 1000)]
+    #[schema(value_type = Option<super::schema::Text<0, 1000>>, inline)]
     pub note: Option<String>,
 }
 
@@ -562,7 +562,7 @@ pub struct ParticipantBody {
     #[schema(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub until: Option<NaiveDate>,
     /// A note, up to 1,000 characters.
-    #[schema(max_length = 1000)]
+    #[schema(value_type = Option<super::schema::Text<0, 1000>>, inline)]
     pub note: Option<String>,
 }
 

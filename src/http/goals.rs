@@ -36,7 +36,7 @@ pub struct LineOfAction {
 pub struct LineOfActionInput {
     /// A short label, e.g. `Communication`: up to 100 characters; blank counts as absent.
     #[serde(default)]
-    #[schema(max_length = 100)]
+    #[schema(value_type = Option<super::schema::Text<0, 100>>, inline)]
     pub label: Option<String>,
     /// What is done: 1 to 2,000 characters.
     #[schema(value_type = super::schema::Text<1, 2000>, inline)]
@@ -112,12 +112,13 @@ pub struct GoalBody {
     #[schema(required, value_type = Option<super::schema::Text<2, 200>>, inline)]
     pub title: Option<String>,
     /// The one-line aim, up to 500 characters.
-    #[schema(max_length = 500)]
+    #[schema(value_type = Option<super::schema::Text<0, 500>>, inline)]
     pub headline: Option<String>,
     /// The GOAL sentence, up to 5,000 characters.
-    #[schema(max_length = 5000)]
+    #[schema(value_type = Option<super::schema::Text<0, 5000>>, inline)]
     pub statement: Option<String>,
-    /// How the goal is pursued: up to 50 lines.
+    /// How the goal is pursued: up to 50 lines. (The whole body is capped at 64 KiB: 413
+    /// beyond.)
     #[serde(default)]
     #[schema(max_items = 50)]
     pub lines_of_action: Vec<LineOfActionInput>,

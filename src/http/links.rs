@@ -341,7 +341,7 @@ pub struct GoalActivityLinkBody {
     #[schema(required)]
     pub role: Option<GoalLinkRole>,
     /// A note, up to 1,000 characters.
-    #[schema(max_length = 1000)]
+    #[schema(value_type = Option<super::schema::Text<0, 1000>>, inline)]
     pub note: Option<String>,
 }
 

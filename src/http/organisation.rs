@@ -111,10 +111,10 @@ impl OrganisationView {
 #[serde(deny_unknown_fields)]
 pub struct AddressInput {
     /// Street and number, up to 200 characters.
-    #[schema(max_length = 200)]
+    #[schema(value_type = Option<super::schema::Text<0, 200>>, inline)]
     pub street: Option<String>,
     /// City, up to 100 characters.
-    #[schema(max_length = 100)]
+    #[schema(value_type = Option<super::schema::Text<0, 100>>, inline)]
     pub city: Option<String>,
     /// Postal code: exactly 5 digits when the country is `IT` (the default); otherwise 2 to 12
     /// letters, digits, spaces and dashes, stored uppercase.
@@ -140,10 +140,10 @@ pub struct OrganisationBody {
     #[schema(required, value_type = Option<domain::Name>, inline)]
     pub name: Option<String>,
     /// Registered legal name, up to 300 characters.
-    #[schema(max_length = 300)]
+    #[schema(value_type = Option<super::schema::Text<0, 300>>, inline)]
     pub legal_name: Option<String>,
     /// Free-text description, up to 5,000 characters.
-    #[schema(max_length = 5000)]
+    #[schema(value_type = Option<super::schema::Text<0, 5000>>, inline)]
     pub description: Option<String>,
     /// An `http` or `https` URL with a host name.
     #[schema(value_type = Option<domain::Website>, inline)]

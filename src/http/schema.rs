@@ -174,9 +174,7 @@ fn create_object<B: ToSchema>() -> Object {
             *member = non_null(member.clone());
         }
     }
-    for member in object.properties.values_mut() {
-        *member = simplified(member.clone());
-    }
+    normalize_members(&mut object);
     object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
     object
 }
@@ -392,17 +390,49 @@ fn simplified(schema: RefOr<Schema>) -> RefOr<Schema> {
     }
 }
 
-/// An object component with its members [`simplified`].
+/// An object's members [`simplified`], and those it does not require [`blank_allowed`].
 fn normalized(schema: RefOr<Schema>) -> RefOr<Schema> {
     match schema {
         RefOr::T(Schema::Object(mut object)) => {
-            for member in object.properties.values_mut() {
-                *member = simplified(member.clone());
-            }
+            normalize_members(&mut object);
             RefOr::T(Schema::Object(object))
         }
         other => other,
     }
+}
+
+fn normalize_members(object: &mut Object) {
+    for (name, member) in object.properties.iter_mut() {
+        let mut simple = simplified(member.clone());
+        if !object.required.contains(name) {
+            simple = blank_allowed(simple);
+        }
+        *member = simple;
+    }
+}
+
+/// An optional text member's schema that also matches blank text: the server takes it as
+/// absent. (A typed member, a date or an id, is not text: blank is refused there.)
+fn blank_allowed(schema: RefOr<Schema>) -> RefOr<Schema> {
+    let RefOr::T(Schema::Object(mut object)) = schema else {
+        return schema;
+    };
+    let text = match &object.schema_type {
+        SchemaType::Type(t) => *t == Type::String,
+        SchemaType::Array(types) => types.contains(&Type::String),
+        SchemaType::AnyValue => false,
+    };
+    if text && object.format.is_none() {
+        if let Some(pattern) = object.pattern.take() {
+            let blank = format!("^[{}]*$", crate::domain::WHITESPACE_RANGES);
+            object.pattern = Some(if pattern == crate::domain::text_pattern(0) {
+                pattern
+            } else {
+                format!("{blank}|{pattern}")
+            });
+        }
+    }
+    RefOr::T(Schema::Object(object))
 }
 
 /// The components body declaration `B`'s schemas refer to (its merged parts aside).
@@ -551,22 +581,19 @@ impl PartialSchema for Tags {
 
 impl ToSchema for Tags {}
 
-/// Text that trimming leaves `MIN..=MAX` characters long (a title, a ranking's source); with
-/// `MIN` 0, blank text too (which counts as absent).
+/// Text that trimming leaves `MIN..=MAX` characters long (a title, a ranking's source; with
+/// `MIN` 0, free text, which may be blank), without U+0000, which PostgreSQL text cannot hold.
+/// The length bound is on the text as sent, which trimming only shortens.
 pub struct Text<const MIN: usize, const MAX: usize>;
 
 impl<const MIN: usize, const MAX: usize> PartialSchema for Text<MIN, MAX> {
     fn schema() -> RefOr<Schema> {
-        let text = ObjectBuilder::new()
+        ObjectBuilder::new()
             .schema_type(Type::String)
-            .max_length(Some(MAX));
-        if MIN == 0 {
-            text.into()
-        } else {
-            text.min_length(Some(MIN))
-                .pattern(Some(crate::domain::trimmed_text_pattern()))
-                .into()
-        }
+            .min_length((MIN > 0).then_some(MIN))
+            .max_length(Some(MAX))
+            .pattern(Some(crate::domain::text_pattern(MIN)))
+            .into()
     }
 }
 
