@@ -551,7 +551,7 @@ pub struct ParticipantBody {
     pub role: Option<ParticipantRole>,
     /// A partner proposes (`proposed`, its default and the only status it may create) and may
     /// withdraw (`withdrawn`, its only patch); editors also confirm or decline (their default:
-    /// `confirmed`).
+    /// `confirmed`, which `null` in a patch restores).
     pub status: Option<ParticipationStatus>,
     /// First day (`YYYY-MM-DD`); absent or null: since ever.
     #[schema(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
@@ -757,11 +757,17 @@ impl<S: LinkSpec> Resource for Dated<S> {
         _expected_version: i64,
         write: &DatedWrite,
     ) -> Result<(), ApiError> {
+        // A status cleared by the patch (`null`) is the default again: the editors', since a
+        // partner's only patch is a withdrawal (`check_patch`).
+        let mut write = write.clone();
+        if S::WITH_STATUS && write.status.is_none() {
+            write.status = Some(ParticipationStatus::Confirmed.as_str());
+        }
         Ok(link::update_dated(
             conn,
             table::<S>(),
             id,
-            write,
+            &write,
             db::now(),
         )?)
     }
