@@ -1,6 +1,7 @@
 //! Integration tests: the real service over HTTP against a real PostgreSQL.
 
 mod auth;
+mod bodies;
 mod cli;
 mod companies;
 mod csv;

@@ -1,0 +1,362 @@
+//! Request bodies as the served spec describes them, read the way a client generator reads
+//! them: what a create schema allows is created, a patch clears with `null` exactly what its
+//! schema makes nullable, and what the spec closes is closed.
+
+use lshub::domain::Role;
+use serde_json::{json, Map, Value};
+
+use crate::helpers::*;
+
+/// The spec as served.
+async fn spec(app: &TestApp) -> Value {
+    let res = app.get("/openapi.json").send().await;
+    res.assert_status(200);
+    res.json()
+}
+
+/// `schema` with `$ref`s and `null` alternatives looked through.
+fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
+    if let Some(location) = schema["$ref"].as_str() {
+        let name = location.rsplit('/').next().unwrap_or(location);
+        return resolve(spec, &spec["components"]["schemas"][name]);
+    }
+    if let Some(item) = schema["oneOf"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["type"] != "null"))
+    {
+        return resolve(spec, item);
+    }
+    schema
+}
+
+/// The request body schema of `method path` for `content_type`.
+fn body_schema<'a>(spec: &'a Value, method: &str, path: &str, content_type: &str) -> &'a Value {
+    let schema = &spec["paths"][path][method]["requestBody"]["content"][content_type]["schema"];
+    assert!(
+        schema.is_object(),
+        "no {content_type} body on {method} {path}"
+    );
+    resolve(spec, schema)
+}
+
+fn nullable(schema: &Value) -> bool {
+    schema["type"]
+        .as_array()
+        .is_some_and(|t| t.contains(&json!("null")))
+        || schema["oneOf"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|i| i["type"] == "null"))
+}
+
+/// The least value `schema` allows: only the required members of objects, the fewest items,
+/// the lowest numbers, the first enum value, the shortest text; ids from `ids` by member name.
+fn least(spec: &Value, schema: &Value, ids: &Map<String, Value>) -> Value {
+    let schema = resolve(spec, schema);
+    if let Some(values) = schema["enum"].as_array() {
+        return values[0].clone();
+    }
+    let kind = match &schema["type"] {
+        Value::String(t) => t.clone(),
+        Value::Array(t) => t
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or_default()
+            .to_owned(),
+        _ => String::new(),
+    };
+    match kind.as_str() {
+        "object" => {
+            let mut out = Map::new();
+            for name in schema["required"].as_array().into_iter().flatten() {
+                let name = name.as_str().expect("a member name");
+                let value = match ids.get(name) {
+                    Some(id) => id.clone(),
+                    None => least(spec, &schema["properties"][name], ids),
+                };
+                out.insert(name.to_owned(), value);
+            }
+            Value::Object(out)
+        }
+        "array" => {
+            let n = schema["minItems"].as_u64().unwrap_or(0);
+            Value::Array((0..n).map(|_| least(spec, &schema["items"], ids)).collect())
+        }
+        "integer" => json!(schema["minimum"].as_i64().unwrap_or(0)),
+        "boolean" => json!(false),
+        "string" => {
+            let n = schema["minLength"].as_u64().unwrap_or(1) as usize;
+            json!("Ab".repeat(n).chars().take(n.max(1)).collect::<String>())
+        }
+        other => panic!("no least value of type {other:?}: {schema}"),
+    }
+}
+
+#[actix_web::test]
+async fn the_company_create_schema_requires_name_and_sector_and_is_closed() {
+    let app = TestApp::spawn().await;
+    let spec = spec(&app).await;
+    let create = body_schema(&spec, "post", "/api/v1/companies", "application/json");
+    assert_eq!(create["required"], json!(["name", "sector"]));
+    assert_eq!(create["additionalProperties"], json!(false));
+    assert_eq!(create["properties"]["name"]["type"], "string");
+    assert_eq!(create["properties"]["name"]["minLength"], 2);
+    assert_eq!(create["properties"]["name"]["maxLength"], 200);
+    assert_eq!(
+        create["properties"]["employees"]["maximum"],
+        i64::from(i32::MAX)
+    );
+    assert_eq!(create["properties"]["email"]["format"], "email");
+    assert_eq!(create["properties"]["website"]["format"], "uri");
+    assert_eq!(create["properties"]["tags"]["maxItems"], 30);
+    let address = resolve(&spec, &create["properties"]["address"]);
+    assert_eq!(address["additionalProperties"], json!(false));
+    assert!(address["properties"]["province"]["enum"]
+        .as_array()
+        .is_some_and(|codes| codes.contains(&json!("MI"))));
+
+    for content_type in ["application/merge-patch+json", "application/json"] {
+        let patch = body_schema(&spec, "patch", "/api/v1/companies/{id}", content_type);
+        assert!(patch.get("required").is_none(), "a patch requires nothing");
+        assert_eq!(patch["additionalProperties"], json!(false));
+        assert!(
+            !nullable(&patch["properties"]["name"]),
+            "a name cannot be cleared"
+        );
+        assert!(!nullable(&patch["properties"]["sector"]));
+        assert!(nullable(&patch["properties"]["website"]));
+        assert!(nullable(&patch["properties"]["tags"]));
+    }
+}
+
+/// Where each writable resource is created, in an order that makes the ids the later ones
+/// need: the path in the spec, the URL, and the member its id fills in later bodies.
+const COLLECTIONS: &[(&str, &str, Option<&str>)] = &[
+    (
+        "/api/v1/companies",
+        "/api/v1/companies",
+        Some("organisation_id"),
+    ),
+    ("/api/v1/irccs", "/api/v1/irccs", None),
+    ("/api/v1/universities", "/api/v1/universities", None),
+    ("/api/v1/partners", "/api/v1/partners", None),
+    ("/api/v1/goals", "/api/v1/goals", Some("goal_id")),
+    (
+        "/api/v1/activities",
+        "/api/v1/activities",
+        Some("activity_id"),
+    ),
+    (
+        "/api/v1/goal-activity-links",
+        "/api/v1/goal-activity-links",
+        None,
+    ),
+    (
+        "/api/v1/goals/{id}/partners",
+        "/api/v1/goals/{goal_id}/partners",
+        None,
+    ),
+    (
+        "/api/v1/activities/{id}/participants",
+        "/api/v1/activities/{activity_id}/participants",
+        None,
+    ),
+];
+
+fn url(template: &str, ids: &Map<String, Value>) -> String {
+    ids.iter().fold(template.to_owned(), |url, (name, id)| {
+        url.replace(&format!("{{{name}}}"), id.as_str().unwrap_or_default())
+    })
+}
+
+/// Schemathesis found every create answering 422 to bodies its schema allowed.
+#[actix_web::test]
+async fn the_least_body_each_create_schema_allows_is_created() {
+    let app = TestApp::spawn().await;
+    let spec = spec(&app).await;
+    let mut ids = Map::new();
+    for (path, template, id_member) in COLLECTIONS {
+        let schema = body_schema(&spec, "post", path, "application/json");
+        let body = least(&spec, schema, &ids);
+        let res = app
+            .post(&url(template, &ids))
+            .role(Role::Editor)
+            .json(&body)
+            .send()
+            .await;
+        assert_eq!(
+            res.status,
+            201,
+            "POST {path} {body}: {}",
+            String::from_utf8_lossy(&res.body)
+        );
+        if let Some(member) = id_member {
+            ids.insert((*member).to_owned(), res.json()["id"].clone());
+        }
+    }
+}
+
+/// A record of each writable resource, and the patch schema and URL of its item.
+async fn one_of_each(app: &TestApp, spec: &Value) -> Vec<(String, Value)> {
+    let mut ids = Map::new();
+    let mut out = Vec::new();
+    for (path, template, id_member) in COLLECTIONS {
+        let schema = body_schema(spec, "post", path, "application/json");
+        let res = app
+            .post(&url(template, &ids))
+            .role(Role::Editor)
+            .json(&least(spec, schema, &ids))
+            .send()
+            .await;
+        res.assert_status(201);
+        let record = res.json();
+        if let Some(member) = id_member {
+            ids.insert((*member).to_owned(), record["id"].clone());
+        }
+        let item = res.header("location").expect("Location");
+        let item_path = spec["paths"]
+            .as_object()
+            .expect("paths")
+            .keys()
+            .find(|p| {
+                p.strip_prefix(*path)
+                    .is_some_and(|rest| rest.matches('/').count() == 1 && rest.ends_with('}'))
+            })
+            .expect("an item path")
+            .clone();
+        let patch = body_schema(spec, "patch", &item_path, "application/merge-patch+json");
+        out.push((item, patch.clone()));
+    }
+    out
+}
+
+/// RFC 7396: `null` removes a member, and the result must validate as a create body would,
+/// so exactly the members a create requires cannot be cleared: the patch schema says which.
+#[actix_web::test]
+async fn a_patch_clears_with_null_exactly_what_its_schema_makes_nullable() {
+    let app = TestApp::spawn().await;
+    let spec = spec(&app).await;
+    for (item, patch) in one_of_each(&app, &spec).await {
+        for (name, member) in patch["properties"].as_object().expect("members") {
+            let current = app.get(&item).role(Role::Editor).send().await;
+            current.assert_status(200);
+            let etag = current.header("etag").expect("ETag");
+            let res = app
+                .patch(&item)
+                .role(Role::Editor)
+                .header("If-Match", &etag)
+                .merge_patch(&Value::Object(Map::from_iter([(
+                    name.clone(),
+                    Value::Null,
+                )])))
+                .send()
+                .await;
+            let expected = if nullable(member) { 200 } else { 422 };
+            assert_eq!(
+                res.status,
+                expected,
+                "PATCH {item} {{\"{name}\": null}}: {}",
+                String::from_utf8_lossy(&res.body)
+            );
+            // Cleared to its default; a participant's was a 500 (no status left to write).
+            match (name.as_str(), item.contains("/participants/")) {
+                ("status", true) => assert_eq!(res.json()["status"], "confirmed"),
+                ("status", false) => assert_eq!(res.json()["status"], "active"),
+                _ => {}
+            }
+        }
+    }
+}
+
+#[actix_web::test]
+async fn unknown_members_inside_list_items_are_refused() {
+    let app = TestApp::spawn().await;
+    let organisations = app.count("organisations");
+    let ranking =
+        json!({"area": "life_sciences_and_medicine", "rank": 1, "source": "QS", "year": 2019});
+    let mut extra = ranking.clone();
+    extra["colour"] = json!("blue");
+    let res = app
+        .post("/api/v1/universities")
+        .role(Role::Editor)
+        .json(&json!({"name": "Università Uno", "rankings": [ranking, extra]}))
+        .send()
+        .await;
+    assert_field_error(
+        &res.assert_problem(422, "validation"),
+        "/rankings/1/colour",
+        "unknown_field",
+    );
+
+    let res = app
+        .post("/api/v1/goals")
+        .role(Role::Editor)
+        .json(&json!({"code": 1, "title": "Goal", "lines_of_action": [{"text": "x", "id": 3}]}))
+        .send()
+        .await;
+    assert_field_error(
+        &res.assert_problem(422, "validation"),
+        "/lines_of_action/0/id",
+        "unknown_field",
+    );
+    assert_eq!(app.count("organisations"), organisations);
+    assert_eq!(app.count("goals"), 0);
+}
+
+/// PostgreSQL text cannot hold U+0000; schemathesis's first such title was a 500.
+#[actix_web::test]
+async fn text_holding_nul_is_refused_at_its_member_with_every_other_problem() {
+    let app = TestApp::spawn().await;
+    let organisations = app.count("organisations");
+    let res = app
+        .post("/api/v1/activities")
+        .role(Role::Editor)
+        .json(&json!({"title": "Kick\u{0}off", "description": "fine", "status": "nope"}))
+        .send()
+        .await;
+    let problem = res.assert_problem(422, "validation");
+    assert_field_error(&problem, "/title", "invalid_format");
+    assert_field_error(&problem, "/status", "unknown_value");
+
+    let res = app
+        .post("/api/v1/companies")
+        .role(Role::Editor)
+        .json(&json!({"name": "Nul Srl", "sector": "biotech", "address": {"city": "Mi\u{0}lano"}, "tags": ["ok", "n\u{0}"]}))
+        .send()
+        .await;
+    let problem = res.assert_problem(422, "validation");
+    assert_field_error(&problem, "/address/city", "invalid_format");
+    assert_field_error(&problem, "/tags/1", "invalid_format");
+    assert_eq!(app.count("activities"), 0);
+    assert_eq!(app.count("organisations"), organisations);
+}
+
+/// JSON Schema counts `3.0` as an integer; so does the server.
+#[actix_web::test]
+async fn whole_numbers_may_be_written_with_a_fraction() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .post("/api/v1/goals")
+        .role(Role::Editor)
+        .json(&json!({"code": 3.0, "title": "Third goal"}))
+        .send()
+        .await;
+    res.assert_status(201);
+    assert_eq!(res.json()["code"], 3);
+    let company = app
+        .create_company(json!({"name": "Whole Srl", "sector": "biotech", "employees": 12.0}))
+        .await;
+    assert_eq!(company["employees"], 12);
+
+    let res = app
+        .post("/api/v1/goals")
+        .role(Role::Editor)
+        .json(&json!({"code": 3.5, "title": "Half goal"}))
+        .send()
+        .await;
+    assert_field_error(
+        &res.assert_problem(422, "validation"),
+        "/code",
+        "invalid_type",
+    );
+}
