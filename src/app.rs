@@ -16,8 +16,8 @@ use crate::auth::{PasswordHasher, TokenService};
 use crate::config::{HttpSettings, Settings};
 use crate::db::{self, PgPool};
 use crate::error::ApiError;
-use crate::http::csv::ExportPermits;
-use crate::http::middleware::{request_context, RequestLimits, X_REQUEST_ID};
+use crate::http::machinery::csv::ExportPermits;
+use crate::http::machinery::middleware::{request_context, RequestLimits, X_REQUEST_ID};
 
 /// Largest JSON body accepted by ordinary endpoints (imports will have their own limit).
 pub const JSON_BODY_LIMIT: usize = 64 * 1024;

@@ -8,7 +8,8 @@ use utoipa::openapi::security::{
 use utoipa::{Modify, OpenApi};
 
 use crate::error::PROBLEM_TYPES;
-use crate::http::{companies, list, problems, record};
+use crate::http::machinery::{list, problems, record};
+use crate::http::resources::companies;
 
 /// The API description.
 #[derive(OpenApi)]
@@ -37,7 +38,7 @@ use crate::http::{companies, list, problems, record};
         crate::error::Problem,
         crate::error::FieldError,
         crate::error::OAuthErrorBody,
-        crate::http::organisation::ProvinceCode,
+        crate::http::resources::organisation::ProvinceCode,
         list::PageResponse<companies::CompanyResponse>,
         list::PageResponse<record::AuditEvent>,
     )),

@@ -29,23 +29,23 @@ macro_rules! record_handlers {
                 (status = 201, description = "Created", body = $response,
                  headers(("Location" = String, description = "The new record's URL"),
                          ("ETag" = String, description = "`\"<version>\"`"))),
-                (status = 400, response = $crate::http::problems::BadRequest),
-                (status = 401, response = $crate::http::problems::Unauthorized),
-                (status = 403, response = $crate::http::problems::Forbidden),
-                (status = 409, response = $crate::http::problems::Conflict),
-                (status = 413, response = $crate::http::problems::PayloadTooLarge),
-                (status = 415, response = $crate::http::problems::UnsupportedMediaType),
-                (status = 422, response = $crate::http::problems::Unprocessable),
-                (status = 503, response = $crate::http::problems::Unavailable),
+                (status = 400, response = $crate::http::machinery::problems::BadRequest),
+                (status = 401, response = $crate::http::machinery::problems::Unauthorized),
+                (status = 403, response = $crate::http::machinery::problems::Forbidden),
+                (status = 409, response = $crate::http::machinery::problems::Conflict),
+                (status = 413, response = $crate::http::machinery::problems::PayloadTooLarge),
+                (status = 415, response = $crate::http::machinery::problems::UnsupportedMediaType),
+                (status = 422, response = $crate::http::machinery::problems::Unprocessable),
+                (status = 503, response = $crate::http::machinery::problems::Unavailable),
             )
         )]
         pub async fn $create(
-            pool: $crate::http::organisation::Pool,
+            pool: $crate::http::resources::organisation::Pool,
             principal: $crate::auth::Principal,
             req: actix_web::HttpRequest,
             body: actix_web::web::Bytes,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::http::record::create::<$resource>(&pool, &principal, &req, (), body).await
+            $crate::http::machinery::record::create::<$resource>(&pool, &principal, &req, (), body).await
         }
 
         #[doc = $s_get]
@@ -53,27 +53,27 @@ macro_rules! record_handlers {
             get, path = $item, tag = $tag,
             summary = $s_get,
             description = "Honours `If-None-Match` (304).",
-            params(("id" = uuid::Uuid, Path, description = "Record id"), $crate::http::record::GetParams),
+            params(("id" = uuid::Uuid, Path, description = "Record id"), $crate::http::machinery::record::GetParams),
             security(("bearer" = [])),
             responses(
                 (status = 200, description = "The record", body = $response,
                  headers(("ETag" = String, description = "`\"<version>\"`"))),
                 (status = 304, description = "Not modified since the ETag in If-None-Match"),
-                (status = 400, response = $crate::http::problems::BadRequest),
-                (status = 401, response = $crate::http::problems::Unauthorized),
-                (status = 403, response = $crate::http::problems::Forbidden),
-                (status = 404, response = $crate::http::problems::NotFound),
-                (status = 503, response = $crate::http::problems::Unavailable),
+                (status = 400, response = $crate::http::machinery::problems::BadRequest),
+                (status = 401, response = $crate::http::machinery::problems::Unauthorized),
+                (status = 403, response = $crate::http::machinery::problems::Forbidden),
+                (status = 404, response = $crate::http::machinery::problems::NotFound),
+                (status = 503, response = $crate::http::machinery::problems::Unavailable),
             )
         )]
         pub async fn $get(
-            pool: $crate::http::organisation::Pool,
+            pool: $crate::http::resources::organisation::Pool,
             principal: $crate::auth::Principal,
             req: actix_web::HttpRequest,
             id: actix_web::web::Path<uuid::Uuid>,
-            query: actix_web::web::Query<$crate::http::record::GetParams>,
+            query: actix_web::web::Query<$crate::http::machinery::record::GetParams>,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::http::record::get::<$resource>(&pool, &principal, &req, (), id.into_inner(), query.into_inner())
+            $crate::http::machinery::record::get::<$resource>(&pool, &principal, &req, (), id.into_inner(), query.into_inner())
                 .await
         }
 
@@ -82,33 +82,33 @@ macro_rules! record_handlers {
             patch, path = $item, tag = $tag,
             summary = $s_update,
             description = $patch_description,
-            params(("id" = uuid::Uuid, Path, description = "Record id"), $crate::http::etag::IfMatch),
+            params(("id" = uuid::Uuid, Path, description = "Record id"), $crate::http::machinery::etag::IfMatch),
             request_body(content(($patch_body = "application/merge-patch+json"), ($patch_body = "application/json"))),
             security(("bearer" = [])),
             responses(
                 (status = 200, description = "Updated", body = $response,
                  headers(("ETag" = String, description = "`\"<version>\"`"))),
-                (status = 400, response = $crate::http::problems::BadRequest),
-                (status = 401, response = $crate::http::problems::Unauthorized),
-                (status = 403, response = $crate::http::problems::Forbidden),
-                (status = 404, response = $crate::http::problems::NotFound),
-                (status = 409, response = $crate::http::problems::Conflict),
-                (status = 412, response = $crate::http::problems::PreconditionFailed),
-                (status = 413, response = $crate::http::problems::PayloadTooLarge),
-                (status = 415, response = $crate::http::problems::UnsupportedMediaType),
-                (status = 422, response = $crate::http::problems::Unprocessable),
-                (status = 428, response = $crate::http::problems::PreconditionRequired),
-                (status = 503, response = $crate::http::problems::Unavailable),
+                (status = 400, response = $crate::http::machinery::problems::BadRequest),
+                (status = 401, response = $crate::http::machinery::problems::Unauthorized),
+                (status = 403, response = $crate::http::machinery::problems::Forbidden),
+                (status = 404, response = $crate::http::machinery::problems::NotFound),
+                (status = 409, response = $crate::http::machinery::problems::Conflict),
+                (status = 412, response = $crate::http::machinery::problems::PreconditionFailed),
+                (status = 413, response = $crate::http::machinery::problems::PayloadTooLarge),
+                (status = 415, response = $crate::http::machinery::problems::UnsupportedMediaType),
+                (status = 422, response = $crate::http::machinery::problems::Unprocessable),
+                (status = 428, response = $crate::http::machinery::problems::PreconditionRequired),
+                (status = 503, response = $crate::http::machinery::problems::Unavailable),
             )
         )]
         pub async fn $update(
-            pool: $crate::http::organisation::Pool,
+            pool: $crate::http::resources::organisation::Pool,
             principal: $crate::auth::Principal,
             req: actix_web::HttpRequest,
             id: actix_web::web::Path<uuid::Uuid>,
             body: actix_web::web::Bytes,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::http::record::update::<$resource>(&pool, &principal, &req, (), id.into_inner(), body).await
+            $crate::http::machinery::record::update::<$resource>(&pool, &principal, &req, (), id.into_inner(), body).await
         }
 
         #[doc = $s_archive]
@@ -116,27 +116,27 @@ macro_rules! record_handlers {
             delete, path = $item, tag = $tag,
             summary = $s_archive,
             description = "Archives: the record leaves lists and reads until restored. Requires If-Match.",
-            params(("id" = uuid::Uuid, Path, description = "Record id"), $crate::http::etag::IfMatch),
+            params(("id" = uuid::Uuid, Path, description = "Record id"), $crate::http::machinery::etag::IfMatch),
             security(("bearer" = [])),
             responses(
                 (status = 204, description = "Archived",
                  headers(("ETag" = String, description = "The archived version's ETag"))),
-                (status = 400, response = $crate::http::problems::BadRequest),
-                (status = 401, response = $crate::http::problems::Unauthorized),
-                (status = 403, response = $crate::http::problems::Forbidden),
-                (status = 404, response = $crate::http::problems::NotFound),
-                (status = 412, response = $crate::http::problems::PreconditionFailed),
-                (status = 428, response = $crate::http::problems::PreconditionRequired),
-                (status = 503, response = $crate::http::problems::Unavailable),
+                (status = 400, response = $crate::http::machinery::problems::BadRequest),
+                (status = 401, response = $crate::http::machinery::problems::Unauthorized),
+                (status = 403, response = $crate::http::machinery::problems::Forbidden),
+                (status = 404, response = $crate::http::machinery::problems::NotFound),
+                (status = 412, response = $crate::http::machinery::problems::PreconditionFailed),
+                (status = 428, response = $crate::http::machinery::problems::PreconditionRequired),
+                (status = 503, response = $crate::http::machinery::problems::Unavailable),
             )
         )]
         pub async fn $archive(
-            pool: $crate::http::organisation::Pool,
+            pool: $crate::http::resources::organisation::Pool,
             principal: $crate::auth::Principal,
             req: actix_web::HttpRequest,
             id: actix_web::web::Path<uuid::Uuid>,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::http::record::remove::<$resource>(&pool, &principal, &req, (), id.into_inner()).await
+            $crate::http::machinery::record::remove::<$resource>(&pool, &principal, &req, (), id.into_inner()).await
         }
 
         #[doc = $s_restore]
@@ -144,28 +144,28 @@ macro_rules! record_handlers {
             post, path = $restore_path, tag = $tag,
             summary = $s_restore,
             description = "Requires If-Match (the archived version's ETag).",
-            params(("id" = uuid::Uuid, Path, description = "Record id"), $crate::http::etag::IfMatch),
+            params(("id" = uuid::Uuid, Path, description = "Record id"), $crate::http::machinery::etag::IfMatch),
             security(("bearer" = [])),
             responses(
                 (status = 200, description = "Restored", body = $response,
                  headers(("ETag" = String, description = "`\"<version>\"`"))),
-                (status = 400, response = $crate::http::problems::BadRequest),
-                (status = 401, response = $crate::http::problems::Unauthorized),
-                (status = 403, response = $crate::http::problems::Forbidden),
-                (status = 404, response = $crate::http::problems::NotFound),
-                (status = 409, response = $crate::http::problems::Conflict),
-                (status = 412, response = $crate::http::problems::PreconditionFailed),
-                (status = 428, response = $crate::http::problems::PreconditionRequired),
-                (status = 503, response = $crate::http::problems::Unavailable),
+                (status = 400, response = $crate::http::machinery::problems::BadRequest),
+                (status = 401, response = $crate::http::machinery::problems::Unauthorized),
+                (status = 403, response = $crate::http::machinery::problems::Forbidden),
+                (status = 404, response = $crate::http::machinery::problems::NotFound),
+                (status = 409, response = $crate::http::machinery::problems::Conflict),
+                (status = 412, response = $crate::http::machinery::problems::PreconditionFailed),
+                (status = 428, response = $crate::http::machinery::problems::PreconditionRequired),
+                (status = 503, response = $crate::http::machinery::problems::Unavailable),
             )
         )]
         pub async fn $restore(
-            pool: $crate::http::organisation::Pool,
+            pool: $crate::http::resources::organisation::Pool,
             principal: $crate::auth::Principal,
             req: actix_web::HttpRequest,
             id: actix_web::web::Path<uuid::Uuid>,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::http::record::restore::<$resource>(&pool, &principal, &req, (), id.into_inner()).await
+            $crate::http::machinery::record::restore::<$resource>(&pool, &principal, &req, (), id.into_inner()).await
         }
 
         #[doc = $s_history]
@@ -174,32 +174,32 @@ macro_rules! record_handlers {
             summary = $s_history,
             description = "Every change: who, when, which request, the fields before and after.",
             params(("id" = uuid::Uuid, Path, description = "Record id"),
-                   $crate::http::list::ListRequest<$crate::http::record::History, $crate::http::list::NoFilters>),
+                   $crate::http::machinery::list::ListRequest<$crate::http::machinery::record::History, $crate::http::machinery::list::NoFilters>),
             security(("bearer" = [])),
             responses(
                 (status = 200, description = "A page of audit events (or, with `Accept: text/csv`, all of them as CSV)",
-                 content(($crate::http::list::PageResponse<$crate::http::record::AuditEvent> = "application/json"),
+                 content(($crate::http::machinery::list::PageResponse<$crate::http::machinery::record::AuditEvent> = "application/json"),
                          (String = "text/csv")),
                  headers(("ETag" = String, description = "Changes whenever the registry changes"))),
                 (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
-                (status = 400, response = $crate::http::problems::BadRequest),
-                (status = 401, response = $crate::http::problems::Unauthorized),
-                (status = 403, response = $crate::http::problems::Forbidden),
-                (status = 404, response = $crate::http::problems::NotFound),
-                (status = 422, response = $crate::http::problems::Unprocessable),
-                (status = 429, response = $crate::http::problems::TooManyRequests),
-                (status = 503, response = $crate::http::problems::Unavailable),
+                (status = 400, response = $crate::http::machinery::problems::BadRequest),
+                (status = 401, response = $crate::http::machinery::problems::Unauthorized),
+                (status = 403, response = $crate::http::machinery::problems::Forbidden),
+                (status = 404, response = $crate::http::machinery::problems::NotFound),
+                (status = 422, response = $crate::http::machinery::problems::Unprocessable),
+                (status = 429, response = $crate::http::machinery::problems::TooManyRequests),
+                (status = 503, response = $crate::http::machinery::problems::Unavailable),
             )
         )]
         pub async fn $history(
-            pool: $crate::http::organisation::Pool,
+            pool: $crate::http::resources::organisation::Pool,
             principal: $crate::auth::Principal,
             req: actix_web::HttpRequest,
             id: actix_web::web::Path<uuid::Uuid>,
-            query: $crate::http::list::ListRequest<$crate::http::record::History, $crate::http::list::NoFilters>,
+            query: $crate::http::machinery::list::ListRequest<$crate::http::machinery::record::History, $crate::http::machinery::list::NoFilters>,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
             let (params, _) = query.into_parts();
-            $crate::http::record::history::<$resource>(&pool, &principal, &req, (), id.into_inner(), params)
+            $crate::http::machinery::record::history::<$resource>(&pool, &principal, &req, (), id.into_inner(), params)
                 .await
         }
     };

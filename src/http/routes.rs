@@ -12,10 +12,10 @@ use utoipa::openapi::extensions::ExtensionsBuilder;
 use utoipa::openapi::path::{HttpMethod, Operation};
 use utoipa::openapi::{RefOr, Schema};
 
-use super::dated::{Dated, GoalPartners, Participants};
-use super::links::GoalActivityLinks;
-use super::record::{Resource as _, EDITORS};
-use super::{
+use super::machinery::record::{Resource as _, EDITORS};
+use super::resources::dated::{Dated, GoalPartners, Participants};
+use super::resources::links::GoalActivityLinks;
+use super::resources::{
     activities, areas, auth, companies, dated, goals, health, irccs, links, organisations,
     partners, universities,
 };
@@ -118,7 +118,7 @@ pub fn declare(r: &mut impl Register) {
 
     route!(r, organisations::list_organisations, EVERYONE);
     route!(r, organisations::get_organisation, EVERYONE);
-    route!(r, dated::list_engagements, EVERYONE);
+    route!(r, organisations::list_engagements, EVERYONE);
     record_routes!(
         r,
         companies,

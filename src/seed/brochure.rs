@@ -12,12 +12,12 @@ use uuid::Uuid;
 
 use crate::domain::OrganisationKind;
 use crate::error::ApiError;
-use crate::http::companies::Companies;
-use crate::http::irccs::Irccs;
-use crate::http::organisation::{validate_body, OrgResource};
-use crate::http::partners::Partners;
-use crate::http::record::insert_new;
-use crate::http::universities::Universities;
+use crate::http::machinery::record::insert_new;
+use crate::http::resources::companies::Companies;
+use crate::http::resources::irccs::Irccs;
+use crate::http::resources::organisation::{validate_body, OrgResource};
+use crate::http::resources::partners::Partners;
+use crate::http::resources::universities::Universities;
 use crate::models::audit::Actor;
 
 /// The dataset file.
@@ -221,11 +221,11 @@ pub fn load_strategy(
     conn: &mut PgConnection,
     organisations: &HashMap<String, Uuid>,
 ) -> Result<StrategyLoaded, String> {
-    use crate::http::activities::Activities;
-    use crate::http::dated::{Dated, GoalPartners};
-    use crate::http::goals::Goals;
-    use crate::http::links::GoalActivityLinks;
-    use crate::http::record::Resource;
+    use crate::http::machinery::record::Resource;
+    use crate::http::resources::activities::Activities;
+    use crate::http::resources::dated::{Dated, GoalPartners};
+    use crate::http::resources::goals::Goals;
+    use crate::http::resources::links::GoalActivityLinks;
 
     fn object(value: Json) -> Map<String, Json> {
         match value {

@@ -6,9 +6,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::organisation::Pool;
-use super::problems;
 use crate::db;
 use crate::error::ApiError;
+use crate::http::machinery::problems;
 
 /// A probe's answer.
 #[derive(Debug, Serialize, ToSchema)]

@@ -7,17 +7,17 @@ use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::body::Errors;
 use super::goals::{areas, text, title};
-use super::list::{serve_list, ListKind, ListRequest, PageResponse};
 use super::organisation::Pool;
-use super::problems;
-use super::record::{to_object, top_level, Locked, Resource};
-use super::schema::request_bodies;
 use crate::auth::Principal;
 use crate::db::list::{Filter, ListQuery, Order, SortKey, Value};
 use crate::domain::{codes, ActivityStatus, Area, Invalid};
 use crate::error::{stored, ApiError};
+use crate::http::machinery::body::Errors;
+use crate::http::machinery::list::{serve_list, ListKind, ListRequest, PageResponse};
+use crate::http::machinery::problems;
+use crate::http::machinery::record::{to_object, top_level, Locked, Resource};
+use crate::http::machinery::schema::request_bodies;
 use crate::models::activity::{self as model, ActivityRow, ActivityWrite};
 use crate::models::record as rows;
 
@@ -96,10 +96,10 @@ fn responses(
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct ActivityBody {
     /// What the activity is: 2 to 500 characters.
-    #[schema(required, value_type = Option<super::schema::Text<2, 500>>, inline)]
+    #[schema(required, value_type = Option<crate::http::machinery::schema::Text<2, 500>>, inline)]
     pub title: Option<String>,
     /// More detail, up to 5,000 characters.
-    #[schema(value_type = Option<super::schema::Text<0, 5000>>, inline)]
+    #[schema(value_type = Option<crate::http::machinery::schema::Text<0, 5000>>, inline)]
     pub description: Option<String>,
     /// Where it stands; default `active`.
     pub status: Option<ActivityStatus>,
@@ -111,7 +111,7 @@ pub struct ActivityBody {
     pub ends_on: Option<NaiveDate>,
     /// Its own areas of action, no repeats; empty or absent: its primary goal's.
     #[serde(default)]
-    #[schema(value_type = super::schema::Areas, inline)]
+    #[schema(value_type = crate::http::machinery::schema::Areas, inline)]
     pub areas: Vec<Area>,
 }
 

@@ -13,14 +13,14 @@ use serde_json::Value as Json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::body::Errors;
-use super::list::{ListKind, ListParams};
-use super::record::{top_level, Locked, Resource, EDITORS, PARTNERS_AND_EDITORS};
 use crate::auth::Principal;
 use crate::db::list::{Filter, ListQuery, Order, SortKey, Value};
 use crate::db::PgPool;
 use crate::domain::{self, Invalid, OrganisationKind, Role};
 use crate::error::{stored, ApiError};
+use crate::http::machinery::body::Errors;
+use crate::http::machinery::list::{ListKind, ListParams};
+use crate::http::machinery::record::{top_level, Locked, Resource, EDITORS, PARTNERS_AND_EDITORS};
 use crate::models::organisation::{
     self as org_model, DetailRow, OrgRecord, OrganisationFields, OrganisationRow, PointRead,
 };
@@ -111,10 +111,10 @@ impl OrganisationView {
 #[serde(deny_unknown_fields)]
 pub struct AddressInput {
     /// Street and number, up to 200 characters.
-    #[schema(value_type = Option<super::schema::Text<0, 200>>, inline)]
+    #[schema(value_type = Option<crate::http::machinery::schema::Text<0, 200>>, inline)]
     pub street: Option<String>,
     /// City, up to 100 characters.
-    #[schema(value_type = Option<super::schema::Text<0, 100>>, inline)]
+    #[schema(value_type = Option<crate::http::machinery::schema::Text<0, 100>>, inline)]
     pub city: Option<String>,
     /// Postal code: exactly 5 digits when the country is `IT` (the default); otherwise 2 to 12
     /// letters, digits, spaces and dashes, stored uppercase.
@@ -140,10 +140,10 @@ pub struct OrganisationBody {
     #[schema(required, value_type = Option<domain::Name>, inline)]
     pub name: Option<String>,
     /// Registered legal name, up to 300 characters.
-    #[schema(value_type = Option<super::schema::Text<0, 300>>, inline)]
+    #[schema(value_type = Option<crate::http::machinery::schema::Text<0, 300>>, inline)]
     pub legal_name: Option<String>,
     /// Free-text description, up to 5,000 characters.
-    #[schema(value_type = Option<super::schema::Text<0, 5000>>, inline)]
+    #[schema(value_type = Option<crate::http::machinery::schema::Text<0, 5000>>, inline)]
     pub description: Option<String>,
     /// An `http` or `https` URL with a host name.
     #[schema(value_type = Option<domain::Website>, inline)]
@@ -159,7 +159,7 @@ pub struct OrganisationBody {
     pub address: Option<AddressInput>,
     /// Up to 30 tags, each at most 50 characters without `;`, unique ignoring case.
     #[serde(default)]
-    #[schema(value_type = super::schema::Tags, inline)]
+    #[schema(value_type = crate::http::machinery::schema::Tags, inline)]
     pub tags: Vec<String>,
     /// Located in the Milano Innovation District (MIND); default false.
     #[serde(default)]
@@ -430,7 +430,7 @@ pub async fn list<R: OrgResource>(
     all.extend(filters);
     let order = params.order::<R>(SEARCH_COLUMN)?;
     let query = list_query::<R>(all, order, None);
-    super::list::serve_list(
+    crate::http::machinery::list::serve_list(
         pool,
         principal,
         req,
@@ -453,8 +453,9 @@ pub fn validate_body<R: OrgResource>(
     body: serde_json::Map<String, Json>,
 ) -> Result<(OrganisationFields, R::Detail), ApiError> {
     static COMMON: OnceLock<Vec<String>> = OnceLock::new();
-    let common_members = COMMON.get_or_init(super::schema::member_names::<OrganisationBody>);
-    let (common, own) = super::body::split(body, common_members);
+    let common_members =
+        COMMON.get_or_init(crate::http::machinery::schema::member_names::<OrganisationBody>);
+    let (common, own) = crate::http::machinery::body::split(body, common_members);
     let mut errors = Errors::default();
     let common: OrganisationBody = errors.decode(common);
     let own: R::Body = errors.decode(own);

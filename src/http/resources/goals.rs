@@ -7,16 +7,16 @@ use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::body::Errors;
-use super::list::{serve_list, ListKind, ListRequest, PageResponse};
 use super::organisation::Pool;
-use super::problems;
-use super::record::{top_level, Locked, Resource};
-use super::schema::request_bodies;
 use crate::auth::Principal;
 use crate::db::list::{Filter, ListQuery, Order, SortKey, Value};
 use crate::domain::{codes, Area, Invalid};
 use crate::error::{stored, ApiError};
+use crate::http::machinery::body::Errors;
+use crate::http::machinery::list::{serve_list, ListKind, ListRequest, PageResponse};
+use crate::http::machinery::problems;
+use crate::http::machinery::record::{top_level, Locked, Resource};
+use crate::http::machinery::schema::request_bodies;
 use crate::models::goal::{self as model, GoalRow, GoalWrite};
 use crate::models::record as rows;
 
@@ -36,10 +36,10 @@ pub struct LineOfAction {
 pub struct LineOfActionInput {
     /// A short label, e.g. `Communication`: up to 100 characters; blank counts as absent.
     #[serde(default)]
-    #[schema(value_type = Option<super::schema::Text<0, 100>>, inline)]
+    #[schema(value_type = Option<crate::http::machinery::schema::Text<0, 100>>, inline)]
     pub label: Option<String>,
     /// What is done: 1 to 2,000 characters.
-    #[schema(value_type = super::schema::Text<1, 2000>, inline)]
+    #[schema(value_type = crate::http::machinery::schema::Text<1, 2000>, inline)]
     pub text: String,
 }
 
@@ -105,17 +105,20 @@ impl TryFrom<GoalRow> for GoalResponse {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct GoalBody {
     /// The goal's number, 1 to 999, unique among live goals (409 `duplicate` otherwise).
-    #[serde(default, deserialize_with = "super::body::optional_whole_number")]
+    #[serde(
+        default,
+        deserialize_with = "crate::http::machinery::body::optional_whole_number"
+    )]
     #[schema(required, minimum = 1, maximum = 999, format = Int32)]
     pub code: Option<i64>,
     /// The short name: 2 to 200 characters.
-    #[schema(required, value_type = Option<super::schema::Text<2, 200>>, inline)]
+    #[schema(required, value_type = Option<crate::http::machinery::schema::Text<2, 200>>, inline)]
     pub title: Option<String>,
     /// The one-line aim, up to 500 characters.
-    #[schema(value_type = Option<super::schema::Text<0, 500>>, inline)]
+    #[schema(value_type = Option<crate::http::machinery::schema::Text<0, 500>>, inline)]
     pub headline: Option<String>,
     /// The GOAL sentence, up to 5,000 characters.
-    #[schema(value_type = Option<super::schema::Text<0, 5000>>, inline)]
+    #[schema(value_type = Option<crate::http::machinery::schema::Text<0, 5000>>, inline)]
     pub statement: Option<String>,
     /// How the goal is pursued: up to 50 lines. (The whole body is capped at 64 KiB: 413
     /// beyond.)
@@ -124,12 +127,12 @@ pub struct GoalBody {
     pub lines_of_action: Vec<LineOfActionInput>,
     /// Areas of action, no repeats.
     #[serde(default)]
-    #[schema(value_type = super::schema::Areas, inline)]
+    #[schema(value_type = crate::http::machinery::schema::Areas, inline)]
     pub areas: Vec<Area>,
     /// Partners named only as a category: up to 50 names, each up to 300 characters (blank
     /// ones are dropped).
     #[serde(default)]
-    #[schema(max_items = 50, value_type = Vec<super::schema::Text<0, 300>>, inline)]
+    #[schema(max_items = 50, value_type = Vec<crate::http::machinery::schema::Text<0, 300>>, inline)]
     pub unlisted_partners: Vec<String>,
 }
 

@@ -6,15 +6,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::body::Errors;
-use super::list::{ListRequest, PageResponse};
 use super::organisation::{self as org, OrgResource, OrganisationView, Pool, ProvinceCode};
-use super::problems;
-use super::schema::request_bodies;
 use crate::auth::Principal;
 use crate::db::list::{Filter, SortKey, Value};
 use crate::domain::{self, Invalid, OrganisationKind, PartnerScope, PartnerType};
 use crate::error::{stored, ApiError};
+use crate::http::machinery::body::Errors;
+use crate::http::machinery::list::{ListRequest, PageResponse};
+use crate::http::machinery::problems;
+use crate::http::machinery::schema::request_bodies;
 use crate::models::organisation::OrgRecord;
 use crate::models::partner::{self as model, PartnerDetail};
 

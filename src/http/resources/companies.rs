@@ -5,15 +5,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::body::Errors;
-use super::list::{ListRequest, PageResponse};
 use super::organisation::{self as org, OrgResource, OrganisationView, Pool, ProvinceCode};
-use super::problems;
-use super::schema::request_bodies;
 use crate::auth::Principal;
 use crate::db::list::{Filter, SortKey, Value};
 use crate::domain::{self, DeviceSegment, Invalid, OrganisationKind, Sector};
 use crate::error::{stored, ApiError};
+use crate::http::machinery::body::Errors;
+use crate::http::machinery::list::{ListRequest, PageResponse};
+use crate::http::machinery::problems;
+use crate::http::machinery::schema::request_bodies;
 use crate::models::company::{self as model, CompanyDetail};
 use crate::models::organisation::OrgRecord;
 
@@ -87,24 +87,39 @@ pub struct CompanyBody {
     #[schema(value_type = Option<domain::AtecoCode>, inline)]
     pub ateco_code: Option<String>,
     /// Head count.
-    #[serde(default, deserialize_with = "super::body::optional_whole_number")]
+    #[serde(
+        default,
+        deserialize_with = "crate::http::machinery::body::optional_whole_number"
+    )]
     #[schema(minimum = 0, maximum = 2147483647, format = Int32)]
     pub employees: Option<i64>,
     /// Yearly revenue in whole euros.
-    #[serde(default, deserialize_with = "super::body::optional_whole_number")]
+    #[serde(
+        default,
+        deserialize_with = "crate::http::machinery::body::optional_whole_number"
+    )]
     #[schema(minimum = 0, maximum = 1000000000000000_i64)]
     pub revenue_eur: Option<i64>,
     /// Yearly R&D investment in whole euros.
-    #[serde(default, deserialize_with = "super::body::optional_whole_number")]
+    #[serde(
+        default,
+        deserialize_with = "crate::http::machinery::body::optional_whole_number"
+    )]
     #[schema(minimum = 0, maximum = 1000000000000000_i64)]
     pub rd_investment_eur: Option<i64>,
     /// Yearly exports in whole euros.
-    #[serde(default, deserialize_with = "super::body::optional_whole_number")]
+    #[serde(
+        default,
+        deserialize_with = "crate::http::machinery::body::optional_whole_number"
+    )]
     #[schema(minimum = 0, maximum = 1000000000000000_i64)]
     pub exports_eur: Option<i64>,
     /// Year founded: 1800 to the current year. The upper bound moves every 1 January, so
     /// the schema states only the lower one.
-    #[serde(default, deserialize_with = "super::body::optional_whole_number")]
+    #[serde(
+        default,
+        deserialize_with = "crate::http::machinery::body::optional_whole_number"
+    )]
     #[schema(minimum = 1800, format = Int32)]
     pub founded_year: Option<i64>,
     /// Member of Assolombarda; default false.

@@ -8,14 +8,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::etag::PRIVATE_REVALIDATE;
 use super::organisation::Pool;
-use super::problems;
 use crate::auth::tokens::{digest_token, new_refresh_token};
 use crate::auth::{PasswordHasher, Principal, PrincipalKind, TokenService};
 use crate::db;
 use crate::domain::Role;
 use crate::error::{stored, ApiError, OAuthErrorBody};
+use crate::http::machinery::etag::PRIVATE_REVALIDATE;
+use crate::http::machinery::problems;
 use crate::models::user::{self, UserRow};
 
 /// The grants of the token endpoint.

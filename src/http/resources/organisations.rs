@@ -1,25 +1,29 @@
-//! `/api/v1/organisations`: one read-only view across the four kinds.
+//! `/api/v1/organisations`: one read-only view across the four kinds, and each
+//! organisation's engagements (the goals it partners, the activities it takes part in).
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::companies::{Companies, CompanyResponse};
-use super::etag;
+use super::dated::{self, GoalPartner, GoalPartners, Participant, Participants};
 use super::irccs::{Irccs, IrccsResponse};
-use super::list::{ListKind, ListRequest, PageResponse};
 use super::organisation::{
     self as org, OrgResource, OrganisationView, Pool, ProvinceCode, SEARCH_COLUMN,
 };
 use super::partners::{PartnerResponse, Partners};
-use super::problems;
-use super::record::GetParams;
 use super::universities::{Universities, UniversityResponse};
 use crate::auth::Principal;
 use crate::db::{self, list::Filter, list::ListQuery, list::SortKey, list::Value};
 use crate::domain::{OrganisationKind, Tag};
 use crate::error::{stored, ApiError};
+use crate::http::machinery::etag;
+use crate::http::machinery::list::{ListKind, ListRequest, PageResponse};
+use crate::http::machinery::problems;
+use crate::http::machinery::record::GetParams;
+use crate::models::link::{self, End};
 use crate::models::organisation::{self as model, NoDetail, OrgRecord};
 
 /// The organisations list, across kinds.
@@ -126,7 +130,7 @@ pub async fn list_organisations(
         order,
         limit: None,
     };
-    super::list::serve_list(
+    crate::http::machinery::list::serve_list(
         &pool,
         &principal,
         &req,
@@ -222,4 +226,66 @@ pub async fn get_organisation(
         return Ok(not_modified);
     }
     Ok(etag::tag(&mut HttpResponse::Ok(), version).json(record))
+}
+
+/// Every goal an organisation partners and every activity it takes part in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Engagements {
+    /// The organisation.
+    pub organisation_id: Uuid,
+    /// Its partnerships of goals, with roles and dates.
+    pub goal_partnerships: Vec<GoalPartner>,
+    /// Its participations in activities, with roles, statuses and dates.
+    pub participations: Vec<Participant>,
+}
+
+/// Query of an organisation's engagements.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EngagementQuery {
+    /// Only engagements that held on this day (`YYYY-MM-DD`); without it, all of them.
+    pub as_of: Option<NaiveDate>,
+}
+
+/// An organisation's engagements.
+#[utoipa::path(
+    get, path = "/api/v1/organisations/{id}/engagements", tag = "organisations",
+    description = "Every goal the organisation partners and every activity it takes part in \
+        (of live goals and activities), with roles and dates; `as_of` keeps those that held that day. Two queries whatever the size.",
+    params(("id" = Uuid, Path, description = "Organisation id"), EngagementQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Its engagements", body = Engagements),
+        (status = 400, response = problems::BadRequest),
+        (status = 401, response = problems::Unauthorized),
+        (status = 404, response = problems::NotFound),
+        (status = 503, response = problems::Unavailable),
+    )
+)]
+pub async fn list_engagements(
+    pool: Pool,
+    _principal: Principal,
+    id: web::Path<Uuid>,
+    query: web::Query<EngagementQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let organisation = id.into_inner();
+    let as_of = query.as_of;
+    let body = db::run(&pool, move |conn| {
+        if !link::is_live(conn, End::Organisation, organisation)? {
+            return Err(ApiError::not_found("organisation"));
+        }
+        Ok(Engagements {
+            organisation_id: organisation,
+            goal_partnerships: dated::engagements_of::<GoalPartners>(conn, organisation, as_of)?,
+            participations: dated::engagements_of::<Participants>(conn, organisation, as_of)?,
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            actix_web::http::header::CACHE_CONTROL,
+            crate::http::machinery::etag::PRIVATE_REVALIDATE,
+        ))
+        .json(body))
 }

@@ -18,14 +18,8 @@ use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::body::Errors;
-use super::etag::IfMatch;
 use super::goals::text;
-use super::list::{serve_list, ListKind, ListRequest, PageResponse};
 use super::organisation::Pool;
-use super::problems;
-use super::record::{self, GetParams, Locked, Removal, Resource, EDITORS, PARTNERS_AND_EDITORS};
-use super::schema::request_bodies;
 use crate::auth::Principal;
 use crate::db::list::{Filter, KeyType, ListQuery, Order, SortKey, Value};
 use crate::db::{self, PgPool};
@@ -33,6 +27,14 @@ use crate::domain::{
     codes, GoalPartnerRole, Invalid, OrganisationKind, ParticipantRole, ParticipationStatus, Role,
 };
 use crate::error::{stored, ApiError, FieldError};
+use crate::http::machinery::body::Errors;
+use crate::http::machinery::etag::IfMatch;
+use crate::http::machinery::list::{serve_list, ListKind, ListRequest, PageResponse};
+use crate::http::machinery::problems;
+use crate::http::machinery::record::{
+    self, GetParams, Locked, Removal, Resource, EDITORS, PARTNERS_AND_EDITORS,
+};
+use crate::http::machinery::schema::request_bodies;
 use crate::models::link::{self, DatedLinkRow, DatedTable, DatedWrite, End};
 
 /// The organisation end of a link, in brief.
@@ -160,7 +162,7 @@ pub trait LinkSpec: Send + 'static {
     const CSV_COLUMNS: &'static [&'static str];
     /// The link as served.
     type Response: Serialize + ToSchema + Send + 'static;
-    /// Its body's one declaration (see [`super::schema`]).
+    /// Its body's one declaration (see [`crate::http::machinery::schema`]).
     type Body: DeserializeOwned + ToSchema + Default + 'static;
     /// A decoded body's members, for the validation every kind shares.
     fn input(body: Self::Body) -> DatedInput;
@@ -531,7 +533,7 @@ pub struct GoalPartnerBody {
     #[schema(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub until: Option<NaiveDate>,
     /// A note, e.g. the department of the organisation that partners: up to 1,000 characters.
-    #[schema(value_type = Option<super::schema::Text<0, 1000>>, inline)]
+    #[schema(value_type = Option<crate::http::machinery::schema::Text<0, 1000>>, inline)]
     pub note: Option<String>,
 }
 
@@ -562,7 +564,7 @@ pub struct ParticipantBody {
     #[schema(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub until: Option<NaiveDate>,
     /// A note, up to 1,000 characters.
-    #[schema(value_type = Option<super::schema::Text<0, 1000>>, inline)]
+    #[schema(value_type = Option<crate::http::machinery::schema::Text<0, 1000>>, inline)]
     pub note: Option<String>,
 }
 
@@ -985,27 +987,9 @@ dated_link_handlers!(
     list_participants, create_participant, get_participant, update_participant, delete_participant
 );
 
-/// Every goal an organisation partners and every activity it takes part in.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Engagements {
-    /// The organisation.
-    pub organisation_id: Uuid,
-    /// Its partnerships of goals, with roles and dates.
-    pub goal_partnerships: Vec<GoalPartner>,
-    /// Its participations in activities, with roles, statuses and dates.
-    pub participations: Vec<Participant>,
-}
-
-/// Query of an organisation's engagements.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct EngagementQuery {
-    /// Only engagements that held on this day (`YYYY-MM-DD`); without it, all of them.
-    pub as_of: Option<NaiveDate>,
-}
-
-fn engagements_of<S: LinkSpec>(
+/// The links of kind `S` of an organisation (of live goals and activities), `as_of` a day if
+/// given: one query, whatever their number.
+pub fn engagements_of<S: LinkSpec>(
     conn: &mut PgConnection,
     organisation: Uuid,
     as_of: Option<NaiveDate>,
@@ -1025,46 +1009,4 @@ fn engagements_of<S: LinkSpec>(
         .into_iter()
         .map(S::response)
         .collect()
-}
-
-/// An organisation's engagements.
-#[utoipa::path(
-    get, path = "/api/v1/organisations/{id}/engagements", tag = "organisations",
-    description = "Every goal the organisation partners and every activity it takes part in \
-        (of live goals and activities), with roles and dates; `as_of` keeps those that held that day. Two queries whatever the size.",
-    params(("id" = Uuid, Path, description = "Organisation id"), EngagementQuery),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "Its engagements", body = Engagements),
-        (status = 400, response = problems::BadRequest),
-        (status = 401, response = problems::Unauthorized),
-        (status = 404, response = problems::NotFound),
-        (status = 503, response = problems::Unavailable),
-    )
-)]
-pub async fn list_engagements(
-    pool: Pool,
-    _principal: Principal,
-    id: web::Path<Uuid>,
-    query: web::Query<EngagementQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let organisation = id.into_inner();
-    let as_of = query.as_of;
-    let body = db::run(&pool, move |conn| {
-        if !link::is_live(conn, End::Organisation, organisation)? {
-            return Err(ApiError::not_found("organisation"));
-        }
-        Ok(Engagements {
-            organisation_id: organisation,
-            goal_partnerships: engagements_of::<GoalPartners>(conn, organisation, as_of)?,
-            participations: engagements_of::<Participants>(conn, organisation, as_of)?,
-        })
-    })
-    .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((
-            actix_web::http::header::CACHE_CONTROL,
-            super::etag::PRIVATE_REVALIDATE,
-        ))
-        .json(body))
 }

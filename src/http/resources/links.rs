@@ -13,19 +13,19 @@ use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::body::Errors;
-use super::etag::IfMatch;
 use super::goals::text;
-use super::list::{serve_list, ListKind, ListParams, ListRequest, PageResponse};
 use super::organisation::Pool;
-use super::problems;
-use super::record::{self, top_level, GetParams, Locked, Removal, Resource};
-use super::schema::request_bodies;
 use crate::auth::Principal;
 use crate::db::list::{Filter, KeyType, ListQuery, Order, SortKey, Value};
 use crate::db::{self, PgPool};
 use crate::domain::{codes, ActivityStatus, GoalLinkRole, Invalid};
 use crate::error::{stored, ApiError, FieldError};
+use crate::http::machinery::body::Errors;
+use crate::http::machinery::etag::IfMatch;
+use crate::http::machinery::list::{serve_list, ListKind, ListParams, ListRequest, PageResponse};
+use crate::http::machinery::problems;
+use crate::http::machinery::record::{self, top_level, GetParams, Locked, Removal, Resource};
+use crate::http::machinery::schema::request_bodies;
 use crate::models::link::{self, End, GoalActivityLinkRow, NewGoalActivityLink};
 
 /// The goal end of a link.
@@ -341,7 +341,7 @@ pub struct GoalActivityLinkBody {
     #[schema(required)]
     pub role: Option<GoalLinkRole>,
     /// A note, up to 1,000 characters.
-    #[schema(value_type = Option<super::schema::Text<0, 1000>>, inline)]
+    #[schema(value_type = Option<crate::http::machinery::schema::Text<0, 1000>>, inline)]
     pub note: Option<String>,
 }
 

@@ -5,15 +5,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::body::Errors;
-use super::list::{ListRequest, PageResponse};
 use super::organisation::{self as org, OrgResource, OrganisationView, Pool, ProvinceCode};
-use super::problems;
-use super::schema::request_bodies;
 use crate::auth::Principal;
 use crate::db::list::{Filter, SortKey, Value};
 use crate::domain::{self, Invalid, OrganisationKind, Ownership, RankingArea};
 use crate::error::{stored, ApiError};
+use crate::http::machinery::body::Errors;
+use crate::http::machinery::list::{ListRequest, PageResponse};
+use crate::http::machinery::problems;
+use crate::http::machinery::schema::request_bodies;
 use crate::models::organisation::OrgRecord;
 use crate::models::university::{self as model, RankingRow, UniversityDetail};
 
@@ -54,15 +54,15 @@ pub struct RankingInput {
     /// Subject area.
     pub area: RankingArea,
     /// Position in the ranking, 1 (best) to 1,000,000.
-    #[serde(deserialize_with = "super::body::whole_number")]
+    #[serde(deserialize_with = "crate::http::machinery::body::whole_number")]
     #[schema(minimum = 1, maximum = 1000000, format = Int32)]
     pub rank: i64,
     /// Who ranks, e.g. `QS World University Rankings`: 1 to 100 characters.
-    #[schema(value_type = super::schema::Text<1, 100>, inline)]
+    #[schema(value_type = crate::http::machinery::schema::Text<1, 100>, inline)]
     pub source: String,
     /// Edition year: 1900 to next year. The upper bound moves every 1 January, so the schema
     /// states only the lower one.
-    #[serde(deserialize_with = "super::body::whole_number")]
+    #[serde(deserialize_with = "crate::http::machinery::body::whole_number")]
     #[schema(minimum = 1900, format = Int32)]
     pub year: i64,
 }
@@ -79,7 +79,10 @@ pub struct UniversityBody {
     /// Has a medical faculty.
     pub has_medical_faculty: Option<bool>,
     /// Number of students.
-    #[serde(default, deserialize_with = "super::body::optional_whole_number")]
+    #[serde(
+        default,
+        deserialize_with = "crate::http::machinery::body::optional_whole_number"
+    )]
     #[schema(minimum = 0, maximum = 2147483647, format = Int32)]
     pub students: Option<i64>,
     /// Research Organization Registry id, bare (`03vek6s52`) or as its URL, any case; its

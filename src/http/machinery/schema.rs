@@ -50,7 +50,7 @@ macro_rules! request_bodies {
 
         impl utoipa::PartialSchema for $create {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                $crate::http::schema::create::<$body>()
+                $crate::http::machinery::schema::create::<$body>()
             }
         }
 
@@ -59,8 +59,8 @@ macro_rules! request_bodies {
                 std::borrow::Cow::Borrowed(stringify!($create))
             }
 
-            fn schemas(schemas: &mut $crate::http::schema::Components) {
-                $crate::http::schema::components::<$body>(schemas);
+            fn schemas(schemas: &mut $crate::http::machinery::schema::Components) {
+                $crate::http::machinery::schema::components::<$body>(schemas);
             }
         }
 
@@ -72,7 +72,7 @@ macro_rules! request_bodies {
 
         impl utoipa::PartialSchema for $patch {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                $crate::http::schema::patch::<$body>(stringify!($create)).0
+                $crate::http::machinery::schema::patch::<$body>(stringify!($create)).0
             }
         }
 
@@ -81,9 +81,9 @@ macro_rules! request_bodies {
                 std::borrow::Cow::Borrowed(stringify!($patch))
             }
 
-            fn schemas(schemas: &mut $crate::http::schema::Components) {
-                $crate::http::schema::components::<$body>(schemas);
-                schemas.extend($crate::http::schema::patch::<$body>(stringify!($create)).1);
+            fn schemas(schemas: &mut $crate::http::machinery::schema::Components) {
+                $crate::http::machinery::schema::components::<$body>(schemas);
+                schemas.extend($crate::http::machinery::schema::patch::<$body>(stringify!($create)).1);
             }
         }
     };
@@ -615,8 +615,8 @@ mod tests {
 
     use super::*;
     use crate::error::ApiError;
-    use crate::http::record::Resource;
-    use crate::http::{
+    use crate::http::machinery::record::Resource;
+    use crate::http::resources::{
         activities, companies, dated, goals, irccs, links, organisation::OrgResource, partners,
         universities,
     };

@@ -5,15 +5,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::body::Errors;
-use super::list::{ListRequest, PageResponse};
 use super::organisation::{self as org, OrgResource, OrganisationView, Pool, ProvinceCode};
-use super::problems;
-use super::schema::request_bodies;
 use crate::auth::Principal;
 use crate::db::list::{Filter, SortKey, Value};
 use crate::domain::{self, Invalid, OrganisationKind, Ownership, Specialisation};
 use crate::error::{stored, ApiError};
+use crate::http::machinery::body::Errors;
+use crate::http::machinery::list::{ListRequest, PageResponse};
+use crate::http::machinery::problems;
+use crate::http::machinery::schema::request_bodies;
 use crate::models::irccs::{self as model, IrccsDetail};
 use crate::models::organisation::OrgRecord;
 
@@ -65,10 +65,13 @@ pub struct IrccsBody {
     pub ownership: Option<Ownership>,
     /// Areas of specialisation: at least one, no repeats.
     #[serde(default)]
-    #[schema(required, value_type = super::schema::Specialisations, inline)]
+    #[schema(required, value_type = crate::http::machinery::schema::Specialisations, inline)]
     pub specialisations: Vec<Specialisation>,
     /// Number of beds.
-    #[serde(default, deserialize_with = "super::body::optional_whole_number")]
+    #[serde(
+        default,
+        deserialize_with = "crate::http::machinery::body::optional_whole_number"
+    )]
     #[schema(minimum = 0, maximum = 2147483647, format = Int32)]
     pub beds: Option<i64>,
     /// Provides emergency care.

@@ -5,13 +5,13 @@ use diesel::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::list::{cached_page, PageResponse};
 use super::organisation::Pool;
-use super::problems;
 use crate::auth::Principal;
 use crate::db::schema::areas;
 use crate::domain::Area;
 use crate::error::{stored, ApiError};
+use crate::http::machinery::list::{cached_page, PageResponse};
+use crate::http::machinery::problems;
 
 /// An area of action.
 #[derive(Debug, Serialize, ToSchema)]

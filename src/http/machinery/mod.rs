@@ -1,0 +1,13 @@
+//! The machinery every resource shares, and none owns: the one write pipeline (`record`),
+//! the list engine's HTTP side (`list`, `csv`), request bodies and their schemas (`body`,
+//! `schema`), conditional requests (`etag`), the problem responses of the spec (`problems`)
+//! and the request middleware.
+
+pub mod body;
+pub mod csv;
+pub mod etag;
+pub mod list;
+pub mod middleware;
+pub mod problems;
+pub mod record;
+pub mod schema;
