@@ -1,0 +1,621 @@
+"""Schemathesis hooks for lshub: the server rules that an OpenAPI schema cannot state.
+
+Loaded by scripts/schemathesis.sh through `SCHEMATHESIS_HOOKS` (Schemathesis 4.32), beside
+`schemathesis.toml` (its `--config-file`). Every repair below mirrors one rule of the server and
+names where that rule lives; the checks themselves stay as Schemathesis ships them.
+
+How: one `before_call` hook, which Schemathesis runs before every request of every phase
+(examples, coverage, fuzzing, stateful). It looks at `case.meta.components`, which says for each
+part of the request (path, query, headers, body) whether it was generated valid (positive) or
+invalid (negative), and repairs only the parts generated valid, so that "valid by the schema" is
+also valid by the rules the schema cannot express. A part generated invalid is never touched: a
+negative case stays exactly as negative as Schemathesis made it, and its other, valid parts are
+made really valid so that the server's rejection can only come from the mutation. Schemathesis
+revalidates every part a `before_call` hook changes against the schema (`Case.call`), so a repair
+cannot smuggle schema-invalid data into a positive case unnoticed. (`map_body` and friends were
+not used: they see a value without knowing whether it was generated positive or negative, and
+the coverage phase does not run them. `map_case` runs when a case is generated, which is too
+early for an ETag: earlier steps of a stateful scenario change the record after that.)
+An `after_call` hook records the `next_cursor` of every list page the server answers.
+
+What it repairs:
+  * `If-Match` on writes: the current ETag, read with a GET just before the write.
+  * `cursor` of lists: only cursors the server handed out, for the same list and filters.
+  * Body values with a checksum: the Partita IVA check digit, the ROR id checksum.
+  * Cross-field rules: dates in order, `device_segment` with `medical_devices`, `province`
+    and the postal code against the address's country (for PATCH, against the merged record).
+  * Uniqueness inside one body: tags ignoring case, one ranking per (area, source, year).
+  * Rules that move with the calendar: `founded_year` and ranking years not in the future.
+  * References in create bodies (`organisation_id`, `goal_id`, `activity_id`) that name no live
+    record: replaced by ones that do.
+  * A VAT number or ROR id that this run already sent in a create: moved to the next free
+    number of the same shape (they are unique for good, and the repairs funnel values together).
+
+And one check, `lshub_write_finds_live_record`: a PATCH or DELETE whose target the hook has just
+read (200) must not answer 404. It is what keeps Schemathesis' acceptance of 404 for positive
+cases honest here: 404 stays a valid answer for ids that name nothing, never for ones that do.
+
+Nothing here is an allow-list of failures: no `filter_failure`, no status added to what a
+positive case may answer. What the hooks did is logged, one line per change, to the file named
+by LSHUB_ST_HOOKS_LOG when it is set.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+import re
+import threading
+from typing import Any
+
+import requests
+
+import schemathesis
+from schemathesis.core.parameters import ParameterLocation
+
+API = "/api/v1"
+# The hook's own reads: short, so a stuck server shows up as the write's failure, not here.
+READ_TIMEOUT = 10
+
+_LOCK = threading.Lock()
+_SESSION = requests.Session()
+# LSHUB_ST_HOOKS_LOG=FILE: one line per change, to see what the hooks did and why.
+_LOG = os.environ.get("LSHUB_ST_HOOKS_LOG")
+
+
+def _note(case: Any, what: str) -> None:
+    if _LOG:
+        with _LOCK, open(_LOG, "a", encoding="utf-8") as log:
+            log.write(f"{case.method.upper()} {case.formatted_path}: {what}\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# what was generated valid
+
+
+def _valid(case: Any, location: ParameterLocation) -> bool:
+    """Whether the part of `case` at `location` exists and was generated positive."""
+    meta = case.meta
+    if meta is None:
+        return False
+    component = meta.components.get(location)
+    return component is not None and component.mode.is_positive
+
+
+def _path_valid(case: Any) -> bool:
+    """Path parameters (if any) generated valid: the request targets a well-formed URL. In the
+    stateful phase they come from an earlier response through a link, and `components` has no
+    entry for them: a value the server handed out is a valid one."""
+    meta = case.meta
+    if meta is None or not case.operation.path_parameters:
+        return meta is not None
+    component = meta.components.get(ParameterLocation.PATH)
+    return component is None or component.mode.is_positive
+
+
+# ---------------------------------------------------------------------------------------------
+# the hook's own HTTP reads, as the caller under test
+
+
+def _auth(case: Any) -> dict[str, str]:
+    """The configured Authorization header (`--header`), which the hook's reads reuse."""
+    headers = case.operation.schema.config.headers_for(operation=case.operation) or {}
+    for name, value in headers.items():
+        if name.lower() == "authorization":
+            return {"Authorization": value}
+    return {}
+
+
+def _base(case: Any) -> str:
+    return (case.operation.base_url or case.operation.schema.get_base_url()).rstrip("/")
+
+
+def _get(case: Any, path: str, params: dict[str, str] | None = None):
+    try:
+        return _SESSION.get(
+            _base(case) + path, params=params, headers=_auth(case), timeout=READ_TIMEOUT
+        )
+    except requests.RequestException:
+        return None
+
+
+def _json(response: Any) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# If-Match: the current ETag (src/http/etag.rs `required_if_match`, `check_version`)
+
+
+def _takes_if_match(operation: Any) -> bool:
+    return any(parameter.name.lower() == "if-match" for parameter in operation.headers)
+
+
+def _current(case: Any) -> tuple[str | None, Any, bool]:
+    """Reads the record a write targets: (ETag, body, whether it is live).
+
+    `POST .../restore` targets `...`; an archived record is readable only with
+    `include_archived=true` (editors and admins: README "Delete archives"), tried second.
+    """
+    path = case.formatted_path
+    if case.method.upper() == "POST" and path.endswith("/restore"):
+        path = path[: -len("/restore")]
+    for params, live in ((None, True), ({"include_archived": "true"}, False)):
+        response = _get(case, path, params)
+        if response is not None and response.status_code == 200 and response.headers.get("ETag"):
+            return response.headers["ETag"], _json(response), live
+        _note(case, f"GET {path} {params or ''}: {response.status_code if response is not None else 'no answer'}")
+    return None, None, False
+
+
+def _set_header(case: Any, name: str, value: str) -> None:
+    headers = dict(case.headers or {})
+    for key in [k for k in headers if k.lower() == name.lower()]:
+        del headers[key]
+    headers[name] = value
+    case.headers = headers
+
+
+# PATCH/DELETE cases whose target the hook read live just before; see the check at the end.
+_READ_LIVE: dict[int, str] = {}
+
+
+# ---------------------------------------------------------------------------------------------
+# cursors (src/db/list.rs: a cursor is bound to its resource, sort, `q` and filters, else 400
+# `invalid_cursor`; `limit` is not part of that binding)
+
+_CURSORS: dict[tuple, list[str]] = {}
+_NOT_BINDING = {"cursor", "limit"}
+
+
+def _list_key(case: Any) -> tuple:
+    query = case.query or {}
+    items = []
+    for name, value in query.items():
+        if name in _NOT_BINDING:
+            continue
+        if isinstance(value, (list, tuple)):
+            value = tuple(str(v) for v in value)
+        else:
+            value = str(value)
+        items.append((name, value))
+    return (case.formatted_path, tuple(sorted(items)))
+
+
+def _fix_cursor(case: Any) -> None:
+    """A generated `cursor` is rightly 400: send one the server issued for this very list, or none."""
+    if not case.query or "cursor" not in case.query or not _valid(case, ParameterLocation.QUERY):
+        return
+    with _LOCK:
+        issued = _CURSORS.get(_list_key(case))
+    query = dict(case.query)
+    _note(case, f"cursor {query['cursor']!r} -> {'an issued one' if issued else 'dropped'}")
+    if issued:
+        # Deterministic for a given generated value, so a seeded run repeats itself.
+        query["cursor"] = issued[_pick(str(query["cursor"]), len(issued))]
+    else:
+        del query["cursor"]
+    case.query = query
+
+
+def _remember_cursor(case: Any, response: Any) -> None:
+    if case.method.upper() != "GET" or response.status_code != 200:
+        return
+    if "json" not in ",".join(response.headers.get("content-type", [])):
+        return
+    body = _json(response)
+    cursor = body.get("next_cursor") if isinstance(body, dict) else None
+    if isinstance(cursor, str) and cursor:
+        with _LOCK:
+            issued = _CURSORS.setdefault(_list_key(case), [])
+            if cursor not in issued and len(issued) < 50:
+                issued.append(cursor)
+
+
+def _pick(seed: str, n: int) -> int:
+    return int.from_bytes(hashlib.sha256(seed.encode()).digest()[:4], "big") % n
+
+
+# ---------------------------------------------------------------------------------------------
+# checksums
+
+# src/domain/vat.rs: a Partita IVA is 11 digits (optionally after `IT`), its office code
+# (digits 8-10) is never 000, and its last digit is the Luhn-like check digit of the first ten.
+# Foreign numbers carry no check digit the server verifies, so they are left as generated; so is
+# any value not shaped like a Partita IVA (whether it is acceptable is the schema's to say).
+_PARTITA_IVA = re.compile(r"(IT)?([0-9]{11})")
+
+
+def _vat_check_digit(first10: str) -> int:
+    total = 0
+    for index, char in enumerate(first10):
+        digit = int(char)
+        if index % 2 == 1:  # even 1-based positions are doubled
+            digit = digit * 2 - 9 if digit * 2 > 9 else digit * 2
+        total += digit
+    return (10 - total % 10) % 10
+
+
+def fix_vat(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    match = _PARTITA_IVA.fullmatch(value)
+    if not match:
+        return value
+    digits = match.group(2)
+    if digits[7:10] == "000":
+        digits = digits[:9] + "1" + digits[10]
+    digits = digits[:10] + str(_vat_check_digit(digits[:10]))
+    return (match.group(1) or "") + digits
+
+
+# src/domain/ror.rs: `0`, six Crockford base32 characters, and a two-digit ISO 7064 mod 97-10
+# checksum of their value; bare or as a ror.org URL, any case.
+_ROR = re.compile(r"((?:https?://)?ror\.org/)?(0[0-9a-hjkmnp-tv-z]{6})([0-9]{2})", re.IGNORECASE)
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def fix_ror(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    match = _ROR.fullmatch(value)
+    if not match:
+        return value
+    number = 0
+    for char in match.group(2)[1:].lower():
+        number = number * 32 + _CROCKFORD.index(char)
+    return (match.group(1) or "") + match.group(2) + f"{98 - (number * 100) % 97:02d}"
+
+
+# Values sent in create bodies, so that a repaired value is not sent twice: the repairs funnel
+# many generated values into one (Hypothesis favours `00000000000`, which becomes `00000000018`),
+# and a VAT number or ROR id names one entity for good (409 `duplicate` for the second, archived
+# records included). A repeat is moved to the next free number of the same shape, so more
+# creates get past uniqueness and reach the code behind it. The schema's shape is kept (digits
+# stay digits, base32 stays base32), so the case stays valid.
+_SENT: dict[str, set[str]] = {"vat_number": set(), "ror_id": set()}
+
+
+def _fresh(member: str, value: Any, repair: Any, bump: Any) -> Any:
+    value = repair(value)
+    if not isinstance(value, str) or value == repair(bump(value)):
+        return value
+    with _LOCK:
+        sent = _SENT[member]
+        for _ in range(1000):
+            if value not in sent:
+                break
+            value = repair(bump(value))
+        sent.add(value)
+    return value
+
+
+def _bump_vat(value: str) -> str:
+    match = _PARTITA_IVA.fullmatch(value)
+    if not match:
+        return value
+    first10 = f"{(int(match.group(2)[:10]) + 1) % 10**10:010d}"
+    return (match.group(1) or "") + first10 + "0"
+
+
+def _bump_ror(value: str) -> str:
+    match = _ROR.fullmatch(value)
+    if not match:
+        return value
+    number = 0
+    for char in match.group(2)[1:].lower():
+        number = number * 32 + _CROCKFORD.index(char)
+    number = (number + 1) % 32**6
+    chars = ""
+    for _ in range(6):
+        number, digit = divmod(number, 32)
+        chars = _CROCKFORD[digit] + chars
+    return (match.group(1) or "") + "0" + chars + "00"
+
+
+# ---------------------------------------------------------------------------------------------
+# cross-field and calendar rules
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _date(value: Any) -> datetime.date | None:
+    if isinstance(value, str) and _DATE.fullmatch(value):
+        try:
+            return datetime.date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _merged(body: dict, current: dict | None, name: str) -> Any:
+    """A member's value after a merge patch (RFC 7396): the patch's if it has one, else stored."""
+    if name in body:
+        return body[name]
+    return (current or {}).get(name)
+
+
+def fix_period(body: dict, current: dict | None, start: str, end: str) -> None:
+    """`end` not before `start` (activities: src/http/activities.rs `validate`, 422 at
+    `/ends_on`; dated links: src/http/dated.rs `validate`, 422 at `/until`). For a PATCH the
+    rule holds for the merged record (README: "the result must validate as a create body
+    would"). Both in the body: swapped. One: the other is brought along with the same day."""
+    first, last = _date(_merged(body, current, start)), _date(_merged(body, current, end))
+    if first is None or last is None or last >= first:
+        return
+    if start in body and end in body:
+        body[start], body[end] = body[end], body[start]
+    elif end in body:
+        body[start] = body[end]
+    else:
+        body[end] = body[start]
+
+
+def fix_device_segment(body: dict, current: dict | None) -> None:
+    """`device_segment` only when `sector` is `medical_devices` (src/http/companies.rs
+    `validate_detail`, 422 at `/device_segment`), on the merged record for a PATCH."""
+    sector = body.get("sector") if body.get("sector") is not None else (current or {}).get("sector")
+    if _merged(body, current, "device_segment") is not None and sector != "medical_devices":
+        if current is None:
+            del body["device_segment"]
+        else:
+            body["device_segment"] = None  # a merge patch clears with null
+
+
+def fix_address(body: dict, current: dict | None) -> None:
+    """`province` only for Italian addresses, and an Italian postal code (CAP) is 5 digits
+    (src/http/organisation.rs `OrganisationInput::validate`, src/domain/text.rs
+    `PostalCode::parse`); the country defaults to IT, and a PATCH merges `address` member by
+    member (null clears; `country: null` resets to IT)."""
+    patch = body.get("address")
+    if not isinstance(patch, dict):
+        return
+    stored = (current or {}).get("address") or {}
+    merged = {**stored, **patch}
+    country = merged.get("country")
+    italian = not isinstance(country, str) or not country.strip() or country.strip().upper() == "IT"
+    province = merged.get("province")
+    if not italian and isinstance(province, str) and province.strip():
+        if current is None:
+            del patch["province"]
+        else:
+            patch["province"] = None
+    postal = merged.get("postal_code")
+    if italian and isinstance(postal, str) and postal.strip() and not re.fullmatch(r"[0-9]{5}", postal.strip()):
+        if "postal_code" in patch:
+            # The same length and variety as generated, in digits.
+            patch["postal_code"] = "".join(str(ord(c) % 10) for c in postal.strip())[:5].rjust(5, "0")
+        else:
+            patch["postal_code"] = None
+
+
+def fix_tags(body: dict) -> None:
+    """Tags are unique ignoring case and surrounding spaces (src/domain/text.rs `tags`, 422
+    `duplicate_value`); `uniqueItems` is case-sensitive. Later repeats are dropped."""
+    tags = body.get("tags")
+    if not isinstance(tags, list):
+        return
+    seen, kept = set(), []
+    for tag in tags:
+        key = tag.strip().lower() if isinstance(tag, str) else repr(tag)
+        if key not in seen:
+            seen.add(key)
+            kept.append(tag)
+    body["tags"] = kept
+
+
+def fix_rankings(body: dict) -> None:
+    """One ranking per (area, source, year) (src/http/universities.rs `validate_detail`, 422
+    `duplicate_value`), and a year at most next year's: later repeats dropped, years capped."""
+    rankings = body.get("rankings")
+    if not isinstance(rankings, list):
+        return
+    next_year = datetime.date.today().year + 1
+    seen, kept = set(), []
+    for ranking in rankings:
+        if isinstance(ranking, dict):
+            if isinstance(ranking.get("year"), int) and not isinstance(ranking["year"], bool):
+                ranking["year"] = min(ranking["year"], next_year)
+            source = ranking.get("source")
+            key = (repr(ranking.get("area")), source.strip() if isinstance(source, str) else repr(source), repr(ranking.get("year")))
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(ranking)
+    body["rankings"] = kept
+
+
+def fix_founded_year(body: dict) -> None:
+    """`founded_year` is at most this year (src/http/companies.rs `validate_detail`), a bound
+    that moves every 1 January, so no committed schema can carry it."""
+    year = body.get("founded_year")
+    if isinstance(year, int) and not isinstance(year, bool):
+        body["founded_year"] = min(year, datetime.date.today().year)
+
+
+# ---------------------------------------------------------------------------------------------
+# references: a create body names live records (src/http/links.rs `prepare`, src/http/dated.rs
+# `prepare`: 422 `unknown_value` otherwise). Which ids exist is the database's to say, not the
+# schema's: a generated UUID is replaced by a live one of the right kind.
+
+_POOLS: dict[str, list[str]] = {}
+_ME: dict[str, Any] = {}
+
+
+def _live(case: Any, collection: str, value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    response = _get(case, f"{API}/{collection}/{value}")
+    return response is not None and response.status_code == 200
+
+
+def _live_id(case: Any, collection: str, value: Any) -> Any:
+    """`value` if it names a live record of `collection`, else a live one picked by `value`."""
+    if _live(case, collection, value):
+        return value
+    for _ in range(2):
+        with _LOCK:
+            pool = _POOLS.get(collection)
+        if not pool:
+            response = _get(case, f"{API}/{collection}", {"limit": "200"})
+            data = _json(response) if response is not None and response.status_code == 200 else None
+            pool = [row["id"] for row in (data or {}).get("data", []) if isinstance(row, dict) and "id" in row]
+            with _LOCK:
+                _POOLS[collection] = pool
+        while pool:
+            candidate = pool[_pick(str(value), len(pool))]
+            if _live(case, collection, candidate):
+                return candidate
+            pool.remove(candidate)  # archived since the pool was read
+        with _LOCK:
+            _POOLS.pop(collection, None)
+    return value
+
+
+def _partner_organisation(case: Any) -> str | None:
+    """A partner proposes only its own organisation (src/http/dated.rs `check_create`)."""
+    if "me" not in _ME:
+        response = _get(case, f"{API}/me")
+        _ME["me"] = _json(response) if response is not None and response.status_code == 200 else {}
+    me = _ME["me"] or {}
+    return me.get("organisation_id") if me.get("role") == "partner" else None
+
+
+def fix_references(case: Any, body: dict) -> None:
+    path, method = case.operation.path, case.method.upper()
+    if method != "POST":
+        return
+    if path == f"{API}/goal-activity-links":
+        for member, collection in (("goal_id", "goals"), ("activity_id", "activities")):
+            if member in body:
+                body[member] = _live_id(case, collection, body[member])
+    elif path in (f"{API}/goals/{{id}}/partners", f"{API}/activities/{{id}}/participants"):
+        if "organisation_id" in body:
+            own = _partner_organisation(case) if path.endswith("/participants") else None
+            body["organisation_id"] = own or _live_id(case, "organisations", body["organisation_id"])
+
+
+# ---------------------------------------------------------------------------------------------
+# the hook
+
+
+def _fix_body(case: Any, current: Any) -> None:
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    body = _deep_copy(body)
+    current = current if isinstance(current, dict) else None
+    path = case.operation.path
+    kind = path[len(API) + 1 :].split("/", 1)[0]
+    if kind in ("companies", "irccs", "universities", "partners"):
+        fix_address(body, current)
+        fix_tags(body)
+    create = case.method.upper() == "POST"
+    if kind == "companies":
+        if "vat_number" in body:
+            body["vat_number"] = (
+                _fresh("vat_number", body["vat_number"], fix_vat, _bump_vat) if create else fix_vat(body["vat_number"])
+            )
+        fix_device_segment(body, current)
+        fix_founded_year(body)
+    if kind == "universities":
+        if "ror_id" in body:
+            body["ror_id"] = _fresh("ror_id", body["ror_id"], fix_ror, _bump_ror) if create else fix_ror(body["ror_id"])
+        fix_rankings(body)
+    if path in (f"{API}/activities", f"{API}/activities/{{id}}"):
+        fix_period(body, current, "starts_on", "ends_on")
+    if path.endswith(("/partners", "/partners/{link_id}", "/participants", "/participants/{link_id}")) and path.startswith(
+        (f"{API}/goals/", f"{API}/activities/")
+    ):
+        fix_period(body, current, "since", "until")
+    fix_references(case, body)
+    if body != case.body:
+        _note(case, f"body {case.body!r} -> {body!r}")
+        case.body = body
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+@schemathesis.hook
+def before_call(context: Any, case: Any, **kwargs: Any) -> None:
+    _check_config(case.operation)
+    method = case.method.upper()
+    if method != case.operation.method.upper():
+        return  # a probe with a method the operation does not have (405 expected), sent as is
+    if method == "GET":
+        _fix_cursor(case)
+        return
+    if method not in ("POST", "PATCH", "PUT", "DELETE") or not case.operation.path.startswith(API):
+        return
+    current = None
+    _READ_LIVE.pop(id(case), None)
+    if _takes_if_match(case.operation) and _path_valid(case):
+        header_valid = _valid(case, ParameterLocation.HEADER)
+        body_needs_record = method == "PATCH" and _valid(case, ParameterLocation.BODY)
+        if header_valid or body_needs_record:
+            etag, current, live = _current(case)
+            if header_valid and etag is not None:
+                _set_header(case, "If-Match", etag)
+            _note(case, f"If-Match {'-> ' + etag if etag and header_valid else 'left as generated'} (record {'live' if live else 'archived' if etag else 'unreadable'})")
+            if method in ("PATCH", "DELETE") and live and etag is not None and header_valid:
+                _READ_LIVE[id(case)] = case.formatted_path
+    if _valid(case, ParameterLocation.BODY) and _path_valid(case):
+        _fix_body(case, current if method == "PATCH" else None)
+
+
+@schemathesis.hook
+def after_call(context: Any, case: Any, response: Any) -> None:
+    _remember_cursor(case, response)
+
+
+# ---------------------------------------------------------------------------------------------
+# the check that keeps 404 honest
+
+
+@schemathesis.check
+def lshub_write_finds_live_record(ctx: Any, response: Any, case: Any) -> bool | None:
+    """A PATCH or DELETE sent with the ETag of a record the hook has just read live must find
+    that record: 404 there is a bug, not "an id that names nothing"."""
+    if case.method.upper() not in ("PATCH", "DELETE"):
+        return None
+    if _READ_LIVE.get(id(case)) != case.formatted_path or response.status_code != 404:
+        return None
+    raise AssertionError(
+        f"{case.method.upper()} {case.formatted_path} answered 404 although GET of the same "
+        "record answered 200 just before (and its ETag was sent in If-Match)"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# keep schemathesis.toml in step with the schema
+
+_CONFIG_CHECKED: set[str] = set()
+
+
+def _check_config(operation: Any) -> None:
+    """An operation takes `If-Match` exactly when schemathesis.toml gives it the precondition
+    statuses (its `[[operations]]` regex); otherwise every request of it errors, loudly, rather
+    than let 412/428 count as failures there or as answers elsewhere (a new write path, a
+    renamed route). Checked at an operation's first request: `after_load_schema` runs before
+    Schemathesis knows the base URL, and building the operations there would fix it empty."""
+    if operation.label in _CONFIG_CHECKED:
+        return
+    checks = operation.schema.config.checks_config_for(operation=operation)
+    configured = "428" in checks.missing_required_header.expected_statuses
+    if configured != _takes_if_match(operation):
+        raise RuntimeError(
+            f"scripts/schemathesis/schemathesis.toml: {operation.label} "
+            f"{'takes' if _takes_if_match(operation) else 'does not take'} If-Match, but the "
+            "If-Match operations regex says otherwise"
+        )
+    _CONFIG_CHECKED.add(operation.label)
