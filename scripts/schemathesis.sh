@@ -12,9 +12,12 @@
 # loopback port and gets an access token per role with the password grant. Then, per role:
 # `schemathesis run` on /openapi.json with every check and every phase (examples, coverage,
 # fuzzing, stateful), every failure of a test case rather than its first, a fixed seed, and
-# JUnit + JSON reports. Prints one line per role with its unique failures (and their kinds), and
-# their total; stops the server and drops the database on exit. Exits 1 when any role found a
-# failure or an error, 2 when the run could not be set up.
+# JUnit + JSON reports, with the configuration and hooks of scripts/schemathesis/ (the server
+# rules a schema cannot state: check digits, cross-field rules, cursors, If-Match; see the
+# comments there). Prints one line per role with its unique failures (and their kinds), and
+# their total (also written to $LSHUB_ST_OUT/summary.txt); stops the server and drops the
+# database on exit. Exits 1 when any role found a failure or an error, 2 when the run could not
+# be set up.
 #
 # Needs PostgreSQL on 127.0.0.1:5432 (user postgres, no password), psql, curl and python3 (3.9+).
 #
@@ -32,6 +35,9 @@
 #   LSHUB_ST_SYNTHETIC     synthetic companies to seed besides the brochure (default 200; 0: none)
 #   LSHUB_ST_PORT          port of the server (default: a free one)
 #   LSHUB_ST_ARGS          extra arguments for `schemathesis run` (word-split)
+#   LSHUB_ST_CONFIG        Schemathesis config file (default scripts/schemathesis/schemathesis.toml)
+#   LSHUB_ST_HOOKS         hooks module, as SCHEMATHESIS_HOOKS (default scripts/schemathesis/hooks.py;
+#                          empty: none, to see what the bare schema gives)
 #   PG                     PostgreSQL admin URL (default postgres://postgres@127.0.0.1:5432)
 #   RUST_LOG               server log filter (default warn; the log is $LSHUB_ST_OUT/server.log)
 set -euo pipefail
@@ -49,6 +55,10 @@ MAX_TIME=${LSHUB_ST_MAX_TIME:-}
 WORKERS=${LSHUB_ST_WORKERS:-1}
 SYNTHETIC=${LSHUB_ST_SYNTHETIC:-200}
 read -r -a EXTRA_ARGS <<<"${LSHUB_ST_ARGS:-}"
+# Absolute: Schemathesis runs in the report directory.
+CONFIG=$(realpath "${LSHUB_ST_CONFIG:-scripts/schemathesis/schemathesis.toml}")
+HOOKS=${LSHUB_ST_HOOKS-scripts/schemathesis/hooks.py}
+[[ -z $HOOKS ]] || HOOKS=$(realpath "$HOOKS")
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 DB=lshub_schemathesis
 URL=$PG/$DB
@@ -65,6 +75,8 @@ die() {
 psql_admin() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 "$PG/postgres" "$@"; }
 
 [[ -x $BIN ]] || die "no lshub binary at $BIN (build it first, or set LSHUB_BIN)"
+[[ -f $CONFIG ]] || die "no Schemathesis config at $CONFIG"
+[[ -z $HOOKS || -f $HOOKS ]] || die "no hooks module at $HOOKS"
 
 # ---------------------------------------------------------------------------------------------
 # Schemathesis
@@ -172,6 +184,7 @@ for role in "${ROLES[@]}"; do
     dir=$OUT/$role
     mkdir -p "$dir"
     args=(
+        --config-file "$CONFIG"
         run "$BASE/openapi.json"
         --header "Authorization: Bearer ${TOKENS[$role]}"
         --checks all
@@ -190,11 +203,11 @@ for role in "${ROLES[@]}"; do
     )
     [[ -n $MAX_TIME ]] && args+=(--max-time "$MAX_TIME")
     args+=("${EXTRA_ARGS[@]}")
-    log "==> $role: schemathesis ${args[*]/${TOKENS[$role]}/\$TOKEN}"
+    log "==> $role: SCHEMATHESIS_HOOKS=$HOOKS schemathesis ${args[*]/${TOKENS[$role]}/\$TOKEN}"
     start=$SECONDS
     rc=0
     # In the report directory, so that no stray file (or schemathesis.toml) meets the clone.
-    (cd "$dir" && "$ST" "${args[@]}") >"$dir/schemathesis.log" 2>&1 || rc=$?
+    (cd "$dir" && SCHEMATHESIS_HOOKS=$HOOKS "$ST" "${args[@]}") >"$dir/schemathesis.log" 2>&1 || rc=$?
     elapsed=$((SECONDS - start))
     if [[ -s $dir/report.json ]]; then
         counts=$(report_counts "$dir/report.json")
@@ -212,8 +225,12 @@ for role in "${ROLES[@]}"; do
     kill -0 "$PID" 2>/dev/null || { tail -n 20 "$OUT/server.log"; die "lshub serve died during the $role run"; }
 done
 
-printf '\nschemathesis summary (%s, %s examples per operation, seed %s%s); reports in %s\n' \
-    "$ST_VERSION" "$EXAMPLES" "$SEED" "${MAX_TIME:+, $MAX_TIME s per role}" "$OUT"
-printf '  %s\n' "${SUMMARY[@]}"
-printf '  %-8s %4d unique failures\n' total "$TOTAL"
+{
+    printf 'schemathesis summary (%s, %s examples per operation, seed %s%s); reports in %s\n' \
+        "$ST_VERSION" "$EXAMPLES" "$SEED" "${MAX_TIME:+, $MAX_TIME s per role}" "$OUT"
+    printf '  %s\n' "${SUMMARY[@]}"
+    printf '  %-8s %4d unique failures\n' total "$TOTAL"
+} >"$OUT/summary.txt"
+printf '\n'
+cat "$OUT/summary.txt"
 exit "$FAILED"
