@@ -206,8 +206,10 @@ for role in "${ROLES[@]}"; do
     log "==> $role: SCHEMATHESIS_HOOKS=$HOOKS schemathesis ${args[*]/${TOKENS[$role]}/\$TOKEN}"
     start=$SECONDS
     rc=0
-    # In the report directory, so that no stray file (or schemathesis.toml) meets the clone.
-    (cd "$dir" && SCHEMATHESIS_HOOKS=$HOOKS "$ST" "${args[@]}") >"$dir/schemathesis.log" 2>&1 || rc=$?
+    # In the report directory, so that no stray file (or schemathesis.toml) meets the clone; and
+    # no __pycache__ beside the hooks either.
+    (cd "$dir" && SCHEMATHESIS_HOOKS=$HOOKS PYTHONDONTWRITEBYTECODE=1 "$ST" "${args[@]}") \
+        >"$dir/schemathesis.log" 2>&1 || rc=$?
     elapsed=$((SECONDS - start))
     if [[ -s $dir/report.json ]]; then
         counts=$(report_counts "$dir/report.json")
