@@ -29,14 +29,7 @@ macro_rules! record_handlers {
                 (status = 201, description = "Created", body = $response,
                  headers(("Location" = String, description = "The new record's URL"),
                          ("ETag" = String, description = "`\"<version>\"`"))),
-                (status = 400, response = $crate::http::machinery::problems::BadRequest),
-                (status = 401, response = $crate::http::machinery::problems::Unauthorized),
-                (status = 403, response = $crate::http::machinery::problems::Forbidden),
                 (status = 409, response = $crate::http::machinery::problems::Conflict),
-                (status = 413, response = $crate::http::machinery::problems::PayloadTooLarge),
-                (status = 415, response = $crate::http::machinery::problems::UnsupportedMediaType),
-                (status = 422, response = $crate::http::machinery::problems::Unprocessable),
-                (status = 503, response = $crate::http::machinery::problems::Unavailable),
             )
         )]
         pub async fn $create(
@@ -59,11 +52,6 @@ macro_rules! record_handlers {
                 (status = 200, description = "The record", body = $response,
                  headers(("ETag" = String, description = "`\"<version>\"`"))),
                 (status = 304, description = "Not modified since the ETag in If-None-Match"),
-                (status = 400, response = $crate::http::machinery::problems::BadRequest),
-                (status = 401, response = $crate::http::machinery::problems::Unauthorized),
-                (status = 403, response = $crate::http::machinery::problems::Forbidden),
-                (status = 404, response = $crate::http::machinery::problems::NotFound),
-                (status = 503, response = $crate::http::machinery::problems::Unavailable),
             )
         )]
         pub async fn $get(
@@ -88,17 +76,7 @@ macro_rules! record_handlers {
             responses(
                 (status = 200, description = "Updated", body = $response,
                  headers(("ETag" = String, description = "`\"<version>\"`"))),
-                (status = 400, response = $crate::http::machinery::problems::BadRequest),
-                (status = 401, response = $crate::http::machinery::problems::Unauthorized),
-                (status = 403, response = $crate::http::machinery::problems::Forbidden),
-                (status = 404, response = $crate::http::machinery::problems::NotFound),
                 (status = 409, response = $crate::http::machinery::problems::Conflict),
-                (status = 412, response = $crate::http::machinery::problems::PreconditionFailed),
-                (status = 413, response = $crate::http::machinery::problems::PayloadTooLarge),
-                (status = 415, response = $crate::http::machinery::problems::UnsupportedMediaType),
-                (status = 422, response = $crate::http::machinery::problems::Unprocessable),
-                (status = 428, response = $crate::http::machinery::problems::PreconditionRequired),
-                (status = 503, response = $crate::http::machinery::problems::Unavailable),
             )
         )]
         pub async fn $update(
@@ -121,13 +99,6 @@ macro_rules! record_handlers {
             responses(
                 (status = 204, description = "Archived",
                  headers(("ETag" = String, description = "The archived version's ETag"))),
-                (status = 400, response = $crate::http::machinery::problems::BadRequest),
-                (status = 401, response = $crate::http::machinery::problems::Unauthorized),
-                (status = 403, response = $crate::http::machinery::problems::Forbidden),
-                (status = 404, response = $crate::http::machinery::problems::NotFound),
-                (status = 412, response = $crate::http::machinery::problems::PreconditionFailed),
-                (status = 428, response = $crate::http::machinery::problems::PreconditionRequired),
-                (status = 503, response = $crate::http::machinery::problems::Unavailable),
             )
         )]
         pub async fn $archive(
@@ -149,14 +120,7 @@ macro_rules! record_handlers {
             responses(
                 (status = 200, description = "Restored", body = $response,
                  headers(("ETag" = String, description = "`\"<version>\"`"))),
-                (status = 400, response = $crate::http::machinery::problems::BadRequest),
-                (status = 401, response = $crate::http::machinery::problems::Unauthorized),
-                (status = 403, response = $crate::http::machinery::problems::Forbidden),
-                (status = 404, response = $crate::http::machinery::problems::NotFound),
                 (status = 409, response = $crate::http::machinery::problems::Conflict),
-                (status = 412, response = $crate::http::machinery::problems::PreconditionFailed),
-                (status = 428, response = $crate::http::machinery::problems::PreconditionRequired),
-                (status = 503, response = $crate::http::machinery::problems::Unavailable),
             )
         )]
         pub async fn $restore(
@@ -182,13 +146,7 @@ macro_rules! record_handlers {
                          (String = "text/csv")),
                  headers(("ETag" = String, description = "Changes whenever the registry changes"))),
                 (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
-                (status = 400, response = $crate::http::machinery::problems::BadRequest),
-                (status = 401, response = $crate::http::machinery::problems::Unauthorized),
-                (status = 403, response = $crate::http::machinery::problems::Forbidden),
-                (status = 404, response = $crate::http::machinery::problems::NotFound),
-                (status = 422, response = $crate::http::machinery::problems::Unprocessable),
                 (status = 429, response = $crate::http::machinery::problems::TooManyRequests),
-                (status = 503, response = $crate::http::machinery::problems::Unavailable),
             )
         )]
         pub async fn $history(

@@ -353,7 +353,8 @@ impl Register for Document {
 /// The statuses that follow from the route itself, documented wherever its annotation has not
 /// named them: the role check (401, 403), the database behind every authenticated answer and
 /// the whole-request timeout (503), a path (400 malformed id, 404), a query (400 unknown or
-/// malformed parameter), `If-Match` (412, 428), a body (400 malformed, 413, 415, 422). The annotation keeps what is the handler's own (its
+/// malformed parameter; 422 for a list's), `If-Match` (412, 428), a body (400 malformed, 413,
+/// 415, 422). The annotation keeps what is the handler's own (its
 /// success answers, 304, 409, 429, and 422 for a query it validates).
 fn document_common_statuses(operation: &mut Operation, access: Access) {
     use utoipa::openapi::path::ParameterIn;
@@ -379,6 +380,10 @@ fn document_common_statuses(operation: &mut Operation, access: Access) {
     }
     if has(ParameterIn::Query, None) {
         implied.push(("400", "BadRequest"));
+    }
+    // A list's `limit`, `q` and filters are validated (422 out of range or unparsable).
+    if has(ParameterIn::Query, Some("limit")) {
+        implied.push(("422", "Unprocessable"));
     }
     if has(ParameterIn::Header, Some("If-Match")) {
         implied.extend([

@@ -11,7 +11,6 @@ use crate::db::schema::areas;
 use crate::domain::Area;
 use crate::error::{stored, ApiError};
 use crate::http::machinery::list::{cached_page, PageResponse};
-use crate::http::machinery::problems;
 
 /// An area of action.
 #[derive(Debug, Serialize, ToSchema)]
@@ -31,8 +30,6 @@ pub struct AreaResponse {
         (status = 200, description = "Every area", body = PageResponse<AreaResponse>,
          headers(("ETag" = String, description = "Send it back in If-None-Match"))),
         (status = 304, description = "Not modified"),
-        (status = 401, response = problems::Unauthorized),
-        (status = 503, response = problems::Unavailable),
     )
 )]
 pub async fn list_areas(

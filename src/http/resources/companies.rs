@@ -301,11 +301,6 @@ pub struct CompanyFilters {
          headers(("Link" = String, description = "`<...>; rel=\"next\"` when there is a next page"),
                  ("ETag" = String, description = "Changes whenever the registry changes; send it back in If-None-Match"))),
         (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
-        (status = 400, response = problems::BadRequest),
-        (status = 401, response = problems::Unauthorized),
-        (status = 503, response = problems::Unavailable),
-        (status = 403, response = problems::Forbidden),
-        (status = 422, response = problems::Unprocessable),
         (status = 429, response = problems::TooManyRequests),
     )
 )]

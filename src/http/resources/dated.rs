@@ -826,13 +826,7 @@ macro_rules! dated_link_handlers {
                  headers(("Link" = String, description = "`<...>; rel=\"next\"` when there is a next page"),
                          ("ETag" = String, description = "Changes whenever the registry changes"))),
                 (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
-                (status = 400, response = problems::BadRequest),
-                (status = 401, response = problems::Unauthorized),
-                (status = 403, response = problems::Forbidden),
-                (status = 404, response = problems::NotFound),
-                (status = 422, response = problems::Unprocessable),
                 (status = 429, response = problems::TooManyRequests),
-                (status = 503, response = problems::Unavailable),
             )
         )]
         pub async fn $list(
@@ -855,15 +849,7 @@ macro_rules! dated_link_handlers {
             responses(
                 (status = 201, description = "Linked", body = $response,
                  headers(("Location" = String, description = "The link's URL"), ("ETag" = String, description = "`\"<version>\"`"))),
-                (status = 400, response = problems::BadRequest),
-                (status = 401, response = problems::Unauthorized),
-                (status = 403, response = problems::Forbidden),
-                (status = 404, response = problems::NotFound),
                 (status = 409, response = problems::Conflict),
-                (status = 413, response = problems::PayloadTooLarge),
-                (status = 415, response = problems::UnsupportedMediaType),
-                (status = 422, response = problems::Unprocessable),
-                (status = 503, response = problems::Unavailable),
             )
         )]
         pub async fn $create(
@@ -885,10 +871,6 @@ macro_rules! dated_link_handlers {
             responses(
                 (status = 200, description = "The link", body = $response, headers(("ETag" = String, description = "`\"<version>\"`"))),
                 (status = 304, description = "Not modified"),
-                (status = 400, response = problems::BadRequest),
-                (status = 401, response = problems::Unauthorized),
-                (status = 404, response = problems::NotFound),
-                (status = 503, response = problems::Unavailable),
             )
         )]
         pub async fn $get(
@@ -911,17 +893,7 @@ macro_rules! dated_link_handlers {
             security(("bearer" = [])),
             responses(
                 (status = 200, description = "Changed", body = $response, headers(("ETag" = String, description = "`\"<version>\"`"))),
-                (status = 400, response = problems::BadRequest),
-                (status = 401, response = problems::Unauthorized),
-                (status = 403, response = problems::Forbidden),
-                (status = 404, response = problems::NotFound),
                 (status = 409, response = problems::Conflict),
-                (status = 412, response = problems::PreconditionFailed),
-                (status = 413, response = problems::PayloadTooLarge),
-                (status = 415, response = problems::UnsupportedMediaType),
-                (status = 422, response = problems::Unprocessable),
-                (status = 428, response = problems::PreconditionRequired),
-                (status = 503, response = problems::Unavailable),
             )
         )]
         pub async fn $update(
@@ -943,13 +915,6 @@ macro_rules! dated_link_handlers {
             security(("bearer" = [])),
             responses(
                 (status = 204, description = "Removed"),
-                (status = 400, response = problems::BadRequest),
-                (status = 401, response = problems::Unauthorized),
-                (status = 403, response = problems::Forbidden),
-                (status = 404, response = problems::NotFound),
-                (status = 412, response = problems::PreconditionFailed),
-                (status = 428, response = problems::PreconditionRequired),
-                (status = 503, response = problems::Unavailable),
             )
         )]
         pub async fn $delete(

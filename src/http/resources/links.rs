@@ -210,12 +210,7 @@ async fn serve_links(
          headers(("Link" = String, description = "`<...>; rel=\"next\"` when there is a next page"),
                  ("ETag" = String, description = "Changes whenever the registry changes"))),
         (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
-        (status = 400, response = problems::BadRequest),
-        (status = 401, response = problems::Unauthorized),
-        (status = 403, response = problems::Forbidden),
-        (status = 422, response = problems::Unprocessable),
         (status = 429, response = problems::TooManyRequests),
-        (status = 503, response = problems::Unavailable),
     )
 )]
 pub async fn list_goal_activity_links(
@@ -254,12 +249,7 @@ pub struct SideFilters {
          headers(("Link" = String, description = "`<...>; rel=\"next\"` when there is a next page"),
                  ("ETag" = String, description = "Changes whenever the registry changes"))),
         (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
-        (status = 400, response = problems::BadRequest),
-        (status = 401, response = problems::Unauthorized),
-        (status = 404, response = problems::NotFound),
-        (status = 422, response = problems::Unprocessable),
         (status = 429, response = problems::TooManyRequests),
-        (status = 503, response = problems::Unavailable),
     )
 )]
 pub async fn list_goal_activities(
@@ -295,12 +285,7 @@ pub async fn list_goal_activities(
          headers(("Link" = String, description = "`<...>; rel=\"next\"` when there is a next page"),
                  ("ETag" = String, description = "Changes whenever the registry changes"))),
         (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
-        (status = 400, response = problems::BadRequest),
-        (status = 401, response = problems::Unauthorized),
-        (status = 404, response = problems::NotFound),
-        (status = 422, response = problems::Unprocessable),
         (status = 429, response = problems::TooManyRequests),
-        (status = 503, response = problems::Unavailable),
     )
 )]
 pub async fn list_activity_goals(
@@ -502,14 +487,7 @@ impl Resource for GoalActivityLinks {
     responses(
         (status = 201, description = "Linked", body = GoalActivityLink,
          headers(("Location" = String, description = "The link's URL"), ("ETag" = String, description = "`\"<version>\"`"))),
-        (status = 400, response = problems::BadRequest),
-        (status = 401, response = problems::Unauthorized),
-        (status = 403, response = problems::Forbidden),
         (status = 409, response = problems::Conflict),
-        (status = 413, response = problems::PayloadTooLarge),
-        (status = 415, response = problems::UnsupportedMediaType),
-        (status = 422, response = problems::Unprocessable),
-        (status = 503, response = problems::Unavailable),
     )
 )]
 pub async fn create_goal_activity_link(
@@ -530,10 +508,6 @@ pub async fn create_goal_activity_link(
     responses(
         (status = 200, description = "The link", body = GoalActivityLink, headers(("ETag" = String, description = "`\"<version>\"`"))),
         (status = 304, description = "Not modified"),
-        (status = 400, response = problems::BadRequest),
-        (status = 401, response = problems::Unauthorized),
-        (status = 404, response = problems::NotFound),
-        (status = 503, response = problems::Unavailable),
     )
 )]
 pub async fn get_goal_activity_link(
@@ -555,17 +529,7 @@ pub async fn get_goal_activity_link(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed", body = GoalActivityLink, headers(("ETag" = String, description = "`\"<version>\"`"))),
-        (status = 400, response = problems::BadRequest),
-        (status = 401, response = problems::Unauthorized),
-        (status = 403, response = problems::Forbidden),
-        (status = 404, response = problems::NotFound),
         (status = 409, response = problems::Conflict),
-        (status = 412, response = problems::PreconditionFailed),
-        (status = 413, response = problems::PayloadTooLarge),
-        (status = 415, response = problems::UnsupportedMediaType),
-        (status = 422, response = problems::Unprocessable),
-        (status = 428, response = problems::PreconditionRequired),
-        (status = 503, response = problems::Unavailable),
     )
 )]
 pub async fn update_goal_activity_link(
@@ -586,13 +550,6 @@ pub async fn update_goal_activity_link(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Removed"),
-        (status = 400, response = problems::BadRequest),
-        (status = 401, response = problems::Unauthorized),
-        (status = 403, response = problems::Forbidden),
-        (status = 404, response = problems::NotFound),
-        (status = 412, response = problems::PreconditionFailed),
-        (status = 428, response = problems::PreconditionRequired),
-        (status = 503, response = problems::Unavailable),
     )
 )]
 pub async fn delete_goal_activity_link(

@@ -89,12 +89,7 @@ const CSV_COLUMNS: &[&str] = &[
          headers(("Link" = String, description = "`<...>; rel=\"next\"` when there is a next page"),
                  ("ETag" = String, description = "Changes whenever the registry changes"))),
         (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
-        (status = 400, response = problems::BadRequest),
-        (status = 401, response = problems::Unauthorized),
-        (status = 403, response = problems::Forbidden),
-        (status = 422, response = problems::Unprocessable),
         (status = 429, response = problems::TooManyRequests),
-        (status = 503, response = problems::Unavailable),
     )
 )]
 pub async fn list_organisations(
@@ -181,11 +176,6 @@ impl AnyOrganisation {
         (status = 200, description = "The organisation", body = AnyOrganisation,
          headers(("ETag" = String, description = "`\"<version>\"`"))),
         (status = 304, description = "Not modified since the ETag in If-None-Match"),
-        (status = 400, response = problems::BadRequest),
-        (status = 401, response = problems::Unauthorized),
-        (status = 403, response = problems::Forbidden),
-        (status = 404, response = problems::NotFound),
-        (status = 503, response = problems::Unavailable),
     )
 )]
 pub async fn get_organisation(
@@ -257,10 +247,6 @@ pub struct EngagementQuery {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Its engagements", body = Engagements),
-        (status = 400, response = problems::BadRequest),
-        (status = 401, response = problems::Unauthorized),
-        (status = 404, response = problems::NotFound),
-        (status = 503, response = problems::Unavailable),
     )
 )]
 pub async fn list_engagements(

@@ -172,12 +172,7 @@ pub struct PartnerFilters {
          headers(("Link" = String, description = "`<...>; rel=\"next\"` when there is a next page"),
                  ("ETag" = String, description = "Changes whenever the registry changes"))),
         (status = 304, description = "Nothing changed since the ETag in If-None-Match"),
-        (status = 400, response = problems::BadRequest),
-        (status = 401, response = problems::Unauthorized),
-        (status = 403, response = problems::Forbidden),
-        (status = 422, response = problems::Unprocessable),
         (status = 429, response = problems::TooManyRequests),
-        (status = 503, response = problems::Unavailable),
     )
 )]
 pub async fn list_partners(
