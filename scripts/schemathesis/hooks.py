@@ -573,6 +573,24 @@ def _deep_copy(value: Any) -> Any:
     return value
 
 
+def _fix_query_pairs(case: Any) -> None:
+    """Rules between two list parameters, which no schema states: `min_employees` at most
+    `max_employees` (companies, 422 otherwise), `from` not after `to` (activities), and
+    `max_rank` only with `ranking_area` (universities). Valid queries only."""
+    if not case.query or not _valid(case, ParameterLocation.QUERY):
+        return
+    query = dict(case.query)
+    # ISO dates order as text; employee counts as numbers.
+    for low, high, key in (("min_employees", "max_employees", int), ("from", "to", str)):
+        if low in query and high in query and key(query[low]) > key(query[high]):
+            query[low], query[high] = query[high], query[low]
+            _note(case, f"{low}/{high} swapped into order")
+    if "max_rank" in query and "ranking_area" not in query:
+        query["ranking_area"] = "life_sciences_and_medicine"
+        _note(case, "ranking_area added for max_rank")
+    case.query = query
+
+
 @schemathesis.hook
 def before_call(context: Any, case: Any, **kwargs: Any) -> None:
     _check_config(case.operation)
@@ -581,6 +599,7 @@ def before_call(context: Any, case: Any, **kwargs: Any) -> None:
         return  # a probe with a method the operation does not have (405 expected), sent as is
     if method == "GET":
         _fix_cursor(case)
+        _fix_query_pairs(case)
         return
     if method not in ("POST", "PATCH", "PUT", "DELETE") or not case.operation.path.startswith(API):
         return
