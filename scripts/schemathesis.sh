@@ -33,6 +33,7 @@
 #                          cap: fuzzing and stateful testing repeat until it is spent.
 #   LSHUB_ST_WORKERS       --workers (default 1: deterministic order for a given seed)
 #   LSHUB_ST_SYNTHETIC     synthetic companies to seed besides the brochure (default 200; 0: none)
+#   LSHUB_ST_DB            the database it drops and recreates (default lshub_schemathesis)
 #   LSHUB_ST_PORT          port of the server (default: a free one)
 #   LSHUB_ST_ARGS          extra arguments for `schemathesis run` (word-split)
 #   LSHUB_ST_CONFIG        Schemathesis config file (default scripts/schemathesis/schemathesis.toml)
@@ -60,7 +61,7 @@ CONFIG=$(realpath "${LSHUB_ST_CONFIG:-scripts/schemathesis/schemathesis.toml}")
 HOOKS=${LSHUB_ST_HOOKS-scripts/schemathesis/hooks.py}
 [[ -z $HOOKS ]] || HOOKS=$(realpath "$HOOKS")
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
-DB=lshub_schemathesis
+DB=${LSHUB_ST_DB:-lshub_schemathesis}
 URL=$PG/$DB
 # Long enough to outlive every role's run: tokens are fetched once, before the first.
 TOKEN_TTL=86400
