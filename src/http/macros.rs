@@ -162,3 +162,53 @@ macro_rules! record_handlers {
         }
     };
 }
+
+/// The storage hooks of a record kept in a versioned, archivable table of its own (goals,
+/// activities; the organisation kinds share theirs through `OrgResource`): its URL, and the
+/// lock, insert, update and archive switch, through the calling module's `model` (the kind's
+/// `insert`/`update`) and `rows` (`models::record`).
+macro_rules! record_table_storage {
+    ($table:literal, $write:ty) => {
+        fn location((): (), id: uuid::Uuid) -> String {
+            $crate::http::machinery::record::top_level($table, id)
+        }
+
+        fn lock(
+            conn: &mut diesel::PgConnection,
+            (): (),
+            id: uuid::Uuid,
+        ) -> Result<$crate::http::machinery::record::Locked, $crate::error::ApiError> {
+            let (version, archived_at) = rows::lock(conn, $table, Self::ENTITY, id)?;
+            Ok($crate::http::machinery::record::Locked {
+                version,
+                archived_at,
+            })
+        }
+
+        fn insert(
+            conn: &mut diesel::PgConnection,
+            (): (),
+            write: &$write,
+        ) -> Result<uuid::Uuid, $crate::error::ApiError> {
+            Ok(model::insert(conn, write)?)
+        }
+
+        fn update(
+            conn: &mut diesel::PgConnection,
+            id: uuid::Uuid,
+            expected: i64,
+            write: &$write,
+        ) -> Result<(), $crate::error::ApiError> {
+            Ok(model::update(conn, id, expected, write)?)
+        }
+
+        fn set_archived(
+            conn: &mut diesel::PgConnection,
+            id: uuid::Uuid,
+            expected: i64,
+            archived_at: Option<chrono::DateTime<chrono::Utc>>,
+        ) -> Result<i64, $crate::error::ApiError> {
+            Ok(rows::set_archived(conn, $table, id, expected, archived_at)?)
+        }
+    };
+}

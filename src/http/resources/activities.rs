@@ -16,7 +16,7 @@ use crate::error::{stored, ApiError};
 use crate::http::machinery::body::Errors;
 use crate::http::machinery::list::{serve_list, ListKind, ListRequest, PageResponse};
 use crate::http::machinery::problems;
-use crate::http::machinery::record::{to_object, top_level, Locked, Resource};
+use crate::http::machinery::record::{to_object, Resource};
 use crate::http::machinery::schema::request_bodies;
 use crate::models::activity::{self as model, ActivityRow, ActivityWrite};
 use crate::models::record as rows;
@@ -154,49 +154,7 @@ impl Resource for Activities {
         Ok(write)
     }
 
-    fn location((): (), id: Uuid) -> String {
-        top_level("activities", id)
-    }
-
-    fn lock(conn: &mut diesel::PgConnection, (): (), id: Uuid) -> Result<Locked, ApiError> {
-        let (version, archived_at) = rows::lock(conn, "activities", Self::ENTITY, id)?;
-        Ok(Locked {
-            version,
-            archived_at,
-        })
-    }
-
-    fn insert(
-        conn: &mut diesel::PgConnection,
-        (): (),
-        write: &ActivityWrite,
-    ) -> Result<Uuid, ApiError> {
-        Ok(model::insert(conn, write)?)
-    }
-
-    fn update(
-        conn: &mut diesel::PgConnection,
-        id: Uuid,
-        expected: i64,
-        write: &ActivityWrite,
-    ) -> Result<(), ApiError> {
-        Ok(model::update(conn, id, expected, write)?)
-    }
-
-    fn set_archived(
-        conn: &mut diesel::PgConnection,
-        id: Uuid,
-        expected: i64,
-        archived_at: Option<DateTime<Utc>>,
-    ) -> Result<i64, ApiError> {
-        Ok(rows::set_archived(
-            conn,
-            "activities",
-            id,
-            expected,
-            archived_at,
-        )?)
-    }
+    record_table_storage!("activities", ActivityWrite);
 
     fn load(
         conn: &mut diesel::PgConnection,

@@ -15,7 +15,7 @@ use crate::error::{stored, ApiError};
 use crate::http::machinery::body::Errors;
 use crate::http::machinery::list::{serve_list, ListKind, ListRequest, PageResponse};
 use crate::http::machinery::problems;
-use crate::http::machinery::record::{top_level, Locked, Resource};
+use crate::http::machinery::record::Resource;
 use crate::http::machinery::schema::request_bodies;
 use crate::models::goal::{self as model, GoalRow, GoalWrite};
 use crate::models::record as rows;
@@ -270,49 +270,7 @@ impl Resource for Goals {
         Ok(write)
     }
 
-    fn location((): (), id: Uuid) -> String {
-        top_level("goals", id)
-    }
-
-    fn lock(conn: &mut diesel::PgConnection, (): (), id: Uuid) -> Result<Locked, ApiError> {
-        let (version, archived_at) = rows::lock(conn, "goals", Self::ENTITY, id)?;
-        Ok(Locked {
-            version,
-            archived_at,
-        })
-    }
-
-    fn insert(
-        conn: &mut diesel::PgConnection,
-        (): (),
-        write: &GoalWrite,
-    ) -> Result<Uuid, ApiError> {
-        Ok(model::insert(conn, write)?)
-    }
-
-    fn update(
-        conn: &mut diesel::PgConnection,
-        id: Uuid,
-        expected: i64,
-        write: &GoalWrite,
-    ) -> Result<(), ApiError> {
-        Ok(model::update(conn, id, expected, write)?)
-    }
-
-    fn set_archived(
-        conn: &mut diesel::PgConnection,
-        id: Uuid,
-        expected: i64,
-        archived_at: Option<DateTime<Utc>>,
-    ) -> Result<i64, ApiError> {
-        Ok(rows::set_archived(
-            conn,
-            "goals",
-            id,
-            expected,
-            archived_at,
-        )?)
-    }
+    record_table_storage!("goals", GoalWrite);
 
     fn load(
         conn: &mut diesel::PgConnection,
