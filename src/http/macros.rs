@@ -212,3 +212,17 @@ macro_rules! record_table_storage {
         }
     };
 }
+
+/// The CSV columns of an organisation kind: the shared members (the cross-kind view's columns)
+/// around the kind's own, in the response's order.
+macro_rules! organisation_csv_columns {
+    ($($own:literal),* $(,)?) => {
+        &[
+            "id", "kind", "name", "legal_name", "description", "website", "email", "phone",
+            "address_street", "address_city", "address_postal_code", "address_province",
+            "address_country", "tags", "in_mind",
+            $($own,)*
+            "created_at", "updated_at", "version", "archived_at",
+        ]
+    };
+}

@@ -141,22 +141,7 @@ impl OrgResource for Companies {
     const COLLECTION: &'static str = "companies";
     const FROM: &'static str = "FROM organisations o JOIN companies d ON d.organisation_id = o.id";
     const SORT_KEYS: &'static [SortKey] = model::SORT_KEYS;
-    const CSV_COLUMNS: &'static [&'static str] = &[
-        "id",
-        "kind",
-        "name",
-        "legal_name",
-        "description",
-        "website",
-        "email",
-        "phone",
-        "address_street",
-        "address_city",
-        "address_postal_code",
-        "address_province",
-        "address_country",
-        "tags",
-        "in_mind",
+    const CSV_COLUMNS: &'static [&'static str] = organisation_csv_columns![
         "vat_number",
         "sector",
         "device_segment",
@@ -166,11 +151,7 @@ impl OrgResource for Companies {
         "rd_investment_eur",
         "exports_eur",
         "founded_year",
-        "assolombarda_member",
-        "created_at",
-        "updated_at",
-        "version",
-        "archived_at",
+        "assolombarda_member"
     ];
     const PARTNER_MANAGED: &'static [&'static str] = &[
         "description",

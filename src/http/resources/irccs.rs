@@ -91,31 +91,12 @@ impl OrgResource for Irccs {
     const FROM: &'static str = "FROM organisations o JOIN irccs d ON d.organisation_id = o.id";
     const PARTNER_MANAGED: &'static [&'static str] = org::PARTNER_MANAGED;
     const SORT_KEYS: &'static [SortKey] = model::SORT_KEYS;
-    const CSV_COLUMNS: &'static [&'static str] = &[
-        "id",
-        "kind",
-        "name",
-        "legal_name",
-        "description",
-        "website",
-        "email",
-        "phone",
-        "address_street",
-        "address_city",
-        "address_postal_code",
-        "address_province",
-        "address_country",
-        "tags",
-        "in_mind",
+    const CSV_COLUMNS: &'static [&'static str] = organisation_csv_columns![
         "ownership",
         "specialisations",
         "beds",
         "emergency_care",
-        "serves_foreign_patients",
-        "created_at",
-        "updated_at",
-        "version",
-        "archived_at",
+        "serves_foreign_patients"
     ];
     type Row = IrccsDetail;
     type Detail = IrccsDetail;

@@ -54,27 +54,7 @@ pub struct OrganisationFilters {
     pub tags: Option<String>,
 }
 
-const CSV_COLUMNS: &[&str] = &[
-    "id",
-    "kind",
-    "name",
-    "legal_name",
-    "description",
-    "website",
-    "email",
-    "phone",
-    "address_street",
-    "address_city",
-    "address_postal_code",
-    "address_province",
-    "address_country",
-    "tags",
-    "in_mind",
-    "created_at",
-    "updated_at",
-    "version",
-    "archived_at",
-];
+const CSV_COLUMNS: &[&str] = organisation_csv_columns![];
 
 /// List organisations of every kind, in the shape they share.
 #[utoipa::path(

@@ -54,29 +54,7 @@ impl OrgResource for Partners {
     const FROM: &'static str = "FROM organisations o JOIN partners d ON d.organisation_id = o.id";
     const PARTNER_MANAGED: &'static [&'static str] = org::PARTNER_MANAGED;
     const SORT_KEYS: &'static [SortKey] = model::SORT_KEYS;
-    const CSV_COLUMNS: &'static [&'static str] = &[
-        "id",
-        "kind",
-        "name",
-        "legal_name",
-        "description",
-        "website",
-        "email",
-        "phone",
-        "address_street",
-        "address_city",
-        "address_postal_code",
-        "address_province",
-        "address_country",
-        "tags",
-        "in_mind",
-        "partner_type",
-        "scope",
-        "created_at",
-        "updated_at",
-        "version",
-        "archived_at",
-    ];
+    const CSV_COLUMNS: &'static [&'static str] = organisation_csv_columns!["partner_type", "scope"];
     type Row = PartnerDetail;
     type Detail = PartnerDetail;
     type Response = PartnerResponse;

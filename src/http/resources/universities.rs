@@ -135,31 +135,12 @@ impl OrgResource for Universities {
         "FROM organisations o JOIN universities d ON d.organisation_id = o.id";
     const PARTNER_MANAGED: &'static [&'static str] = org::PARTNER_MANAGED;
     const SORT_KEYS: &'static [SortKey] = model::SORT_KEYS;
-    const CSV_COLUMNS: &'static [&'static str] = &[
-        "id",
-        "kind",
-        "name",
-        "legal_name",
-        "description",
-        "website",
-        "email",
-        "phone",
-        "address_street",
-        "address_city",
-        "address_postal_code",
-        "address_province",
-        "address_country",
-        "tags",
-        "in_mind",
+    const CSV_COLUMNS: &'static [&'static str] = organisation_csv_columns![
         "ownership",
         "has_medical_faculty",
         "students",
         "ror_id",
-        "rankings",
-        "created_at",
-        "updated_at",
-        "version",
-        "archived_at",
+        "rankings"
     ];
     type Row = UniversityDetail;
     type Detail = UniversityWrite;
