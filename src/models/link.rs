@@ -293,30 +293,6 @@ pub fn lock_dated(
     .map(|v| v.map(|v| v.version))
 }
 
-#[derive(QueryableByName)]
-struct Organisation {
-    #[diesel(sql_type = SqlUuid)]
-    organisation_id: Uuid,
-}
-
-/// The organisation of link `id` of `target`, `None` when absent.
-pub fn dated_organisation(
-    conn: &mut PgConnection,
-    t: DatedTable,
-    target: Uuid,
-    id: Uuid,
-) -> QueryResult<Option<Uuid>> {
-    diesel::sql_query(format!(
-        "SELECT organisation_id FROM {} WHERE id = $1 AND {} = $2",
-        t.table, t.target_column
-    ))
-    .bind::<SqlUuid, _>(id)
-    .bind::<SqlUuid, _>(target)
-    .get_result::<Organisation>(conn)
-    .optional()
-    .map(|o| o.map(|o| o.organisation_id))
-}
-
 /// Inserts dated link `id` of `target`.
 pub fn insert_dated(
     conn: &mut PgConnection,

@@ -427,30 +427,62 @@ pub async fn remove<R: Resource>(
     parent: R::Parent,
     id: Uuid,
 ) -> Result<HttpResponse, ApiError> {
-    let headers = req.headers().clone();
-    let actor = actor(principal);
-    let version = db::transaction(pool, move |conn| {
-        let locked = lock_live::<R>(conn, parent, id)?;
-        etag::check_version(&etag::required_if_match(&headers)?, locked.version)?;
-        match R::REMOVAL {
+    let version = locked_write::<R, _>(
+        pool,
+        principal,
+        req,
+        parent,
+        id,
+        true,
+        move |conn, actor, locked| match R::REMOVAL {
             Removal::Archive => {
                 let archived = Some(db::now());
-                switch_archived::<R>(conn, &actor, id, &locked, archived).map(Some)
+                switch_archived::<R>(conn, actor, id, &locked, archived).map(Some)
             }
             Removal::Delete => {
                 let before = to_object(&R::load(conn, parent, id, false)?)?;
                 R::delete(conn, id)?;
                 let changes = audit::diff(Some(&Json::Object(before)), None);
-                audit::record(conn, &actor, "delete", R::ENTITY, id, changes)?;
+                audit::record(conn, actor, "delete", R::ENTITY, id, changes)?;
                 Ok(None)
             }
-        }
-    })
+        },
+    )
     .await?;
     Ok(match version {
         Some(version) => etag::tag(&mut HttpResponse::NoContent(), version).finish(),
         None => HttpResponse::NoContent().finish(),
     })
+}
+
+/// Runs `write` in one transaction with the row locked and `If-Match` checked against its
+/// version (428, 412): 404 first when its parent is absent, or when it is archived and
+/// `live_only`.
+async fn locked_write<R: Resource, T: Send + 'static>(
+    pool: &PgPool,
+    principal: &Principal,
+    req: &HttpRequest,
+    parent: R::Parent,
+    id: Uuid,
+    live_only: bool,
+    write: impl FnOnce(&mut PgConnection, &Actor, Locked) -> Result<T, ApiError>
+        + Clone
+        + Send
+        + 'static,
+) -> Result<T, ApiError> {
+    let headers = req.headers().clone();
+    let actor = actor(principal);
+    db::transaction(pool, move |conn| {
+        let locked = if live_only {
+            lock_live::<R>(conn, parent, id)?
+        } else {
+            R::check_parent(conn, parent)?;
+            R::lock(conn, parent, id)?
+        };
+        etag::check_version(&etag::required_if_match(&headers)?, locked.version)?;
+        write.clone()(conn, &actor, locked)
+    })
+    .await
 }
 
 /// Archives (`to` a time) or restores (`to` None) a locked row under its version guard, with
@@ -481,18 +513,21 @@ pub async fn restore<R: Resource>(
     parent: R::Parent,
     id: Uuid,
 ) -> Result<HttpResponse, ApiError> {
-    let headers = req.headers().clone();
-    let actor = actor(principal);
-    let record = db::transaction(pool, move |conn| {
-        R::check_parent(conn, parent)?;
-        let locked = R::lock(conn, parent, id)?;
-        etag::check_version(&etag::required_if_match(&headers)?, locked.version)?;
-        if locked.archived_at.is_none() {
-            return Err(ApiError::conflict("the record is not archived", None));
-        }
-        switch_archived::<R>(conn, &actor, id, &locked, None)?;
-        R::load(conn, parent, id, false)
-    })
+    let record = locked_write::<R, _>(
+        pool,
+        principal,
+        req,
+        parent,
+        id,
+        false,
+        move |conn, actor, locked| {
+            if locked.archived_at.is_none() {
+                return Err(ApiError::conflict("the record is not archived", None));
+            }
+            switch_archived::<R>(conn, actor, id, &locked, None)?;
+            R::load(conn, parent, id, false)
+        },
+    )
     .await?;
     Ok(etag::tag(&mut HttpResponse::Ok(), R::version(&record)).json(record))
 }

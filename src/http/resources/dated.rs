@@ -656,7 +656,7 @@ impl<S: LinkSpec> Resource for Dated<S> {
     }
 
     fn owner(conn: &mut PgConnection, target: Uuid, id: Uuid) -> Result<Option<Uuid>, ApiError> {
-        Ok(link::dated_organisation(conn, table::<S>(), target, id)?)
+        Ok(S::load_one(conn, target, id)?.map(|link| link.organisation_id))
     }
 
     /// A partner proposes its own organisation, and nothing but a proposal.
