@@ -199,6 +199,44 @@ async fn the_least_body_each_create_schema_allows_is_created() {
     }
 }
 
+/// On create, `null` counts as absent: every optional member of each create schema may be
+/// `null`, and a body sending all of them so is created.
+#[actix_web::test]
+async fn every_optional_create_member_may_be_null() {
+    let app = TestApp::spawn().await;
+    let spec = spec(&app).await;
+    let mut ids = Map::new();
+    for (path, template, id_member) in COLLECTIONS {
+        let schema = resolve(&spec, body_schema(&spec, "post", path, "application/json"));
+        let mut body = least(&spec, schema, &ids);
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        for (name, member) in schema["properties"].as_object().expect("properties") {
+            if !required.contains(&name.as_str()) {
+                assert!(nullable(member), "{path}: optional {name} is not nullable");
+                body[name] = Value::Null;
+            }
+        }
+        let res = app
+            .post(&url(template, &ids))
+            .role(Role::Editor)
+            .json(&body)
+            .send()
+            .await;
+        assert_eq!(
+            res.status,
+            201,
+            "POST {path} {body}: {}",
+            String::from_utf8_lossy(&res.body)
+        );
+        if let Some(member) = id_member {
+            ids.insert((*member).to_owned(), res.json()["id"].clone());
+        }
+    }
+}
+
 /// A record of each writable resource, and the patch schema and URL of its item.
 async fn one_of_each(app: &TestApp, spec: &Value) -> Vec<(String, Value)> {
     let mut ids = Map::new();

@@ -233,6 +233,10 @@ fn create_body<R: Resource>(
     let map = body::parse_object(body)?;
     R::check_create(principal, &map)?;
     R::shape().check(&map)?;
+    // A create body's `null` counts as absent, as a patch's clears to the default: an optional
+    // member takes its default, a required one is still required.
+    let mut map = map;
+    map.retain(|_, value| !value.is_null());
     R::validate(map)
 }
 

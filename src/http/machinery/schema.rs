@@ -8,8 +8,8 @@
 //!
 //! - the create schema ([`create`], e.g. `CreateCompany`): the members as one closed object
 //!   (`additionalProperties: false`; a `#[serde(flatten)]`ed part, such as the members every
-//!   organisation has, merged in), its `required` members never null: `null` counts as absent,
-//!   and a required member may not be absent;
+//!   organisation has, merged in): `null` counts as absent, so its `required` members are never
+//!   null and every other member may be;
 //! - the merge-patch schema ([`patch`], e.g. `CompanyPatch`): the same members, none required,
 //!   each nullable unless it is required on create. RFC 7396: `null` removes a member, and the
 //!   patched record must still validate as a create body would, so a required member cannot be
@@ -169,10 +169,13 @@ pub fn create<B: ToSchema>() -> RefOr<Schema> {
 
 fn create_object<B: ToSchema>() -> Object {
     let mut object = merged::<B>().object;
-    for name in object.required.clone() {
-        if let Some(member) = object.properties.get_mut(&name) {
-            *member = non_null(member.clone());
-        }
+    for (name, member) in object.properties.iter_mut() {
+        // `null` counts as absent: a required member may not be it, an optional one may.
+        *member = if object.required.contains(name) {
+            non_null(member.clone())
+        } else {
+            simplified(with_null(member.clone()))
+        };
     }
     normalize_members(&mut object);
     object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
