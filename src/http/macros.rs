@@ -1,5 +1,7 @@
-//! The macro that writes a record resource's thin handler shells, `record_handlers!`. Macros only because OpenAPI annotations need each path as a literal; the
-//! behaviour lives in the generic functions they call.
+//! The macros of the resources: `record_handlers!` writes a record's thin handler shells
+//! (a macro because OpenAPI annotations need each path as a literal; the behaviour lives in the
+//! pipeline's generic functions), `record_table_storage!` the storage hooks of a record in a
+//! table of its own, `organisation_csv_columns!` the CSV columns of an organisation kind.
 
 /// The operations every record shares (create, read, update, archive, restore, history), as
 /// thin handlers over `record`'s generic functions. A macro only because
