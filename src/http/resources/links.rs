@@ -260,17 +260,13 @@ pub async fn list_goal_activities(
     query: ListRequest<LinkSides, SideFilters>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    db::run(&pool, move |conn| {
-        super::goals::Goals::load(conn, (), id, false).map(|_| ())
-    })
-    .await?;
     let (params, side) = query.into_parts();
     let filters = LinkFilters {
         goal_id: Some(id),
         role: side.role,
         ..LinkFilters::default()
     };
-    serve_links(&pool, &principal, &req, params, filters).await
+    serve_side::<super::goals::Goals>(&pool, &principal, &req, id, params, filters).await
 }
 
 /// The goals an activity serves.
@@ -296,17 +292,26 @@ pub async fn list_activity_goals(
     query: ListRequest<LinkSides, SideFilters>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    db::run(&pool, move |conn| {
-        super::activities::Activities::load(conn, (), id, false).map(|_| ())
-    })
-    .await?;
     let (params, side) = query.into_parts();
     let filters = LinkFilters {
         activity_id: Some(id),
         role: side.role,
         ..LinkFilters::default()
     };
-    serve_links(&pool, &principal, &req, params, filters).await
+    serve_side::<super::activities::Activities>(&pool, &principal, &req, id, params, filters).await
+}
+
+/// The links of one end, `E` record `end` (404 unless it is live), narrowed by `filters`.
+async fn serve_side<E: Resource<Parent = ()>>(
+    pool: &PgPool,
+    principal: &Principal,
+    req: &HttpRequest,
+    end: Uuid,
+    params: ListParams,
+    filters: LinkFilters,
+) -> Result<HttpResponse, ApiError> {
+    db::run(pool, move |conn| E::load(conn, (), end, false).map(|_| ())).await?;
+    serve_links(pool, principal, req, params, filters).await
 }
 
 /// A goal–activity link as written (its body's one declaration): `POST
