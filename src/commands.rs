@@ -70,8 +70,12 @@ fn serve(mut args: ServeArgs) -> Result<(), CommandError> {
 fn load_demo(settings: &Settings) -> Result<(), CommandError> {
     let mut conn = db::connect(&settings.db.database_url)?;
     if crate::seed::registry_is_empty(&mut conn)? {
-        let brochure = crate::seed::brochure::load(&mut conn)?;
-        crate::seed::brochure::load_strategy(&mut conn, &brochure.ids)?;
+        let brochure = crate::seed::brochure::load(&mut conn, &crate::http::resources::Pipeline)?;
+        crate::seed::brochure::load_strategy(
+            &mut conn,
+            &crate::http::resources::Pipeline,
+            &brochure.ids,
+        )?;
         let synthetic = crate::seed::synthetic::load(&mut conn, 300, &mut |_, _| {})?;
         tracing::info!(
             brochure = brochure.created,
@@ -101,8 +105,12 @@ fn seed(args: &SeedArgs) -> Result<(), CommandError> {
     db::migrate(&args.db.database_url)?;
     let mut conn = db::connect(&args.db.database_url)?;
     let Some(n) = args.synthetic else {
-        let loaded = crate::seed::brochure::load(&mut conn)?;
-        let strategy = crate::seed::brochure::load_strategy(&mut conn, &loaded.ids)?;
+        let loaded = crate::seed::brochure::load(&mut conn, &crate::http::resources::Pipeline)?;
+        let strategy = crate::seed::brochure::load_strategy(
+            &mut conn,
+            &crate::http::resources::Pipeline,
+            &loaded.ids,
+        )?;
         println!(
             "brochure dataset: {} organisations created, {} already present; {} goals, {} activities, \
              {} goal-activity links, {} goal partners created",

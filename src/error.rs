@@ -660,6 +660,19 @@ fn sqlstate(kind: DatabaseErrorKind, info: &dyn DatabaseErrorInformation) -> Opt
     })
 }
 
+/// A body refused by the domain's rules: 422 with every problem at its member.
+impl From<crate::domain::rules::Rejected> for ApiError {
+    fn from(rejected: crate::domain::rules::Rejected) -> Self {
+        Self::Validation(
+            rejected
+                .0
+                .into_iter()
+                .map(|p| FieldError::new(p.field, p.code, p.message))
+                .collect(),
+        )
+    }
+}
+
 impl From<crate::db::StoreError> for ApiError {
     fn from(err: crate::db::StoreError) -> Self {
         use crate::db::StoreError;

@@ -265,3 +265,10 @@ where
     })
     .await
 }
+
+diesel::define_sql_function! {
+    /// The folded form names, titles and searches are compared in (lower case, no accents,
+    /// single spaces, one dash): the migrations' `lshub_fold`, which the `*_key` columns and
+    /// their unique indexes are built from.
+    fn lshub_fold(value: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}

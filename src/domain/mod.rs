@@ -91,7 +91,10 @@ pub fn text_pattern(min: usize) -> String {
 pub mod contact;
 pub mod enums;
 pub mod geo;
+pub mod organisation;
 pub mod ror;
+pub mod rules;
+pub mod strategy;
 pub mod text;
 pub mod vat;
 

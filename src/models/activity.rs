@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::db::list::{KeyType, Keyed, SortKey, Value};
 use crate::db::schema::{activities, goal_activity_links, goals};
 use crate::db::StoreError;
+use crate::domain::strategy::ActivityDraft;
 
 /// An `activities` row as lists read it (with relevance when searched).
 #[derive(Debug, Clone, Queryable, QueryableByName)]
@@ -106,10 +107,10 @@ pub const SORT_KEYS: &[SortKey] = &[
     },
 ];
 
-/// An activity's writable columns, validated.
+/// An activity's writable columns, from a validated draft.
 #[derive(Debug, Clone, PartialEq, Insertable, AsChangeset)]
 #[diesel(table_name = activities, treat_none_as_null = true)]
-pub struct ActivityWrite {
+struct ActivityWrite {
     pub title: String,
     pub description: Option<String>,
     pub status: String,
@@ -118,14 +119,27 @@ pub struct ActivityWrite {
     pub areas: Vec<String>,
 }
 
+impl From<&ActivityDraft> for ActivityWrite {
+    fn from(d: &ActivityDraft) -> Self {
+        Self {
+            title: d.title.clone(),
+            description: d.description.clone(),
+            status: d.status.as_str().to_owned(),
+            starts_on: d.starts_on,
+            ends_on: d.ends_on,
+            areas: d.areas.iter().map(|a| a.as_str().to_owned()).collect(),
+        }
+    }
+}
+
 /// Inserts an activity; its id.
-pub fn insert(conn: &mut PgConnection, write: &ActivityWrite) -> QueryResult<Uuid> {
+pub fn insert(conn: &mut PgConnection, draft: &ActivityDraft) -> QueryResult<Uuid> {
     let id = Uuid::now_v7();
     let now = crate::db::now();
     diesel::insert_into(activities::table)
         .values((
             activities::id.eq(id),
-            write,
+            ActivityWrite::from(draft),
             activities::created_at.eq(now),
             activities::updated_at.eq(now),
         ))
@@ -138,7 +152,7 @@ pub fn update(
     conn: &mut PgConnection,
     id: Uuid,
     expected: i64,
-    write: &ActivityWrite,
+    draft: &ActivityDraft,
 ) -> Result<(), StoreError> {
     let n = diesel::update(
         activities::table
@@ -146,7 +160,7 @@ pub fn update(
             .filter(activities::version.eq(expected)),
     )
     .set((
-        write,
+        ActivityWrite::from(draft),
         activities::updated_at.eq(crate::db::now()),
         activities::version.eq(activities::version + 1),
     ))
@@ -171,4 +185,14 @@ pub fn primary_goal_areas(
         .select((goal_activity_links::activity_id, goals::areas))
         .load(conn)?;
     Ok(rows.into_iter().collect())
+}
+
+/// The live activity whose folded title is `title`'s, if any.
+pub fn live_id_by_title(conn: &mut PgConnection, title: &str) -> QueryResult<Option<Uuid>> {
+    activities::table
+        .filter(activities::title_key.eq(crate::db::lshub_fold(title)))
+        .filter(activities::archived_at.is_null())
+        .select(activities::id)
+        .first(conn)
+        .optional()
 }

@@ -6,6 +6,7 @@ use uuid::Uuid;
 use super::organisation::{DetailRow, SORT_CREATED, SORT_NAME, SORT_UPDATED};
 use crate::db::list::{KeyType, SortKey, Value};
 use crate::db::schema::companies;
+use crate::domain::organisation::CompanyDraft;
 
 /// A `companies` row; written whole on create and update.
 #[derive(
@@ -68,18 +69,23 @@ pub const SORT_KEYS: &[SortKey] = &[
     },
 ];
 
-/// Inserts the detail row of a new company.
-pub fn insert(conn: &mut PgConnection, detail: &CompanyDetail) -> QueryResult<()> {
-    diesel::insert_into(companies::table)
-        .values(detail)
-        .execute(conn)
-        .map(|_| ())
+impl CompanyDetail {
+    /// The row of company `id`.
+    fn of(id: Uuid, d: &CompanyDraft) -> Self {
+        Self {
+            organisation_id: id,
+            vat_number: d.vat_number.clone(),
+            sector: d.sector.as_str().to_owned(),
+            device_segment: d.device_segment.map(|s| s.as_str().to_owned()),
+            ateco_code: d.ateco_code.clone(),
+            employees: d.employees,
+            revenue_eur: d.revenue_eur,
+            rd_investment_eur: d.rd_investment_eur,
+            exports_eur: d.exports_eur,
+            founded_year: d.founded_year,
+            assolombarda_member: d.assolombarda_member,
+        }
+    }
 }
 
-/// Rewrites the detail row.
-pub fn update(conn: &mut PgConnection, detail: &CompanyDetail) -> QueryResult<()> {
-    diesel::update(companies::table.find(detail.organisation_id))
-        .set(detail)
-        .execute(conn)
-        .map(|_| ())
-}
+super::organisation::detail_write!(CompanyDetail, companies, CompanyDraft);

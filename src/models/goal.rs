@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::db::list::{KeyType, Keyed, SortKey, Value};
 use crate::db::schema::goals;
 use crate::db::StoreError;
+use crate::domain::strategy::GoalDraft;
 
 /// A `goals` row as lists read it (with relevance when searched).
 #[derive(Debug, Clone, Queryable, QueryableByName)]
@@ -115,10 +116,10 @@ pub const SORT_KEYS: &[SortKey] = &[
     },
 ];
 
-/// A goal's writable columns, validated.
+/// A goal's writable columns, from a validated draft.
 #[derive(Debug, Clone, PartialEq, Insertable, AsChangeset)]
 #[diesel(table_name = goals, treat_none_as_null = true)]
-pub struct GoalWrite {
+struct GoalWrite {
     pub code: i32,
     pub title: String,
     pub headline: Option<String>,
@@ -128,14 +129,32 @@ pub struct GoalWrite {
     pub unlisted_partners: Vec<String>,
 }
 
+impl TryFrom<&GoalDraft> for GoalWrite {
+    type Error = diesel::result::Error;
+
+    fn try_from(d: &GoalDraft) -> QueryResult<Self> {
+        Ok(Self {
+            code: d.code,
+            title: d.title.clone(),
+            headline: d.headline.clone(),
+            statement: d.statement.clone(),
+            lines_of_action: serde_json::to_value(&d.lines_of_action)
+                .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?,
+            areas: d.areas.iter().map(|a| a.as_str().to_owned()).collect(),
+            unlisted_partners: d.unlisted_partners.clone(),
+        })
+    }
+}
+
 /// Inserts a goal; its id.
-pub fn insert(conn: &mut PgConnection, write: &GoalWrite) -> QueryResult<Uuid> {
+pub fn insert(conn: &mut PgConnection, draft: &GoalDraft) -> QueryResult<Uuid> {
+    let write = GoalWrite::try_from(draft)?;
     let id = Uuid::now_v7();
     let now = crate::db::now();
     diesel::insert_into(goals::table)
         .values((
             goals::id.eq(id),
-            write,
+            &write,
             goals::created_at.eq(now),
             goals::updated_at.eq(now),
         ))
@@ -148,15 +167,16 @@ pub fn update(
     conn: &mut PgConnection,
     id: Uuid,
     expected: i64,
-    write: &GoalWrite,
+    draft: &GoalDraft,
 ) -> Result<(), StoreError> {
+    let write = GoalWrite::try_from(draft)?;
     let n = diesel::update(
         goals::table
             .filter(goals::id.eq(id))
             .filter(goals::version.eq(expected)),
     )
     .set((
-        write,
+        &write,
         goals::updated_at.eq(crate::db::now()),
         goals::version.eq(goals::version + 1),
     ))
@@ -166,4 +186,14 @@ pub fn update(
     } else {
         Err(StoreError::Stale)
     }
+}
+
+/// The live goal numbered `code`, if any.
+pub fn live_id_by_code(conn: &mut PgConnection, code: i32) -> QueryResult<Option<Uuid>> {
+    goals::table
+        .filter(goals::code.eq(code))
+        .filter(goals::archived_at.is_null())
+        .select(goals::id)
+        .first(conn)
+        .optional()
 }

@@ -6,6 +6,7 @@ use uuid::Uuid;
 use super::organisation::{DetailRow, SORT_CREATED, SORT_NAME, SORT_UPDATED};
 use crate::db::list::{KeyType, SortKey, Value};
 use crate::db::schema::irccs;
+use crate::domain::organisation::IrccsDraft;
 
 /// An `irccs` row; written whole on create and update.
 #[derive(
@@ -47,18 +48,22 @@ pub const SORT_KEYS: &[SortKey] = &[
     },
 ];
 
-/// Inserts the detail row of a new IRCCS.
-pub fn insert(conn: &mut PgConnection, detail: &IrccsDetail) -> QueryResult<()> {
-    diesel::insert_into(irccs::table)
-        .values(detail)
-        .execute(conn)
-        .map(|_| ())
+impl IrccsDetail {
+    /// The row of IRCCS `id`.
+    fn of(id: Uuid, d: &IrccsDraft) -> Self {
+        Self {
+            organisation_id: id,
+            ownership: d.ownership.map(|o| o.as_str().to_owned()),
+            specialisations: d
+                .specialisations
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+            beds: d.beds,
+            emergency_care: d.emergency_care,
+            serves_foreign_patients: d.serves_foreign_patients,
+        }
+    }
 }
 
-/// Rewrites the detail row.
-pub fn update(conn: &mut PgConnection, detail: &IrccsDetail) -> QueryResult<()> {
-    diesel::update(irccs::table.find(detail.organisation_id))
-        .set(detail)
-        .execute(conn)
-        .map(|_| ())
-}
+super::organisation::detail_write!(IrccsDetail, irccs, IrccsDraft);

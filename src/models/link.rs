@@ -10,6 +10,7 @@ use crate::db::list::{Keyed, Value};
 use crate::db::schema::{
     activities, activity_participants, goal_activity_links, goal_partners, goals, organisations,
 };
+use crate::domain::strategy::DatedDraft;
 
 /// A goal–activity link with its ends in brief, as lists and reads give it.
 #[derive(Debug, Clone, Queryable, QueryableByName)]
@@ -252,23 +253,6 @@ pub struct DatedTable {
     pub with_status: bool,
 }
 
-/// A dated link as written.
-#[derive(Debug, Clone)]
-pub struct DatedWrite {
-    /// The organisation.
-    pub organisation_id: Uuid,
-    /// Its role, one of the table's.
-    pub role: String,
-    /// Its status, where the table has one.
-    pub status: Option<&'static str>,
-    /// First day.
-    pub since: Option<NaiveDate>,
-    /// Last day, inclusive.
-    pub until: Option<NaiveDate>,
-    /// A note.
-    pub note: Option<String>,
-}
-
 #[derive(QueryableByName)]
 struct Version {
     #[diesel(sql_type = BigInt)]
@@ -299,7 +283,7 @@ pub fn insert_dated(
     t: DatedTable,
     id: Uuid,
     target: Uuid,
-    write: &DatedWrite,
+    write: &DatedDraft,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
     let status = if t.with_status { ", status" } else { "" };
@@ -331,7 +315,7 @@ pub fn update_dated(
     conn: &mut PgConnection,
     t: DatedTable,
     id: Uuid,
-    write: &DatedWrite,
+    write: &DatedDraft,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
     let status = if t.with_status { ", status = $7" } else { "" };
@@ -398,4 +382,44 @@ pub fn is_live(conn: &mut PgConnection, end: End, id: Uuid) -> QueryResult<bool>
     .bind::<SqlUuid, _>(id)
     .get_result::<Found>(conn)
     .map(|f| f.found)
+}
+
+/// Whether goal `goal` and activity `activity` are linked.
+pub fn goal_activity_linked(
+    conn: &mut PgConnection,
+    goal: Uuid,
+    activity: Uuid,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        goal_activity_links::table
+            .filter(goal_activity_links::goal_id.eq(goal))
+            .filter(goal_activity_links::activity_id.eq(activity)),
+    ))
+    .get_result(conn)
+}
+
+/// Whether activity `activity` has its primary goal.
+pub fn has_primary_goal(conn: &mut PgConnection, activity: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        goal_activity_links::table
+            .filter(goal_activity_links::activity_id.eq(activity))
+            .filter(goal_activity_links::role.eq("primary")),
+    ))
+    .get_result(conn)
+}
+
+/// Whether organisation `organisation` partners goal `goal` in `role` (in any period).
+pub fn goal_partnered(
+    conn: &mut PgConnection,
+    goal: Uuid,
+    organisation: Uuid,
+    role: &str,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        goal_partners::table
+            .filter(goal_partners::goal_id.eq(goal))
+            .filter(goal_partners::organisation_id.eq(organisation))
+            .filter(goal_partners::role.eq(role)),
+    ))
+    .get_result(conn)
 }

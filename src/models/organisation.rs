@@ -10,6 +10,7 @@ use diesel::sql_types::{Float, Nullable};
 use crate::db::list::{KeyType, Keyed, SortKey, Value};
 use crate::db::schema::organisations;
 use crate::db::StoreError;
+use crate::domain::organisation::OrganisationDraft;
 use crate::domain::OrganisationKind;
 
 /// An `organisations` row.
@@ -159,6 +160,52 @@ macro_rules! point_read {
 }
 pub(crate) use point_read;
 
+/// A kind's detail as written: the row built from its validated draft, inserted with a new
+/// organisation and rewritten whole on every update.
+pub trait DetailWrite {
+    /// The kind's validated own members.
+    type Draft;
+
+    /// Inserts the detail of new organisation `id`.
+    fn insert(conn: &mut PgConnection, id: Uuid, draft: &Self::Draft) -> QueryResult<()>;
+
+    /// Rewrites the detail of organisation `id`.
+    fn update(conn: &mut PgConnection, id: Uuid, draft: &Self::Draft) -> QueryResult<()>;
+}
+
+/// Implements [`DetailWrite`] for the detail row `$row` of table `$table`, a single row built
+/// by `$row::of(id, draft)`.
+macro_rules! detail_write {
+    ($row:ty, $table:ident, $draft:ty) => {
+        impl $crate::models::organisation::DetailWrite for $row {
+            type Draft = $draft;
+
+            fn insert(
+                conn: &mut diesel::PgConnection,
+                id: uuid::Uuid,
+                draft: &$draft,
+            ) -> diesel::QueryResult<()> {
+                diesel::insert_into($table::table)
+                    .values(&<$row>::of(id, draft))
+                    .execute(conn)
+                    .map(|_| ())
+            }
+
+            fn update(
+                conn: &mut diesel::PgConnection,
+                id: uuid::Uuid,
+                draft: &$draft,
+            ) -> diesel::QueryResult<()> {
+                diesel::update($table::table.find(id))
+                    .set(&<$row>::of(id, draft))
+                    .execute(conn)
+                    .map(|_| ())
+            }
+        }
+    };
+}
+pub(crate) use detail_write;
+
 /// No detail: the cross-kind view lists identities alone.
 #[derive(Debug, Clone, Copy, QueryableByName)]
 pub struct NoDetail {}
@@ -178,7 +225,7 @@ pub fn kind_of(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<String>>
         .optional()
 }
 
-/// The columns every kind writes, validated.
+/// The columns every kind writes, from a validated draft.
 #[derive(Debug, Clone, PartialEq, Insertable, AsChangeset)]
 #[diesel(table_name = organisations, treat_none_as_null = true)]
 pub struct OrganisationFields {
@@ -197,11 +244,31 @@ pub struct OrganisationFields {
     pub in_mind: bool,
 }
 
+impl From<&OrganisationDraft> for OrganisationFields {
+    fn from(d: &OrganisationDraft) -> Self {
+        Self {
+            name: d.name.clone(),
+            legal_name: d.legal_name.clone(),
+            description: d.description.clone(),
+            website: d.website.clone(),
+            email: d.email.clone(),
+            phone: d.phone.clone(),
+            address_street: d.address_street.clone(),
+            address_city: d.address_city.clone(),
+            address_postal_code: d.address_postal_code.clone(),
+            address_province: d.address_province.clone(),
+            address_country: d.address_country.clone(),
+            tags: d.tags.clone(),
+            in_mind: d.in_mind,
+        }
+    }
+}
+
 /// Inserts the identity row of a new organisation; returns its id.
 pub fn insert(
     conn: &mut PgConnection,
     kind: OrganisationKind,
-    fields: &OrganisationFields,
+    fields: &OrganisationDraft,
     now: DateTime<Utc>,
 ) -> QueryResult<Uuid> {
     let id = Uuid::now_v7();
@@ -209,7 +276,7 @@ pub fn insert(
         .values((
             organisations::id.eq(id),
             organisations::kind.eq(kind.as_str()),
-            fields,
+            OrganisationFields::from(fields),
             organisations::created_at.eq(now),
             organisations::updated_at.eq(now),
             organisations::version.eq(1_i64),
@@ -241,14 +308,14 @@ pub fn update(
     conn: &mut PgConnection,
     id: Uuid,
     expected_version: i64,
-    fields: &OrganisationFields,
+    fields: &OrganisationDraft,
     now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
     diesel::update(organisations::table)
         .filter(organisations::id.eq(id))
         .filter(organisations::version.eq(expected_version))
         .set((
-            fields,
+            OrganisationFields::from(fields),
             organisations::updated_at.eq(now),
             organisations::version.eq(organisations::version + 1),
         ))
@@ -306,4 +373,20 @@ pub fn ensure_exists(
     } else {
         Err(StoreError::not_found(kind.as_str()))
     }
+}
+
+/// The live organisation of `kind` whose folded name is `name`'s, if any (names are unique per
+/// kind among live records, ignoring case, accents and spacing).
+pub fn live_id_by_name(
+    conn: &mut PgConnection,
+    kind: OrganisationKind,
+    name: &str,
+) -> QueryResult<Option<Uuid>> {
+    organisations::table
+        .filter(organisations::kind.eq(kind.as_str()))
+        .filter(organisations::name_key.eq(crate::db::lshub_fold(name)))
+        .filter(organisations::archived_at.is_null())
+        .select(organisations::id)
+        .first(conn)
+        .optional()
 }

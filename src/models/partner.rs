@@ -6,6 +6,7 @@ use uuid::Uuid;
 use super::organisation::{DetailRow, SORT_CREATED, SORT_NAME, SORT_UPDATED};
 use crate::db::list::{SortKey, Value};
 use crate::db::schema::partners;
+use crate::domain::organisation::PartnerDraft;
 
 /// A `partners` row; written whole on create and update.
 #[derive(
@@ -30,18 +31,15 @@ impl DetailRow for PartnerDetail {
 /// The sort keys `GET /partners` offers.
 pub const SORT_KEYS: &[SortKey] = &[SORT_NAME, SORT_CREATED, SORT_UPDATED];
 
-/// Inserts the detail row of a new partner.
-pub fn insert(conn: &mut PgConnection, detail: &PartnerDetail) -> QueryResult<()> {
-    diesel::insert_into(partners::table)
-        .values(detail)
-        .execute(conn)
-        .map(|_| ())
+impl PartnerDetail {
+    /// The row of partner `id`.
+    fn of(id: Uuid, d: &PartnerDraft) -> Self {
+        Self {
+            organisation_id: id,
+            partner_type: d.partner_type.as_str().to_owned(),
+            scope: d.scope.map(|s| s.as_str().to_owned()),
+        }
+    }
 }
 
-/// Rewrites the detail row.
-pub fn update(conn: &mut PgConnection, detail: &PartnerDetail) -> QueryResult<()> {
-    diesel::update(partners::table.find(detail.organisation_id))
-        .set(detail)
-        .execute(conn)
-        .map(|_| ())
-}
+super::organisation::detail_write!(PartnerDetail, partners, PartnerDraft);

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::organisation::{DetailRow, SORT_CREATED, SORT_NAME, SORT_UPDATED};
+use super::organisation::{DetailRow, DetailWrite, SORT_CREATED, SORT_NAME, SORT_UPDATED};
 use crate::db::list::{KeyType, SortKey, Value};
 use crate::db::schema::{universities, university_rankings};
+use crate::domain::organisation::UniversityDraft;
 
 /// A `universities` row; written whole on create and update.
 #[derive(
@@ -61,39 +62,59 @@ pub const SORT_KEYS: &[SortKey] = &[
     },
 ];
 
-/// Inserts the detail row of a new university and its rankings.
-pub fn insert(
-    conn: &mut PgConnection,
-    detail: &UniversityDetail,
-    rankings: &[RankingRow],
-) -> QueryResult<()> {
-    diesel::insert_into(universities::table)
-        .values(detail)
-        .execute(conn)?;
-    diesel::insert_into(university_rankings::table)
-        .values(rankings)
-        .execute(conn)
-        .map(|_| ())
+/// The rows of university `id`: its detail and its rankings.
+fn rows_of(id: Uuid, d: &UniversityDraft) -> (UniversityDetail, Vec<RankingRow>) {
+    let detail = UniversityDetail {
+        organisation_id: id,
+        ownership: d.ownership.map(|o| o.as_str().to_owned()),
+        has_medical_faculty: d.has_medical_faculty,
+        students: d.students,
+        ror_id: d.ror_id.clone(),
+    };
+    let rankings = d
+        .rankings
+        .iter()
+        .map(|r| RankingRow {
+            university_id: id,
+            position: r.position,
+            area: r.area.as_str().to_owned(),
+            rank: r.rank,
+            source: r.source.clone(),
+            year: r.year,
+        })
+        .collect();
+    (detail, rankings)
 }
 
-/// Rewrites the detail row and replaces the rankings whole.
-pub fn update(
-    conn: &mut PgConnection,
-    detail: &UniversityDetail,
-    rankings: &[RankingRow],
-) -> QueryResult<()> {
-    diesel::update(universities::table.find(detail.organisation_id))
-        .set(detail)
+impl DetailWrite for UniversityDetail {
+    type Draft = UniversityDraft;
+
+    fn insert(conn: &mut PgConnection, id: Uuid, draft: &UniversityDraft) -> QueryResult<()> {
+        let (detail, rankings) = rows_of(id, draft);
+        diesel::insert_into(universities::table)
+            .values(&detail)
+            .execute(conn)?;
+        diesel::insert_into(university_rankings::table)
+            .values(&rankings)
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// Rewrites the detail row and replaces the rankings whole.
+    fn update(conn: &mut PgConnection, id: Uuid, draft: &UniversityDraft) -> QueryResult<()> {
+        let (detail, rankings) = rows_of(id, draft);
+        diesel::update(universities::table.find(id))
+            .set(&detail)
+            .execute(conn)?;
+        diesel::delete(
+            university_rankings::table.filter(university_rankings::university_id.eq(id)),
+        )
         .execute(conn)?;
-    diesel::delete(
-        university_rankings::table
-            .filter(university_rankings::university_id.eq(detail.organisation_id)),
-    )
-    .execute(conn)?;
-    diesel::insert_into(university_rankings::table)
-        .values(rankings)
-        .execute(conn)
-        .map(|_| ())
+        diesel::insert_into(university_rankings::table)
+            .values(&rankings)
+            .execute(conn)
+            .map(|_| ())
+    }
 }
 
 /// The rankings of every university in `ids`, in one query, grouped by university in order.

@@ -1,24 +1,48 @@
 //! The brochure dataset (`data/brochure.json`, embedded in the binary): the organisations the
-//! hub's brochure names, loaded through the same validation as the API and idempotently (an
-//! organisation whose kind and folded name already exist live is left as it is).
+//! hub's brochure names, loaded through the same write pipeline as the API (its validation and
+//! its audit events) and idempotently (an organisation whose kind and folded name already
+//! exist live is left as it is).
 
 use std::collections::HashMap;
 
 use diesel::prelude::*;
-use diesel::sql_types::{Text, Uuid as SqlUuid};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
 use crate::domain::OrganisationKind;
 use crate::error::ApiError;
-use crate::http::machinery::record::insert_new;
-use crate::http::resources::companies::Companies;
-use crate::http::resources::irccs::Irccs;
-use crate::http::resources::organisation::{validate_body, OrgResource};
-use crate::http::resources::partners::Partners;
-use crate::http::resources::universities::Universities;
 use crate::models::audit::Actor;
+use crate::models::{activity, goal, link, organisation};
+
+/// A record the dataset creates, as the body a client would send.
+#[derive(Debug, Clone)]
+pub enum New {
+    /// An organisation of a kind: a create body of its collection.
+    Organisation(OrganisationKind, Map<String, Json>),
+    /// A goal.
+    Goal(Map<String, Json>),
+    /// An activity.
+    Activity(Map<String, Json>),
+    /// A goal–activity link.
+    GoalActivityLink(Map<String, Json>),
+    /// A strategic partner of the goal `goal`.
+    GoalPartner {
+        /// The goal.
+        goal: Uuid,
+        /// The link's create body.
+        body: Map<String, Json>,
+    },
+}
+
+/// The registry's write pipeline, as the dataset is loaded through it: a create, validated by
+/// the domain's rules and written with its audit event, inside the caller's transaction. The
+/// pipeline the API serves implements it, in the HTTP layer; the loader takes it as a
+/// parameter so that it names none of that layer.
+pub trait Registry {
+    /// Creates `new` as `actor`; its id.
+    fn create(&self, conn: &mut PgConnection, actor: &Actor, new: New) -> Result<Uuid, ApiError>;
+}
 
 /// The dataset file.
 const DATA: &str = include_str!("../../data/brochure.json");
@@ -88,36 +112,16 @@ pub struct Loaded {
     pub ids: HashMap<String, Uuid>,
 }
 
-#[derive(QueryableByName)]
-struct Found {
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
-}
-
-fn existing(
+/// Creates the organisation of `entry` through `registry` unless one of its kind and name
+/// is live; its id and whether it was created.
+fn upsert(
     conn: &mut PgConnection,
-    kind: OrganisationKind,
-    name: &str,
-) -> QueryResult<Option<Uuid>> {
-    diesel::sql_query(
-        "SELECT id FROM organisations WHERE kind = $1 AND name_key = lshub_fold($2) AND archived_at IS NULL",
-    )
-    .bind::<Text, _>(kind.as_str())
-    .bind::<Text, _>(name)
-    .get_result::<Found>(conn)
-    .optional()
-    .map(|f| f.map(|f| f.id))
-}
-
-/// Validates an entry as kind `R` and inserts it unless it exists; returns its id and whether
-/// it was created.
-fn upsert<R: OrgResource>(
-    conn: &mut PgConnection,
+    registry: &dyn Registry,
     actor: &Actor,
     entry: &Entry,
 ) -> Result<(Uuid, bool), ApiError> {
     let mut body = entry.body.clone();
-    if let Some(Json::Object(own)) = body.remove(R::KIND.as_str()) {
+    if let Some(Json::Object(own)) = body.remove(entry.kind.as_str()) {
         body.extend(own);
     }
     let name = body
@@ -125,28 +129,21 @@ fn upsert<R: OrgResource>(
         .and_then(Json::as_str)
         .unwrap_or_default()
         .to_owned();
-    if let Some(id) = existing(conn, R::KIND, &name)? {
+    if let Some(id) = organisation::live_id_by_name(conn, entry.kind, &name)? {
         return Ok((id, false));
     }
-    let write = validate_body::<R>(body)?;
-    let (id, _) = insert_new::<R>(conn, actor, (), &write)?;
+    let id = registry.create(conn, actor, New::Organisation(entry.kind, body))?;
     Ok((id, true))
 }
 
 /// Loads the brochure's organisations in one transaction; running it again changes nothing.
-pub fn load(conn: &mut PgConnection) -> Result<Loaded, String> {
+pub fn load(conn: &mut PgConnection, registry: &dyn Registry) -> Result<Loaded, String> {
     let data = dataset().map_err(|e| format!("the embedded dataset does not parse: {e}"))?;
     let actor = Actor::system();
     conn.transaction(|conn| {
         let mut loaded = Loaded::default();
         for entry in &data.organisations {
-            let (id, created) = match entry.kind {
-                OrganisationKind::Company => upsert::<Companies>(conn, &actor, entry),
-                OrganisationKind::Irccs => upsert::<Irccs>(conn, &actor, entry),
-                OrganisationKind::University => upsert::<Universities>(conn, &actor, entry),
-                OrganisationKind::Partner => upsert::<Partners>(conn, &actor, entry),
-            }
-            .map_err(|e| match e {
+            let (id, created) = upsert(conn, registry, &actor, entry).map_err(|e| match e {
                 ApiError::Validation(errors) => ApiError::internal(format!(
                     "dataset entry `{}` is invalid: {errors:?}",
                     entry.key
@@ -207,26 +204,15 @@ pub struct StrategyLoaded {
     pub partners: usize,
 }
 
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    n: i64,
-}
-
 /// Loads the brochure's goals, the activities listed under each (linked as `primary`) and
 /// each goal's strategic partners, after its organisations; idempotent like [`load`]. A
 /// partner named twice under one goal (an organisation and its department) is one link whose
 /// note names the department.
 pub fn load_strategy(
     conn: &mut PgConnection,
+    registry: &dyn Registry,
     organisations: &HashMap<String, Uuid>,
 ) -> Result<StrategyLoaded, String> {
-    use crate::http::machinery::record::Resource;
-    use crate::http::resources::activities::Activities;
-    use crate::http::resources::dated::{Dated, GoalPartners};
-    use crate::http::resources::goals::Goals;
-    use crate::http::resources::links::GoalActivityLinks;
-
     fn object(value: Json) -> Map<String, Json> {
         match value {
             Json::Object(map) => map,
@@ -243,48 +229,28 @@ pub fn load_strategy(
             let partners = body.remove("partners").unwrap_or_default();
             let activities = body.remove("activities").unwrap_or_default();
             let code = body.get("code").and_then(Json::as_i64).unwrap_or_default();
-            let existing: Option<Found> = diesel::sql_query("SELECT id FROM goals WHERE code = $1 AND archived_at IS NULL")
-                .bind::<diesel::sql_types::Integer, _>(i32::try_from(code).unwrap_or_default())
-                .get_result(conn)
-                .optional()?;
+            let existing = goal::live_id_by_code(conn, i32::try_from(code).unwrap_or_default())?;
             let goal_id = match existing {
-                Some(found) => found.id,
+                Some(id) => id,
                 None => {
                     loaded.goals += 1;
-                    insert_new::<Goals>(conn, &actor, (), &Goals::validate(body)?)?.0
+                    registry.create(conn, &actor, New::Goal(body))?
                 }
             };
             for activity in activities.as_array().into_iter().flatten() {
                 let title = activity["title"].as_str().unwrap_or_default();
-                let existing: Option<Found> =
-                    diesel::sql_query("SELECT id FROM activities WHERE title_key = lshub_fold($1) AND archived_at IS NULL")
-                        .bind::<Text, _>(title)
-                        .get_result(conn)
-                        .optional()?;
-                let activity_id = match existing {
-                    Some(found) => found.id,
+                let activity_id = match activity::live_id_by_title(conn, title)? {
+                    Some(id) => id,
                     None => {
                         loaded.activities += 1;
                         let body = activity.as_object().cloned().unwrap_or_default();
-                        insert_new::<Activities>(conn, &actor, (), &Activities::validate(body)?)?.0
+                        registry.create(conn, &actor, New::Activity(body))?
                     }
                 };
-                let linked: Count = diesel::sql_query(
-                    "SELECT count(*) AS n FROM goal_activity_links WHERE goal_id = $1 AND activity_id = $2",
-                )
-                .bind::<SqlUuid, _>(goal_id)
-                .bind::<SqlUuid, _>(activity_id)
-                .get_result(conn)?;
-                if linked.n == 0 {
-                    let has_primary: Count = diesel::sql_query(
-                        "SELECT count(*) AS n FROM goal_activity_links WHERE activity_id = $1 AND role = 'primary'",
-                    )
-                    .bind::<SqlUuid, _>(activity_id)
-                    .get_result(conn)?;
-                    let role = if has_primary.n == 0 { "primary" } else { "supporting" };
+                if !link::goal_activity_linked(conn, goal_id, activity_id)? {
+                    let role = if link::has_primary_goal(conn, activity_id)? { "supporting" } else { "primary" };
                     let body = serde_json::json!({"goal_id": goal_id, "activity_id": activity_id, "role": role});
-                    let write = GoalActivityLinks::validate(object(body))?;
-                    insert_new::<GoalActivityLinks>(conn, &actor, (), &write)?;
+                    registry.create(conn, &actor, New::GoalActivityLink(object(body)))?;
                     loaded.links += 1;
                 }
             }
@@ -305,18 +271,11 @@ pub fn load_strategy(
                 }
             }
             for (org, note) in wanted {
-                let linked: Count = diesel::sql_query(
-                    "SELECT count(*) AS n FROM goal_partners WHERE goal_id = $1 AND organisation_id = $2 AND role = 'strategic_partner'",
-                )
-                .bind::<SqlUuid, _>(goal_id)
-                .bind::<SqlUuid, _>(org)
-                .get_result(conn)?;
-                if linked.n > 0 {
+                if link::goal_partnered(conn, goal_id, org, "strategic_partner")? {
                     continue;
                 }
                 let body = serde_json::json!({"organisation_id": org, "role": "strategic_partner", "note": note});
-                let write = Dated::<GoalPartners>::validate(object(body))?;
-                insert_new::<Dated<GoalPartners>>(conn, &actor, goal_id, &write)?;
+                registry.create(conn, &actor, New::GoalPartner { goal: goal_id, body: object(body) })?;
                 loaded.partners += 1;
             }
         }

@@ -1139,16 +1139,27 @@ fn brochure_goals() -> Vec<Value> {
 }
 
 fn seed(app: &TestApp) {
-    let loaded = lshub::seed::brochure::load(&mut app.conn()).expect("load organisations");
-    lshub::seed::brochure::load_strategy(&mut app.conn(), &loaded.ids).expect("load strategy");
+    let loaded = lshub::seed::brochure::load(&mut app.conn(), &lshub::http::resources::Pipeline)
+        .expect("load organisations");
+    lshub::seed::brochure::load_strategy(
+        &mut app.conn(),
+        &lshub::http::resources::Pipeline,
+        &loaded.ids,
+    )
+    .expect("load strategy");
 }
 
 #[actix_web::test]
 async fn the_brochure_yields_eight_goals_with_their_activities_and_partners_once() {
     let app = TestApp::spawn().await;
-    let loaded = lshub::seed::brochure::load(&mut app.conn()).expect("load organisations");
-    let first =
-        lshub::seed::brochure::load_strategy(&mut app.conn(), &loaded.ids).expect("load strategy");
+    let loaded = lshub::seed::brochure::load(&mut app.conn(), &lshub::http::resources::Pipeline)
+        .expect("load organisations");
+    let first = lshub::seed::brochure::load_strategy(
+        &mut app.conn(),
+        &lshub::http::resources::Pipeline,
+        &loaded.ids,
+    )
+    .expect("load strategy");
 
     let titles = [
         "Competitiveness and internationalization",
@@ -1259,9 +1270,14 @@ async fn the_brochure_yields_eight_goals_with_their_activities_and_partners_once
         "audit_events",
     ];
     let before: Vec<i64> = tables.iter().map(|t| app.count(t)).collect();
-    let loaded = lshub::seed::brochure::load(&mut app.conn()).expect("load organisations again");
-    let second = lshub::seed::brochure::load_strategy(&mut app.conn(), &loaded.ids)
-        .expect("load strategy again");
+    let loaded = lshub::seed::brochure::load(&mut app.conn(), &lshub::http::resources::Pipeline)
+        .expect("load organisations again");
+    let second = lshub::seed::brochure::load_strategy(
+        &mut app.conn(),
+        &lshub::http::resources::Pipeline,
+        &loaded.ids,
+    )
+    .expect("load strategy again");
     assert_eq!(
         (
             second.goals,

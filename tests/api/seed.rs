@@ -26,7 +26,8 @@ fn rows(conn: &mut PgConnection, sql: &str) -> Vec<(String, String)> {
 async fn the_brochure_yields_its_ranked_universities_partners_and_aliases_and_is_idempotent() {
     let app = TestApp::spawn().await;
     let mut conn = app.conn();
-    let first = lshub::seed::brochure::load(&mut conn).expect("load");
+    let first =
+        lshub::seed::brochure::load(&mut conn, &lshub::http::resources::Pipeline).expect("load");
     assert!(first.created >= 30, "{first:?}");
 
     // The ranking table: four universities, ten QS 2019 rows.
@@ -109,7 +110,8 @@ async fn the_brochure_yields_its_ranked_universities_partners_and_aliases_and_is
     // Seeding twice changes nothing.
     let organisations = app.count("organisations");
     let events = app.count("audit_events");
-    let second = lshub::seed::brochure::load(&mut conn).expect("second load");
+    let second = lshub::seed::brochure::load(&mut conn, &lshub::http::resources::Pipeline)
+        .expect("second load");
     assert_eq!(second.created, 0);
     assert_eq!(second.existing, first.created);
     assert_eq!(app.count("organisations"), organisations);
@@ -119,7 +121,7 @@ async fn the_brochure_yields_its_ranked_universities_partners_and_aliases_and_is
 #[actix_web::test]
 async fn the_brochure_organisations_are_served_by_the_api() {
     let app = TestApp::spawn().await;
-    lshub::seed::brochure::load(&mut app.conn()).expect("load");
+    lshub::seed::brochure::load(&mut app.conn(), &lshub::http::resources::Pipeline).expect("load");
     let res = app
         .get("/api/v1/universities?ranking_area=management_and_social_sciences&max_rank=20")
         .role(lshub::domain::Role::Viewer)

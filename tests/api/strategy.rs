@@ -499,3 +499,49 @@ async fn only_editors_and_admins_write_goals_activities_and_links() {
     }
     assert_eq!(app.count("goals"), 3);
 }
+
+/// Schemathesis found a title padded with spaces past its `maxLength` accepted: the server
+/// trimmed before counting. The bound is on the text as sent, as the schema states it, for
+/// every free text (titles, notes, a ranking's source, an organisation's legal name).
+#[actix_web::test]
+async fn a_text_longer_than_its_max_length_as_sent_is_refused_even_when_trimming_would_fit() {
+    let app = TestApp::spawn().await;
+    let padded = |max: usize| format!("{}  ", "t".repeat(max - 1));
+    let cases = [
+        (
+            "/api/v1/goals",
+            json!({"code": 7, "title": padded(200)}),
+            "/title",
+        ),
+        (
+            "/api/v1/activities",
+            json!({"title": padded(500)}),
+            "/title",
+        ),
+        (
+            "/api/v1/goals",
+            json!({"code": 8, "title": "Fine", "headline": padded(500)}),
+            "/headline",
+        ),
+        (
+            "/api/v1/partners",
+            json!({"name": "Padded partner", "partner_type": "cluster", "legal_name": padded(300)}),
+            "/legal_name",
+        ),
+    ];
+    for (path, body, field) in cases {
+        let before = app.count(&path[8..]);
+        let res = app.post(path).role(Role::Editor).json(&body).send().await;
+        let problem = res.assert_problem(422, "validation");
+        assert_eq!(problem["errors"][0]["field"], field, "{path}: {problem}");
+        assert_eq!(app.count(&path[8..]), before, "{path} wrote");
+    }
+    // Within the bound as sent, the stored text is trimmed.
+    let goal = create(
+        &app,
+        "/api/v1/goals",
+        json!({"code": 9, "title": format!("  {}  ", "t".repeat(196))}),
+    )
+    .await;
+    assert_eq!(goal["title"].as_str().map(str::len), Some(196));
+}

@@ -1,5 +1,6 @@
 //! The layers keep to their side, read from the source: `domain/` knows neither actix nor
-//! diesel, `models/` knows neither the HTTP layer, auth, telemetry nor the HTTP problems.
+//! diesel, `models/` knows neither the HTTP layer, auth, telemetry nor the HTTP problems, and
+//! `seed/` loads through the write pipeline it is handed, naming no HTTP.
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,10 @@ const RULES: &[Rule] = &[
             "crate::telemetry",
             "actix_web",
         ],
+    },
+    Rule {
+        layer: "seed",
+        forbidden: &["crate::http"],
     },
 ];
 

@@ -22,15 +22,14 @@
 //! uniqueness, a reference to a live record) the member's description says.
 
 use std::any::TypeId;
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use utoipa::openapi::schema::{
-    AdditionalProperties, ArrayItems, Object, ObjectBuilder, OneOf, Schema, SchemaType, Type,
+    AdditionalProperties, ArrayItems, Object, OneOf, Schema, SchemaType, Type,
 };
 use utoipa::openapi::{Ref, RefOr};
-use utoipa::{PartialSchema, ToSchema};
+use utoipa::ToSchema;
 
 use super::body::{Member, Shape};
 
@@ -514,98 +513,6 @@ pub fn member_names<T: ToSchema>() -> Vec<String> {
     merged::<T>().object.properties.keys().cloned().collect()
 }
 
-/// A list whose items are distinct (`uniqueItems`), of `T`'s component; for
-/// `#[schema(value_type = ..., inline)]`, which cannot say `uniqueItems` itself.
-fn unique_list_of<T: ToSchema>() -> RefOr<Schema> {
-    utoipa::openapi::schema::ArrayBuilder::new()
-        .items(RefOr::Ref(Ref::from_schema_name(T::name())))
-        .unique_items(true)
-        .into()
-}
-
-/// Declares a list schema for `#[schema(value_type = $name, inline)]`.
-macro_rules! list_schema {
-    ($(#[$doc:meta])* $name:ident, $schema:expr, $item:ty) => {
-        $(#[$doc])*
-        pub struct $name;
-
-        impl PartialSchema for $name {
-            fn schema() -> RefOr<Schema> {
-                $schema
-            }
-        }
-
-        impl ToSchema for $name {
-            fn schemas(schemas: &mut Components) {
-                schemas.push((<$item>::name().into_owned(), <$item>::schema()));
-                <$item>::schemas(schemas);
-            }
-        }
-    };
-}
-
-list_schema!(
-    /// Areas of action without repeats.
-    Areas,
-    unique_list_of::<crate::domain::Area>(),
-    crate::domain::Area
-);
-
-list_schema!(
-    /// IRCCS specialisations: at least one, without repeats.
-    Specialisations,
-    non_empty(unique_list_of::<crate::domain::Specialisation>()),
-    crate::domain::Specialisation
-);
-
-fn non_empty(list: RefOr<Schema>) -> RefOr<Schema> {
-    match list {
-        RefOr::T(Schema::Array(mut array)) => {
-            array.min_items = Some(1);
-            RefOr::T(Schema::Array(array))
-        }
-        other => other,
-    }
-}
-
-/// An organisation's tags: at most [`crate::domain::MAX_TAGS`], each a [`crate::domain::Tag`],
-/// distinct (the server also ignores case in comparing them).
-pub struct Tags;
-
-impl PartialSchema for Tags {
-    fn schema() -> RefOr<Schema> {
-        utoipa::openapi::schema::ArrayBuilder::new()
-            .items(crate::domain::Tag::schema())
-            .max_items(Some(crate::domain::MAX_TAGS))
-            .unique_items(true)
-            .into()
-    }
-}
-
-impl ToSchema for Tags {}
-
-/// Text that trimming leaves `MIN..=MAX` characters long (a title, a ranking's source; with
-/// `MIN` 0, free text, which may be blank), without U+0000, which PostgreSQL text cannot hold.
-/// The length bound is on the text as sent, which trimming only shortens.
-pub struct Text<const MIN: usize, const MAX: usize>;
-
-impl<const MIN: usize, const MAX: usize> PartialSchema for Text<MIN, MAX> {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .min_length((MIN > 0).then_some(MIN))
-            .max_length(Some(MAX))
-            .pattern(Some(crate::domain::text_pattern(MIN)))
-            .into()
-    }
-}
-
-impl<const MIN: usize, const MAX: usize> ToSchema for Text<MIN, MAX> {
-    fn name() -> Cow<'static, str> {
-        Cow::Owned(format!("Text{MIN}to{MAX}"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     //! For every writable resource, its body's uses agree: the create and patch schemas, the
@@ -1003,13 +910,13 @@ mod tests {
     /// component; one that requires none (an address) keeps its schema.
     #[test]
     fn nested_objects_get_a_patch_schema_only_when_they_need_one() {
-        let (_, added) = patch::<companies::CompanyBody>("CreateCompany");
+        let (_, added) = patch::<crate::domain::organisation::CompanyBody>("CreateCompany");
         assert!(
             added.is_empty(),
             "{:?}",
             added.iter().map(|(n, _)| n).collect::<Vec<_>>()
         );
-        let patch = json_of(&companies::CompanyPatch::schema());
+        let patch = json_of(&<companies::CompanyPatch as utoipa::PartialSchema>::schema());
         assert_eq!(
             patch["properties"]["address"]["oneOf"][1]["$ref"],
             "#/components/schemas/AddressInput"

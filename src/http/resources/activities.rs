@@ -7,18 +7,17 @@ use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::goals::{areas, text, title};
 use super::organisation::Pool;
 use crate::auth::Principal;
 use crate::db::list::{Filter, ListQuery, Order, SortKey, Value};
-use crate::domain::{codes, ActivityStatus, Area, Invalid};
+use crate::domain::strategy::{self, ActivityBody, ActivityDraft};
+use crate::domain::{ActivityStatus, Area};
 use crate::error::{stored, ApiError};
-use crate::http::machinery::body::Errors;
 use crate::http::machinery::list::{serve_list, ListKind, ListRequest, PageResponse};
 use crate::http::machinery::problems;
 use crate::http::machinery::record::{to_object, Resource};
 use crate::http::machinery::schema::request_bodies;
-use crate::models::activity::{self as model, ActivityRow, ActivityWrite};
+use crate::models::activity::{self as model, ActivityRow};
 use crate::models::record as rows;
 
 /// An activity, as read.
@@ -90,31 +89,6 @@ fn responses(
         .collect()
 }
 
-/// An activity as written (its body's one declaration): `POST /api/v1/activities` takes these
-/// members (`CreateActivity`), `PATCH` a merge patch of them (`ActivityPatch`). Blank optional
-/// members count as absent.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-pub struct ActivityBody {
-    /// What the activity is: 2 to 500 characters.
-    #[schema(required, value_type = Option<crate::http::machinery::schema::Text<2, 500>>, inline)]
-    pub title: Option<String>,
-    /// More detail, up to 5,000 characters.
-    #[schema(value_type = Option<crate::http::machinery::schema::Text<0, 5000>>, inline)]
-    pub description: Option<String>,
-    /// Where it stands; default `active`.
-    pub status: Option<ActivityStatus>,
-    /// First day (`YYYY-MM-DD`), if known.
-    #[schema(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
-    pub starts_on: Option<NaiveDate>,
-    /// Last day (`YYYY-MM-DD`), if known; not before `starts_on` (refused otherwise).
-    #[schema(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
-    pub ends_on: Option<NaiveDate>,
-    /// Its own areas of action, no repeats; empty or absent: its primary goal's.
-    #[serde(default)]
-    #[schema(value_type = crate::http::machinery::schema::Areas, inline)]
-    pub areas: Vec<Area>,
-}
-
 request_bodies!(ActivityBody => CreateActivity, ActivityPatch);
 
 /// Activities in the record pipeline.
@@ -123,38 +97,15 @@ pub struct Activities;
 impl Resource for Activities {
     const ENTITY: &'static str = "activity";
     type Parent = ();
-    type Write = ActivityWrite;
+    type Write = ActivityDraft;
     type Response = ActivityResponse;
     type Body = ActivityBody;
 
-    fn validate(body: Map<String, Json>) -> Result<ActivityWrite, ApiError> {
-        let mut errors = Errors::default();
-        let input: ActivityBody = errors.decode(body);
-        if let (Some(s), Some(e)) = (input.starts_on, input.ends_on) {
-            if e < s {
-                errors.push(
-                    "/ends_on",
-                    Invalid::new(codes::OUT_OF_RANGE, "ends_on is before starts_on"),
-                );
-            }
-        }
-        let write = ActivityWrite {
-            title: title(&mut errors, input.title, 500),
-            description: text(&mut errors, "/description", input.description, 5000),
-            status: input
-                .status
-                .unwrap_or(ActivityStatus::Active)
-                .as_str()
-                .to_owned(),
-            starts_on: input.starts_on,
-            ends_on: input.ends_on,
-            areas: areas(&mut errors, &input.areas),
-        };
-        errors.finish()?;
-        Ok(write)
+    fn validate(body: Map<String, Json>) -> Result<ActivityDraft, ApiError> {
+        Ok(strategy::activity(body)?)
     }
 
-    record_table_storage!("activities", ActivityWrite);
+    record_table_storage!("activities", ActivityDraft);
 
     fn load(
         conn: &mut diesel::PgConnection,

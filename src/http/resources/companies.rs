@@ -3,14 +3,13 @@
 use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use super::organisation::{self as org, OrgResource, OrganisationView, Pool, ProvinceCode};
 use crate::auth::Principal;
 use crate::db::list::{Filter, SortKey, Value};
-use crate::domain::{self, DeviceSegment, Invalid, OrganisationKind, Sector};
+use crate::domain::organisation::CompanyBody;
+use crate::domain::{DeviceSegment, OrganisationKind, Sector};
 use crate::error::{stored, ApiError};
-use crate::http::machinery::body::Errors;
 use crate::http::machinery::list::{ListRequest, PageResponse};
 use crate::http::machinery::problems;
 use crate::http::machinery::schema::request_bodies;
@@ -65,73 +64,7 @@ impl TryFrom<OrgRecord<CompanyDetail>> for CompanyResponse {
     }
 }
 
-/// A company as written (its body's one declaration): `POST /api/v1/companies` takes these
-/// members (`CreateCompany`), `PATCH` a merge patch of them (`CompanyPatch`). Blank optional
-/// members count as absent.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-pub struct CompanyBody {
-    #[serde(flatten)]
-    pub organisation: org::OrganisationBody,
-    /// An Italian Partita IVA (11 digits, optionally prefixed `IT`; its check digit and office
-    /// code are verified) or a foreign VAT number with its country prefix (e.g. `DE123456789`).
-    /// Spaces and lowercase are accepted. Unique across all companies, archived ones included
-    /// (409 `duplicate` otherwise).
-    #[schema(value_type = Option<domain::VatNumber>, inline)]
-    pub vat_number: Option<String>,
-    /// Business sector.
-    #[schema(required)]
-    pub sector: Option<Sector>,
-    /// Medical-device segment: only when `sector` is `medical_devices` (refused otherwise).
-    pub device_segment: Option<DeviceSegment>,
-    /// ATECO activity code: `NN`, `NN.N`, `NN.NN`, `NN.NN.N` or `NN.NN.NN` (e.g. `21.20`).
-    #[schema(value_type = Option<domain::AtecoCode>, inline)]
-    pub ateco_code: Option<String>,
-    /// Head count.
-    #[serde(
-        default,
-        deserialize_with = "crate::http::machinery::body::optional_whole_number"
-    )]
-    #[schema(minimum = 0, maximum = 2147483647, format = Int32)]
-    pub employees: Option<i64>,
-    /// Yearly revenue in whole euros.
-    #[serde(
-        default,
-        deserialize_with = "crate::http::machinery::body::optional_whole_number"
-    )]
-    #[schema(minimum = 0, maximum = 1000000000000000_i64)]
-    pub revenue_eur: Option<i64>,
-    /// Yearly R&D investment in whole euros.
-    #[serde(
-        default,
-        deserialize_with = "crate::http::machinery::body::optional_whole_number"
-    )]
-    #[schema(minimum = 0, maximum = 1000000000000000_i64)]
-    pub rd_investment_eur: Option<i64>,
-    /// Yearly exports in whole euros.
-    #[serde(
-        default,
-        deserialize_with = "crate::http::machinery::body::optional_whole_number"
-    )]
-    #[schema(minimum = 0, maximum = 1000000000000000_i64)]
-    pub exports_eur: Option<i64>,
-    /// Year founded: 1800 to the current year. The upper bound moves every 1 January, so
-    /// the schema states only the lower one.
-    #[serde(
-        default,
-        deserialize_with = "crate::http::machinery::body::optional_whole_number"
-    )]
-    #[schema(minimum = 1800, format = Int32)]
-    pub founded_year: Option<i64>,
-    /// Member of Assolombarda; default false.
-    #[serde(default)]
-    pub assolombarda_member: bool,
-}
-
 request_bodies!(CompanyBody => CreateCompany, CompanyPatch);
-
-/// The largest money amount accepted (whole euros): beyond any company's figures, and safe
-/// in a JSON number.
-const MAX_EUR: i64 = 1_000_000_000_000_000;
 
 /// Companies in the shared organisation machinery.
 pub struct Companies;
@@ -168,46 +101,8 @@ impl OrgResource for Companies {
         "device_segment",
     ];
     type Row = CompanyDetail;
-    type Detail = CompanyDetail;
     type Response = CompanyResponse;
     type Body = CompanyBody;
-
-    fn validate_detail(m: CompanyBody, errors: &mut Errors) -> Result<CompanyDetail, ApiError> {
-        let sector = m.sector.unwrap_or_else(|| {
-            errors.push(
-                "/sector",
-                Invalid::new(domain::codes::REQUIRED, "sector is required"),
-            );
-            Sector::Other
-        });
-        if m.device_segment.is_some() && sector != Sector::MedicalDevices {
-            errors.push(
-                "/device_segment",
-                Invalid::new(
-                    domain::codes::INVALID_FORMAT,
-                    "device_segment applies to medical_devices companies only",
-                ),
-            );
-        }
-        let this_year = i64::from(chrono::Datelike::year(&chrono::Utc::now()));
-        Ok(CompanyDetail {
-            organisation_id: Uuid::nil(),
-            vat_number: errors.optional("/vat_number", m.vat_number, |v| {
-                domain::VatNumber::parse(v).map(|v| v.into_inner())
-            }),
-            sector: sector.as_str().to_owned(),
-            device_segment: m.device_segment.map(|d| d.as_str().to_owned()),
-            ateco_code: errors.optional("/ateco_code", m.ateco_code, |v| {
-                domain::AtecoCode::parse(v).map(|v| v.into_inner())
-            }),
-            employees: errors.range("/employees", m.employees, 0, i64::from(i32::MAX)),
-            revenue_eur: errors.range("/revenue_eur", m.revenue_eur, 0, MAX_EUR),
-            rd_investment_eur: errors.range("/rd_investment_eur", m.rd_investment_eur, 0, MAX_EUR),
-            exports_eur: errors.range("/exports_eur", m.exports_eur, 0, MAX_EUR),
-            founded_year: errors.range("/founded_year", m.founded_year, 1800, this_year),
-            assolombarda_member: m.assolombarda_member,
-        })
-    }
 
     fn responses(
         _conn: &mut diesel::PgConnection,
@@ -218,34 +113,6 @@ impl OrgResource for Companies {
 
     fn version(record: &CompanyResponse) -> i64 {
         record.organisation.version
-    }
-
-    fn insert_detail(
-        conn: &mut diesel::PgConnection,
-        id: Uuid,
-        detail: &CompanyDetail,
-    ) -> diesel::QueryResult<()> {
-        model::insert(
-            conn,
-            &CompanyDetail {
-                organisation_id: id,
-                ..detail.clone()
-            },
-        )
-    }
-
-    fn update_detail(
-        conn: &mut diesel::PgConnection,
-        id: Uuid,
-        detail: &CompanyDetail,
-    ) -> diesel::QueryResult<()> {
-        model::update(
-            conn,
-            &CompanyDetail {
-                organisation_id: id,
-                ..detail.clone()
-            },
-        )
     }
 }
 

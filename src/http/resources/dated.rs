@@ -18,16 +18,15 @@ use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::goals::text;
 use super::organisation::Pool;
 use crate::auth::Principal;
 use crate::db::list::{Filter, KeyType, ListQuery, Order, SortKey, Value};
 use crate::db::{self, PgPool};
+use crate::domain::strategy::{self, DatedDraft, DatedInput, GoalPartnerBody, ParticipantBody};
 use crate::domain::{
-    codes, GoalPartnerRole, Invalid, OrganisationKind, ParticipantRole, ParticipationStatus, Role,
+    codes, GoalPartnerRole, OrganisationKind, ParticipantRole, ParticipationStatus, Role,
 };
 use crate::error::{stored, ApiError, FieldError};
-use crate::http::machinery::body::Errors;
 use crate::http::machinery::etag::IfMatch;
 use crate::http::machinery::list::{serve_list, ListKind, ListRequest, PageResponse};
 use crate::http::machinery::problems;
@@ -35,7 +34,7 @@ use crate::http::machinery::record::{
     self, GetParams, Locked, Removal, Resource, EDITORS, PARTNERS_AND_EDITORS,
 };
 use crate::http::machinery::schema::request_bodies;
-use crate::models::link::{self, DatedLinkRow, DatedTable, DatedWrite, End};
+use crate::models::link::{self, DatedLinkRow, DatedTable, End};
 
 /// The organisation end of a link, in brief.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -162,10 +161,9 @@ pub trait LinkSpec: Send + 'static {
     const CSV_COLUMNS: &'static [&'static str];
     /// The link as served.
     type Response: Serialize + ToSchema + Send + 'static;
-    /// Its body's one declaration (see [`crate::http::machinery::schema`]).
-    type Body: DeserializeOwned + ToSchema + Default + 'static;
-    /// A decoded body's members, for the validation every kind shares.
-    fn input(body: Self::Body) -> DatedInput;
+    /// Its body's one declaration (see [`crate::http::machinery::schema`]), whose members
+    /// the validation every kind shares reads.
+    type Body: DeserializeOwned + ToSchema + Default + Into<DatedInput> + 'static;
     /// The filters of its list.
     type Filters: DatedFilters;
     /// Builds the response.
@@ -220,17 +218,6 @@ impl LinkSpec for GoalPartners {
     type Response = GoalPartner;
     type Filters = GoalPartnerFilters;
     type Body = GoalPartnerBody;
-
-    fn input(body: GoalPartnerBody) -> DatedInput {
-        DatedInput {
-            organisation_id: body.organisation_id,
-            role: body.role.map(GoalPartnerRole::as_str),
-            status: None,
-            since: body.since,
-            until: body.until,
-            note: body.note,
-        }
-    }
 
     fn organisation_id(link: &GoalPartner) -> Uuid {
         link.organisation_id
@@ -306,17 +293,6 @@ impl LinkSpec for Participants {
     type Response = Participant;
     type Filters = ParticipantFilters;
     type Body = ParticipantBody;
-
-    fn input(body: ParticipantBody) -> DatedInput {
-        DatedInput {
-            organisation_id: body.organisation_id,
-            role: body.role.map(ParticipantRole::as_str),
-            status: body.status,
-            since: body.since,
-            until: body.until,
-            note: body.note,
-        }
-    }
 
     fn organisation_id(link: &Participant) -> Uuid {
         link.organisation_id
@@ -513,112 +489,9 @@ pub async fn list<S: LinkSpec>(
     .await
 }
 
-/// A strategic partner of a goal as written (its body's one declaration): `POST
-/// /api/v1/goals/{id}/partners` takes these members (`CreateGoalPartner`), `PATCH` a merge
-/// patch of them (`GoalPartnerPatch`). A blank note counts as absent.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-pub struct GoalPartnerBody {
-    /// A live organisation (422 otherwise). Fixed at creation: a patch may only repeat it.
-    #[schema(required)]
-    pub organisation_id: Option<Uuid>,
-    /// `strategic_partner` or `other`.
-    #[schema(required)]
-    pub role: Option<GoalPartnerRole>,
-    /// First day (`YYYY-MM-DD`); absent or null: since ever.
-    #[schema(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
-    pub since: Option<NaiveDate>,
-    /// Last day, inclusive (`YYYY-MM-DD`); absent or null: open-ended. Not before `since`
-    /// (refused otherwise). Two periods of one organisation with one role in one goal may not
-    /// overlap (409 at `/since`).
-    #[schema(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
-    pub until: Option<NaiveDate>,
-    /// A note, e.g. the department of the organisation that partners: up to 1,000 characters.
-    #[schema(value_type = Option<crate::http::machinery::schema::Text<0, 1000>>, inline)]
-    pub note: Option<String>,
-}
-
 request_bodies!(GoalPartnerBody => CreateGoalPartner, GoalPartnerPatch);
 
-/// An organisation's participation in an activity as written (its body's one declaration):
-/// `POST /api/v1/activities/{id}/participants` takes these members (`CreateParticipant`),
-/// `PATCH` a merge patch of them (`ParticipantPatch`). A blank note counts as absent.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-pub struct ParticipantBody {
-    /// A live organisation (422 otherwise); a partner's own. Fixed at creation: a patch may
-    /// only repeat it.
-    #[schema(required)]
-    pub organisation_id: Option<Uuid>,
-    /// Its part in the activity.
-    #[schema(required)]
-    pub role: Option<ParticipantRole>,
-    /// A partner proposes (`proposed`, its default and the only status it may create) and may
-    /// withdraw (`withdrawn`, its only patch); editors also confirm or decline (their default:
-    /// `confirmed`, which `null` in a patch restores).
-    pub status: Option<ParticipationStatus>,
-    /// First day (`YYYY-MM-DD`); absent or null: since ever.
-    #[schema(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
-    pub since: Option<NaiveDate>,
-    /// Last day, inclusive (`YYYY-MM-DD`); absent or null: open-ended. Not before `since`
-    /// (refused otherwise). Two periods of one organisation with one role in one activity may
-    /// not overlap (409 at `/since`), unless one is `declined` or `withdrawn`.
-    #[schema(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
-    pub until: Option<NaiveDate>,
-    /// A note, up to 1,000 characters.
-    #[schema(value_type = Option<crate::http::machinery::schema::Text<0, 1000>>, inline)]
-    pub note: Option<String>,
-}
-
 request_bodies!(ParticipantBody => CreateParticipant, ParticipantPatch);
-
-/// A dated link's members as decoded, whichever its kind.
-#[derive(Debug, Clone, Default)]
-pub struct DatedInput {
-    /// The organisation.
-    pub organisation_id: Option<Uuid>,
-    /// The role, as its wire string.
-    pub role: Option<&'static str>,
-    /// The status (participants).
-    pub status: Option<ParticipationStatus>,
-    /// First day.
-    pub since: Option<NaiveDate>,
-    /// Last day.
-    pub until: Option<NaiveDate>,
-    /// A note.
-    pub note: Option<String>,
-}
-
-fn validate<S: LinkSpec>(body: Map<String, Json>) -> Result<DatedWrite, ApiError> {
-    let mut errors = Errors::default();
-    let input = S::input(errors.decode(body));
-    if input.organisation_id.is_none() {
-        errors.push(
-            "/organisation_id",
-            Invalid::new(codes::REQUIRED, "organisation_id is required"),
-        );
-    }
-    let role = input.role.unwrap_or_else(|| {
-        errors.push("/role", Invalid::new(codes::REQUIRED, "role is required"));
-        ""
-    });
-    if let (Some(since), Some(until)) = (input.since, input.until) {
-        if until < since {
-            errors.push(
-                "/until",
-                Invalid::new(codes::OUT_OF_RANGE, "until is before since"),
-            );
-        }
-    }
-    let note = text(&mut errors, "/note", input.note, 1000);
-    errors.finish()?;
-    Ok(DatedWrite {
-        organisation_id: input.organisation_id.unwrap_or_default(),
-        role: role.to_owned(),
-        status: input.status.map(ParticipationStatus::as_str),
-        since: input.since,
-        until: input.until,
-        note,
-    })
-}
 
 /// The dated links of kind `S` in the write pipeline: nested under their goal or activity,
 /// deleted rather than archived, their organisation fixed. Participants are partners' to
@@ -639,7 +512,7 @@ impl<S: LinkSpec> Resource for Dated<S> {
     const REMOVAL: Removal = Removal::Delete;
     const NESTED: bool = true;
     type Parent = Uuid;
-    type Write = DatedWrite;
+    type Write = DatedDraft;
     type Response = S::Response;
     type Body = S::Body;
 
@@ -647,8 +520,8 @@ impl<S: LinkSpec> Resource for Dated<S> {
         format!("/api/v1/{}/{target}/{}/{id}", S::TARGET_PATH, S::SUB_PATH)
     }
 
-    fn validate(body: Map<String, Json>) -> Result<DatedWrite, ApiError> {
-        validate::<S>(body)
+    fn validate(body: Map<String, Json>) -> Result<DatedDraft, ApiError> {
+        Ok(strategy::dated::<S::Body>(body)?)
     }
 
     fn check_parent(conn: &mut PgConnection, target: Uuid) -> Result<(), ApiError> {
@@ -711,7 +584,7 @@ impl<S: LinkSpec> Resource for Dated<S> {
     fn prepare(
         conn: &mut PgConnection,
         principal: &Principal,
-        write: &mut DatedWrite,
+        write: &mut DatedDraft,
     ) -> Result<(), ApiError> {
         if S::WITH_STATUS && write.status.is_none() {
             write.status = Some(if principal.role == Role::Partner {
@@ -730,7 +603,7 @@ impl<S: LinkSpec> Resource for Dated<S> {
         Ok(())
     }
 
-    fn check_fixed(current: &S::Response, write: &DatedWrite) -> Result<(), ApiError> {
+    fn check_fixed(current: &S::Response, write: &DatedDraft) -> Result<(), ApiError> {
         if S::organisation_id(current) != write.organisation_id {
             return Err(ApiError::invalid(
                 "/organisation_id",
@@ -747,7 +620,7 @@ impl<S: LinkSpec> Resource for Dated<S> {
             .ok_or_else(|| ApiError::not_found(Self::NOUN))
     }
 
-    fn insert(conn: &mut PgConnection, target: Uuid, write: &DatedWrite) -> Result<Uuid, ApiError> {
+    fn insert(conn: &mut PgConnection, target: Uuid, write: &DatedDraft) -> Result<Uuid, ApiError> {
         let id = Uuid::now_v7();
         link::insert_dated(conn, table::<S>(), id, target, write, db::now())?;
         Ok(id)
@@ -757,7 +630,7 @@ impl<S: LinkSpec> Resource for Dated<S> {
         conn: &mut PgConnection,
         id: Uuid,
         _expected_version: i64,
-        write: &DatedWrite,
+        write: &DatedDraft,
     ) -> Result<(), ApiError> {
         // A status cleared by the patch (`null`) is the default again: the editors', since a
         // partner's only patch is a withdrawal (`check_patch`).

@@ -10,38 +10,15 @@ use uuid::Uuid;
 use super::organisation::Pool;
 use crate::auth::Principal;
 use crate::db::list::{Filter, ListQuery, Order, SortKey, Value};
-use crate::domain::{codes, Area, Invalid};
+use crate::domain::strategy::{self, GoalBody, GoalDraft, LineOfAction};
+use crate::domain::Area;
 use crate::error::{stored, ApiError};
-use crate::http::machinery::body::Errors;
 use crate::http::machinery::list::{serve_list, ListKind, ListRequest, PageResponse};
 use crate::http::machinery::problems;
 use crate::http::machinery::record::Resource;
 use crate::http::machinery::schema::request_bodies;
-use crate::models::goal::{self as model, GoalRow, GoalWrite};
+use crate::models::goal::{self as model, GoalRow};
 use crate::models::record as rows;
-
-/// One of a goal's lines of action (the brochure's HOW).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct LineOfAction {
-    /// A short label, e.g. `Communication`, where there is one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
-    /// What is done.
-    pub text: String,
-}
-
-/// A line of action as written.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LineOfActionInput {
-    /// A short label, e.g. `Communication`: up to 100 characters; blank counts as absent.
-    #[serde(default)]
-    #[schema(value_type = Option<crate::http::machinery::schema::Text<0, 100>>, inline)]
-    pub label: Option<String>,
-    /// What is done: 1 to 2,000 characters.
-    #[schema(value_type = crate::http::machinery::schema::Text<1, 2000>, inline)]
-    pub text: String,
-}
 
 /// A strategic goal, as read.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -99,92 +76,7 @@ impl TryFrom<GoalRow> for GoalResponse {
     }
 }
 
-/// A goal as written (its body's one declaration): `POST /api/v1/goals` takes these members
-/// (`CreateGoal`), `PATCH` a merge patch of them (`GoalPatch`; lists are replaced whole). Blank
-/// optional members count as absent.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-pub struct GoalBody {
-    /// The goal's number, 1 to 999, unique among live goals (409 `duplicate` otherwise).
-    #[serde(
-        default,
-        deserialize_with = "crate::http::machinery::body::optional_whole_number"
-    )]
-    #[schema(required, minimum = 1, maximum = 999, format = Int32)]
-    pub code: Option<i64>,
-    /// The short name: 2 to 200 characters.
-    #[schema(required, value_type = Option<crate::http::machinery::schema::Text<2, 200>>, inline)]
-    pub title: Option<String>,
-    /// The one-line aim, up to 500 characters.
-    #[schema(value_type = Option<crate::http::machinery::schema::Text<0, 500>>, inline)]
-    pub headline: Option<String>,
-    /// The GOAL sentence, up to 5,000 characters.
-    #[schema(value_type = Option<crate::http::machinery::schema::Text<0, 5000>>, inline)]
-    pub statement: Option<String>,
-    /// How the goal is pursued: up to 50 lines. (The whole body is capped at 64 KiB: 413
-    /// beyond.)
-    #[serde(default)]
-    #[schema(max_items = 50)]
-    pub lines_of_action: Vec<LineOfActionInput>,
-    /// Areas of action, no repeats.
-    #[serde(default)]
-    #[schema(value_type = crate::http::machinery::schema::Areas, inline)]
-    pub areas: Vec<Area>,
-    /// Partners named only as a category: up to 50 names, each up to 300 characters (blank
-    /// ones are dropped).
-    #[serde(default)]
-    #[schema(max_items = 50, value_type = Vec<crate::http::machinery::schema::Text<0, 300>>, inline)]
-    pub unlisted_partners: Vec<String>,
-}
-
 request_bodies!(GoalBody => CreateGoal, GoalPatch);
-
-/// Checks a text's length; blank counts as absent.
-pub fn text(errors: &mut Errors, field: &str, value: Option<String>, max: usize) -> Option<String> {
-    errors.optional(field, value, |v| {
-        let v = v.trim();
-        if v.chars().count() > max {
-            Err(Invalid::new(
-                codes::TOO_LONG,
-                format!("at most {max} characters"),
-            ))
-        } else {
-            Ok(v.to_owned())
-        }
-    })
-}
-
-/// A required title of 2..=`max` characters.
-pub fn title(errors: &mut Errors, value: Option<String>, max: usize) -> String {
-    match value.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        None => {
-            errors.push("/title", Invalid::new(codes::REQUIRED, "title is required"));
-            String::new()
-        }
-        Some(t) if t.chars().count() < 2 || t.chars().count() > max => {
-            errors.push(
-                "/title",
-                Invalid::new(codes::OUT_OF_RANGE, format!("2 to {max} characters")),
-            );
-            String::new()
-        }
-        Some(t) => t.to_owned(),
-    }
-}
-
-/// Areas without repeats, as stored.
-pub fn areas(errors: &mut Errors, areas: &[Area]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for (i, a) in areas.iter().enumerate() {
-        if out.iter().any(|o| o == a.as_str()) {
-            errors.push(
-                &format!("/areas/{i}"),
-                Invalid::new(codes::DUPLICATE_VALUE, "listed twice"),
-            );
-        }
-        out.push(a.as_str().to_owned());
-    }
-    out
-}
 
 /// Goals in the record pipeline.
 pub struct Goals;
@@ -192,85 +84,15 @@ pub struct Goals;
 impl Resource for Goals {
     const ENTITY: &'static str = "goal";
     type Parent = ();
-    type Write = GoalWrite;
+    type Write = GoalDraft;
     type Response = GoalResponse;
     type Body = GoalBody;
 
-    fn validate(body: Map<String, Json>) -> Result<GoalWrite, ApiError> {
-        let mut errors = Errors::default();
-        let input: GoalBody = errors.decode(body);
-        let code = match input.code {
-            Some(code) => errors.range("/code", Some(code), 1, 999).unwrap_or(1),
-            None => {
-                errors.push("/code", Invalid::new(codes::REQUIRED, "code is required"));
-                1
-            }
-        };
-        let title = title(&mut errors, input.title, 200);
-        if input.lines_of_action.len() > 50 {
-            errors.push(
-                "/lines_of_action",
-                Invalid::new(codes::OUT_OF_RANGE, "at most 50"),
-            );
-        }
-        let mut lines = Vec::new();
-        for (i, line) in input.lines_of_action.into_iter().enumerate() {
-            let text = text(
-                &mut errors,
-                &format!("/lines_of_action/{i}/text"),
-                Some(line.text),
-                2000,
-            );
-            if text.is_none() {
-                errors.push(
-                    &format!("/lines_of_action/{i}/text"),
-                    Invalid::new(codes::REQUIRED, "text is required"),
-                );
-            }
-            let label = self::text(
-                &mut errors,
-                &format!("/lines_of_action/{i}/label"),
-                line.label,
-                100,
-            );
-            lines.push(LineOfAction {
-                label,
-                text: text.unwrap_or_default(),
-            });
-        }
-        if input.unlisted_partners.len() > 50 {
-            errors.push(
-                "/unlisted_partners",
-                Invalid::new(codes::OUT_OF_RANGE, "at most 50"),
-            );
-        }
-        let unlisted: Vec<String> = input
-            .unlisted_partners
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, p)| {
-                text(
-                    &mut errors,
-                    &format!("/unlisted_partners/{i}"),
-                    Some(p),
-                    300,
-                )
-            })
-            .collect();
-        let write = GoalWrite {
-            code,
-            title,
-            headline: text(&mut errors, "/headline", input.headline, 500),
-            statement: text(&mut errors, "/statement", input.statement, 5000),
-            lines_of_action: serde_json::to_value(lines).map_err(ApiError::internal)?,
-            areas: areas(&mut errors, &input.areas),
-            unlisted_partners: unlisted,
-        };
-        errors.finish()?;
-        Ok(write)
+    fn validate(body: Map<String, Json>) -> Result<GoalDraft, ApiError> {
+        Ok(strategy::goal(body)?)
     }
 
-    record_table_storage!("goals", GoalWrite);
+    record_table_storage!("goals", GoalDraft);
 
     fn load(
         conn: &mut diesel::PgConnection,

@@ -3,14 +3,13 @@
 use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use super::organisation::{self as org, OrgResource, OrganisationView, Pool, ProvinceCode};
 use crate::auth::Principal;
 use crate::db::list::{Filter, SortKey, Value};
-use crate::domain::{self, Invalid, OrganisationKind, Ownership, Specialisation};
+use crate::domain::organisation::IrccsBody;
+use crate::domain::{OrganisationKind, Ownership, Specialisation};
 use crate::error::{stored, ApiError};
-use crate::http::machinery::body::Errors;
 use crate::http::machinery::list::{ListRequest, PageResponse};
 use crate::http::machinery::problems;
 use crate::http::machinery::schema::request_bodies;
@@ -54,32 +53,6 @@ impl TryFrom<OrgRecord<IrccsDetail>> for IrccsResponse {
     }
 }
 
-/// An IRCCS as written (its body's one declaration): `POST /api/v1/irccs` takes these members
-/// (`CreateIrccs`), `PATCH` a merge patch of them (`IrccsPatch`). Blank optional members count
-/// as absent.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-pub struct IrccsBody {
-    #[serde(flatten)]
-    pub organisation: org::OrganisationBody,
-    /// Public or private.
-    pub ownership: Option<Ownership>,
-    /// Areas of specialisation: at least one, no repeats.
-    #[serde(default)]
-    #[schema(required, value_type = crate::http::machinery::schema::Specialisations, inline)]
-    pub specialisations: Vec<Specialisation>,
-    /// Number of beds.
-    #[serde(
-        default,
-        deserialize_with = "crate::http::machinery::body::optional_whole_number"
-    )]
-    #[schema(minimum = 0, maximum = 2147483647, format = Int32)]
-    pub beds: Option<i64>,
-    /// Provides emergency care.
-    pub emergency_care: Option<bool>,
-    /// Serves foreign patients.
-    pub serves_foreign_patients: Option<bool>,
-}
-
 request_bodies!(IrccsBody => CreateIrccs, IrccsPatch);
 
 /// IRCCS in the shared organisation machinery.
@@ -99,39 +72,8 @@ impl OrgResource for Irccs {
         "serves_foreign_patients"
     ];
     type Row = IrccsDetail;
-    type Detail = IrccsDetail;
     type Response = IrccsResponse;
     type Body = IrccsBody;
-
-    fn validate_detail(m: IrccsBody, errors: &mut Errors) -> Result<IrccsDetail, ApiError> {
-        if m.specialisations.is_empty() {
-            errors.push(
-                "/specialisations",
-                Invalid::new(
-                    domain::codes::REQUIRED,
-                    "at least one specialisation is required",
-                ),
-            );
-        }
-        let mut seen = Vec::new();
-        for (i, s) in m.specialisations.iter().enumerate() {
-            if seen.contains(s) {
-                errors.push(
-                    &format!("/specialisations/{i}"),
-                    Invalid::new(domain::codes::DUPLICATE_VALUE, "listed twice"),
-                );
-            }
-            seen.push(*s);
-        }
-        Ok(IrccsDetail {
-            organisation_id: Uuid::nil(),
-            ownership: m.ownership.map(|o| o.as_str().to_owned()),
-            specialisations: seen.iter().map(|s| s.as_str().to_owned()).collect(),
-            beds: errors.range("/beds", m.beds, 0, i64::from(i32::MAX)),
-            emergency_care: m.emergency_care,
-            serves_foreign_patients: m.serves_foreign_patients,
-        })
-    }
 
     fn responses(
         _conn: &mut diesel::PgConnection,
@@ -142,34 +84,6 @@ impl OrgResource for Irccs {
 
     fn version(record: &IrccsResponse) -> i64 {
         record.organisation.version
-    }
-
-    fn insert_detail(
-        conn: &mut diesel::PgConnection,
-        id: Uuid,
-        detail: &IrccsDetail,
-    ) -> diesel::QueryResult<()> {
-        model::insert(
-            conn,
-            &IrccsDetail {
-                organisation_id: id,
-                ..detail.clone()
-            },
-        )
-    }
-
-    fn update_detail(
-        conn: &mut diesel::PgConnection,
-        id: Uuid,
-        detail: &IrccsDetail,
-    ) -> diesel::QueryResult<()> {
-        model::update(
-            conn,
-            &IrccsDetail {
-                organisation_id: id,
-                ..detail.clone()
-            },
-        )
     }
 }
 

@@ -13,14 +13,13 @@ use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::goals::text;
 use super::organisation::Pool;
 use crate::auth::Principal;
 use crate::db::list::{Filter, KeyType, ListQuery, Order, SortKey, Value};
 use crate::db::{self, PgPool};
-use crate::domain::{codes, ActivityStatus, GoalLinkRole, Invalid};
+use crate::domain::strategy::{self, GoalActivityLinkBody, LinkDraft};
+use crate::domain::{codes, ActivityStatus, GoalLinkRole};
 use crate::error::{stored, ApiError, FieldError};
-use crate::http::machinery::body::Errors;
 use crate::http::machinery::etag::IfMatch;
 use crate::http::machinery::list::{serve_list, ListKind, ListParams, ListRequest, PageResponse};
 use crate::http::machinery::problems;
@@ -314,37 +313,7 @@ async fn serve_side<E: Resource<Parent = ()>>(
     serve_links(pool, principal, req, params, filters).await
 }
 
-/// A goal–activity link as written (its body's one declaration): `POST
-/// /api/v1/goal-activity-links` takes these members (`CreateGoalActivityLink`), `PATCH` a
-/// merge patch of them (`GoalActivityLinkPatch`; only `role` and `note` change). A blank note
-/// counts as absent.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-pub struct GoalActivityLinkBody {
-    /// A live goal (422 otherwise). Fixed at creation: a patch may only repeat it.
-    #[schema(required)]
-    pub goal_id: Option<Uuid>,
-    /// A live activity (422 otherwise). Fixed at creation: a patch may only repeat it.
-    #[schema(required)]
-    pub activity_id: Option<Uuid>,
-    /// `primary` (the goal the activity is listed under; at most one per activity, 409 at
-    /// `/role` otherwise) or `supporting`. One link per goal and activity (409).
-    #[schema(required)]
-    pub role: Option<GoalLinkRole>,
-    /// A note, up to 1,000 characters.
-    #[schema(value_type = Option<crate::http::machinery::schema::Text<0, 1000>>, inline)]
-    pub note: Option<String>,
-}
-
 request_bodies!(GoalActivityLinkBody => CreateGoalActivityLink, GoalActivityLinkPatch);
-
-/// A validated link body.
-#[derive(Debug, Clone)]
-pub struct LinkWrite {
-    goal_id: Uuid,
-    activity_id: Uuid,
-    role: GoalLinkRole,
-    note: Option<String>,
-}
 
 /// Goal–activity links in the write pipeline: top-level, editors' to write, deleted rather
 /// than archived, their ends fixed.
@@ -355,7 +324,7 @@ impl Resource for GoalActivityLinks {
     const NOUN: &'static str = "goal-activity link";
     const REMOVAL: Removal = Removal::Delete;
     type Parent = ();
-    type Write = LinkWrite;
+    type Write = LinkDraft;
     type Response = GoalActivityLink;
     type Body = GoalActivityLinkBody;
 
@@ -363,35 +332,15 @@ impl Resource for GoalActivityLinks {
         top_level("goal-activity-links", id)
     }
 
-    fn validate(body: Map<String, Json>) -> Result<LinkWrite, ApiError> {
-        let mut errors = Errors::default();
-        let input: GoalActivityLinkBody = errors.decode(body);
-        let mut required = |field: &str, present: bool| {
-            if !present {
-                errors.push(
-                    field,
-                    Invalid::new(codes::REQUIRED, format!("{} is required", &field[1..])),
-                );
-            }
-        };
-        required("/goal_id", input.goal_id.is_some());
-        required("/activity_id", input.activity_id.is_some());
-        required("/role", input.role.is_some());
-        let note = text(&mut errors, "/note", input.note, 1000);
-        errors.finish()?;
-        Ok(LinkWrite {
-            goal_id: input.goal_id.unwrap_or_default(),
-            activity_id: input.activity_id.unwrap_or_default(),
-            role: input.role.unwrap_or(GoalLinkRole::Supporting),
-            note,
-        })
+    fn validate(body: Map<String, Json>) -> Result<LinkDraft, ApiError> {
+        Ok(strategy::goal_activity_link(body)?)
     }
 
     /// 422 unless both ends exist and are live.
     fn prepare(
         conn: &mut PgConnection,
         _principal: &Principal,
-        write: &mut LinkWrite,
+        write: &mut LinkDraft,
     ) -> Result<(), ApiError> {
         let mut errors = Vec::new();
         if !link::is_live(conn, End::Goal, write.goal_id)? {
@@ -415,7 +364,7 @@ impl Resource for GoalActivityLinks {
         }
     }
 
-    fn check_fixed(current: &GoalActivityLink, write: &LinkWrite) -> Result<(), ApiError> {
+    fn check_fixed(current: &GoalActivityLink, write: &LinkDraft) -> Result<(), ApiError> {
         if write.goal_id != current.goal_id || write.activity_id != current.activity_id {
             return Err(ApiError::invalid(
                 "/goal_id",
@@ -432,7 +381,7 @@ impl Resource for GoalActivityLinks {
             .ok_or_else(|| ApiError::not_found(Self::NOUN))
     }
 
-    fn insert(conn: &mut PgConnection, (): (), write: &LinkWrite) -> Result<Uuid, ApiError> {
+    fn insert(conn: &mut PgConnection, (): (), write: &LinkDraft) -> Result<Uuid, ApiError> {
         let id = Uuid::now_v7();
         let now = db::now();
         link::insert_goal_activity_link(
@@ -454,7 +403,7 @@ impl Resource for GoalActivityLinks {
         conn: &mut PgConnection,
         id: Uuid,
         _expected_version: i64,
-        write: &LinkWrite,
+        write: &LinkDraft,
     ) -> Result<(), ApiError> {
         Ok(link::update_goal_activity_link(
             conn,

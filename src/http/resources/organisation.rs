@@ -1,13 +1,10 @@
 //! What every organisation kind shares over HTTP: the common fields in and out, their
 //! validation, and the archive / restore / history operations, which need no detail table.
 
-use std::sync::OnceLock;
-
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::{PgConnection, QueryableByName};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use utoipa::ToSchema;
@@ -16,13 +13,13 @@ use uuid::Uuid;
 use crate::auth::Principal;
 use crate::db::list::{Filter, ListQuery, Order, SortKey, Value};
 use crate::db::PgPool;
-use crate::domain::{self, Invalid, OrganisationKind, Role};
+use crate::domain::organisation::{self, KindBody, OrganisationDraft};
+use crate::domain::{self, OrganisationKind, Role};
 use crate::error::{stored, ApiError};
-use crate::http::machinery::body::Errors;
 use crate::http::machinery::list::{ListKind, ListParams};
 use crate::http::machinery::record::{top_level, Locked, Resource, EDITORS, PARTNERS_AND_EDITORS};
 use crate::models::organisation::{
-    self as org_model, DetailRow, OrgRecord, OrganisationFields, OrganisationRow, PointRead,
+    self as org_model, DetailRow, DetailWrite, OrgRecord, OrganisationRow, PointRead,
 };
 
 /// A postal address.
@@ -106,66 +103,6 @@ impl OrganisationView {
     }
 }
 
-/// A postal address as written; every member optional. Blank members count as absent.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AddressInput {
-    /// Street and number, up to 200 characters.
-    #[schema(value_type = Option<crate::http::machinery::schema::Text<0, 200>>, inline)]
-    pub street: Option<String>,
-    /// City, up to 100 characters.
-    #[schema(value_type = Option<crate::http::machinery::schema::Text<0, 100>>, inline)]
-    pub city: Option<String>,
-    /// Postal code: exactly 5 digits when the country is `IT` (the default); otherwise 2 to 12
-    /// letters, digits, spaces and dashes, stored uppercase.
-    #[schema(value_type = Option<domain::PostalCode>, inline)]
-    pub postal_code: Option<String>,
-    /// Italian province code (any case; stored uppercase). Only for Italian addresses: with
-    /// another `country` it is refused.
-    #[schema(value_type = Option<domain::Province>, inline)]
-    pub province: Option<String>,
-    /// ISO 3166-1 alpha-2 code (any case; stored uppercase); absent or `null` means `IT`.
-    #[schema(value_type = Option<domain::CountryCode>, inline)]
-    pub country: Option<String>,
-}
-
-/// The members every organisation has, as written: the shared part of each kind's body
-/// (flattened into `CompanyBody`, `IrccsBody`, `UniversityBody` and `PartnerBody`). Blank
-/// optional members count as absent.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-pub struct OrganisationBody {
-    /// Display name: 2 to 200 characters once runs of spaces are collapsed, no control
-    /// characters. Unique per kind among live records, ignoring case, accents, spacing and dash
-    /// variants (409 `duplicate` otherwise).
-    #[schema(required, value_type = Option<domain::Name>, inline)]
-    pub name: Option<String>,
-    /// Registered legal name, up to 300 characters.
-    #[schema(value_type = Option<crate::http::machinery::schema::Text<0, 300>>, inline)]
-    pub legal_name: Option<String>,
-    /// Free-text description, up to 5,000 characters.
-    #[schema(value_type = Option<crate::http::machinery::schema::Text<0, 5000>>, inline)]
-    pub description: Option<String>,
-    /// An `http` or `https` URL with a host name.
-    #[schema(value_type = Option<domain::Website>, inline)]
-    pub website: Option<String>,
-    /// Contact e-mail (its domain is stored lowercase).
-    #[schema(value_type = Option<domain::Email>, inline)]
-    pub email: Option<String>,
-    /// Contact phone: an optional `+`, then 6 to 15 digits with spaces, dots, dashes or
-    /// parentheses between them.
-    #[schema(value_type = Option<domain::Phone>, inline)]
-    pub phone: Option<String>,
-    /// Postal address.
-    pub address: Option<AddressInput>,
-    /// Up to 30 tags, each at most 50 characters without `;`, unique ignoring case.
-    #[serde(default)]
-    #[schema(value_type = crate::http::machinery::schema::Tags, inline)]
-    pub tags: Vec<String>,
-    /// Located in the Milano Innovation District (MIND); default false.
-    #[serde(default)]
-    pub in_mind: bool,
-}
-
 /// Common fields a partner may change on its own organisation; every other field is
 /// hub-managed.
 pub const PARTNER_MANAGED: &[&str] = &[
@@ -176,89 +113,6 @@ pub const PARTNER_MANAGED: &[&str] = &[
     "address",
     "tags",
 ];
-
-fn free_text(max: usize) -> impl Fn(&str) -> Result<String, Invalid> {
-    move |s: &str| {
-        let s = s.trim();
-        if s.chars().count() > max {
-            Err(Invalid::new(
-                domain::codes::TOO_LONG,
-                format!("at most {max} characters"),
-            ))
-        } else {
-            Ok(s.to_owned())
-        }
-    }
-}
-
-impl OrganisationBody {
-    /// Validates the common fields; problems go to `errors`.
-    pub fn validate(self, errors: &mut Errors) -> OrganisationFields {
-        let name = match self.name.as_deref().map(domain::Name::parse) {
-            Some(Ok(name)) => name.into_inner(),
-            Some(Err(e)) => {
-                errors.push("/name", e);
-                String::new()
-            }
-            None => {
-                errors.push(
-                    "/name",
-                    Invalid::new(domain::codes::REQUIRED, "name is required"),
-                );
-                String::new()
-            }
-        };
-        let address = self.address.unwrap_or_default();
-        let country = errors
-            .optional(
-                "/address/country",
-                address.country,
-                domain::CountryCode::parse,
-            )
-            .unwrap_or_default();
-        let postal_code = errors.optional("/address/postal_code", address.postal_code, |v| {
-            domain::PostalCode::parse(v, &country)
-        });
-        let province = errors.optional("/address/province", address.province, |v| {
-            if country.is_italy() {
-                domain::Province::parse(v)
-            } else {
-                Err(Invalid::new(
-                    domain::codes::INVALID_FORMAT,
-                    "province applies to Italian addresses only",
-                ))
-            }
-        });
-        let tags = match domain::tags(&self.tags) {
-            Ok(tags) => tags.into_iter().map(domain::Tag::into_inner).collect(),
-            Err((index, e)) => {
-                errors.push(&format!("/tags/{index}"), e);
-                Vec::new()
-            }
-        };
-        OrganisationFields {
-            name,
-            legal_name: errors.optional("/legal_name", self.legal_name, free_text(300)),
-            description: errors.optional("/description", self.description, free_text(5000)),
-            website: errors.optional("/website", self.website, |v| {
-                domain::Website::parse(v).map(|w| w.into_inner())
-            }),
-            email: errors.optional("/email", self.email, |v| {
-                domain::Email::parse(v).map(|e| e.into_inner())
-            }),
-            phone: errors.optional("/phone", self.phone, |v| {
-                domain::Phone::parse(v).map(|p| p.into_inner())
-            }),
-            address_street: errors.optional("/address/street", address.street, free_text(200)),
-            address_city: errors.optional("/address/city", address.city, free_text(100)),
-            address_postal_code: postal_code.map(domain::PostalCode::into_inner),
-            address_province: province.map(domain::Province::into_inner),
-            address_country: country.into_inner(),
-            tags,
-            in_mind: self.in_mind,
-        }
-    }
-}
 
 /// A province filter: an Italian province code in any case (`MI`, `mi`). Unknown codes are
 /// 422, like a province in a body.
@@ -348,17 +202,19 @@ pub trait OrgResource: Send + 'static {
     const SORT_KEYS: &'static [SortKey];
     /// CSV columns, in order: the response's members, nested objects flattened with `_`.
     const CSV_COLUMNS: &'static [&'static str];
-    /// The detail row as read.
-    type Row: QueryableByName<Pg> + DetailRow + PointRead + Send + 'static;
-    /// The kind's detail, validated, as written.
-    type Detail: Clone + Send + 'static;
+    /// The detail row as read, and written from the kind's draft.
+    type Row: QueryableByName<Pg>
+        + DetailRow
+        + PointRead
+        + DetailWrite<Draft = <Self::Body as KindBody>::Draft>
+        + Send
+        + 'static;
     /// The record as served.
     type Response: Serialize + ToSchema + Send + 'static;
-    /// The kind's body: [`OrganisationBody`] flattened in, and the kind's own members.
-    type Body: DeserializeOwned + ToSchema + Default + 'static;
+    /// The kind's body ([`OrganisationBody`](organisation::OrganisationBody) flattened in, and the kind's own members), whose
+    /// rules live in the domain.
+    type Body: KindBody + ToSchema + 'static;
 
-    /// Validates the kind's own members (the shared ones are validated apart).
-    fn validate_detail(body: Self::Body, errors: &mut Errors) -> Result<Self::Detail, ApiError>;
     /// Turns a page of rows into responses, in a fixed number of queries whatever its size.
     fn responses(
         conn: &mut PgConnection,
@@ -366,18 +222,6 @@ pub trait OrgResource: Send + 'static {
     ) -> Result<Vec<Self::Response>, ApiError>;
     /// The record's version.
     fn version(record: &Self::Response) -> i64;
-    /// Inserts the detail of a new record.
-    fn insert_detail(
-        conn: &mut PgConnection,
-        id: Uuid,
-        detail: &Self::Detail,
-    ) -> diesel::QueryResult<()>;
-    /// Rewrites the detail.
-    fn update_detail(
-        conn: &mut PgConnection,
-        id: Uuid,
-        detail: &Self::Detail,
-    ) -> diesel::QueryResult<()>;
 }
 
 /// A list of kind `R` over `filters` (the kind condition is added here).
@@ -445,26 +289,6 @@ pub async fn list<R: OrgResource>(
 /// The folded name + legal name column `q` searches, with its relevance.
 pub const SEARCH_COLUMN: &str = "o.search_key";
 
-/// Decodes and validates a whole body (create, or a merged patch) of kind `R`.
-///
-/// The shared members are decoded apart from the kind's own: behind `#[serde(flatten)]` a
-/// member that does not decode loses its path, and every problem must name its member.
-pub fn validate_body<R: OrgResource>(
-    body: serde_json::Map<String, Json>,
-) -> Result<(OrganisationFields, R::Detail), ApiError> {
-    static COMMON: OnceLock<Vec<String>> = OnceLock::new();
-    let common_members =
-        COMMON.get_or_init(crate::http::machinery::schema::member_names::<OrganisationBody>);
-    let (common, own) = crate::http::machinery::body::split(body, common_members);
-    let mut errors = Errors::default();
-    let common: OrganisationBody = errors.decode(common);
-    let own: R::Body = errors.decode(own);
-    let fields = common.validate(&mut errors);
-    let detail = R::validate_detail(own, &mut errors)?;
-    errors.finish()?;
-    Ok((fields, detail))
-}
-
 impl<R: OrgResource> Resource for R {
     const ENTITY: &'static str = R::KIND.as_str();
     const UPDATE_ROLES: &'static [Role] = if R::PARTNER_MANAGED.is_empty() {
@@ -474,7 +298,7 @@ impl<R: OrgResource> Resource for R {
     };
     const PARTNER_MANAGED: &'static [&'static str] = R::PARTNER_MANAGED;
     type Parent = ();
-    type Write = (OrganisationFields, R::Detail);
+    type Write = (OrganisationDraft, <R::Body as KindBody>::Draft);
     type Response = R::Response;
     type Body = R::Body;
 
@@ -483,7 +307,7 @@ impl<R: OrgResource> Resource for R {
     }
 
     fn validate(body: serde_json::Map<String, Json>) -> Result<Self::Write, ApiError> {
-        validate_body::<R>(body)
+        Ok(organisation::validate::<R::Body>(body)?)
     }
 
     /// An organisation is its own owner: a partner acts for exactly one.
@@ -505,7 +329,7 @@ impl<R: OrgResource> Resource for R {
         (fields, detail): &Self::Write,
     ) -> Result<Uuid, ApiError> {
         let id = org_model::insert(conn, R::KIND, fields, crate::db::now())?;
-        R::insert_detail(conn, id, detail)?;
+        <R::Row as DetailWrite>::insert(conn, id, detail)?;
         Ok(id)
     }
 
@@ -516,7 +340,7 @@ impl<R: OrgResource> Resource for R {
         (fields, detail): &Self::Write,
     ) -> Result<(), ApiError> {
         org_model::update(conn, id, expected_version, fields, crate::db::now())?;
-        R::update_detail(conn, id, detail)?;
+        <R::Row as DetailWrite>::update(conn, id, detail)?;
         Ok(())
     }
 

@@ -4,14 +4,13 @@
 use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use super::organisation::{self as org, OrgResource, OrganisationView, Pool, ProvinceCode};
 use crate::auth::Principal;
 use crate::db::list::{Filter, SortKey, Value};
-use crate::domain::{self, Invalid, OrganisationKind, PartnerScope, PartnerType};
+use crate::domain::organisation::PartnerBody;
+use crate::domain::{OrganisationKind, PartnerScope, PartnerType};
 use crate::error::{stored, ApiError};
-use crate::http::machinery::body::Errors;
 use crate::http::machinery::list::{ListRequest, PageResponse};
 use crate::http::machinery::problems;
 use crate::http::machinery::schema::request_bodies;
@@ -29,20 +28,6 @@ pub struct PartnerResponse {
     pub scope: Option<PartnerScope>,
 }
 
-/// An institutional partner as written (its body's one declaration): `POST /api/v1/partners`
-/// takes these members (`CreatePartner`), `PATCH` a merge patch of them (`PartnerPatch`).
-/// Blank optional members count as absent.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-pub struct PartnerBody {
-    #[serde(flatten)]
-    pub organisation: org::OrganisationBody,
-    /// What kind of institution. (Firms named as partners are companies, not partners.)
-    #[schema(required)]
-    pub partner_type: Option<PartnerType>,
-    /// Reach.
-    pub scope: Option<PartnerScope>,
-}
-
 request_bodies!(PartnerBody => CreatePartner, PartnerPatch);
 
 /// Partners in the shared organisation machinery.
@@ -56,24 +41,8 @@ impl OrgResource for Partners {
     const SORT_KEYS: &'static [SortKey] = model::SORT_KEYS;
     const CSV_COLUMNS: &'static [&'static str] = organisation_csv_columns!["partner_type", "scope"];
     type Row = PartnerDetail;
-    type Detail = PartnerDetail;
     type Response = PartnerResponse;
     type Body = PartnerBody;
-
-    fn validate_detail(m: PartnerBody, errors: &mut Errors) -> Result<PartnerDetail, ApiError> {
-        let partner_type = m.partner_type.unwrap_or_else(|| {
-            errors.push(
-                "/partner_type",
-                Invalid::new(domain::codes::REQUIRED, "partner_type is required"),
-            );
-            PartnerType::Other
-        });
-        Ok(PartnerDetail {
-            organisation_id: Uuid::nil(),
-            partner_type: partner_type.as_str().to_owned(),
-            scope: m.scope.map(|s| s.as_str().to_owned()),
-        })
-    }
 
     fn responses(
         _conn: &mut diesel::PgConnection,
@@ -92,34 +61,6 @@ impl OrgResource for Partners {
 
     fn version(record: &PartnerResponse) -> i64 {
         record.organisation.version
-    }
-
-    fn insert_detail(
-        conn: &mut diesel::PgConnection,
-        id: Uuid,
-        detail: &PartnerDetail,
-    ) -> diesel::QueryResult<()> {
-        model::insert(
-            conn,
-            &PartnerDetail {
-                organisation_id: id,
-                ..detail.clone()
-            },
-        )
-    }
-
-    fn update_detail(
-        conn: &mut diesel::PgConnection,
-        id: Uuid,
-        detail: &PartnerDetail,
-    ) -> diesel::QueryResult<()> {
-        model::update(
-            conn,
-            &PartnerDetail {
-                organisation_id: id,
-                ..detail.clone()
-            },
-        )
     }
 }
 

@@ -8,14 +8,14 @@ use uuid::Uuid;
 use super::organisation::{self as org, OrgResource, OrganisationView, Pool, ProvinceCode};
 use crate::auth::Principal;
 use crate::db::list::{Filter, SortKey, Value};
-use crate::domain::{self, Invalid, OrganisationKind, Ownership, RankingArea};
+use crate::domain::organisation::UniversityBody;
+use crate::domain::{OrganisationKind, Ownership, RankingArea};
 use crate::error::{stored, ApiError};
-use crate::http::machinery::body::Errors;
 use crate::http::machinery::list::{ListRequest, PageResponse};
 use crate::http::machinery::problems;
 use crate::http::machinery::schema::request_bodies;
 use crate::models::organisation::OrgRecord;
-use crate::models::university::{self as model, RankingRow, UniversityDetail};
+use crate::models::university::{self as model, UniversityDetail};
 
 /// A subject ranking.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -47,83 +47,7 @@ pub struct UniversityResponse {
     pub rankings: Vec<Ranking>,
 }
 
-/// A ranking as written.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RankingInput {
-    /// Subject area.
-    pub area: RankingArea,
-    /// Position in the ranking, 1 (best) to 1,000,000.
-    #[serde(deserialize_with = "crate::http::machinery::body::whole_number")]
-    #[schema(minimum = 1, maximum = 1000000, format = Int32)]
-    pub rank: i64,
-    /// Who ranks, e.g. `QS World University Rankings`: 1 to 100 characters.
-    #[schema(value_type = crate::http::machinery::schema::Text<1, 100>, inline)]
-    pub source: String,
-    /// Edition year: 1900 to next year. The upper bound moves every 1 January, so the schema
-    /// states only the lower one.
-    #[serde(deserialize_with = "crate::http::machinery::body::whole_number")]
-    #[schema(minimum = 1900, format = Int32)]
-    pub year: i64,
-}
-
-/// A university as written (its body's one declaration): `POST /api/v1/universities` takes
-/// these members (`CreateUniversity`), `PATCH` a merge patch of them (`UniversityPatch`;
-/// `rankings` is replaced whole). Blank optional members count as absent.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-pub struct UniversityBody {
-    #[serde(flatten)]
-    pub organisation: org::OrganisationBody,
-    /// Public or private.
-    pub ownership: Option<Ownership>,
-    /// Has a medical faculty.
-    pub has_medical_faculty: Option<bool>,
-    /// Number of students.
-    #[serde(
-        default,
-        deserialize_with = "crate::http::machinery::body::optional_whole_number"
-    )]
-    #[schema(minimum = 0, maximum = 2147483647, format = Int32)]
-    pub students: Option<i64>,
-    /// Research Organization Registry id, bare (`03vek6s52`) or as its URL, any case; its
-    /// checksum is verified; stored bare. Unique (409 `duplicate` otherwise).
-    #[schema(value_type = Option<domain::RorId>, inline)]
-    pub ror_id: Option<String>,
-    /// Up to 50 rankings, at most one per area, source and year.
-    #[serde(default)]
-    #[schema(max_items = 50)]
-    pub rankings: Vec<RankingInput>,
-}
-
 request_bodies!(UniversityBody => CreateUniversity, UniversityPatch);
-
-/// At most this many rankings per university.
-const MAX_RANKINGS: usize = 50;
-
-/// A university's validated detail: its row and its rankings.
-#[derive(Debug, Clone)]
-pub struct UniversityWrite {
-    detail: UniversityDetail,
-    rankings: Vec<RankingRow>,
-}
-
-impl UniversityWrite {
-    fn for_id(&self, id: Uuid) -> (UniversityDetail, Vec<RankingRow>) {
-        let detail = UniversityDetail {
-            organisation_id: id,
-            ..self.detail.clone()
-        };
-        let rankings = self
-            .rankings
-            .iter()
-            .map(|r| RankingRow {
-                university_id: id,
-                ..r.clone()
-            })
-            .collect();
-        (detail, rankings)
-    }
-}
 
 /// Universities in the shared organisation machinery.
 pub struct Universities;
@@ -143,73 +67,8 @@ impl OrgResource for Universities {
         "rankings"
     ];
     type Row = UniversityDetail;
-    type Detail = UniversityWrite;
     type Response = UniversityResponse;
     type Body = UniversityBody;
-
-    fn validate_detail(
-        m: UniversityBody,
-        errors: &mut Errors,
-    ) -> Result<UniversityWrite, ApiError> {
-        let this_year = i64::from(chrono::Datelike::year(&chrono::Utc::now()));
-        if m.rankings.len() > MAX_RANKINGS {
-            errors.push(
-                &format!("/rankings/{MAX_RANKINGS}"),
-                Invalid::new(
-                    domain::codes::OUT_OF_RANGE,
-                    format!("at most {MAX_RANKINGS} rankings"),
-                ),
-            );
-        }
-        let mut rankings: Vec<RankingRow> = Vec::new();
-        for (i, r) in m.rankings.iter().enumerate().take(MAX_RANKINGS) {
-            let at = |member: &str| format!("/rankings/{i}/{member}");
-            let source = r.source.trim();
-            if source.is_empty() || source.chars().count() > 100 {
-                errors.push(
-                    &at("source"),
-                    Invalid::new(domain::codes::INVALID_FORMAT, "1 to 100 characters"),
-                );
-            }
-            let rank = errors
-                .range(&at("rank"), Some(r.rank), 1, 1_000_000)
-                .unwrap_or(1);
-            let year = errors
-                .range(&at("year"), Some(r.year), 1900, this_year + 1)
-                .unwrap_or(1900);
-            if rankings.iter().any(|o| {
-                o.area == r.area.as_str() && o.source == source && i64::from(o.year) == r.year
-            }) {
-                errors.push(
-                    &at("area"),
-                    Invalid::new(
-                        domain::codes::DUPLICATE_VALUE,
-                        "one ranking per area, source and year",
-                    ),
-                );
-            }
-            rankings.push(RankingRow {
-                university_id: Uuid::nil(),
-                position: i16::try_from(i).unwrap_or(i16::MAX),
-                area: r.area.as_str().to_owned(),
-                rank,
-                source: source.to_owned(),
-                year,
-            });
-        }
-        Ok(UniversityWrite {
-            detail: UniversityDetail {
-                organisation_id: Uuid::nil(),
-                ownership: m.ownership.map(|o| o.as_str().to_owned()),
-                has_medical_faculty: m.has_medical_faculty,
-                students: errors.range("/students", m.students, 0, i64::from(i32::MAX)),
-                ror_id: errors.optional("/ror_id", m.ror_id, |v| {
-                    domain::RorId::parse(v).map(domain::RorId::into_inner)
-                }),
-            },
-            rankings,
-        })
-    }
 
     fn responses(
         conn: &mut diesel::PgConnection,
@@ -245,24 +104,6 @@ impl OrgResource for Universities {
 
     fn version(record: &UniversityResponse) -> i64 {
         record.organisation.version
-    }
-
-    fn insert_detail(
-        conn: &mut diesel::PgConnection,
-        id: Uuid,
-        write: &UniversityWrite,
-    ) -> diesel::QueryResult<()> {
-        let (detail, rankings) = write.for_id(id);
-        model::insert(conn, &detail, &rankings)
-    }
-
-    fn update_detail(
-        conn: &mut diesel::PgConnection,
-        id: Uuid,
-        write: &UniversityWrite,
-    ) -> diesel::QueryResult<()> {
-        let (detail, rankings) = write.for_id(id);
-        model::update(conn, &detail, &rankings)
     }
 }
 
