@@ -3,10 +3,11 @@
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::organisation::{DetailRow, SORT_CREATED, SORT_NAME, SORT_UPDATED};
-use crate::db::list::{KeyType, SortKey, Value};
+use super::organisation::{DetailRow, KindTable, SORT_CREATED, SORT_NAME, SORT_UPDATED};
+use crate::db::list::{Filter, KeyType, SortKey, Value};
 use crate::db::schema::companies;
 use crate::domain::organisation::CompanyDraft;
+use crate::domain::Sector;
 
 /// A `companies` row; written whole on create and update.
 #[derive(
@@ -38,6 +39,44 @@ impl DetailRow for CompanyDetail {
             "founded_year" => self.founded_year.map(|v| Value::Int(v.into())),
             _ => None,
         }
+    }
+}
+
+/// What the companies list filters on besides the shared organisation filter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CompanyFilter {
+    /// Only this sector.
+    pub sector: Option<Sector>,
+    /// At least and at most this many employees.
+    pub employees: (Option<i64>, Option<i64>),
+    /// Only Assolombarda members (true) or non-members (false).
+    pub assolombarda_member: Option<bool>,
+}
+
+impl KindTable for CompanyDetail {
+    const RESOURCE: &'static str = "companies";
+    const FROM: &'static str = "FROM organisations o JOIN companies d ON d.organisation_id = o.id";
+    type Filter = CompanyFilter;
+
+    fn conditions(filter: &CompanyFilter) -> Vec<Filter> {
+        let mut filters = Vec::new();
+        if let Some(sector) = filter.sector {
+            filters.push(Filter::Eq(
+                "d.sector",
+                Value::Text(sector.as_str().to_owned()),
+            ));
+        }
+        let (min, max) = filter.employees;
+        if let Some(min) = min {
+            filters.push(Filter::Gte("d.employees", Value::Int(min)));
+        }
+        if let Some(max) = max {
+            filters.push(Filter::Lte("d.employees", Value::Int(max)));
+        }
+        if let Some(member) = filter.assolombarda_member {
+            filters.push(Filter::Eq("d.assolombarda_member", Value::Bool(member)));
+        }
+        filters
     }
 }
 

@@ -3,10 +3,11 @@
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::organisation::{DetailRow, SORT_CREATED, SORT_NAME, SORT_UPDATED};
-use crate::db::list::{KeyType, SortKey, Value};
+use super::organisation::{DetailRow, KindTable, SORT_CREATED, SORT_NAME, SORT_UPDATED};
+use crate::db::list::{Filter, KeyType, SortKey, Value};
 use crate::db::schema::irccs;
 use crate::domain::organisation::IrccsDraft;
+use crate::domain::{Ownership, Specialisation};
 
 /// An `irccs` row; written whole on create and update.
 #[derive(
@@ -31,6 +32,38 @@ impl DetailRow for IrccsDetail {
             "beds" => self.beds.map(|v| Value::Int(v.into())),
             _ => None,
         }
+    }
+}
+
+/// What the IRCCS list filters on besides the shared organisation filter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IrccsFilter {
+    /// Only IRCCS with this specialisation (among others).
+    pub specialisation: Option<Specialisation>,
+    /// Only public or only private IRCCS.
+    pub ownership: Option<Ownership>,
+}
+
+impl KindTable for IrccsDetail {
+    const RESOURCE: &'static str = "irccs";
+    const FROM: &'static str = "FROM organisations o JOIN irccs d ON d.organisation_id = o.id";
+    type Filter = IrccsFilter;
+
+    fn conditions(filter: &IrccsFilter) -> Vec<Filter> {
+        let mut filters = Vec::new();
+        if let Some(s) = filter.specialisation {
+            filters.push(Filter::Contains(
+                "d.specialisations",
+                Value::TextArray(vec![s.as_str().to_owned()]),
+            ));
+        }
+        if let Some(o) = filter.ownership {
+            filters.push(Filter::Eq(
+                "d.ownership",
+                Value::Text(o.as_str().to_owned()),
+            ));
+        }
+        filters
     }
 }
 

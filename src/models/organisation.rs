@@ -7,11 +7,11 @@ use uuid::Uuid;
 
 use diesel::sql_types::{Float, Nullable};
 
-use crate::db::list::{KeyType, Keyed, SortKey, Value};
+use crate::db::list::{Filter, KeyType, Keyed, ListQuery, Order, SortKey, Value};
 use crate::db::schema::organisations;
 use crate::db::StoreError;
 use crate::domain::organisation::OrganisationDraft;
-use crate::domain::OrganisationKind;
+use crate::domain::{OrganisationKind, Province, Tag};
 
 /// An `organisations` row.
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
@@ -75,6 +75,119 @@ pub const SORT_UPDATED: SortKey = SortKey {
     nullable: false,
     tie: "o.id",
 };
+
+/// The folded name + legal name column `q` searches and ranks by.
+pub const SEARCH_COLUMN: &str = "o.search_key";
+
+/// What every organisation list filters on, whatever its kind.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrganisationFilter {
+    /// Archived records too.
+    pub include_archived: bool,
+    /// Only this province.
+    pub province: Option<Province>,
+    /// Only inside (true) or outside (false) MIND.
+    pub in_mind: Option<bool>,
+    /// Matches of `q` (trimmed, not blank) by substring or trigram word similarity.
+    pub search: Option<String>,
+}
+
+impl OrganisationFilter {
+    fn conditions(&self) -> Vec<Filter> {
+        let mut filters = Vec::new();
+        if !self.include_archived {
+            filters.push(Filter::Raw("o.archived_at IS NULL"));
+        }
+        if let Some(province) = &self.province {
+            filters.push(Filter::Eq(
+                "o.address_province",
+                Value::Text(province.as_str().to_owned()),
+            ));
+        }
+        if let Some(in_mind) = self.in_mind {
+            filters.push(Filter::Eq("o.in_mind", Value::Bool(in_mind)));
+        }
+        if let Some(q) = &self.search {
+            filters.push(Filter::Search {
+                id: "o.id",
+                table: "organisations",
+                column: "search_key",
+                q: q.clone(),
+            });
+        }
+        filters
+    }
+}
+
+/// A kind's detail table as its list reads it: the join and the kind's own filter.
+/// [`list_query`] is written once against it.
+pub trait KindTable: DetailRow {
+    /// The list's name, binding its cursors (and naming its CSV export).
+    const RESOURCE: &'static str;
+    /// The organisations joined to the detail table as `d`.
+    const FROM: &'static str;
+    /// What the kind's list filters on besides [`OrganisationFilter`].
+    type Filter;
+    /// The kind's own conditions, over `o` and `d`.
+    fn conditions(filter: &Self::Filter) -> Vec<Filter>;
+}
+
+/// The list of `kind`, whose detail table is `D`: the shared filter and the kind's own.
+pub fn list_query<D: KindTable>(
+    kind: OrganisationKind,
+    shared: &OrganisationFilter,
+    own: &D::Filter,
+    order: Order,
+    limit: Option<u32>,
+) -> ListQuery {
+    let mut filters = vec![Filter::Eq("o.kind", Value::Text(kind.as_str().to_owned()))];
+    filters.extend(shared.conditions());
+    filters.extend(D::conditions(own));
+    ListQuery {
+        resource: D::RESOURCE,
+        select: "SELECT o.*, d.*",
+        from: D::FROM,
+        id_expr: "o.id",
+        filters,
+        order,
+        limit,
+    }
+}
+
+/// What the cross-kind list filters on besides [`OrganisationFilter`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnyKindFilter {
+    /// Only this kind.
+    pub kind: Option<OrganisationKind>,
+    /// Only organisations carrying every one of these tags; empty is no filter.
+    pub tags: Vec<Tag>,
+}
+
+/// The list across kinds, of the identities alone (rows are [`OrgRecord<NoDetail>`]).
+pub fn any_kind_list_query(
+    shared: &OrganisationFilter,
+    own: &AnyKindFilter,
+    order: Order,
+    limit: Option<u32>,
+) -> ListQuery {
+    let mut filters = shared.conditions();
+    if let Some(kind) = own.kind {
+        filters.push(Filter::Eq("o.kind", Value::Text(kind.as_str().to_owned())));
+    }
+    if !own.tags.is_empty() {
+        let tags = own.tags.iter().map(|t| t.as_str().to_owned()).collect();
+        filters.push(Filter::Contains("o.tags", Value::TextArray(tags)));
+    }
+    ListQuery {
+        resource: "organisations",
+        select: "SELECT o.*",
+        from: "FROM organisations o",
+        id_expr: "o.id",
+        filters,
+        order,
+        limit,
+    }
+}
 
 /// A kind's detail row, as far as lists need it: its sort keys' values.
 pub trait DetailRow {

@@ -3,10 +3,11 @@
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::organisation::{DetailRow, SORT_CREATED, SORT_NAME, SORT_UPDATED};
-use crate::db::list::{SortKey, Value};
+use super::organisation::{DetailRow, KindTable, SORT_CREATED, SORT_NAME, SORT_UPDATED};
+use crate::db::list::{Filter, SortKey, Value};
 use crate::db::schema::partners;
 use crate::domain::organisation::PartnerDraft;
+use crate::domain::{PartnerScope, PartnerType};
 
 /// A `partners` row; written whole on create and update.
 #[derive(
@@ -25,6 +26,35 @@ super::organisation::point_read!(PartnerDetail, partners);
 impl DetailRow for PartnerDetail {
     fn sort_value(&self, _key: &str) -> Option<Value> {
         None
+    }
+}
+
+/// What the partners list filters on besides the shared organisation filter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PartnerFilter {
+    /// Only this type of partner.
+    pub partner_type: Option<PartnerType>,
+    /// Only this reach.
+    pub scope: Option<PartnerScope>,
+}
+
+impl KindTable for PartnerDetail {
+    const RESOURCE: &'static str = "partners";
+    const FROM: &'static str = "FROM organisations o JOIN partners d ON d.organisation_id = o.id";
+    type Filter = PartnerFilter;
+
+    fn conditions(filter: &PartnerFilter) -> Vec<Filter> {
+        let mut filters = Vec::new();
+        if let Some(t) = filter.partner_type {
+            filters.push(Filter::Eq(
+                "d.partner_type",
+                Value::Text(t.as_str().to_owned()),
+            ));
+        }
+        if let Some(s) = filter.scope {
+            filters.push(Filter::Eq("d.scope", Value::Text(s.as_str().to_owned())));
+        }
+        filters
     }
 }
 

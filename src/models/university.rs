@@ -6,10 +6,13 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::organisation::{DetailRow, DetailWrite, SORT_CREATED, SORT_NAME, SORT_UPDATED};
-use crate::db::list::{KeyType, SortKey, Value};
+use super::organisation::{
+    DetailRow, DetailWrite, KindTable, SORT_CREATED, SORT_NAME, SORT_UPDATED,
+};
+use crate::db::list::{Filter, KeyType, SortKey, Value};
 use crate::db::schema::{universities, university_rankings};
 use crate::domain::organisation::UniversityDraft;
+use crate::domain::{Ownership, RankingArea};
 
 /// A `universities` row; written whole on create and update.
 #[derive(
@@ -46,6 +49,49 @@ pub struct RankingRow {
     pub rank: i32,
     pub source: String,
     pub year: i32,
+}
+
+/// What the universities list filters on besides the shared organisation filter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UniversityFilter {
+    /// Only public or only private universities.
+    pub ownership: Option<Ownership>,
+    /// Only universities with (true) or without (false) a medical faculty.
+    pub has_medical_faculty: Option<bool>,
+    /// Only universities ranked in this area, at most at this rank when given.
+    pub ranking: Option<(RankingArea, Option<i64>)>,
+}
+
+impl KindTable for UniversityDetail {
+    const RESOURCE: &'static str = "universities";
+    const FROM: &'static str =
+        "FROM organisations o JOIN universities d ON d.organisation_id = o.id";
+    type Filter = UniversityFilter;
+
+    fn conditions(filter: &UniversityFilter) -> Vec<Filter> {
+        let mut filters = Vec::new();
+        if let Some(o) = filter.ownership {
+            filters.push(Filter::Eq(
+                "d.ownership",
+                Value::Text(o.as_str().to_owned()),
+            ));
+        }
+        if let Some(m) = filter.has_medical_faculty {
+            filters.push(Filter::Eq("d.has_medical_faculty", Value::Bool(m)));
+        }
+        if let Some((area, rank)) = filter.ranking {
+            filters.push(Filter::Template(
+                // Served by the (area, rank, university_id) index on the rankings; without a
+                // rank, the same statement with the largest one.
+                "o.id IN (SELECT university_id FROM university_rankings WHERE area = ? AND rank <= ?)",
+                vec![
+                    Value::Text(area.as_str().to_owned()),
+                    Value::Int(rank.unwrap_or(i64::from(i32::MAX))),
+                ],
+            ));
+        }
+        filters
+    }
 }
 
 /// The sort keys `GET /universities` offers.

@@ -6,14 +6,14 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::organisation::{self as org, OrgResource, OrganisationView, Pool, ProvinceCode};
 use crate::auth::Principal;
-use crate::db::list::{Filter, SortKey, Value};
+use crate::db::list::SortKey;
 use crate::domain::organisation::CompanyBody;
 use crate::domain::{DeviceSegment, OrganisationKind, Sector};
 use crate::error::{stored, ApiError};
 use crate::http::machinery::list::{ListRequest, PageResponse};
 use crate::http::machinery::problems;
 use crate::http::machinery::schema::request_bodies;
-use crate::models::company::{self as model, CompanyDetail};
+use crate::models::company::{self as model, CompanyDetail, CompanyFilter};
 use crate::models::organisation::OrgRecord;
 
 /// A company, as read.
@@ -72,7 +72,6 @@ pub struct Companies;
 impl OrgResource for Companies {
     const KIND: OrganisationKind = OrganisationKind::Company;
     const COLLECTION: &'static str = "companies";
-    const FROM: &'static str = "FROM organisations o JOIN companies d ON d.organisation_id = o.id";
     const SORT_KEYS: &'static [SortKey] = model::SORT_KEYS;
     const CSV_COLUMNS: &'static [&'static str] = organisation_csv_columns![
         "vat_number",
@@ -159,13 +158,6 @@ pub async fn list_companies(
     query: ListRequest<Companies, CompanyFilters>,
 ) -> Result<HttpResponse, ApiError> {
     let (params, query) = query.into_parts();
-    let mut filters = Vec::new();
-    if let Some(sector) = query.sector {
-        filters.push(Filter::Eq(
-            "d.sector",
-            Value::Text(sector.as_str().to_owned()),
-        ));
-    }
     if let (Some(min), Some(max)) = (query.min_employees, query.max_employees) {
         if min > max {
             return Err(ApiError::invalid(
@@ -175,15 +167,11 @@ pub async fn list_companies(
             ));
         }
     }
-    if let Some(min) = query.min_employees {
-        filters.push(Filter::Gte("d.employees", Value::Int(min)));
-    }
-    if let Some(max) = query.max_employees {
-        filters.push(Filter::Lte("d.employees", Value::Int(max)));
-    }
-    if let Some(member) = query.assolombarda_member {
-        filters.push(Filter::Eq("d.assolombarda_member", Value::Bool(member)));
-    }
+    let own = CompanyFilter {
+        sector: query.sector,
+        employees: (query.min_employees, query.max_employees),
+        assolombarda_member: query.assolombarda_member,
+    };
     org::list::<Companies>(
         &pool,
         &principal,
@@ -191,7 +179,7 @@ pub async fn list_companies(
         params,
         query.province.as_ref(),
         query.in_mind,
-        filters,
+        own,
     )
     .await
 }

@@ -6,14 +6,14 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::organisation::{self as org, OrgResource, OrganisationView, Pool, ProvinceCode};
 use crate::auth::Principal;
-use crate::db::list::{Filter, SortKey, Value};
+use crate::db::list::SortKey;
 use crate::domain::organisation::IrccsBody;
 use crate::domain::{OrganisationKind, Ownership, Specialisation};
 use crate::error::{stored, ApiError};
 use crate::http::machinery::list::{ListRequest, PageResponse};
 use crate::http::machinery::problems;
 use crate::http::machinery::schema::request_bodies;
-use crate::models::irccs::{self as model, IrccsDetail};
+use crate::models::irccs::{self as model, IrccsDetail, IrccsFilter};
 use crate::models::organisation::OrgRecord;
 
 /// An IRCCS, as read.
@@ -61,7 +61,6 @@ pub struct Irccs;
 impl OrgResource for Irccs {
     const KIND: OrganisationKind = OrganisationKind::Irccs;
     const COLLECTION: &'static str = "irccs";
-    const FROM: &'static str = "FROM organisations o JOIN irccs d ON d.organisation_id = o.id";
     const PARTNER_MANAGED: &'static [&'static str] = org::PARTNER_MANAGED;
     const SORT_KEYS: &'static [SortKey] = model::SORT_KEYS;
     const CSV_COLUMNS: &'static [&'static str] = organisation_csv_columns![
@@ -124,19 +123,10 @@ pub async fn list_irccs(
     query: ListRequest<Irccs, IrccsFilters>,
 ) -> Result<HttpResponse, ApiError> {
     let (params, query) = query.into_parts();
-    let mut filters = Vec::new();
-    if let Some(s) = query.specialisation {
-        filters.push(Filter::Contains(
-            "d.specialisations",
-            Value::TextArray(vec![s.as_str().to_owned()]),
-        ));
-    }
-    if let Some(o) = query.ownership {
-        filters.push(Filter::Eq(
-            "d.ownership",
-            Value::Text(o.as_str().to_owned()),
-        ));
-    }
+    let own = IrccsFilter {
+        specialisation: query.specialisation,
+        ownership: query.ownership,
+    };
     org::list::<Irccs>(
         &pool,
         &principal,
@@ -144,7 +134,7 @@ pub async fn list_irccs(
         params,
         query.province.as_ref(),
         query.in_mind,
-        filters,
+        own,
     )
     .await
 }

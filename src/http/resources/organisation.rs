@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::Principal;
-use crate::db::list::{Filter, ListQuery, Order, SortKey, Value};
+use crate::db::list::SortKey;
 use crate::db::PgPool;
 use crate::domain::organisation::{self, KindBody, OrganisationDraft};
 use crate::domain::{self, OrganisationKind, Role};
@@ -19,7 +19,8 @@ use crate::error::{stored, ApiError};
 use crate::http::machinery::list::{ListKind, ListParams};
 use crate::http::machinery::record::{top_level, Locked, Resource, EDITORS, PARTNERS_AND_EDITORS};
 use crate::models::organisation::{
-    self as org_model, DetailRow, DetailWrite, OrgRecord, OrganisationRow, PointRead,
+    self as org_model, DetailWrite, KindTable, OrgRecord, OrganisationFilter, OrganisationRow,
+    PointRead,
 };
 
 /// A postal address.
@@ -150,37 +151,27 @@ impl<R: OrgResource> ListKind for R {
     const ARCHIVED: Option<&'static str> = Some("Include archived records.");
 }
 
-/// The filters every organisation list shares (`q`, `province`, `in_mind`, archived).
-pub fn common_filters(
+/// The filter every organisation list shares (`q`, `province`, `in_mind`, archived): 403 for
+/// `include_archived` from a role that may not see archived records, 422 for an unknown
+/// province.
+pub fn organisation_filter(
     principal: &Principal,
     params: &ListParams,
     province: Option<&ProvinceCode>,
     in_mind: Option<bool>,
-) -> Result<Vec<Filter>, ApiError> {
-    let mut filters = Vec::new();
-    if !principal.check_include_archived(params.include_archived.unwrap_or(false))? {
-        filters.push(Filter::Raw("o.archived_at IS NULL"));
-    }
-    if let Some(province) = province {
-        let p = domain::Province::parse(province.as_str())
-            .map_err(|e| ApiError::invalid("/province", e.code, e.message))?;
-        filters.push(Filter::Eq(
-            "o.address_province",
-            Value::Text(p.into_inner()),
-        ));
-    }
-    if let Some(in_mind) = in_mind {
-        filters.push(Filter::Eq("o.in_mind", Value::Bool(in_mind)));
-    }
-    if let Some(q) = params.search() {
-        filters.push(Filter::Search {
-            id: "o.id",
-            table: "organisations",
-            column: "search_key",
-            q: q.to_owned(),
-        });
-    }
-    Ok(filters)
+) -> Result<OrganisationFilter, ApiError> {
+    let include_archived =
+        principal.check_include_archived(params.include_archived.unwrap_or(false))?;
+    let province = province
+        .map(|p| domain::Province::parse(p.as_str()))
+        .transpose()
+        .map_err(|e| ApiError::invalid("/province", e.code, e.message))?;
+    Ok(OrganisationFilter {
+        include_archived,
+        province,
+        in_mind,
+        search: params.search().map(str::to_owned),
+    })
 }
 
 /// Shared state handlers read.
@@ -194,8 +185,6 @@ pub trait OrgResource: Send + 'static {
     const KIND: OrganisationKind;
     /// The collection's path segment under `/api/v1`, e.g. `companies`.
     const COLLECTION: &'static str;
-    /// `FROM organisations o JOIN <detail table> d ON d.organisation_id = o.id`.
-    const FROM: &'static str;
     /// Members a partner may change on its own organisation.
     const PARTNER_MANAGED: &'static [&'static str];
     /// The `sort` keys the list offers (the first is the default).
@@ -204,7 +193,7 @@ pub trait OrgResource: Send + 'static {
     const CSV_COLUMNS: &'static [&'static str];
     /// The detail row as read, and written from the kind's draft.
     type Row: QueryableByName<Pg>
-        + DetailRow
+        + KindTable
         + PointRead
         + DetailWrite<Draft = <Self::Body as KindBody>::Draft>
         + Send
@@ -224,27 +213,6 @@ pub trait OrgResource: Send + 'static {
     fn version(record: &Self::Response) -> i64;
 }
 
-/// A list of kind `R` over `filters` (the kind condition is added here).
-pub fn list_query<R: OrgResource>(
-    mut filters: Vec<Filter>,
-    order: Order,
-    limit: Option<u32>,
-) -> ListQuery {
-    filters.insert(
-        0,
-        Filter::Eq("o.kind", Value::Text(R::KIND.as_str().to_owned())),
-    );
-    ListQuery {
-        resource: R::COLLECTION,
-        select: "SELECT o.*, d.*",
-        from: R::FROM,
-        id_expr: "o.id",
-        filters,
-        order,
-        limit,
-    }
-}
-
 /// One record of kind `R` by id; 404 when absent, or archived unless `include_archived`.
 pub fn load<R: OrgResource>(
     conn: &mut PgConnection,
@@ -259,8 +227,8 @@ pub fn load<R: OrgResource>(
 }
 
 /// `GET /{collection}`: a page as JSON, or with `Accept: text/csv` every matching row as CSV.
-/// `filters` are the kind's own; the shared ones (`q`, `province`, `in_mind`, archived) are
-/// added here.
+/// `own` is the kind's own filter, already checked; the shared one (`q`, `province`,
+/// `in_mind`, archived) is checked and added here.
 pub async fn list<R: OrgResource>(
     pool: &PgPool,
     principal: &Principal,
@@ -268,12 +236,11 @@ pub async fn list<R: OrgResource>(
     params: ListParams,
     province: Option<&ProvinceCode>,
     in_mind: Option<bool>,
-    filters: Vec<Filter>,
+    own: <R::Row as KindTable>::Filter,
 ) -> Result<HttpResponse, ApiError> {
-    let mut all = common_filters(principal, &params, province, in_mind)?;
-    all.extend(filters);
-    let order = params.order::<R>(SEARCH_COLUMN)?;
-    let query = list_query::<R>(all, order, None);
+    let shared = organisation_filter(principal, &params, province, in_mind)?;
+    let order = params.order::<R>(org_model::SEARCH_COLUMN)?;
+    let query = org_model::list_query::<R::Row>(R::KIND, &shared, &own, order, None);
     crate::http::machinery::list::serve_list(
         pool,
         principal,
@@ -285,9 +252,6 @@ pub async fn list<R: OrgResource>(
     )
     .await
 }
-
-/// The folded name + legal name column `q` searches, with its relevance.
-pub const SEARCH_COLUMN: &str = "o.search_key";
 
 impl<R: OrgResource> Resource for R {
     const ENTITY: &'static str = R::KIND.as_str();

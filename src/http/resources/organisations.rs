@@ -10,13 +10,11 @@ use uuid::Uuid;
 use super::companies::{Companies, CompanyResponse};
 use super::dated::{self, GoalPartner, GoalPartners, Participant, Participants};
 use super::irccs::{Irccs, IrccsResponse};
-use super::organisation::{
-    self as org, OrgResource, OrganisationView, Pool, ProvinceCode, SEARCH_COLUMN,
-};
+use super::organisation::{self as org, OrgResource, OrganisationView, Pool, ProvinceCode};
 use super::partners::{PartnerResponse, Partners};
 use super::universities::{Universities, UniversityResponse};
 use crate::auth::Principal;
-use crate::db::{self, list::Filter, list::ListQuery, list::SortKey, list::Value};
+use crate::db::{self, list::SortKey};
 use crate::domain::{OrganisationKind, Tag};
 use crate::error::{stored, ApiError};
 use crate::http::machinery::etag;
@@ -24,7 +22,7 @@ use crate::http::machinery::list::{ListKind, ListRequest, PageResponse};
 use crate::http::machinery::problems;
 use crate::http::machinery::record::GetParams;
 use crate::models::link::{self, End};
-use crate::models::organisation::{self as model, NoDetail, OrgRecord};
+use crate::models::organisation::{self as model, AnyKindFilter, NoDetail, OrgRecord};
 
 /// The organisations list, across kinds.
 pub struct AllOrganisations;
@@ -79,32 +77,21 @@ pub async fn list_organisations(
     query: ListRequest<AllOrganisations, OrganisationFilters>,
 ) -> Result<HttpResponse, ApiError> {
     let (params, query) = query.into_parts();
-    let mut filters =
-        org::common_filters(&principal, &params, query.province.as_ref(), query.in_mind)?;
-    if let Some(kind) = query.kind {
-        filters.push(Filter::Eq("o.kind", Value::Text(kind.as_str().to_owned())));
-    }
-    if let Some(tags) = query.tags.as_deref().filter(|t| !t.trim().is_empty()) {
-        let tags = tags
+    let shared =
+        org::organisation_filter(&principal, &params, query.province.as_ref(), query.in_mind)?;
+    let tags = match query.tags.as_deref().filter(|t| !t.trim().is_empty()) {
+        Some(tags) => tags
             .split(',')
-            .map(|t| {
-                Tag::parse(t)
-                    .map(Tag::into_inner)
-                    .map_err(|e| ApiError::invalid("/tags", e.code, e.message))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        filters.push(Filter::Contains("o.tags", Value::TextArray(tags)));
-    }
-    let order = params.order::<AllOrganisations>(SEARCH_COLUMN)?;
-    let list = ListQuery {
-        resource: "organisations",
-        select: "SELECT o.*",
-        from: "FROM organisations o",
-        id_expr: "o.id",
-        filters,
-        order,
-        limit: None,
+            .map(|t| Tag::parse(t).map_err(|e| ApiError::invalid("/tags", e.code, e.message)))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => Vec::new(),
     };
+    let own = AnyKindFilter {
+        kind: query.kind,
+        tags,
+    };
+    let order = params.order::<AllOrganisations>(model::SEARCH_COLUMN)?;
+    let list = model::any_kind_list_query(&shared, &own, order, None);
     crate::http::machinery::list::serve_list(
         &pool,
         &principal,

@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::organisation::{self as org, OrgResource, OrganisationView, Pool, ProvinceCode};
 use crate::auth::Principal;
-use crate::db::list::{Filter, SortKey, Value};
+use crate::db::list::SortKey;
 use crate::domain::organisation::PartnerBody;
 use crate::domain::{OrganisationKind, PartnerScope, PartnerType};
 use crate::error::{stored, ApiError};
@@ -15,7 +15,7 @@ use crate::http::machinery::list::{ListRequest, PageResponse};
 use crate::http::machinery::problems;
 use crate::http::machinery::schema::request_bodies;
 use crate::models::organisation::OrgRecord;
-use crate::models::partner::{self as model, PartnerDetail};
+use crate::models::partner::{self as model, PartnerDetail, PartnerFilter};
 
 /// An institutional partner, as read.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -36,7 +36,6 @@ pub struct Partners;
 impl OrgResource for Partners {
     const KIND: OrganisationKind = OrganisationKind::Partner;
     const COLLECTION: &'static str = "partners";
-    const FROM: &'static str = "FROM organisations o JOIN partners d ON d.organisation_id = o.id";
     const PARTNER_MANAGED: &'static [&'static str] = org::PARTNER_MANAGED;
     const SORT_KEYS: &'static [SortKey] = model::SORT_KEYS;
     const CSV_COLUMNS: &'static [&'static str] = organisation_csv_columns!["partner_type", "scope"];
@@ -101,16 +100,10 @@ pub async fn list_partners(
     query: ListRequest<Partners, PartnerFilters>,
 ) -> Result<HttpResponse, ApiError> {
     let (params, query) = query.into_parts();
-    let mut filters = Vec::new();
-    if let Some(t) = query.partner_type {
-        filters.push(Filter::Eq(
-            "d.partner_type",
-            Value::Text(t.as_str().to_owned()),
-        ));
-    }
-    if let Some(s) = query.scope {
-        filters.push(Filter::Eq("d.scope", Value::Text(s.as_str().to_owned())));
-    }
+    let own = PartnerFilter {
+        partner_type: query.partner_type,
+        scope: query.scope,
+    };
     org::list::<Partners>(
         &pool,
         &principal,
@@ -118,7 +111,7 @@ pub async fn list_partners(
         params,
         query.province.as_ref(),
         query.in_mind,
-        filters,
+        own,
     )
     .await
 }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::organisation::{self as org, OrgResource, OrganisationView, Pool, ProvinceCode};
 use crate::auth::Principal;
-use crate::db::list::{Filter, SortKey, Value};
+use crate::db::list::SortKey;
 use crate::domain::organisation::UniversityBody;
 use crate::domain::{OrganisationKind, Ownership, RankingArea};
 use crate::error::{stored, ApiError};
@@ -15,7 +15,7 @@ use crate::http::machinery::list::{ListRequest, PageResponse};
 use crate::http::machinery::problems;
 use crate::http::machinery::schema::request_bodies;
 use crate::models::organisation::OrgRecord;
-use crate::models::university::{self as model, UniversityDetail};
+use crate::models::university::{self as model, UniversityDetail, UniversityFilter};
 
 /// A subject ranking.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -55,8 +55,6 @@ pub struct Universities;
 impl OrgResource for Universities {
     const KIND: OrganisationKind = OrganisationKind::University;
     const COLLECTION: &'static str = "universities";
-    const FROM: &'static str =
-        "FROM organisations o JOIN universities d ON d.organisation_id = o.id";
     const PARTNER_MANAGED: &'static [&'static str] = org::PARTNER_MANAGED;
     const SORT_KEYS: &'static [SortKey] = model::SORT_KEYS;
     const CSV_COLUMNS: &'static [&'static str] = organisation_csv_columns![
@@ -150,17 +148,7 @@ pub async fn list_universities(
     query: ListRequest<Universities, UniversityFilters>,
 ) -> Result<HttpResponse, ApiError> {
     let (params, query) = query.into_parts();
-    let mut filters = Vec::new();
-    if let Some(o) = query.ownership {
-        filters.push(Filter::Eq(
-            "d.ownership",
-            Value::Text(o.as_str().to_owned()),
-        ));
-    }
-    if let Some(m) = query.has_medical_faculty {
-        filters.push(Filter::Eq("d.has_medical_faculty", Value::Bool(m)));
-    }
-    match (query.ranking_area, query.max_rank) {
+    let ranking = match (query.ranking_area, query.max_rank) {
         (None, Some(_)) => {
             return Err(ApiError::invalid(
                 "/max_rank",
@@ -175,16 +163,14 @@ pub async fn list_universities(
                 "max_rank must be 1 or more",
             ));
         }
-        (Some(area), rank) => filters.push(Filter::Template(
-            // Served by the (area, rank, university_id) index on the rankings.
-            "o.id IN (SELECT university_id FROM university_rankings WHERE area = ? AND rank <= ?)",
-            vec![
-                Value::Text(area.as_str().to_owned()),
-                Value::Int(rank.unwrap_or(i64::from(i32::MAX))),
-            ],
-        )),
-        (None, None) => {}
-    }
+        (Some(area), rank) => Some((area, rank)),
+        (None, None) => None,
+    };
+    let own = UniversityFilter {
+        ownership: query.ownership,
+        has_medical_faculty: query.has_medical_faculty,
+        ranking,
+    };
     org::list::<Universities>(
         &pool,
         &principal,
@@ -192,7 +178,7 @@ pub async fn list_universities(
         params,
         query.province.as_ref(),
         query.in_mind,
-        filters,
+        own,
     )
     .await
 }
