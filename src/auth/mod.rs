@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::domain::OrganisationId;
 use crate::domain::Role;
 use crate::error::ApiError;
 
@@ -48,7 +49,7 @@ pub struct Principal {
     /// What the caller may do.
     pub role: Role,
     /// The organisation a partner acts for.
-    pub organisation_id: Option<Uuid>,
+    pub organisation_id: Option<OrganisationId>,
 }
 
 impl Principal {

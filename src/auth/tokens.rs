@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::{Principal, PrincipalKind};
 use crate::config::{AuthSettings, MIN_JWT_SECRET_BYTES};
+use crate::domain::OrganisationId;
 use crate::domain::Role;
 use crate::error::ApiError;
 
@@ -61,7 +62,7 @@ impl Claims {
             id,
             kind: self.kind,
             role: self.role,
-            organisation_id: self.org,
+            organisation_id: self.org.map(OrganisationId::new),
         })
     }
 }

@@ -91,6 +91,7 @@ pub fn text_pattern(min: usize) -> String {
 pub mod contact;
 pub mod enums;
 pub mod geo;
+pub mod ids;
 pub mod organisation;
 pub mod ror;
 pub mod rules;
@@ -101,6 +102,7 @@ pub mod vat;
 pub use contact::{Email, Phone, Website};
 pub use enums::*;
 pub use geo::{CountryCode, Province};
+pub use ids::{ActivityId, GoalId, LiveRecord, OrganisationId};
 pub use ror::RorId;
 pub use text::{tags, AtecoCode, Name, PostalCode, Tag, MAX_TAGS};
 pub use vat::VatNumber;

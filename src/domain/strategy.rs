@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use crate::domain::rules::{self, required, text, title, Errors, Rejected};
 use crate::domain::{
-    codes, ActivityStatus, Area, GoalLinkRole, GoalPartnerRole, Invalid, ParticipantRole,
-    ParticipationStatus,
+    codes, ActivityId, ActivityStatus, Area, GoalId, GoalLinkRole, GoalPartnerRole, Invalid,
+    OrganisationId, ParticipantRole, ParticipationStatus,
 };
 
 /// One of a goal's lines of action (the brochure's HOW).
@@ -298,8 +298,8 @@ pub fn activity(body: Map<String, Json>) -> Result<ActivityDraft, Rejected> {
 /// A goal–activity link, validated (its ends' liveness is the store's to check).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkDraft {
-    pub goal_id: Uuid,
-    pub activity_id: Uuid,
+    pub goal_id: GoalId,
+    pub activity_id: ActivityId,
     pub role: GoalLinkRole,
     pub note: Option<String>,
 }
@@ -308,8 +308,13 @@ pub struct LinkDraft {
 pub fn goal_activity_link(body: Map<String, Json>) -> Result<LinkDraft, Rejected> {
     rules::validate(body, |input: GoalActivityLinkBody, errors: &mut Errors| {
         LinkDraft {
-            goal_id: required(errors, "/goal_id", input.goal_id, Uuid::nil()),
-            activity_id: required(errors, "/activity_id", input.activity_id, Uuid::nil()),
+            goal_id: GoalId::new(required(errors, "/goal_id", input.goal_id, Uuid::nil())),
+            activity_id: ActivityId::new(required(
+                errors,
+                "/activity_id",
+                input.activity_id,
+                Uuid::nil(),
+            )),
             role: required(errors, "/role", input.role, GoalLinkRole::Supporting),
             note: text(errors, "/note", input.note, 1000),
         }
@@ -346,7 +351,7 @@ impl From<ParticipantBody> for DatedInput {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DatedDraft {
     /// The organisation.
-    pub organisation_id: Uuid,
+    pub organisation_id: OrganisationId,
     /// Its role, one of the kind's.
     pub role: String,
     /// Its status, where the kind has one.
@@ -381,7 +386,7 @@ pub fn dated<B: DeserializeOwned + Default + Into<DatedInput>>(
             }
         }
         DatedDraft {
-            organisation_id,
+            organisation_id: OrganisationId::new(organisation_id),
             role: role.to_owned(),
             status: input.status.map(ParticipationStatus::as_str),
             since: input.since,

@@ -11,6 +11,7 @@ use crate::db::list::{KeyType, Keyed, SortKey, Value};
 use crate::db::schema::{activities, goal_activity_links, goals};
 use crate::db::StoreError;
 use crate::domain::strategy::ActivityDraft;
+use crate::domain::ActivityId;
 
 /// An `activities` row as lists read it (with relevance when searched).
 #[derive(Debug, Clone, Queryable, QueryableByName)]
@@ -188,11 +189,12 @@ pub fn primary_goal_areas(
 }
 
 /// The live activity whose folded title is `title`'s, if any.
-pub fn live_id_by_title(conn: &mut PgConnection, title: &str) -> QueryResult<Option<Uuid>> {
+pub fn live_id_by_title(conn: &mut PgConnection, title: &str) -> QueryResult<Option<ActivityId>> {
     activities::table
         .filter(activities::title_key.eq(crate::db::lshub_fold(title)))
         .filter(activities::archived_at.is_null())
         .select(activities::id)
         .first(conn)
         .optional()
+        .map(|id| id.map(ActivityId::new))
 }

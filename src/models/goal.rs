@@ -10,6 +10,7 @@ use crate::db::list::{KeyType, Keyed, SortKey, Value};
 use crate::db::schema::goals;
 use crate::db::StoreError;
 use crate::domain::strategy::GoalDraft;
+use crate::domain::GoalId;
 
 /// A `goals` row as lists read it (with relevance when searched).
 #[derive(Debug, Clone, Queryable, QueryableByName)]
@@ -189,11 +190,12 @@ pub fn update(
 }
 
 /// The live goal numbered `code`, if any.
-pub fn live_id_by_code(conn: &mut PgConnection, code: i32) -> QueryResult<Option<Uuid>> {
+pub fn live_id_by_code(conn: &mut PgConnection, code: i32) -> QueryResult<Option<GoalId>> {
     goals::table
         .filter(goals::code.eq(code))
         .filter(goals::archived_at.is_null())
         .select(goals::id)
         .first(conn)
         .optional()
+        .map(|id| id.map(GoalId::new))
 }

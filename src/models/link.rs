@@ -11,6 +11,7 @@ use crate::db::schema::{
     activities, activity_participants, goal_activity_links, goal_partners, goals, organisations,
 };
 use crate::domain::strategy::DatedDraft;
+use crate::domain::{ActivityId, GoalId, LiveRecord, OrganisationId};
 
 /// A goal–activity link with its ends in brief, as lists and reads give it.
 #[derive(Debug, Clone, Queryable, QueryableByName)]
@@ -296,7 +297,7 @@ pub fn insert_dated(
     .into_boxed::<diesel::pg::Pg>()
     .bind::<SqlUuid, _>(id)
     .bind::<SqlUuid, _>(target)
-    .bind::<SqlUuid, _>(write.organisation_id)
+    .bind::<SqlUuid, _>(write.organisation_id.uuid())
     .bind::<Text, _>(write.role.clone())
     .bind::<Nullable<Date>, _>(write.since)
     .bind::<Nullable<Date>, _>(write.until)
@@ -346,25 +347,22 @@ pub fn delete_dated(conn: &mut PgConnection, t: DatedTable, id: Uuid) -> QueryRe
         .map(|_| ())
 }
 
-/// The tables a link may point at, for [`is_live`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum End {
-    /// `organisations`.
-    Organisation,
-    /// `goals`.
-    Goal,
-    /// `activities`.
-    Activity,
+/// A record a link may point at, by its id's kind: the table [`is_live`] looks in.
+pub trait Linkable: LiveRecord {
+    /// `organisations`, `goals` or `activities`.
+    const TABLE: &'static str;
 }
 
-impl End {
-    fn table(self) -> &'static str {
-        match self {
-            Self::Organisation => "organisations",
-            Self::Goal => "goals",
-            Self::Activity => "activities",
-        }
-    }
+impl Linkable for OrganisationId {
+    const TABLE: &'static str = "organisations";
+}
+
+impl Linkable for GoalId {
+    const TABLE: &'static str = "goals";
+}
+
+impl Linkable for ActivityId {
+    const TABLE: &'static str = "activities";
 }
 
 #[derive(QueryableByName)]
@@ -374,12 +372,12 @@ struct Found {
 }
 
 /// Whether row `id` of `end` exists and is not archived.
-pub fn is_live(conn: &mut PgConnection, end: End, id: Uuid) -> QueryResult<bool> {
+pub fn is_live<I: Linkable>(conn: &mut PgConnection, id: I) -> QueryResult<bool> {
     diesel::sql_query(format!(
         "SELECT EXISTS (SELECT 1 FROM {} WHERE id = $1 AND archived_at IS NULL) AS found",
-        end.table()
+        I::TABLE
     ))
-    .bind::<SqlUuid, _>(id)
+    .bind::<SqlUuid, _>(id.into())
     .get_result::<Found>(conn)
     .map(|f| f.found)
 }
@@ -387,22 +385,22 @@ pub fn is_live(conn: &mut PgConnection, end: End, id: Uuid) -> QueryResult<bool>
 /// Whether goal `goal` and activity `activity` are linked.
 pub fn goal_activity_linked(
     conn: &mut PgConnection,
-    goal: Uuid,
-    activity: Uuid,
+    goal: GoalId,
+    activity: ActivityId,
 ) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         goal_activity_links::table
-            .filter(goal_activity_links::goal_id.eq(goal))
-            .filter(goal_activity_links::activity_id.eq(activity)),
+            .filter(goal_activity_links::goal_id.eq(goal.uuid()))
+            .filter(goal_activity_links::activity_id.eq(activity.uuid())),
     ))
     .get_result(conn)
 }
 
 /// Whether activity `activity` has its primary goal.
-pub fn has_primary_goal(conn: &mut PgConnection, activity: Uuid) -> QueryResult<bool> {
+pub fn has_primary_goal(conn: &mut PgConnection, activity: ActivityId) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         goal_activity_links::table
-            .filter(goal_activity_links::activity_id.eq(activity))
+            .filter(goal_activity_links::activity_id.eq(activity.uuid()))
             .filter(goal_activity_links::role.eq("primary")),
     ))
     .get_result(conn)
@@ -411,14 +409,14 @@ pub fn has_primary_goal(conn: &mut PgConnection, activity: Uuid) -> QueryResult<
 /// Whether organisation `organisation` partners goal `goal` in `role` (in any period).
 pub fn goal_partnered(
     conn: &mut PgConnection,
-    goal: Uuid,
-    organisation: Uuid,
+    goal: GoalId,
+    organisation: OrganisationId,
     role: &str,
 ) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         goal_partners::table
-            .filter(goal_partners::goal_id.eq(goal))
-            .filter(goal_partners::organisation_id.eq(organisation))
+            .filter(goal_partners::goal_id.eq(goal.uuid()))
+            .filter(goal_partners::organisation_id.eq(organisation.uuid()))
             .filter(goal_partners::role.eq(role)),
     ))
     .get_result(conn)

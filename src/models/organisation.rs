@@ -11,7 +11,7 @@ use crate::db::list::{Filter, KeyType, Keyed, ListQuery, Order, SortKey, Value};
 use crate::db::schema::organisations;
 use crate::db::StoreError;
 use crate::domain::organisation::OrganisationDraft;
-use crate::domain::{OrganisationKind, Province, Tag};
+use crate::domain::{OrganisationId, OrganisationKind, Province, Tag};
 
 /// An `organisations` row.
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
@@ -494,7 +494,7 @@ pub fn live_id_by_name(
     conn: &mut PgConnection,
     kind: OrganisationKind,
     name: &str,
-) -> QueryResult<Option<Uuid>> {
+) -> QueryResult<Option<OrganisationId>> {
     organisations::table
         .filter(organisations::kind.eq(kind.as_str()))
         .filter(organisations::name_key.eq(crate::db::lshub_fold(name)))
@@ -502,4 +502,5 @@ pub fn live_id_by_name(
         .select(organisations::id)
         .first(conn)
         .optional()
+        .map(|id| id.map(OrganisationId::new))
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
-use crate::domain::OrganisationKind;
+use crate::domain::{ActivityId, GoalId, OrganisationId, OrganisationKind};
 use crate::error::ApiError;
 use crate::models::audit::Actor;
 use crate::models::{activity, goal, link, organisation};
@@ -29,7 +29,7 @@ pub enum New {
     /// A strategic partner of the goal `goal`.
     GoalPartner {
         /// The goal.
-        goal: Uuid,
+        goal: GoalId,
         /// The link's create body.
         body: Map<String, Json>,
     },
@@ -109,7 +109,7 @@ pub struct Loaded {
     /// Organisations already there.
     pub existing: usize,
     /// Every dataset key with its organisation's id.
-    pub ids: HashMap<String, Uuid>,
+    pub ids: HashMap<String, OrganisationId>,
 }
 
 /// Creates the organisation of `entry` through `registry` unless one of its kind and name
@@ -119,7 +119,7 @@ fn upsert(
     registry: &dyn Registry,
     actor: &Actor,
     entry: &Entry,
-) -> Result<(Uuid, bool), ApiError> {
+) -> Result<(OrganisationId, bool), ApiError> {
     let mut body = entry.body.clone();
     if let Some(Json::Object(own)) = body.remove(entry.kind.as_str()) {
         body.extend(own);
@@ -133,7 +133,7 @@ fn upsert(
         return Ok((id, false));
     }
     let id = registry.create(conn, actor, New::Organisation(entry.kind, body))?;
-    Ok((id, true))
+    Ok((OrganisationId::new(id), true))
 }
 
 /// Loads the brochure's organisations in one transaction; running it again changes nothing.
@@ -211,7 +211,7 @@ pub struct StrategyLoaded {
 pub fn load_strategy(
     conn: &mut PgConnection,
     registry: &dyn Registry,
-    organisations: &HashMap<String, Uuid>,
+    organisations: &HashMap<String, OrganisationId>,
 ) -> Result<StrategyLoaded, String> {
     fn object(value: Json) -> Map<String, Json> {
         match value {
@@ -234,7 +234,7 @@ pub fn load_strategy(
                 Some(id) => id,
                 None => {
                     loaded.goals += 1;
-                    registry.create(conn, &actor, New::Goal(body))?
+                    GoalId::new(registry.create(conn, &actor, New::Goal(body))?)
                 }
             };
             for activity in activities.as_array().into_iter().flatten() {
@@ -244,7 +244,7 @@ pub fn load_strategy(
                     None => {
                         loaded.activities += 1;
                         let body = activity.as_object().cloned().unwrap_or_default();
-                        registry.create(conn, &actor, New::Activity(body))?
+                        ActivityId::new(registry.create(conn, &actor, New::Activity(body))?)
                     }
                 };
                 if !link::goal_activity_linked(conn, goal_id, activity_id)? {
@@ -255,7 +255,7 @@ pub fn load_strategy(
                 }
             }
             // One link per organisation: a department named beside its parent adds its note.
-            let mut wanted: Vec<(Uuid, Option<String>)> = Vec::new();
+            let mut wanted: Vec<(OrganisationId, Option<String>)> = Vec::new();
             for partner in partners.as_array().into_iter().flatten() {
                 let name = partner["name"].as_str().unwrap_or_default();
                 let key = data.resolve(name).ok_or_else(|| ApiError::internal(format!("unresolved partner {name}")))?;

@@ -24,7 +24,7 @@ use super::schema;
 use crate::auth::Principal;
 use crate::db::list::{Filter, KeyType, ListQuery, Order, SortKey, Value};
 use crate::db::{self, PgPool};
-use crate::domain::Role;
+use crate::domain::{OrganisationId, Role};
 use crate::error::{ApiError, FieldError};
 use crate::models::audit::{self, Actor};
 
@@ -107,7 +107,7 @@ pub trait Resource: Send + 'static {
         _conn: &mut PgConnection,
         _parent: Self::Parent,
         _id: Uuid,
-    ) -> Result<Option<Uuid>, ApiError> {
+    ) -> Result<Option<OrganisationId>, ApiError> {
         Ok(None)
     }
     /// The caller's own limits on a create body, before its shape is checked (403).

@@ -399,6 +399,6 @@ pub async fn get_me(pool: Pool, principal: Principal) -> Result<HttpResponse, Ap
             email,
             name: None,
             role: principal.role,
-            organisation_id: principal.organisation_id,
+            organisation_id: principal.organisation_id.map(Uuid::from),
         }))
 }

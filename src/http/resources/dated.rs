@@ -26,6 +26,7 @@ use crate::domain::strategy::{self, DatedDraft, DatedInput, GoalPartnerBody, Par
 use crate::domain::{
     codes, GoalPartnerRole, OrganisationKind, ParticipantRole, ParticipationStatus, Role,
 };
+use crate::domain::{ActivityId, GoalId, LiveRecord, OrganisationId};
 use crate::error::{stored, ApiError, FieldError};
 use crate::http::machinery::etag::IfMatch;
 use crate::http::machinery::list::{serve_list, ListKind, ListRequest, PageResponse};
@@ -34,7 +35,7 @@ use crate::http::machinery::record::{
     self, GetParams, Locked, Removal, Resource, EDITORS, PARTNERS_AND_EDITORS,
 };
 use crate::http::machinery::schema::request_bodies;
-use crate::models::link::{self, DatedLinkRow, DatedTable, End};
+use crate::models::link::{self, DatedLinkRow, DatedTable, Linkable};
 
 /// The organisation end of a link, in brief.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -142,9 +143,8 @@ pub trait LinkSpec: Send + 'static {
     /// `l.<target column> = ?`, for the list engine.
     const TARGET_FILTER: &'static str;
     /// The goal or activity table.
-    const TARGET: End;
-    /// The goal or activity, as 404s name it.
-    const TARGET_ENTITY: &'static str;
+    /// The id of the goal or activity its links hang from.
+    type Target: Linkable;
     /// Path segments: `/api/v1/{TARGET_PATH}/{id}/{SUB_PATH}/{link_id}`.
     const TARGET_PATH: &'static str;
     /// See [`Self::TARGET_PATH`].
@@ -188,8 +188,6 @@ impl LinkSpec for GoalPartners {
     const TABLE: &'static str = "goal_partners";
     const TARGET_COLUMN: &'static str = "goal_id";
     const TARGET_FILTER: &'static str = "l.goal_id = ?";
-    const TARGET: End = End::Goal;
-    const TARGET_ENTITY: &'static str = "goal";
     const TARGET_PATH: &'static str = "goals";
     const SUB_PATH: &'static str = "partners";
     const SELECT: &'static str = "SELECT l.id, l.goal_id AS target_id, l.organisation_id, l.role, NULL::text AS status, \
@@ -215,6 +213,7 @@ impl LinkSpec for GoalPartners {
         "updated_at",
         "version",
     ];
+    type Target = GoalId;
     type Response = GoalPartner;
     type Filters = GoalPartnerFilters;
     type Body = GoalPartnerBody;
@@ -261,8 +260,6 @@ impl LinkSpec for Participants {
     const TABLE: &'static str = "activity_participants";
     const TARGET_COLUMN: &'static str = "activity_id";
     const TARGET_FILTER: &'static str = "l.activity_id = ?";
-    const TARGET: End = End::Activity;
-    const TARGET_ENTITY: &'static str = "activity";
     const TARGET_PATH: &'static str = "activities";
     const SUB_PATH: &'static str = "participants";
     const SELECT: &'static str = "SELECT l.id, l.activity_id AS target_id, l.organisation_id, l.role, l.status, \
@@ -290,6 +287,7 @@ impl LinkSpec for Participants {
         "updated_at",
         "version",
     ];
+    type Target = ActivityId;
     type Response = Participant;
     type Filters = ParticipantFilters;
     type Body = ParticipantBody;
@@ -365,11 +363,16 @@ fn load<S: LinkSpec>(
 }
 
 /// 404 unless the goal or activity exists and is live.
-fn ensure_target<S: LinkSpec>(conn: &mut PgConnection, target: Uuid) -> Result<(), ApiError> {
-    if link::is_live(conn, S::TARGET, target)? {
+/// The goal or activity a path's id names.
+fn parent<S: LinkSpec>(id: Uuid) -> S::Target {
+    S::Target::from_uuid(id)
+}
+
+fn ensure_target<S: LinkSpec>(conn: &mut PgConnection, target: S::Target) -> Result<(), ApiError> {
+    if link::is_live(conn, target)? {
         Ok(())
     } else {
-        Err(ApiError::not_found(S::TARGET_ENTITY))
+        Err(ApiError::not_found(<S::Target as LiveRecord>::NOUN))
     }
 }
 
@@ -460,7 +463,10 @@ pub async fn list<S: LinkSpec>(
     let (params, query) = query.into_parts();
     let include_archived =
         principal.check_include_archived(params.include_archived.unwrap_or(false))?;
-    db::run(pool, move |conn| ensure_target::<S>(conn, target)).await?;
+    db::run(pool, move |conn| {
+        ensure_target::<S>(conn, parent::<S>(target))
+    })
+    .await?;
     let mut filters = vec![target_filter::<S>(target)];
     if !include_archived {
         filters.push(Filter::Raw("o.archived_at IS NULL"));
@@ -511,12 +517,12 @@ impl<S: LinkSpec> Resource for Dated<S> {
     const PARTNER_MANAGED: &'static [&'static str] = &["status"];
     const REMOVAL: Removal = Removal::Delete;
     const NESTED: bool = true;
-    type Parent = Uuid;
+    type Parent = S::Target;
     type Write = DatedDraft;
     type Response = S::Response;
     type Body = S::Body;
 
-    fn location(target: Uuid, id: Uuid) -> String {
+    fn location(target: S::Target, id: Uuid) -> String {
         format!("/api/v1/{}/{target}/{}/{id}", S::TARGET_PATH, S::SUB_PATH)
     }
 
@@ -524,12 +530,17 @@ impl<S: LinkSpec> Resource for Dated<S> {
         Ok(strategy::dated::<S::Body>(body)?)
     }
 
-    fn check_parent(conn: &mut PgConnection, target: Uuid) -> Result<(), ApiError> {
+    fn check_parent(conn: &mut PgConnection, target: S::Target) -> Result<(), ApiError> {
         ensure_target::<S>(conn, target)
     }
 
-    fn owner(conn: &mut PgConnection, target: Uuid, id: Uuid) -> Result<Option<Uuid>, ApiError> {
-        Ok(S::load_one(conn, target, id)?.map(|link| link.organisation_id))
+    fn owner(
+        conn: &mut PgConnection,
+        target: S::Target,
+        id: Uuid,
+    ) -> Result<Option<OrganisationId>, ApiError> {
+        Ok(S::load_one(conn, target.into(), id)?
+            .map(|link| OrganisationId::new(link.organisation_id)))
     }
 
     /// A partner proposes its own organisation, and nothing but a proposal.
@@ -541,7 +552,7 @@ impl<S: LinkSpec> Resource for Dated<S> {
             .get("organisation_id")
             .and_then(Json::as_str)
             .and_then(|s| Uuid::parse_str(s).ok());
-        if own.is_some() && own != principal.organisation_id {
+        if own.is_some() && own.map(OrganisationId::new) != principal.organisation_id {
             return Err(ApiError::forbidden(
                 "a partner may propose only its own organisation",
             ));
@@ -593,7 +604,7 @@ impl<S: LinkSpec> Resource for Dated<S> {
                 ParticipationStatus::Confirmed.as_str()
             });
         }
-        if !link::is_live(conn, End::Organisation, write.organisation_id)? {
+        if !link::is_live(conn, write.organisation_id)? {
             return Err(ApiError::invalid(
                 "/organisation_id",
                 codes::UNKNOWN_VALUE,
@@ -604,7 +615,7 @@ impl<S: LinkSpec> Resource for Dated<S> {
     }
 
     fn check_fixed(current: &S::Response, write: &DatedDraft) -> Result<(), ApiError> {
-        if S::organisation_id(current) != write.organisation_id {
+        if S::organisation_id(current) != write.organisation_id.uuid() {
             return Err(ApiError::invalid(
                 "/organisation_id",
                 "read_only",
@@ -614,15 +625,19 @@ impl<S: LinkSpec> Resource for Dated<S> {
         Ok(())
     }
 
-    fn lock(conn: &mut PgConnection, target: Uuid, id: Uuid) -> Result<Locked, ApiError> {
-        link::lock_dated(conn, table::<S>(), target, id)?
+    fn lock(conn: &mut PgConnection, target: S::Target, id: Uuid) -> Result<Locked, ApiError> {
+        link::lock_dated(conn, table::<S>(), target.into(), id)?
             .map(Locked::live)
             .ok_or_else(|| ApiError::not_found(Self::NOUN))
     }
 
-    fn insert(conn: &mut PgConnection, target: Uuid, write: &DatedDraft) -> Result<Uuid, ApiError> {
+    fn insert(
+        conn: &mut PgConnection,
+        target: S::Target,
+        write: &DatedDraft,
+    ) -> Result<Uuid, ApiError> {
         let id = Uuid::now_v7();
-        link::insert_dated(conn, table::<S>(), id, target, write, db::now())?;
+        link::insert_dated(conn, table::<S>(), id, target.into(), write, db::now())?;
         Ok(id)
     }
 
@@ -653,11 +668,11 @@ impl<S: LinkSpec> Resource for Dated<S> {
 
     fn load(
         conn: &mut PgConnection,
-        target: Uuid,
+        target: S::Target,
         id: Uuid,
         _include_archived: bool,
     ) -> Result<S::Response, ApiError> {
-        S::response(load::<S>(conn, target, id)?)
+        S::response(load::<S>(conn, target.into(), id)?)
     }
 
     fn version(link: &S::Response) -> i64 {
@@ -732,7 +747,7 @@ macro_rules! dated_link_handlers {
             id: web::Path<Uuid>,
             body: web::Bytes,
         ) -> Result<HttpResponse, ApiError> {
-            record::create::<Dated<$spec>>(&pool, &principal, &req, id.into_inner(), body).await
+            record::create::<Dated<$spec>>(&pool, &principal, &req, parent::<$spec>(id.into_inner()), body).await
         }
 
         #[doc = concat!("Read one of the ", $target, "'s links.")]
@@ -753,7 +768,7 @@ macro_rules! dated_link_handlers {
             path: web::Path<LinkPath>,
         ) -> Result<HttpResponse, ApiError> {
             let params = GetParams::default();
-            record::get::<Dated<$spec>>(&pool, &principal, &req, path.id, path.link_id, params).await
+            record::get::<Dated<$spec>>(&pool, &principal, &req, parent::<$spec>(path.id), path.link_id, params).await
         }
 
         #[doc = concat!("Change one of the ", $target, "'s links (JSON Merge Patch).")]
@@ -776,7 +791,7 @@ macro_rules! dated_link_handlers {
             path: web::Path<LinkPath>,
             body: web::Bytes,
         ) -> Result<HttpResponse, ApiError> {
-            record::update::<Dated<$spec>>(&pool, &principal, &req, path.id, path.link_id, body).await
+            record::update::<Dated<$spec>>(&pool, &principal, &req, parent::<$spec>(path.id), path.link_id, body).await
         }
 
         #[doc = concat!("Remove one of the ", $target, "'s links.")]
@@ -796,7 +811,7 @@ macro_rules! dated_link_handlers {
             req: HttpRequest,
             path: web::Path<LinkPath>,
         ) -> Result<HttpResponse, ApiError> {
-            record::remove::<Dated<$spec>>(&pool, &principal, &req, path.id, path.link_id).await
+            record::remove::<Dated<$spec>>(&pool, &principal, &req, parent::<$spec>(path.id), path.link_id).await
         }
     };
 }

@@ -25,7 +25,7 @@ use crate::http::machinery::list::{serve_list, ListKind, ListParams, ListRequest
 use crate::http::machinery::problems;
 use crate::http::machinery::record::{self, top_level, GetParams, Locked, Removal, Resource};
 use crate::http::machinery::schema::request_bodies;
-use crate::models::link::{self, End, GoalActivityLinkRow, NewGoalActivityLink};
+use crate::models::link::{self, GoalActivityLinkRow, NewGoalActivityLink};
 
 /// The goal end of a link.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -343,14 +343,14 @@ impl Resource for GoalActivityLinks {
         write: &mut LinkDraft,
     ) -> Result<(), ApiError> {
         let mut errors = Vec::new();
-        if !link::is_live(conn, End::Goal, write.goal_id)? {
+        if !link::is_live(conn, write.goal_id)? {
             errors.push(FieldError::new(
                 "/goal_id",
                 codes::UNKNOWN_VALUE,
                 "no live goal with this id",
             ));
         }
-        if !link::is_live(conn, End::Activity, write.activity_id)? {
+        if !link::is_live(conn, write.activity_id)? {
             errors.push(FieldError::new(
                 "/activity_id",
                 codes::UNKNOWN_VALUE,
@@ -365,7 +365,9 @@ impl Resource for GoalActivityLinks {
     }
 
     fn check_fixed(current: &GoalActivityLink, write: &LinkDraft) -> Result<(), ApiError> {
-        if write.goal_id != current.goal_id || write.activity_id != current.activity_id {
+        if write.goal_id.uuid() != current.goal_id
+            || write.activity_id.uuid() != current.activity_id
+        {
             return Err(ApiError::invalid(
                 "/goal_id",
                 "read_only",
@@ -388,8 +390,8 @@ impl Resource for GoalActivityLinks {
             conn,
             &NewGoalActivityLink {
                 id,
-                goal_id: write.goal_id,
-                activity_id: write.activity_id,
+                goal_id: write.goal_id.uuid(),
+                activity_id: write.activity_id.uuid(),
                 role: write.role.as_str(),
                 note: write.note.as_deref(),
                 created_at: now,

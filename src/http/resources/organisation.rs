@@ -14,6 +14,7 @@ use crate::auth::Principal;
 use crate::db::list::SortKey;
 use crate::db::PgPool;
 use crate::domain::organisation::{self, KindBody, OrganisationDraft};
+use crate::domain::OrganisationId;
 use crate::domain::{self, OrganisationKind, Role};
 use crate::error::{stored, ApiError};
 use crate::http::machinery::list::{ListKind, ListParams};
@@ -275,8 +276,12 @@ impl<R: OrgResource> Resource for R {
     }
 
     /// An organisation is its own owner: a partner acts for exactly one.
-    fn owner(_conn: &mut PgConnection, (): (), id: Uuid) -> Result<Option<Uuid>, ApiError> {
-        Ok(Some(id))
+    fn owner(
+        _conn: &mut PgConnection,
+        (): (),
+        id: Uuid,
+    ) -> Result<Option<OrganisationId>, ApiError> {
+        Ok(Some(OrganisationId::new(id)))
     }
 
     fn lock(conn: &mut PgConnection, (): (), id: Uuid) -> Result<Locked, ApiError> {

@@ -15,13 +15,14 @@ use super::partners::{PartnerResponse, Partners};
 use super::universities::{Universities, UniversityResponse};
 use crate::auth::Principal;
 use crate::db::{self, list::SortKey};
+use crate::domain::OrganisationId;
 use crate::domain::{OrganisationKind, Tag};
 use crate::error::{stored, ApiError};
 use crate::http::machinery::etag;
 use crate::http::machinery::list::{ListKind, ListRequest, PageResponse};
 use crate::http::machinery::problems;
 use crate::http::machinery::record::GetParams;
-use crate::models::link::{self, End};
+use crate::models::link;
 use crate::models::organisation::{self as model, AnyKindFilter, NoDetail, OrgRecord};
 
 /// The organisations list, across kinds.
@@ -225,7 +226,7 @@ pub async fn list_engagements(
     let organisation = id.into_inner();
     let as_of = query.as_of;
     let body = db::run(&pool, move |conn| {
-        if !link::is_live(conn, End::Organisation, organisation)? {
+        if !link::is_live(conn, OrganisationId::new(organisation))? {
             return Err(ApiError::not_found("organisation"));
         }
         Ok(Engagements {
