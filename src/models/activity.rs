@@ -7,11 +7,11 @@ use diesel::prelude::*;
 use diesel::sql_types::{Float, Nullable};
 use uuid::Uuid;
 
-use crate::db::list::{KeyType, Keyed, SortKey, Value};
+use crate::db::list::{Filter, KeyType, Keyed, ListQuery, Order, SortKey, Value};
 use crate::db::schema::{activities, goal_activity_links, goals};
 use crate::db::StoreError;
 use crate::domain::strategy::ActivityDraft;
-use crate::domain::ActivityId;
+use crate::domain::{ActivityId, ActivityStatus, Area};
 
 /// An `activities` row as lists read it (with relevance when searched).
 #[derive(Debug, Clone, Queryable, QueryableByName)]
@@ -107,6 +107,86 @@ pub const SORT_KEYS: &[SortKey] = &[
         tie: "a.id",
     },
 ];
+
+/// The folded title + description column `q` searches and ranks by.
+pub const SEARCH_COLUMN: &str = "a.search_key";
+
+/// What the activities list filters on.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ActivityFilter {
+    /// Archived activities too.
+    pub include_archived: bool,
+    /// Only activities linked to this goal (either role).
+    pub goal_id: Option<Uuid>,
+    /// Only activities in this area: their own areas, or their primary goal's when they have
+    /// none.
+    pub area: Option<Area>,
+    /// Only this status.
+    pub status: Option<ActivityStatus>,
+    /// Only activities running at some time from the first day to the second (either end
+    /// open); an activity's missing dates are open ends too.
+    pub period: (Option<NaiveDate>, Option<NaiveDate>),
+    /// Matches of `q` (trimmed, not blank) by substring or trigram word similarity.
+    pub search: Option<String>,
+}
+
+/// The activities list.
+pub fn list_query(filter: &ActivityFilter, order: Order, limit: Option<u32>) -> ListQuery {
+    let mut filters = Vec::new();
+    if !filter.include_archived {
+        filters.push(Filter::Raw("a.archived_at IS NULL"));
+    }
+    if let Some(goal) = filter.goal_id {
+        filters.push(Filter::Template(
+            "a.id IN (SELECT activity_id FROM goal_activity_links WHERE goal_id = ?)",
+            vec![Value::Uuid(goal)],
+        ));
+    }
+    if let Some(area) = filter.area {
+        let area = Value::TextArray(vec![area.as_str().to_owned()]);
+        filters.push(Filter::Template(
+            "(a.areas @> ? OR (a.areas = '{}' AND a.id IN (SELECT l.activity_id FROM goal_activity_links l \
+             JOIN goals g ON g.id = l.goal_id WHERE l.role = 'primary' AND g.areas @> ?)))",
+            vec![area.clone(), area],
+        ));
+    }
+    if let Some(status) = filter.status {
+        filters.push(Filter::Eq(
+            "a.status",
+            Value::Text(status.as_str().to_owned()),
+        ));
+    }
+    let (from, to) = filter.period;
+    if let Some(from) = from {
+        filters.push(Filter::Template(
+            "(a.ends_on IS NULL OR a.ends_on >= ?)",
+            vec![Value::Date(from)],
+        ));
+    }
+    if let Some(to) = to {
+        filters.push(Filter::Template(
+            "(a.starts_on IS NULL OR a.starts_on <= ?)",
+            vec![Value::Date(to)],
+        ));
+    }
+    if let Some(q) = &filter.search {
+        filters.push(Filter::Search {
+            id: "a.id",
+            table: "activities",
+            column: "search_key",
+            q: q.clone(),
+        });
+    }
+    ListQuery {
+        resource: "activities",
+        select: "SELECT a.*",
+        from: "FROM activities a",
+        id_expr: "a.id",
+        filters,
+        order,
+        limit,
+    }
+}
 
 /// An activity's writable columns, from a validated draft.
 #[derive(Debug, Clone, PartialEq, Insertable, AsChangeset)]

@@ -6,11 +6,11 @@ use diesel::sql_types::{Float, Nullable};
 use serde_json::Value as Json;
 use uuid::Uuid;
 
-use crate::db::list::{KeyType, Keyed, SortKey, Value};
+use crate::db::list::{Filter, KeyType, Keyed, ListQuery, Order, SortKey, Value};
 use crate::db::schema::goals;
 use crate::db::StoreError;
 use crate::domain::strategy::GoalDraft;
-use crate::domain::GoalId;
+use crate::domain::{Area, GoalId};
 
 /// A `goals` row as lists read it (with relevance when searched).
 #[derive(Debug, Clone, Queryable, QueryableByName)]
@@ -116,6 +116,51 @@ pub const SORT_KEYS: &[SortKey] = &[
         tie: "g.id",
     },
 ];
+
+/// The folded title + headline column `q` searches and ranks by.
+pub const SEARCH_COLUMN: &str = "g.search_key";
+
+/// What the goals list filters on.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GoalFilter {
+    /// Archived goals too.
+    pub include_archived: bool,
+    /// Only goals filed under this area.
+    pub area: Option<Area>,
+    /// Matches of `q` (trimmed, not blank) by substring or trigram word similarity.
+    pub search: Option<String>,
+}
+
+/// The goals list.
+pub fn list_query(filter: &GoalFilter, order: Order, limit: Option<u32>) -> ListQuery {
+    let mut filters = Vec::new();
+    if !filter.include_archived {
+        filters.push(Filter::Raw("g.archived_at IS NULL"));
+    }
+    if let Some(area) = filter.area {
+        filters.push(Filter::Contains(
+            "g.areas",
+            Value::TextArray(vec![area.as_str().to_owned()]),
+        ));
+    }
+    if let Some(q) = &filter.search {
+        filters.push(Filter::Search {
+            id: "g.id",
+            table: "goals",
+            column: "search_key",
+            q: q.clone(),
+        });
+    }
+    ListQuery {
+        resource: "goals",
+        select: "SELECT g.*",
+        from: "FROM goals g",
+        id_expr: "g.id",
+        filters,
+        order,
+        limit,
+    }
+}
 
 /// A goal's writable columns, from a validated draft.
 #[derive(Debug, Clone, PartialEq, Insertable, AsChangeset)]

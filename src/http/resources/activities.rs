@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::organisation::Pool;
 use crate::auth::Principal;
-use crate::db::list::{Filter, ListQuery, Order, SortKey, Value};
+use crate::db::list::SortKey;
 use crate::domain::strategy::{self, ActivityBody, ActivityDraft};
 use crate::domain::{ActivityStatus, Area};
 use crate::error::{stored, ApiError};
@@ -17,7 +17,7 @@ use crate::http::machinery::list::{serve_list, ListKind, ListRequest, PageRespon
 use crate::http::machinery::problems;
 use crate::http::machinery::record::{to_object, Resource};
 use crate::http::machinery::schema::request_bodies;
-use crate::models::activity::{self as model, ActivityRow};
+use crate::models::activity::{self as model, ActivityFilter, ActivityRow};
 use crate::models::record as rows;
 
 /// An activity, as read.
@@ -136,18 +136,6 @@ impl Resource for Activities {
     }
 }
 
-fn list_query(filters: Vec<Filter>, order: Order) -> ListQuery {
-    ListQuery {
-        resource: "activities",
-        select: "SELECT a.*",
-        from: "FROM activities a",
-        id_expr: "a.id",
-        filters,
-        order,
-        limit: Some(1),
-    }
-}
-
 /// Filters of `GET /activities` (besides the parameters every record list takes).
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -210,30 +198,8 @@ pub async fn list_activities(
     query: ListRequest<Activities, ActivityFilters>,
 ) -> Result<HttpResponse, ApiError> {
     let (params, query) = query.into_parts();
-    let mut filters = Vec::new();
-    if !principal.check_include_archived(params.include_archived.unwrap_or(false))? {
-        filters.push(Filter::Raw("a.archived_at IS NULL"));
-    }
-    if let Some(goal) = query.goal_id {
-        filters.push(Filter::Template(
-            "a.id IN (SELECT activity_id FROM goal_activity_links WHERE goal_id = ?)",
-            vec![Value::Uuid(goal)],
-        ));
-    }
-    if let Some(area) = query.area {
-        let area = Value::TextArray(vec![area.as_str().to_owned()]);
-        filters.push(Filter::Template(
-            "(a.areas @> ? OR (a.areas = '{}' AND a.id IN (SELECT l.activity_id FROM goal_activity_links l \
-             JOIN goals g ON g.id = l.goal_id WHERE l.role = 'primary' AND g.areas @> ?)))",
-            vec![area.clone(), area],
-        ));
-    }
-    if let Some(status) = query.status {
-        filters.push(Filter::Eq(
-            "a.status",
-            Value::Text(status.as_str().to_owned()),
-        ));
-    }
+    let include_archived =
+        principal.check_include_archived(params.include_archived.unwrap_or(false))?;
     if let (Some(from), Some(to)) = (query.from, query.to) {
         if to < from {
             return Err(ApiError::invalid(
@@ -243,33 +209,21 @@ pub async fn list_activities(
             ));
         }
     }
-    if let Some(from) = query.from {
-        filters.push(Filter::Template(
-            "(a.ends_on IS NULL OR a.ends_on >= ?)",
-            vec![Value::Date(from)],
-        ));
-    }
-    if let Some(to) = query.to {
-        filters.push(Filter::Template(
-            "(a.starts_on IS NULL OR a.starts_on <= ?)",
-            vec![Value::Date(to)],
-        ));
-    }
-    if let Some(q) = params.search() {
-        filters.push(Filter::Search {
-            id: "a.id",
-            table: "activities",
-            column: "search_key",
-            q: q.to_owned(),
-        });
-    }
-    let order = params.order::<Activities>("a.search_key")?;
+    let filter = ActivityFilter {
+        include_archived,
+        goal_id: query.goal_id,
+        area: query.area,
+        status: query.status,
+        period: (query.from, query.to),
+        search: params.search().map(str::to_owned),
+    };
+    let order = params.order::<Activities>(model::SEARCH_COLUMN)?;
     serve_list(
         &pool,
         &principal,
         &req,
         &params,
-        list_query(filters, order),
+        model::list_query(&filter, order, None),
         CSV_COLUMNS,
         responses,
     )

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::organisation::Pool;
 use crate::auth::Principal;
-use crate::db::list::{Filter, ListQuery, Order, SortKey, Value};
+use crate::db::list::SortKey;
 use crate::domain::strategy::{self, GoalBody, GoalDraft, LineOfAction};
 use crate::domain::Area;
 use crate::error::{stored, ApiError};
@@ -17,7 +17,7 @@ use crate::http::machinery::list::{serve_list, ListKind, ListRequest, PageRespon
 use crate::http::machinery::problems;
 use crate::http::machinery::record::Resource;
 use crate::http::machinery::schema::request_bodies;
-use crate::models::goal::{self as model, GoalRow};
+use crate::models::goal::{self as model, GoalFilter, GoalRow};
 use crate::models::record as rows;
 
 /// A strategic goal, as read.
@@ -110,18 +110,6 @@ impl Resource for Goals {
     }
 }
 
-fn list_query(filters: Vec<Filter>, order: Order) -> ListQuery {
-    ListQuery {
-        resource: "goals",
-        select: "SELECT g.*",
-        from: "FROM goals g",
-        id_expr: "g.id",
-        filters,
-        order,
-        limit: Some(1),
-    }
-}
-
 /// Filters of `GET /goals` (besides the parameters every record list takes).
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -175,31 +163,19 @@ pub async fn list_goals(
     query: ListRequest<Goals, GoalFilters>,
 ) -> Result<HttpResponse, ApiError> {
     let (params, query) = query.into_parts();
-    let mut filters = Vec::new();
-    if !principal.check_include_archived(params.include_archived.unwrap_or(false))? {
-        filters.push(Filter::Raw("g.archived_at IS NULL"));
-    }
-    if let Some(area) = query.area {
-        filters.push(Filter::Contains(
-            "g.areas",
-            Value::TextArray(vec![area.as_str().to_owned()]),
-        ));
-    }
-    if let Some(q) = params.search() {
-        filters.push(Filter::Search {
-            id: "g.id",
-            table: "goals",
-            column: "search_key",
-            q: q.to_owned(),
-        });
-    }
-    let order = params.order::<Goals>("g.search_key")?;
+    let filter = GoalFilter {
+        include_archived: principal
+            .check_include_archived(params.include_archived.unwrap_or(false))?,
+        area: query.area,
+        search: params.search().map(str::to_owned),
+    };
+    let order = params.order::<Goals>(model::SEARCH_COLUMN)?;
     serve_list(
         &pool,
         &principal,
         &req,
         &params,
-        list_query(filters, order),
+        model::list_query(&filter, order, None),
         CSV_COLUMNS,
         |_conn, rows: Vec<GoalRow>| rows.into_iter().map(GoalResponse::try_from).collect(),
     )
