@@ -1,17 +1,50 @@
-//! Writes of the link tables: goal–activity links, and the dated links of organisations (goal
-//! partners, activity participants). Their reads go through the list engine (`db::list`).
+//! The link tables: goal–activity links, and the dated links of organisations (goal partners,
+//! activity participants). Point reads are diesel statements; lists go through the list
+//! engine (`db::list`), in creation order.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Date, Int4, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use uuid::Uuid;
 
-use crate::db::list::{Keyed, Value};
+use crate::db::list::{Filter, KeyType, Keyed, ListQuery, Order, SortKey, Value};
 use crate::db::schema::{
     activities, activity_participants, goal_activity_links, goal_partners, goals, organisations,
 };
 use crate::domain::strategy::DatedDraft;
 use crate::domain::{ActivityId, GoalId, LiveRecord, OrganisationId};
+use crate::domain::{GoalLinkRole, GoalPartnerRole, ParticipantRole, ParticipationStatus};
+
+/// Links come in creation order: their ids are UUID v7.
+const BY_ID: SortKey = SortKey {
+    name: "id",
+    expr: "l.id",
+    ty: KeyType::Uuid,
+    nullable: false,
+    tie: "l.id",
+};
+
+/// A list of links, the link table aliased `l`, in creation order.
+fn in_creation_order(
+    resource: &'static str,
+    select: &'static str,
+    from: &'static str,
+    filters: Vec<Filter>,
+    limit: Option<u32>,
+) -> ListQuery {
+    ListQuery {
+        resource,
+        select,
+        from,
+        id_expr: "l.id",
+        filters,
+        order: Order::Key {
+            key: BY_ID,
+            desc: false,
+        },
+        limit,
+    }
+}
 
 /// A goal–activity link with its ends in brief, as lists and reads give it.
 #[derive(Debug, Clone, Queryable, QueryableByName)]
@@ -49,6 +82,45 @@ impl Keyed for GoalActivityLinkRow {
     fn sort_value(&self, _key: &str) -> Option<Value> {
         Some(Value::Uuid(self.id))
     }
+}
+
+/// What the goal–activity link lists filter on.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GoalActivityLinkFilter {
+    /// Links whose goal or activity is archived too.
+    pub include_archived: bool,
+    /// Only links of this goal.
+    pub goal_id: Option<Uuid>,
+    /// Only links of this activity.
+    pub activity_id: Option<Uuid>,
+    /// Only this role.
+    pub role: Option<GoalLinkRole>,
+}
+
+/// The goal–activity links, each with its ends in brief.
+pub fn goal_activity_links_query(filter: &GoalActivityLinkFilter, limit: Option<u32>) -> ListQuery {
+    let mut filters = Vec::new();
+    if !filter.include_archived {
+        filters.push(Filter::Raw(
+            "g.archived_at IS NULL AND a.archived_at IS NULL",
+        ));
+    }
+    if let Some(goal) = filter.goal_id {
+        filters.push(Filter::Eq("l.goal_id", Value::Uuid(goal)));
+    }
+    if let Some(activity) = filter.activity_id {
+        filters.push(Filter::Eq("l.activity_id", Value::Uuid(activity)));
+    }
+    if let Some(role) = filter.role {
+        filters.push(Filter::Eq("l.role", Value::Text(role.as_str().to_owned())));
+    }
+    in_creation_order(
+        "goal_activity_links",
+        "SELECT l.*, g.code AS goal_code, g.title AS goal_title, a.title AS activity_title, a.status AS activity_status",
+        "FROM goal_activity_links l JOIN goals g ON g.id = l.goal_id JOIN activities a ON a.id = l.activity_id",
+        filters,
+        limit,
+    )
 }
 
 /// Goal–activity link `id` with its ends, by a statement diesel prepares once per connection.
@@ -242,16 +314,141 @@ pub fn delete_goal_activity_link(conn: &mut PgConnection, id: Uuid) -> QueryResu
         .map(|_| ())
 }
 
-/// A table of dated links: which table, which column names its goal or activity, and whether
-/// its links carry a status. Its names are constants of ours, never input.
+/// A table of dated links: which table, which column names its goal or activity, whether its
+/// links carry a status, and how its lists read a link with its ends. Only this module builds
+/// one ([`GOAL_PARTNERS`], [`PARTICIPANTS`]): its names are constants of ours, never input.
 #[derive(Debug, Clone, Copy)]
 pub struct DatedTable {
     /// `goal_partners` or `activity_participants`.
-    pub table: &'static str,
+    table: &'static str,
     /// `goal_id` or `activity_id`.
-    pub target_column: &'static str,
+    target_column: &'static str,
     /// Participants have a `status`.
     pub with_status: bool,
+    /// A link with its organisation and its goal or activity (`t`) in brief, as a
+    /// [`DatedLinkRow`].
+    select: &'static str,
+    /// The link table (`l`) joined to its ends.
+    from: &'static str,
+    /// `l.<target column> = ?`.
+    target_filter: &'static str,
+}
+
+/// The partners of goals.
+pub const GOAL_PARTNERS: DatedTable = DatedTable {
+    table: "goal_partners",
+    target_column: "goal_id",
+    with_status: false,
+    select: "SELECT l.id, l.goal_id AS target_id, l.organisation_id, l.role, NULL::text AS status, \
+        l.since, l.until, l.note, l.created_at, l.updated_at, l.version, o.name AS organisation_name, \
+        o.kind AS organisation_kind, t.title AS target_title",
+    from: "FROM goal_partners l JOIN organisations o ON o.id = l.organisation_id \
+        JOIN goals t ON t.id = l.goal_id",
+    target_filter: "l.goal_id = ?",
+};
+
+/// The participants of activities.
+pub const PARTICIPANTS: DatedTable = DatedTable {
+    table: "activity_participants",
+    target_column: "activity_id",
+    with_status: true,
+    select: "SELECT l.id, l.activity_id AS target_id, l.organisation_id, l.role, l.status, \
+        l.since, l.until, l.note, l.created_at, l.updated_at, l.version, o.name AS organisation_name, \
+        o.kind AS organisation_kind, t.title AS target_title",
+    from: "FROM activity_participants l JOIN organisations o ON o.id = l.organisation_id \
+        JOIN activities t ON t.id = l.activity_id",
+    target_filter: "l.activity_id = ?",
+};
+
+/// A kind of dated link: its table and the roles it takes, so a list of one kind can only be
+/// filtered by that kind's roles.
+pub trait DatedKind {
+    /// Its table.
+    const TABLE: DatedTable;
+    /// Its roles.
+    type Role: Copy + std::fmt::Debug + Send + 'static;
+    /// A role as the table stores it.
+    fn role(role: Self::Role) -> &'static str;
+}
+
+/// Goal partners, in [`GOAL_PARTNERS`].
+pub struct GoalPartnerLinks;
+
+impl DatedKind for GoalPartnerLinks {
+    const TABLE: DatedTable = GOAL_PARTNERS;
+    type Role = GoalPartnerRole;
+    fn role(role: GoalPartnerRole) -> &'static str {
+        role.as_str()
+    }
+}
+
+/// Activity participants, in [`PARTICIPANTS`].
+pub struct ParticipantLinks;
+
+impl DatedKind for ParticipantLinks {
+    const TABLE: DatedTable = PARTICIPANTS;
+    type Role = ParticipantRole;
+    fn role(role: ParticipantRole) -> &'static str {
+        role.as_str()
+    }
+}
+
+/// What a list of the dated links of one goal or activity filters on; `R` is its kind's roles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatedFilter<R> {
+    /// Links of archived organisations too.
+    pub include_archived: bool,
+    /// Only links that held on this day.
+    pub as_of: Option<NaiveDate>,
+    /// Only this organisation.
+    pub organisation_id: Option<Uuid>,
+    /// Only this role.
+    pub role: Option<R>,
+    /// Only this status (where the table has one).
+    pub status: Option<ParticipationStatus>,
+}
+
+/// The dated links of kind `K` under `target`, each with its ends in brief.
+pub fn dated_list_query<K: DatedKind>(
+    target: Uuid,
+    filter: &DatedFilter<K::Role>,
+    limit: Option<u32>,
+) -> ListQuery {
+    let t = K::TABLE;
+    let mut filters = vec![Filter::Template(t.target_filter, vec![Value::Uuid(target)])];
+    if !filter.include_archived {
+        filters.push(Filter::Raw("o.archived_at IS NULL"));
+    }
+    if let Some(day) = filter.as_of {
+        filters.push(Filter::Template("l.valid @> ?", vec![Value::Date(day)]));
+    }
+    if let Some(org) = filter.organisation_id {
+        filters.push(Filter::Eq("l.organisation_id", Value::Uuid(org)));
+    }
+    if let Some(role) = filter.role {
+        filters.push(Filter::Eq("l.role", Value::Text(K::role(role).to_owned())));
+    }
+    if let Some(status) = filter.status.filter(|_| t.with_status) {
+        filters.push(Filter::Eq(
+            "l.status",
+            Value::Text(status.as_str().to_owned()),
+        ));
+    }
+    in_creation_order(t.table, t.select, t.from, filters, limit)
+}
+
+/// Every dated link of kind `K` of `organisation` whose goal or activity is live, those that
+/// held on `as_of` if given.
+pub fn engagements_query<K: DatedKind>(organisation: Uuid, as_of: Option<NaiveDate>) -> ListQuery {
+    let t = K::TABLE;
+    let mut filters = vec![
+        Filter::Eq("l.organisation_id", Value::Uuid(organisation)),
+        Filter::Raw("t.archived_at IS NULL"),
+    ];
+    if let Some(day) = as_of {
+        filters.push(Filter::Template("l.valid @> ?", vec![Value::Date(day)]));
+    }
+    in_creation_order(t.table, t.select, t.from, filters, None)
 }
 
 #[derive(QueryableByName)]

@@ -20,7 +20,6 @@ use uuid::Uuid;
 
 use super::organisation::Pool;
 use crate::auth::Principal;
-use crate::db::list::{Filter, KeyType, ListQuery, Order, SortKey, Value};
 use crate::db::{self, PgPool};
 use crate::domain::strategy::{self, DatedDraft, DatedInput, GoalPartnerBody, ParticipantBody};
 use crate::domain::{
@@ -35,7 +34,9 @@ use crate::http::machinery::record::{
     self, GetParams, Locked, Removal, Resource, EDITORS, PARTNERS_AND_EDITORS,
 };
 use crate::http::machinery::schema::request_bodies;
-use crate::models::link::{self, DatedLinkRow, DatedTable, Linkable};
+use crate::models::link::{
+    self, DatedFilter, DatedKind, DatedLinkRow, GoalPartnerLinks, Linkable, ParticipantLinks,
+};
 
 /// The organisation end of a link, in brief.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -136,12 +137,6 @@ pub struct Participant {
 pub trait LinkSpec: Send + 'static {
     /// Audit entity.
     const ENTITY: &'static str;
-    /// The link table.
-    const TABLE: &'static str;
-    /// Its column naming the goal or activity.
-    const TARGET_COLUMN: &'static str;
-    /// `l.<target column> = ?`, for the list engine.
-    const TARGET_FILTER: &'static str;
     /// The goal or activity table.
     /// The id of the goal or activity its links hang from.
     type Target: Linkable;
@@ -149,14 +144,10 @@ pub trait LinkSpec: Send + 'static {
     const TARGET_PATH: &'static str;
     /// See [`Self::TARGET_PATH`].
     const SUB_PATH: &'static str;
-    /// `SELECT ...` of a link with its ends in brief.
-    const SELECT: &'static str;
-    /// `FROM ...` with the joins.
-    const FROM: &'static str;
     /// The allowed roles.
     const ROLES: &'static [&'static str];
-    /// Whether links carry a status (participants do).
-    const WITH_STATUS: bool;
+    /// Its table, and the roles its lists filter by.
+    type Kind: DatedKind;
     /// CSV columns of its lists: the response's members, nested objects flattened with `_`.
     const CSV_COLUMNS: &'static [&'static str];
     /// The link as served.
@@ -185,19 +176,10 @@ pub struct GoalPartners;
 
 impl LinkSpec for GoalPartners {
     const ENTITY: &'static str = "goal_partner";
-    const TABLE: &'static str = "goal_partners";
-    const TARGET_COLUMN: &'static str = "goal_id";
-    const TARGET_FILTER: &'static str = "l.goal_id = ?";
     const TARGET_PATH: &'static str = "goals";
     const SUB_PATH: &'static str = "partners";
-    const SELECT: &'static str = "SELECT l.id, l.goal_id AS target_id, l.organisation_id, l.role, NULL::text AS status, \
-        l.since, l.until, l.note, l.created_at, l.updated_at, l.version, o.name AS organisation_name, \
-        o.kind AS organisation_kind, t.title AS target_title";
-    const FROM: &'static str =
-        "FROM goal_partners l JOIN organisations o ON o.id = l.organisation_id \
-        JOIN goals t ON t.id = l.goal_id";
     const ROLES: &'static [&'static str] = &["strategic_partner", "other"];
-    const WITH_STATUS: bool = false;
+    type Kind = GoalPartnerLinks;
     const CSV_COLUMNS: &'static [&'static str] = &[
         "id",
         "goal_id",
@@ -257,20 +239,11 @@ pub struct Participants;
 
 impl LinkSpec for Participants {
     const ENTITY: &'static str = "activity_participant";
-    const TABLE: &'static str = "activity_participants";
-    const TARGET_COLUMN: &'static str = "activity_id";
-    const TARGET_FILTER: &'static str = "l.activity_id = ?";
     const TARGET_PATH: &'static str = "activities";
     const SUB_PATH: &'static str = "participants";
-    const SELECT: &'static str = "SELECT l.id, l.activity_id AS target_id, l.organisation_id, l.role, l.status, \
-        l.since, l.until, l.note, l.created_at, l.updated_at, l.version, o.name AS organisation_name, \
-        o.kind AS organisation_kind, t.title AS target_title";
-    const FROM: &'static str =
-        "FROM activity_participants l JOIN organisations o ON o.id = l.organisation_id \
-        JOIN activities t ON t.id = l.activity_id";
     const ROLES: &'static [&'static str] =
         &["lead", "co_organiser", "sponsor", "host", "participant"];
-    const WITH_STATUS: bool = true;
+    type Kind = ParticipantLinks;
     const CSV_COLUMNS: &'static [&'static str] = &[
         "id",
         "activity_id",
@@ -327,33 +300,6 @@ impl LinkSpec for Participants {
     }
 }
 
-const BY_ID: SortKey = SortKey {
-    name: "id",
-    expr: "l.id",
-    ty: KeyType::Uuid,
-    nullable: false,
-    tie: "l.id",
-};
-
-fn list_query<S: LinkSpec>(filters: Vec<Filter>) -> ListQuery {
-    ListQuery {
-        resource: S::TABLE,
-        select: S::SELECT,
-        from: S::FROM,
-        id_expr: "l.id",
-        filters,
-        order: Order::Key {
-            key: BY_ID,
-            desc: false,
-        },
-        limit: Some(1),
-    }
-}
-
-fn target_filter<S: LinkSpec>(target: Uuid) -> Filter {
-    Filter::Template(S::TARGET_FILTER, vec![Value::Uuid(target)])
-}
-
 fn load<S: LinkSpec>(
     conn: &mut PgConnection,
     target: Uuid,
@@ -380,16 +326,10 @@ fn ensure_target<S: LinkSpec>(conn: &mut PgConnection, target: S::Target) -> Res
 /// same for both kinds but for `role`, whose values are the kind's, and `status`, which only
 /// participants have.
 pub trait DatedFilters: DeserializeOwned + IntoParams + Send + 'static {
-    /// Only links that held on this day.
-    fn as_of(&self) -> Option<NaiveDate>;
-    /// Only this organisation.
-    fn organisation_id(&self) -> Option<Uuid>;
-    /// Only this role.
-    fn role(&self) -> Option<&'static str>;
-    /// Only this status.
-    fn status(&self) -> Option<&'static str> {
-        None
-    }
+    /// The kind's roles.
+    type Role;
+    /// The model's filter, with archived organisations' links when `include_archived`.
+    fn filter(self, include_archived: bool) -> DatedFilter<Self::Role>;
 }
 
 /// Filters of a goal's partners.
@@ -406,14 +346,15 @@ pub struct GoalPartnerFilters {
 }
 
 impl DatedFilters for GoalPartnerFilters {
-    fn as_of(&self) -> Option<NaiveDate> {
-        self.as_of
-    }
-    fn organisation_id(&self) -> Option<Uuid> {
-        self.organisation_id
-    }
-    fn role(&self) -> Option<&'static str> {
-        self.role.map(GoalPartnerRole::as_str)
+    type Role = GoalPartnerRole;
+    fn filter(self, include_archived: bool) -> DatedFilter<GoalPartnerRole> {
+        DatedFilter {
+            include_archived,
+            as_of: self.as_of,
+            organisation_id: self.organisation_id,
+            role: self.role,
+            status: None,
+        }
     }
 }
 
@@ -433,17 +374,15 @@ pub struct ParticipantFilters {
 }
 
 impl DatedFilters for ParticipantFilters {
-    fn as_of(&self) -> Option<NaiveDate> {
-        self.as_of
-    }
-    fn organisation_id(&self) -> Option<Uuid> {
-        self.organisation_id
-    }
-    fn role(&self) -> Option<&'static str> {
-        self.role.map(ParticipantRole::as_str)
-    }
-    fn status(&self) -> Option<&'static str> {
-        self.status.map(ParticipationStatus::as_str)
+    type Role = ParticipantRole;
+    fn filter(self, include_archived: bool) -> DatedFilter<ParticipantRole> {
+        DatedFilter {
+            include_archived,
+            as_of: self.as_of,
+            organisation_id: self.organisation_id,
+            role: self.role,
+            status: self.status,
+        }
     }
 }
 
@@ -459,7 +398,10 @@ pub async fn list<S: LinkSpec>(
     req: &HttpRequest,
     target: Uuid,
     query: ListRequest<Dated<S>, S::Filters>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, ApiError>
+where
+    S::Filters: DatedFilters<Role = <S::Kind as DatedKind>::Role>,
+{
     let (params, query) = query.into_parts();
     let include_archived =
         principal.check_include_archived(params.include_archived.unwrap_or(false))?;
@@ -467,28 +409,13 @@ pub async fn list<S: LinkSpec>(
         ensure_target::<S>(conn, parent::<S>(target))
     })
     .await?;
-    let mut filters = vec![target_filter::<S>(target)];
-    if !include_archived {
-        filters.push(Filter::Raw("o.archived_at IS NULL"));
-    }
-    if let Some(day) = query.as_of() {
-        filters.push(Filter::Template("l.valid @> ?", vec![Value::Date(day)]));
-    }
-    if let Some(org) = query.organisation_id() {
-        filters.push(Filter::Eq("l.organisation_id", Value::Uuid(org)));
-    }
-    if let Some(role) = query.role() {
-        filters.push(Filter::Eq("l.role", Value::Text(role.to_owned())));
-    }
-    if let Some(status) = query.status() {
-        filters.push(Filter::Eq("l.status", Value::Text(status.to_owned())));
-    }
+    let filter = query.filter(include_archived);
     serve_list(
         pool,
         principal,
         req,
         &params,
-        list_query::<S>(filters),
+        link::dated_list_query::<S::Kind>(target, &filter, None),
         S::CSV_COLUMNS,
         |_conn, rows: Vec<DatedLinkRow>| rows.into_iter().map(S::response).collect(),
     )
@@ -507,7 +434,7 @@ pub struct Dated<S>(PhantomData<S>);
 impl<S: LinkSpec> Resource for Dated<S> {
     const ENTITY: &'static str = S::ENTITY;
     const NOUN: &'static str = "link";
-    const CREATE_ROLES: &'static [Role] = if S::WITH_STATUS {
+    const CREATE_ROLES: &'static [Role] = if S::Kind::TABLE.with_status {
         PARTNERS_AND_EDITORS
     } else {
         EDITORS
@@ -597,7 +524,7 @@ impl<S: LinkSpec> Resource for Dated<S> {
         principal: &Principal,
         write: &mut DatedDraft,
     ) -> Result<(), ApiError> {
-        if S::WITH_STATUS && write.status.is_none() {
+        if S::Kind::TABLE.with_status && write.status.is_none() {
             write.status = Some(if principal.role == Role::Partner {
                 ParticipationStatus::Proposed.as_str()
             } else {
@@ -626,7 +553,7 @@ impl<S: LinkSpec> Resource for Dated<S> {
     }
 
     fn lock(conn: &mut PgConnection, target: S::Target, id: Uuid) -> Result<Locked, ApiError> {
-        link::lock_dated(conn, table::<S>(), target.into(), id)?
+        link::lock_dated(conn, S::Kind::TABLE, target.into(), id)?
             .map(Locked::live)
             .ok_or_else(|| ApiError::not_found(Self::NOUN))
     }
@@ -637,7 +564,7 @@ impl<S: LinkSpec> Resource for Dated<S> {
         write: &DatedDraft,
     ) -> Result<Uuid, ApiError> {
         let id = Uuid::now_v7();
-        link::insert_dated(conn, table::<S>(), id, target.into(), write, db::now())?;
+        link::insert_dated(conn, S::Kind::TABLE, id, target.into(), write, db::now())?;
         Ok(id)
     }
 
@@ -650,12 +577,12 @@ impl<S: LinkSpec> Resource for Dated<S> {
         // A status cleared by the patch (`null`) is the default again: the editors', since a
         // partner's only patch is a withdrawal (`check_patch`).
         let mut write = write.clone();
-        if S::WITH_STATUS && write.status.is_none() {
+        if S::Kind::TABLE.with_status && write.status.is_none() {
             write.status = Some(ParticipationStatus::Confirmed.as_str());
         }
         Ok(link::update_dated(
             conn,
-            table::<S>(),
+            S::Kind::TABLE,
             id,
             &write,
             db::now(),
@@ -663,7 +590,7 @@ impl<S: LinkSpec> Resource for Dated<S> {
     }
 
     fn delete(conn: &mut PgConnection, id: Uuid) -> Result<(), ApiError> {
-        Ok(link::delete_dated(conn, table::<S>(), id)?)
+        Ok(link::delete_dated(conn, S::Kind::TABLE, id)?)
     }
 
     fn load(
@@ -677,14 +604,6 @@ impl<S: LinkSpec> Resource for Dated<S> {
 
     fn version(link: &S::Response) -> i64 {
         S::version(link)
-    }
-}
-
-fn table<S: LinkSpec>() -> DatedTable {
-    DatedTable {
-        table: S::TABLE,
-        target_column: S::TARGET_COLUMN,
-        with_status: S::WITH_STATUS,
     }
 }
 
@@ -847,16 +766,7 @@ pub fn engagements_of<S: LinkSpec>(
     organisation: Uuid,
     as_of: Option<NaiveDate>,
 ) -> Result<Vec<S::Response>, ApiError> {
-    let mut filters = vec![
-        Filter::Eq("l.organisation_id", Value::Uuid(organisation)),
-        Filter::Raw("t.archived_at IS NULL"),
-    ];
-    if let Some(day) = as_of {
-        filters.push(Filter::Template("l.valid @> ?", vec![Value::Date(day)]));
-    }
-    let mut query = list_query::<S>(filters);
-    query.limit = None;
-    query
+    link::engagements_query::<S::Kind>(organisation, as_of)
         .load::<DatedLinkRow>(conn, None, false)?
         .data
         .into_iter()

@@ -15,7 +15,6 @@ use uuid::Uuid;
 
 use super::organisation::Pool;
 use crate::auth::Principal;
-use crate::db::list::{Filter, KeyType, ListQuery, Order, SortKey, Value};
 use crate::db::{self, PgPool};
 use crate::domain::strategy::{self, GoalActivityLinkBody, LinkDraft};
 use crate::domain::{codes, ActivityStatus, GoalLinkRole};
@@ -25,7 +24,7 @@ use crate::http::machinery::list::{serve_list, ListKind, ListParams, ListRequest
 use crate::http::machinery::problems;
 use crate::http::machinery::record::{self, top_level, GetParams, Locked, Removal, Resource};
 use crate::http::machinery::schema::request_bodies;
-use crate::models::link::{self, GoalActivityLinkRow, NewGoalActivityLink};
+use crate::models::link::{self, GoalActivityLinkFilter, GoalActivityLinkRow, NewGoalActivityLink};
 
 /// The goal end of a link.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -100,27 +99,6 @@ impl TryFrom<GoalActivityLinkRow> for GoalActivityLink {
     }
 }
 
-/// Links in creation order (UUID v7).
-const BY_ID: SortKey = SortKey {
-    name: "id",
-    expr: "l.id",
-    ty: KeyType::Uuid,
-    nullable: false,
-    tie: "l.id",
-};
-
-fn list_query(filters: Vec<Filter>) -> ListQuery {
-    ListQuery {
-        resource: "goal_activity_links",
-        select: "SELECT l.*, g.code AS goal_code, g.title AS goal_title, a.title AS activity_title, a.status AS activity_status",
-        from: "FROM goal_activity_links l JOIN goals g ON g.id = l.goal_id JOIN activities a ON a.id = l.activity_id",
-        id_expr: "l.id",
-        filters,
-        order: Order::Key { key: BY_ID, desc: false },
-        limit: Some(1),
-    }
-}
-
 fn load(conn: &mut PgConnection, id: Uuid) -> Result<GoalActivityLink, ApiError> {
     link::load_goal_activity_link(conn, id)?
         .ok_or_else(|| ApiError::not_found("goal-activity link"))
@@ -168,27 +146,19 @@ async fn serve_links(
     params: ListParams,
     query: LinkFilters,
 ) -> Result<HttpResponse, ApiError> {
-    let mut filters = Vec::new();
-    if !principal.check_include_archived(params.include_archived.unwrap_or(false))? {
-        filters.push(Filter::Raw(
-            "g.archived_at IS NULL AND a.archived_at IS NULL",
-        ));
-    }
-    if let Some(goal) = query.goal_id {
-        filters.push(Filter::Eq("l.goal_id", Value::Uuid(goal)));
-    }
-    if let Some(activity) = query.activity_id {
-        filters.push(Filter::Eq("l.activity_id", Value::Uuid(activity)));
-    }
-    if let Some(role) = query.role {
-        filters.push(Filter::Eq("l.role", Value::Text(role.as_str().to_owned())));
-    }
+    let filter = GoalActivityLinkFilter {
+        include_archived: principal
+            .check_include_archived(params.include_archived.unwrap_or(false))?,
+        goal_id: query.goal_id,
+        activity_id: query.activity_id,
+        role: query.role,
+    };
     serve_list(
         pool,
         principal,
         req,
         &params,
-        list_query(filters),
+        link::goal_activity_links_query(&filter, None),
         CSV_COLUMNS,
         |_conn, rows: Vec<GoalActivityLinkRow>| {
             rows.into_iter().map(GoalActivityLink::try_from).collect()
