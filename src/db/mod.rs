@@ -27,6 +27,11 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now().trunc_subsecs(6)
 }
 
+/// A round trip that touches no table: whether the database answers at all.
+pub fn ping(conn: &mut PgConnection) -> QueryResult<()> {
+    conn.batch_execute("SELECT 1")
+}
+
 /// The connection pool type.
 pub type PgPool = Pool<ConnectionManager<PgConnection>>;
 

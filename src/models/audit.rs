@@ -7,7 +7,7 @@ use serde_json::{Map, Value as Json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::db::list::{Keyed, Value};
+use crate::db::list::{Filter, KeyType, Keyed, ListQuery, Order, SortKey, Value};
 use crate::db::schema::audit_events;
 
 /// Who made a change, and under which request (the HTTP layer builds it from the caller).
@@ -64,6 +64,31 @@ impl Keyed for AuditEvent {
     }
     fn sort_value(&self, _key: &str) -> Option<Value> {
         Some(Value::Uuid(self.id))
+    }
+}
+
+/// Events by id: UUID v7, so in the order they committed.
+const BY_ID: SortKey = SortKey {
+    name: "id",
+    expr: "id",
+    ty: KeyType::Uuid,
+    nullable: false,
+    tie: "id",
+};
+
+/// The audit trail of record `entity_id`, newest first.
+pub fn history_query(entity_id: Uuid, limit: Option<u32>) -> ListQuery {
+    ListQuery {
+        resource: "audit_events",
+        select: "SELECT *",
+        from: "FROM audit_events",
+        id_expr: "id",
+        filters: vec![Filter::Eq("entity_id", Value::Uuid(entity_id))],
+        order: Order::Key {
+            key: BY_ID,
+            desc: true,
+        },
+        limit,
     }
 }
 

@@ -22,7 +22,6 @@ use super::etag;
 use super::list::{serve_list, ListKind, ListParams};
 use super::schema;
 use crate::auth::Principal;
-use crate::db::list::{Filter, KeyType, ListQuery, Order, SortKey, Value};
 use crate::db::{self, PgPool};
 use crate::domain::{OrganisationId, Role};
 use crate::error::{ApiError, FieldError};
@@ -547,14 +546,6 @@ impl ListKind for History {
     );
 }
 
-const AUDIT_ID: SortKey = SortKey {
-    name: "id",
-    expr: "id",
-    ty: KeyType::Uuid,
-    nullable: false,
-    tie: "id",
-};
-
 /// CSV columns of an audit trail (`changes` as its JSON text).
 const AUDIT_CSV_COLUMNS: &[&str] = &[
     "id",
@@ -582,24 +573,12 @@ pub async fn history<R: Resource>(
         R::load(conn, parent, id, true).map(|_| ())
     })
     .await?;
-    let query = ListQuery {
-        resource: "audit_events",
-        select: "SELECT *",
-        from: "FROM audit_events",
-        id_expr: "id",
-        filters: vec![Filter::Eq("entity_id", Value::Uuid(id))],
-        order: Order::Key {
-            key: AUDIT_ID,
-            desc: true,
-        },
-        limit: None,
-    };
     serve_list(
         pool,
         principal,
         req,
         &params,
-        query,
+        audit::history_query(id, None),
         AUDIT_CSV_COLUMNS,
         |_conn, rows: Vec<AuditEvent>| Ok(rows),
     )

@@ -1,7 +1,6 @@
 //! Probes: `/healthz` (process alive) and `/readyz` (database reachable).
 
 use actix_web::HttpResponse;
-use diesel::connection::SimpleConnection;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -32,7 +31,7 @@ pub async fn healthz() -> HttpResponse {
     ))]
 pub async fn readyz(pool: Pool) -> Result<HttpResponse, ApiError> {
     db::run(&pool, |conn| {
-        conn.batch_execute("SELECT 1").map_err(|e| {
+        db::ping(conn).map_err(|e| {
             // The cause goes to the log, not to anonymous callers.
             tracing::warn!(error = %e, "readiness check failed");
             ApiError::unavailable("the database does not answer")
