@@ -1,6 +1,7 @@
 //! Rows, write forms and query functions. SQL lives here and in `db::list` only.
 
 pub mod activity;
+pub mod area;
 pub mod audit;
 pub mod company;
 pub mod goal;

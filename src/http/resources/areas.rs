@@ -1,16 +1,15 @@
 //! `/api/v1/areas`: the areas of action (a reference list).
 
 use actix_web::{HttpRequest, HttpResponse};
-use diesel::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::organisation::Pool;
 use crate::auth::Principal;
-use crate::db::schema::areas;
 use crate::domain::Area;
 use crate::error::{stored, ApiError};
 use crate::http::machinery::list::{cached_page, PageResponse};
+use crate::models::area;
 
 /// An area of action.
 #[derive(Debug, Serialize, ToSchema)]
@@ -38,11 +37,7 @@ pub async fn list_areas(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     cached_page(&pool, &req, &principal, |conn| {
-        let rows: Vec<(String, String)> = areas::table
-            .order(areas::position)
-            .select((areas::code, areas::name))
-            .load(conn)?;
-        let data = rows
+        let data = area::all(conn)?
             .into_iter()
             .map(|(code, name)| {
                 Ok(AreaResponse {
