@@ -86,8 +86,13 @@ impl FromRequest for Principal {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req).and_then(|principal| authorise(req, principal)))
+        ready(principal_of(req))
     }
+}
+
+/// The caller of `req`, authenticated and admitted by the route's declared roles (401, 403).
+pub fn principal_of(req: &HttpRequest) -> Result<Principal, ApiError> {
+    authenticate(req).and_then(|principal| authorise(req, principal))
 }
 
 /// 403 unless the route declares the caller's role: the route table (`http::routes`) is the

@@ -35,12 +35,10 @@ macro_rules! record_handlers {
             )
         )]
         pub async fn $create(
-            pool: $crate::http::resources::organisation::Pool,
-            principal: $crate::auth::Principal,
-            req: actix_web::HttpRequest,
+            call: $crate::http::machinery::record::Call,
             body: actix_web::web::Bytes,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::http::machinery::record::create::<$resource>(&pool, &principal, &req, (), body).await
+            $crate::http::machinery::record::create::<$resource>(&call, (), body).await
         }
 
         #[doc = $s_get]
@@ -57,13 +55,11 @@ macro_rules! record_handlers {
             )
         )]
         pub async fn $get(
-            pool: $crate::http::resources::organisation::Pool,
-            principal: $crate::auth::Principal,
-            req: actix_web::HttpRequest,
+            call: $crate::http::machinery::record::Call,
             id: actix_web::web::Path<uuid::Uuid>,
             query: actix_web::web::Query<$crate::http::machinery::record::GetParams>,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::http::machinery::record::get::<$resource>(&pool, &principal, &req, (), id.into_inner(), query.into_inner())
+            $crate::http::machinery::record::get::<$resource>(&call, (), id.into_inner(), query.into_inner())
                 .await
         }
 
@@ -82,13 +78,11 @@ macro_rules! record_handlers {
             )
         )]
         pub async fn $update(
-            pool: $crate::http::resources::organisation::Pool,
-            principal: $crate::auth::Principal,
-            req: actix_web::HttpRequest,
+            call: $crate::http::machinery::record::Call,
             id: actix_web::web::Path<uuid::Uuid>,
             body: actix_web::web::Bytes,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::http::machinery::record::update::<$resource>(&pool, &principal, &req, (), id.into_inner(), body).await
+            $crate::http::machinery::record::update::<$resource>(&call, (), id.into_inner(), body).await
         }
 
         #[doc = $s_archive]
@@ -104,12 +98,10 @@ macro_rules! record_handlers {
             )
         )]
         pub async fn $archive(
-            pool: $crate::http::resources::organisation::Pool,
-            principal: $crate::auth::Principal,
-            req: actix_web::HttpRequest,
+            call: $crate::http::machinery::record::Call,
             id: actix_web::web::Path<uuid::Uuid>,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::http::machinery::record::remove::<$resource>(&pool, &principal, &req, (), id.into_inner()).await
+            $crate::http::machinery::record::remove::<$resource>(&call, (), id.into_inner()).await
         }
 
         #[doc = $s_restore]
@@ -126,12 +118,10 @@ macro_rules! record_handlers {
             )
         )]
         pub async fn $restore(
-            pool: $crate::http::resources::organisation::Pool,
-            principal: $crate::auth::Principal,
-            req: actix_web::HttpRequest,
+            call: $crate::http::machinery::record::Call,
             id: actix_web::web::Path<uuid::Uuid>,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::http::machinery::record::restore::<$resource>(&pool, &principal, &req, (), id.into_inner()).await
+            $crate::http::machinery::record::restore::<$resource>(&call, (), id.into_inner()).await
         }
 
         #[doc = $s_history]
@@ -152,14 +142,12 @@ macro_rules! record_handlers {
             )
         )]
         pub async fn $history(
-            pool: $crate::http::resources::organisation::Pool,
-            principal: $crate::auth::Principal,
-            req: actix_web::HttpRequest,
+            call: $crate::http::machinery::record::Call,
             id: actix_web::web::Path<uuid::Uuid>,
             query: $crate::http::machinery::list::ListRequest<$crate::http::machinery::record::History, $crate::http::machinery::list::NoFilters>,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
             let (params, _) = query.into_parts();
-            $crate::http::machinery::record::history::<$resource>(&pool, &principal, &req, (), id.into_inner(), params)
+            $crate::http::machinery::record::history::<$resource>(&call, (), id.into_inner(), params)
                 .await
         }
     };

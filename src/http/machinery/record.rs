@@ -208,6 +208,44 @@ pub fn top_level(collection: &str, id: Uuid) -> String {
     format!("/api/v1/{collection}/{id}")
 }
 
+/// What every operation of the pipeline starts from: the pool, the caller (whose role the
+/// extractor has checked against the route's declaration) and the request (its headers, for
+/// `If-Match`, `If-None-Match` and content negotiation). Handlers take it as one extractor.
+#[derive(Clone)]
+pub struct Call {
+    pool: web::Data<PgPool>,
+    principal: Principal,
+    req: HttpRequest,
+}
+
+impl Call {
+    /// The pool, the caller and the request.
+    pub fn parts(&self) -> (&PgPool, &Principal, &HttpRequest) {
+        (&self.pool, &self.principal, &self.req)
+    }
+}
+
+impl actix_web::FromRequest for Call {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        // The caller first: a request the route does not admit is refused before anything else.
+        let call = crate::auth::principal_of(req).and_then(|principal| {
+            let pool = req
+                .app_data::<web::Data<PgPool>>()
+                .cloned()
+                .ok_or_else(|| ApiError::internal("the app has no database pool"))?;
+            Ok(Self {
+                pool,
+                principal,
+                req: req.clone(),
+            })
+        });
+        std::future::ready(call)
+    }
+}
+
 /// Inserts a resource with its audit event (call inside a transaction).
 pub fn insert_new<R: Resource>(
     conn: &mut PgConnection,
@@ -241,12 +279,11 @@ fn create_body<R: Resource>(
 
 /// `POST` on the collection: 201 with `Location` and `ETag`.
 pub async fn create<R: Resource>(
-    pool: &PgPool,
-    principal: &Principal,
-    req: &HttpRequest,
+    call: &Call,
     parent: R::Parent,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let (pool, principal, req) = call.parts();
     let actor = actor(principal);
     let principal = principal.clone();
     let headers = req.headers().clone();
@@ -283,13 +320,12 @@ pub struct GetParams {
 
 /// `GET` of one: 200 with `ETag`, or 304 on a matching `If-None-Match`.
 pub async fn get<R: Resource>(
-    pool: &PgPool,
-    principal: &Principal,
-    req: &HttpRequest,
+    call: &Call,
     parent: R::Parent,
     id: Uuid,
     params: GetParams,
 ) -> Result<HttpResponse, ApiError> {
+    let (pool, principal, req) = call.parts();
     let include_archived =
         principal.check_include_archived(params.include_archived.unwrap_or(false))?;
     let record = db::run(pool, move |conn| {
@@ -375,13 +411,12 @@ fn lock_live<R: Resource>(
 /// patches with one ETag serialise and all but one get 412. A patch that changes nothing
 /// writes nothing: no new version, no audit event.
 pub async fn update<R: Resource>(
-    pool: &PgPool,
-    principal: &Principal,
-    req: &HttpRequest,
+    call: &Call,
     parent: R::Parent,
     id: Uuid,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let (pool, principal, req) = call.parts();
     let headers = req.headers().clone();
     let actor = actor(principal);
     let principal = principal.clone();
@@ -424,34 +459,31 @@ pub async fn update<R: Resource>(
 /// `DELETE` of one (If-Match): archives (204 with the new ETag) or removes (204), as the
 /// resource's [`Removal`] says.
 pub async fn remove<R: Resource>(
-    pool: &PgPool,
-    principal: &Principal,
-    req: &HttpRequest,
+    call: &Call,
     parent: R::Parent,
     id: Uuid,
 ) -> Result<HttpResponse, ApiError> {
-    let version = locked_write::<R, _>(
-        pool,
-        principal,
-        req,
-        parent,
-        id,
-        true,
-        move |conn, actor, locked| match R::REMOVAL {
-            Removal::Archive => {
-                let archived = Some(db::now());
-                switch_archived::<R>(conn, actor, id, &locked, archived).map(Some)
-            }
-            Removal::Delete => {
-                let before = to_object(&R::load(conn, parent, id, false)?)?;
-                R::delete(conn, id)?;
-                let changes = audit::diff(Some(&Json::Object(before)), None);
-                audit::record(conn, actor, "delete", R::ENTITY, id, changes)?;
-                Ok(None)
-            }
-        },
-    )
-    .await?;
+    let version =
+        locked_write::<R, _>(
+            call,
+            parent,
+            id,
+            true,
+            move |conn, actor, locked| match R::REMOVAL {
+                Removal::Archive => {
+                    let archived = Some(db::now());
+                    switch_archived::<R>(conn, actor, id, &locked, archived).map(Some)
+                }
+                Removal::Delete => {
+                    let before = to_object(&R::load(conn, parent, id, false)?)?;
+                    R::delete(conn, id)?;
+                    let changes = audit::diff(Some(&Json::Object(before)), None);
+                    audit::record(conn, actor, "delete", R::ENTITY, id, changes)?;
+                    Ok(None)
+                }
+            },
+        )
+        .await?;
     Ok(match version {
         Some(version) => etag::tag(&mut HttpResponse::NoContent(), version).finish(),
         None => HttpResponse::NoContent().finish(),
@@ -462,9 +494,7 @@ pub async fn remove<R: Resource>(
 /// version (428, 412): 404 first when its parent is absent, or when it is archived and
 /// `live_only`.
 async fn locked_write<R: Resource, T: Send + 'static>(
-    pool: &PgPool,
-    principal: &Principal,
-    req: &HttpRequest,
+    call: &Call,
     parent: R::Parent,
     id: Uuid,
     live_only: bool,
@@ -473,8 +503,9 @@ async fn locked_write<R: Resource, T: Send + 'static>(
         + Send
         + 'static,
 ) -> Result<T, ApiError> {
-    let headers = req.headers().clone();
-    let actor = actor(principal);
+    let headers = call.req.headers().clone();
+    let actor = actor(&call.principal);
+    let pool = &call.pool;
     db::transaction(pool, move |conn| {
         let locked = if live_only {
             lock_live::<R>(conn, parent, id)?
@@ -510,27 +541,17 @@ fn switch_archived<R: Resource>(
 /// `POST .../restore` (If-Match): un-archives; 409 if live or if what made it unique (a name)
 /// is now taken.
 pub async fn restore<R: Resource>(
-    pool: &PgPool,
-    principal: &Principal,
-    req: &HttpRequest,
+    call: &Call,
     parent: R::Parent,
     id: Uuid,
 ) -> Result<HttpResponse, ApiError> {
-    let record = locked_write::<R, _>(
-        pool,
-        principal,
-        req,
-        parent,
-        id,
-        false,
-        move |conn, actor, locked| {
-            if locked.archived_at.is_none() {
-                return Err(ApiError::conflict("the record is not archived", None));
-            }
-            switch_archived::<R>(conn, actor, id, &locked, None)?;
-            R::load(conn, parent, id, false)
-        },
-    )
+    let record = locked_write::<R, _>(call, parent, id, false, move |conn, actor, locked| {
+        if locked.archived_at.is_none() {
+            return Err(ApiError::conflict("the record is not archived", None));
+        }
+        switch_archived::<R>(conn, actor, id, &locked, None)?;
+        R::load(conn, parent, id, false)
+    })
     .await?;
     Ok(etag::tag(&mut HttpResponse::Ok(), R::version(&record)).json(record))
 }
@@ -561,13 +582,12 @@ const AUDIT_CSV_COLUMNS: &[&str] = &[
 
 /// `GET .../{id}/history`: its audit trail (editors and admins).
 pub async fn history<R: Resource>(
-    pool: &PgPool,
-    principal: &Principal,
-    req: &HttpRequest,
+    call: &Call,
     parent: R::Parent,
     id: Uuid,
     params: ListParams,
 ) -> Result<HttpResponse, ApiError> {
+    let (pool, principal, req) = call.parts();
     principal.check_include_archived(params.include_archived.unwrap_or(false))?;
     db::run(pool, move |conn| {
         R::load(conn, parent, id, true).map(|_| ())

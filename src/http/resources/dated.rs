@@ -660,13 +660,11 @@ macro_rules! dated_link_handlers {
             )
         )]
         pub async fn $create(
-            pool: Pool,
-            principal: Principal,
-            req: HttpRequest,
+            call: record::Call,
             id: web::Path<Uuid>,
             body: web::Bytes,
         ) -> Result<HttpResponse, ApiError> {
-            record::create::<Dated<$spec>>(&pool, &principal, &req, parent::<$spec>(id.into_inner()), body).await
+            record::create::<Dated<$spec>>(&call, parent::<$spec>(id.into_inner()), body).await
         }
 
         #[doc = concat!("Read one of the ", $target, "'s links.")]
@@ -681,13 +679,11 @@ macro_rules! dated_link_handlers {
             )
         )]
         pub async fn $get(
-            pool: Pool,
-            principal: Principal,
-            req: HttpRequest,
+            call: record::Call,
             path: web::Path<LinkPath>,
         ) -> Result<HttpResponse, ApiError> {
             let params = GetParams::default();
-            record::get::<Dated<$spec>>(&pool, &principal, &req, parent::<$spec>(path.id), path.link_id, params).await
+            record::get::<Dated<$spec>>(&call, parent::<$spec>(path.id), path.link_id, params).await
         }
 
         #[doc = concat!("Change one of the ", $target, "'s links (JSON Merge Patch).")]
@@ -704,13 +700,11 @@ macro_rules! dated_link_handlers {
             )
         )]
         pub async fn $update(
-            pool: Pool,
-            principal: Principal,
-            req: HttpRequest,
+            call: record::Call,
             path: web::Path<LinkPath>,
             body: web::Bytes,
         ) -> Result<HttpResponse, ApiError> {
-            record::update::<Dated<$spec>>(&pool, &principal, &req, parent::<$spec>(path.id), path.link_id, body).await
+            record::update::<Dated<$spec>>(&call, parent::<$spec>(path.id), path.link_id, body).await
         }
 
         #[doc = concat!("Remove one of the ", $target, "'s links.")]
@@ -725,12 +719,10 @@ macro_rules! dated_link_handlers {
             )
         )]
         pub async fn $delete(
-            pool: Pool,
-            principal: Principal,
-            req: HttpRequest,
+            call: record::Call,
             path: web::Path<LinkPath>,
         ) -> Result<HttpResponse, ApiError> {
-            record::remove::<Dated<$spec>>(&pool, &principal, &req, parent::<$spec>(path.id), path.link_id).await
+            record::remove::<Dated<$spec>>(&call, parent::<$spec>(path.id), path.link_id).await
         }
     };
 }

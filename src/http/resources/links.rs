@@ -22,7 +22,7 @@ use crate::error::{stored, ApiError, FieldError};
 use crate::http::machinery::etag::IfMatch;
 use crate::http::machinery::list::{serve_list, ListKind, ListParams, ListRequest, PageResponse};
 use crate::http::machinery::problems;
-use crate::http::machinery::record::{self, top_level, GetParams, Locked, Removal, Resource};
+use crate::http::machinery::record::{self, top_level, Call, GetParams, Locked, Removal, Resource};
 use crate::http::machinery::schema::request_bodies;
 use crate::models::link::{self, GoalActivityLinkFilter, GoalActivityLinkRow, NewGoalActivityLink};
 
@@ -417,12 +417,10 @@ impl Resource for GoalActivityLinks {
     )
 )]
 pub async fn create_goal_activity_link(
-    pool: Pool,
-    principal: Principal,
-    req: HttpRequest,
+    call: Call,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    record::create::<GoalActivityLinks>(&pool, &principal, &req, (), body).await
+    record::create::<GoalActivityLinks>(&call, (), body).await
 }
 
 /// Read a goal–activity link.
@@ -437,13 +435,11 @@ pub async fn create_goal_activity_link(
     )
 )]
 pub async fn get_goal_activity_link(
-    pool: Pool,
-    principal: Principal,
-    req: HttpRequest,
+    call: Call,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let params = GetParams::default();
-    record::get::<GoalActivityLinks>(&pool, &principal, &req, (), id.into_inner(), params).await
+    record::get::<GoalActivityLinks>(&call, (), id.into_inner(), params).await
 }
 
 /// Change a link's role or note (JSON Merge Patch).
@@ -459,13 +455,11 @@ pub async fn get_goal_activity_link(
     )
 )]
 pub async fn update_goal_activity_link(
-    pool: Pool,
-    principal: Principal,
-    req: HttpRequest,
+    call: Call,
     id: web::Path<Uuid>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    record::update::<GoalActivityLinks>(&pool, &principal, &req, (), id.into_inner(), body).await
+    record::update::<GoalActivityLinks>(&call, (), id.into_inner(), body).await
 }
 
 /// Remove a link.
@@ -479,10 +473,8 @@ pub async fn update_goal_activity_link(
     )
 )]
 pub async fn delete_goal_activity_link(
-    pool: Pool,
-    principal: Principal,
-    req: HttpRequest,
+    call: Call,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    record::remove::<GoalActivityLinks>(&pool, &principal, &req, (), id.into_inner()).await
+    record::remove::<GoalActivityLinks>(&call, (), id.into_inner()).await
 }
