@@ -106,10 +106,10 @@ pub struct ActivityBody {
 /// counts as absent.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct GoalActivityLinkBody {
-    /// A live goal (422 otherwise). Fixed at creation: a patch may only repeat it.
+    /// A live goal (422 otherwise). Fixed at creation: not a patch member.
     #[schema(required)]
     pub goal_id: Option<Uuid>,
-    /// A live activity (422 otherwise). Fixed at creation: a patch may only repeat it.
+    /// A live activity (422 otherwise). Fixed at creation: not a patch member.
     #[schema(required)]
     pub activity_id: Option<Uuid>,
     /// `primary` (the goal the activity is listed under; at most one per activity, 409 at
@@ -126,7 +126,7 @@ pub struct GoalActivityLinkBody {
 /// patch of them (`GoalPartnerPatch`). A blank note counts as absent.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct GoalPartnerBody {
-    /// A live organisation (422 otherwise). Fixed at creation: a patch may only repeat it.
+    /// A live organisation (422 otherwise). Fixed at creation: not a patch member.
     #[schema(required)]
     pub organisation_id: Option<Uuid>,
     /// `strategic_partner` or `other`.
@@ -150,8 +150,8 @@ pub struct GoalPartnerBody {
 /// `PATCH` a merge patch of them (`ParticipantPatch`). A blank note counts as absent.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct ParticipantBody {
-    /// A live organisation (422 otherwise); a partner's own. Fixed at creation: a patch may
-    /// only repeat it.
+    /// A live organisation (422 otherwise); a partner's own. Fixed at creation: not a patch
+    /// member.
     #[schema(required)]
     pub organisation_id: Option<Uuid>,
     /// Its part in the activity.

@@ -401,3 +401,146 @@ async fn whole_numbers_may_be_written_with_a_fraction() {
         "invalid_type",
     );
 }
+
+/// Each link resource's members fixed at creation, its create path, and a body for it.
+struct FixedCase {
+    collection: String,
+    item_path: &'static str,
+    body: Value,
+    fixed: &'static [&'static str],
+}
+
+/// Schemathesis sent the goal-activity link's `goal_id` in a PATCH, as the patch schema
+/// offered, and got 422 `read_only`: members fixed at creation (a link's ends, a dated link's
+/// organisation) are not in the patch schemas, and a patch naming one is refused like one
+/// naming `id`, whatever its value, and writes nothing.
+#[actix_web::test]
+async fn members_fixed_at_creation_are_no_patch_members() {
+    let app = TestApp::spawn().await;
+    let spec = spec(&app).await;
+    let created = |res: TestResponse| {
+        res.assert_status(201);
+        res.json()["id"].as_str().expect("an id").to_owned()
+    };
+    let goal = created(
+        app.post("/api/v1/goals")
+            .role(Role::Editor)
+            .json(&json!({"code": 1, "title": "Research"}))
+            .send()
+            .await,
+    );
+    let other_goal = created(
+        app.post("/api/v1/goals")
+            .role(Role::Editor)
+            .json(&json!({"code": 2, "title": "Education"}))
+            .send()
+            .await,
+    );
+    let activity = created(
+        app.post("/api/v1/activities")
+            .role(Role::Editor)
+            .json(&json!({"title": "Open day"}))
+            .send()
+            .await,
+    );
+    let org = app
+        .create_company(json!({"name": "Fixed S.r.l.", "sector": "biotech"}))
+        .await["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let other_org = app
+        .create_company(json!({"name": "Other S.r.l.", "sector": "biotech"}))
+        .await["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let cases = [
+        FixedCase {
+            collection: "/api/v1/goal-activity-links".into(),
+            item_path: "/api/v1/goal-activity-links/{id}",
+            body: json!({"goal_id": goal, "activity_id": activity, "role": "supporting"}),
+            fixed: &["goal_id", "activity_id"],
+        },
+        FixedCase {
+            collection: format!("/api/v1/goals/{goal}/partners"),
+            item_path: "/api/v1/goals/{id}/partners/{link_id}",
+            body: json!({"organisation_id": org, "role": "other"}),
+            fixed: &["organisation_id"],
+        },
+        FixedCase {
+            collection: format!("/api/v1/activities/{activity}/participants"),
+            item_path: "/api/v1/activities/{id}/participants/{link_id}",
+            body: json!({"organisation_id": org, "role": "host"}),
+            fixed: &["organisation_id"],
+        },
+    ];
+    for case in cases {
+        for content_type in ["application/merge-patch+json", "application/json"] {
+            let schema = body_schema(&spec, "patch", case.item_path, content_type);
+            assert_eq!(schema["additionalProperties"], json!(false));
+            for member in case.fixed {
+                assert!(
+                    schema["properties"].get(*member).is_none(),
+                    "PATCH {}: offers fixed `{member}`",
+                    case.item_path
+                );
+            }
+            assert!(
+                schema["properties"].get("role").is_some(),
+                "PATCH {}: `role` is patched",
+                case.item_path
+            );
+        }
+
+        let res = app
+            .post(&case.collection)
+            .role(Role::Editor)
+            .json(&case.body)
+            .send()
+            .await;
+        res.assert_status(201);
+        let item = res.header("location").expect("Location");
+        for member in case.fixed {
+            let current = case.body[member].clone();
+            let changed = if *member == "goal_id" {
+                json!(other_goal)
+            } else if *member == "organisation_id" {
+                json!(other_org)
+            } else {
+                json!(uuid::Uuid::now_v7())
+            };
+            // Its current value, another one, or null: all refused alike, with the patch's
+            // other members.
+            for value in [current, changed, Value::Null] {
+                let res = app
+                    .patch(&item)
+                    .role(Role::Editor)
+                    .header("If-Match", "\"1\"")
+                    .merge_patch(&json!({ *member: value, "note": "changed" }))
+                    .send()
+                    .await;
+                let problem = res.assert_problem(422, "validation");
+                assert_field_error(&problem, &format!("/{member}"), "read_only");
+            }
+        }
+        let res = app.get(&item).role(Role::Editor).send().await;
+        res.assert_status(200);
+        let link = res.json();
+        assert_eq!(link["version"], 1, "{item}: a refused patch writes nothing");
+        assert_eq!(link["note"], Value::Null);
+        for member in case.fixed {
+            assert_eq!(link[member], case.body[member], "{item}: {member} kept");
+        }
+        // What the patch schema offers is patched.
+        let res = app
+            .patch(&item)
+            .role(Role::Editor)
+            .header("If-Match", "\"1\"")
+            .merge_patch(&json!({"note": "changed"}))
+            .send()
+            .await;
+        res.assert_status(200);
+        assert_eq!(res.json()["note"], "changed");
+    }
+}

@@ -62,6 +62,9 @@ pub struct Shape {
     pub members: Vec<Member>,
     /// Members clients see but may not write (`id`, `version`, ...).
     pub read_only: Vec<String>,
+    /// Members written at creation that a patch may not carry (a link's ends): refused like
+    /// the read-only ones, whatever their value, as the patch schema leaves them out.
+    pub fixed: Vec<String>,
 }
 
 impl Shape {
@@ -105,6 +108,11 @@ impl Shape {
                     pointer,
                     "read_only",
                     format!("`{key}` is set by the service and cannot be written"),
+                )),
+                None if self.fixed.iter().any(|f| f == key) => errors.push(FieldError::new(
+                    pointer,
+                    "read_only",
+                    format!("`{key}` is fixed at creation and cannot be patched"),
                 )),
                 None => errors.push(FieldError::new(
                     pointer,

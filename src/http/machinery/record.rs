@@ -75,6 +75,10 @@ pub trait Resource: Send + 'static {
     const PARTNER_MANAGED: &'static [&'static str] = &[];
     /// Archive or delete.
     const REMOVAL: Removal = Removal::Archive;
+    /// Members set at creation that no patch changes (a link's ends). One list for both sides
+    /// of the contract: the patch schema leaves them out, and [`Self::patch_shape`] refuses a
+    /// patch naming one (422 `read_only`, even with the current value, as for `id`).
+    const FIXED: &'static [&'static str] = &[];
     /// Whether it lives under a parent that must exist (its 404 precedes the body's checks).
     const NESTED: bool = false;
     /// What it lives under: `()` at the top level, the parent's id when nested.
@@ -91,6 +95,10 @@ pub trait Resource: Send + 'static {
     /// response's others.
     fn shape() -> &'static Shape {
         schema::shape::<Self::Body, Self::Response>()
+    }
+    /// Members a patch may carry: [`Self::shape`]'s less [`Self::FIXED`].
+    fn patch_shape() -> &'static Shape {
+        schema::patch_shape::<Self::Body, Self::Response>(Self::FIXED)
     }
     /// Its URL.
     fn location(parent: Self::Parent, id: Uuid) -> String;
@@ -124,10 +132,6 @@ pub trait Resource: Send + 'static {
         _principal: &Principal,
         _write: &mut Self::Write,
     ) -> Result<(), ApiError> {
-        Ok(())
-    }
-    /// 422 when a patch changes what is fixed at creation (a link's ends).
-    fn check_fixed(_current: &Self::Response, _write: &Self::Write) -> Result<(), ApiError> {
         Ok(())
     }
     /// Locks it for a write (404 when absent).
@@ -427,7 +431,7 @@ pub async fn update<R: Resource>(
         let patch = body::parse_object(&body)?;
         R::check_patch(&principal, &patch)?;
         etag::check_version(&etag::required_if_match(&headers)?, locked.version)?;
-        R::shape().check(&patch)?;
+        R::patch_shape().check(&patch)?;
 
         let current = R::load(conn, parent, id, false)?;
         let unpatched = R::writable(&current)?;
@@ -440,8 +444,8 @@ pub async fn update<R: Resource>(
             return Ok(current);
         }
         check_partner_fields(&principal, &unpatched, &patched, R::PARTNER_MANAGED)?;
+        // The fixed members were refused above, so the merged record keeps them as they are.
         let write = R::validate(patched)?;
-        R::check_fixed(&current, &write)?;
 
         R::update(conn, id, locked.version, &write)?;
         let record = R::load(conn, parent, id, false)?;

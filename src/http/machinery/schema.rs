@@ -41,6 +41,17 @@ pub type Components = Vec<(String, RefOr<Schema>)>;
 /// `request_body(content = ...)`.
 macro_rules! request_bodies {
     ($body:ty => $create:ident, $patch:ident) => {
+        $crate::http::machinery::schema::request_bodies!(@fixed $body => $create, $patch, &[]);
+    };
+    // A resource with members fixed at creation names itself, so that its patch schema leaves
+    // out the members its `Resource::FIXED` lists, the list the pipeline's check reads.
+    ($body:ty => $create:ident, $patch:ident, fixed in $resource:ty) => {
+        $crate::http::machinery::schema::request_bodies!(
+            @fixed $body => $create, $patch,
+            <$resource as $crate::http::machinery::record::Resource>::FIXED
+        );
+    };
+    (@fixed $body:ty => $create:ident, $patch:ident, $fixed:expr) => {
         #[doc = concat!(
                             "The `POST` body: [`", stringify!($body),
                             "`] as a closed object whose required members are never null."
@@ -65,13 +76,14 @@ macro_rules! request_bodies {
 
         #[doc = concat!(
                             "The `PATCH` body: a JSON Merge Patch of [`", stringify!($create),
-                            "`], every member optional and, unless required there, nullable."
+                            "`], every member optional and, unless required there, nullable; ",
+                            "the members fixed at creation left out."
                         )]
         pub struct $patch;
 
         impl utoipa::PartialSchema for $patch {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                $crate::http::machinery::schema::patch::<$body>(stringify!($create)).0
+                $crate::http::machinery::schema::patch::<$body>(stringify!($create), $fixed).0
             }
         }
 
@@ -82,7 +94,9 @@ macro_rules! request_bodies {
 
             fn schemas(schemas: &mut $crate::http::machinery::schema::Components) {
                 $crate::http::machinery::schema::components::<$body>(schemas);
-                schemas.extend($crate::http::machinery::schema::patch::<$body>(stringify!($create)).1);
+                schemas.extend(
+                    $crate::http::machinery::schema::patch::<$body>(stringify!($create), $fixed).1,
+                );
             }
         }
     };
@@ -183,18 +197,36 @@ fn create_object<B: ToSchema>() -> Object {
 
 /// The merge-patch schema of body declaration `B` (whose create schema is named `create_name`),
 /// and the components it adds: the patch of a nested object whose own create schema requires
-/// a member (`address` has none, so it keeps its schema).
-pub fn patch<B: ToSchema>(create_name: &str) -> (RefOr<Schema>, Components) {
+/// a member (`address` has none, so it keeps its schema). The members in `fixed` (set at
+/// creation, never patched) are left out.
+pub fn patch<B: ToSchema>(create_name: &str, fixed: &[&str]) -> (RefOr<Schema>, Components) {
     let components = merged::<B>().components;
     let mut added = Components::new();
     let mut object = create_object::<B>();
+    object
+        .properties
+        .retain(|name, _| !fixed.contains(&name.as_str()));
+    object
+        .required
+        .retain(|name| !fixed.contains(&name.as_str()));
     patch_members(&mut object, &components, &mut added);
-    object.description = Some(format!(
+    let mut description = format!(
         "A JSON Merge Patch (RFC 7396) of `{create_name}`: members left out keep their value, \
          objects merge member by member, lists are replaced whole, and `null` clears a member \
          (to its default) except those `{create_name}` requires. The patched record must \
          validate as a create body would; a patch that changes nothing writes nothing."
-    ));
+    );
+    if !fixed.is_empty() {
+        let names: Vec<String> = fixed.iter().map(|name| format!("`{name}`")).collect();
+        description.push_str(&format!(
+            " {} {} fixed at creation, so not a member here: a patch that names {}, even with \
+             its current value, is 422 `read_only`, as one naming a member the service sets.",
+            names.join(" and "),
+            if fixed.len() == 1 { "is" } else { "are" },
+            if fixed.len() == 1 { "it" } else { "one" },
+        ));
+    }
+    object.description = Some(description);
     (RefOr::T(Schema::Object(object)), added)
 }
 
@@ -459,6 +491,26 @@ pub fn shape<B: ToSchema + 'static, R: ToSchema + 'static>() -> &'static Shape {
         .or_insert_with(|| Box::leak(Box::new(build_shape::<B, R>())))
 }
 
+/// The shape a patch of body declaration `B` on a resource served as `R` may carry: [`shape`]'s,
+/// with the members in `fixed` taken from the writable ones and named fixed. Built once per pair.
+pub fn patch_shape<B: ToSchema + 'static, R: ToSchema + 'static>(
+    fixed: &'static [&'static str],
+) -> &'static Shape {
+    static SHAPES: OnceLock<Mutex<HashMap<TypeId, &'static Shape>>> = OnceLock::new();
+    let mut shapes = SHAPES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    shapes.entry(TypeId::of::<(B, R)>()).or_insert_with(|| {
+        let mut shape = shape::<B, R>().clone();
+        shape
+            .members
+            .retain(|member| !fixed.contains(&member.name.as_str()));
+        shape.fixed = fixed.iter().map(|name| (*name).to_owned()).collect();
+        Box::leak(Box::new(shape))
+    })
+}
+
 fn build_shape<B: ToSchema, R: ToSchema>() -> Shape {
     let body = merged::<B>();
     let served = merged::<R>();
@@ -478,7 +530,11 @@ fn build_shape<B: ToSchema, R: ToSchema>() -> Shape {
         .filter(|name| !body.object.properties.contains_key(*name))
         .cloned()
         .collect();
-    Shape { members, read_only }
+    Shape {
+        members,
+        read_only,
+        fixed: Vec::new(),
+    }
 }
 
 /// The members of an object, or of the objects of a list, that `schema` describes.
@@ -502,7 +558,7 @@ fn nested_shape(schema: &RefOr<Schema>, components: &Components) -> Option<Shape
                     nested: nested_shape(member, components),
                 })
                 .collect(),
-            read_only: Vec::new(),
+            ..Shape::default()
         }),
         RefOr::T(_) => None,
     }
@@ -647,11 +703,42 @@ mod tests {
             writable,
             "{what}: create schema vs shape"
         );
+        // Members fixed at creation: written by a create, left out of a patch, and refused in
+        // one by the same list.
+        let fixed: BTreeSet<String> = R::FIXED.iter().map(|f| (*f).to_owned()).collect();
+        assert!(fixed.is_subset(&writable), "{what}: FIXED names no member");
+        let patchable: BTreeSet<String> = writable.difference(&fixed).cloned().collect();
         assert_eq!(
             names(&patch.root),
-            writable,
-            "{what}: patch schema vs shape"
+            patchable,
+            "{what}: patch schema vs shape less FIXED"
         );
+        let patch_shape = R::patch_shape();
+        assert_eq!(
+            patch_shape
+                .members
+                .iter()
+                .map(|m| m.name.clone())
+                .collect::<BTreeSet<_>>(),
+            patchable,
+            "{what}: patch shape"
+        );
+        assert_eq!(
+            patch_shape.fixed.iter().cloned().collect::<BTreeSet<_>>(),
+            fixed,
+            "{what}: patch shape's fixed members"
+        );
+        for name in &fixed {
+            let mut patch = Map::new();
+            patch.insert(name.clone(), json!(null));
+            let refused = match patch_shape.check(&patch) {
+                Err(ApiError::Validation(errors)) => errors
+                    .iter()
+                    .any(|e| e.field == format!("/{name}") && e.code == "read_only"),
+                _ => false,
+            };
+            assert!(refused, "{what}: a patch naming `{name}` is refused");
+        }
         for doc in [&create, &patch] {
             for object in doc.objects() {
                 assert_eq!(
@@ -673,7 +760,7 @@ mod tests {
             patch.root.get("required").is_none(),
             "{what}: a patch requires nothing"
         );
-        for name in &writable {
+        for name in &patchable {
             let (c, p) = (
                 &create.root["properties"][name],
                 &patch.root["properties"][name],
@@ -910,7 +997,7 @@ mod tests {
     /// component; one that requires none (an address) keeps its schema.
     #[test]
     fn nested_objects_get_a_patch_schema_only_when_they_need_one() {
-        let (_, added) = patch::<crate::domain::organisation::CompanyBody>("CreateCompany");
+        let (_, added) = patch::<crate::domain::organisation::CompanyBody>("CreateCompany", &[]);
         assert!(
             added.is_empty(),
             "{:?}",

@@ -422,9 +422,13 @@ where
     .await
 }
 
-request_bodies!(GoalPartnerBody => CreateGoalPartner, GoalPartnerPatch);
+request_bodies!(
+    GoalPartnerBody => CreateGoalPartner, GoalPartnerPatch, fixed in Dated<GoalPartners>
+);
 
-request_bodies!(ParticipantBody => CreateParticipant, ParticipantPatch);
+request_bodies!(
+    ParticipantBody => CreateParticipant, ParticipantPatch, fixed in Dated<Participants>
+);
 
 /// The dated links of kind `S` in the write pipeline: nested under their goal or activity,
 /// deleted rather than archived, their organisation fixed. Participants are partners' to
@@ -444,6 +448,7 @@ impl<S: LinkSpec> Resource for Dated<S> {
     const PARTNER_MANAGED: &'static [&'static str] = &["status"];
     const REMOVAL: Removal = Removal::Delete;
     const NESTED: bool = true;
+    const FIXED: &'static [&'static str] = &["organisation_id"];
     type Parent = S::Target;
     type Write = DatedDraft;
     type Response = S::Response;
@@ -536,17 +541,6 @@ impl<S: LinkSpec> Resource for Dated<S> {
                 "/organisation_id",
                 codes::UNKNOWN_VALUE,
                 "no live organisation with this id",
-            ));
-        }
-        Ok(())
-    }
-
-    fn check_fixed(current: &S::Response, write: &DatedDraft) -> Result<(), ApiError> {
-        if S::organisation_id(current) != write.organisation_id.uuid() {
-            return Err(ApiError::invalid(
-                "/organisation_id",
-                "read_only",
-                "a link's organisation does not change",
             ));
         }
         Ok(())

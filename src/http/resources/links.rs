@@ -283,7 +283,9 @@ async fn serve_side<E: Resource<Parent = ()>>(
     serve_links(pool, principal, req, params, filters).await
 }
 
-request_bodies!(GoalActivityLinkBody => CreateGoalActivityLink, GoalActivityLinkPatch);
+request_bodies!(
+    GoalActivityLinkBody => CreateGoalActivityLink, GoalActivityLinkPatch, fixed in GoalActivityLinks
+);
 
 /// Goal–activity links in the write pipeline: top-level, editors' to write, deleted rather
 /// than archived, their ends fixed.
@@ -293,6 +295,7 @@ impl Resource for GoalActivityLinks {
     const ENTITY: &'static str = "goal_activity_link";
     const NOUN: &'static str = "goal-activity link";
     const REMOVAL: Removal = Removal::Delete;
+    const FIXED: &'static [&'static str] = &["goal_id", "activity_id"];
     type Parent = ();
     type Write = LinkDraft;
     type Response = GoalActivityLink;
@@ -332,19 +335,6 @@ impl Resource for GoalActivityLinks {
         } else {
             Err(ApiError::Validation(errors))
         }
-    }
-
-    fn check_fixed(current: &GoalActivityLink, write: &LinkDraft) -> Result<(), ApiError> {
-        if write.goal_id.uuid() != current.goal_id
-            || write.activity_id.uuid() != current.activity_id
-        {
-            return Err(ApiError::invalid(
-                "/goal_id",
-                "read_only",
-                "a link's ends do not change; make a new link",
-            ));
-        }
-        Ok(())
     }
 
     fn lock(conn: &mut PgConnection, (): (), id: Uuid) -> Result<Locked, ApiError> {
