@@ -106,8 +106,9 @@ async fn the_company_create_schema_requires_name_and_sector_and_is_closed() {
         create["properties"]["employees"]["maximum"],
         i64::from(i32::MAX)
     );
-    assert_eq!(create["properties"]["email"]["format"], "email");
-    assert_eq!(create["properties"]["website"]["format"], "uri");
+    // A format is one alternative of an optional member: blank text is the other.
+    assert_eq!(create["properties"]["email"]["anyOf"][0]["format"], "email");
+    assert_eq!(create["properties"]["website"]["anyOf"][0]["format"], "uri");
     assert_eq!(create["properties"]["tags"]["maxItems"], 30);
     let address = resolve(&spec, &create["properties"]["address"]);
     assert_eq!(address["additionalProperties"], json!(false));
@@ -400,6 +401,139 @@ async fn whole_numbers_may_be_written_with_a_fraction() {
         "/code",
         "invalid_type",
     );
+}
+
+/// Whether the member `schema` admits the blank string `blank`, as a validator reads it: its
+/// lengths, pattern and enum, and any of its `anyOf` alternatives. Blank text is no e-mail, URL,
+/// date or id, so a member with a format refuses it.
+fn admits_blank(spec: &Value, schema: &Value, blank: &str) -> bool {
+    let schema = resolve(spec, schema);
+    let types = &schema["type"];
+    let string = types.is_null()
+        || types == "string"
+        || types
+            .as_array()
+            .is_some_and(|t| t.contains(&json!("string")));
+    if let Some(alternatives) = schema["anyOf"].as_array() {
+        return string && alternatives.iter().any(|a| admits_blank(spec, a, blank));
+    }
+    let length = blank.chars().count() as u64;
+    string
+        && schema["format"].is_null()
+        && schema["maxLength"].as_u64().is_none_or(|max| length <= max)
+        && schema["minLength"].as_u64().is_none_or(|min| length >= min)
+        && schema["pattern"].as_str().is_none_or(|p| {
+            regex::Regex::new(p)
+                .unwrap_or_else(|e| panic!("{p}: {e}"))
+                .is_match(blank)
+        })
+        && schema["enum"]
+            .as_array()
+            .is_none_or(|values| values.contains(&json!(blank)))
+}
+
+/// An organisation's optional text members, and its address's.
+const ORGANISATION_TEXT: &[&str] = &[
+    "legal_name",
+    "description",
+    "website",
+    "email",
+    "phone",
+    "vat_number",
+    "ateco_code",
+];
+const ADDRESS_TEXT: &[&str] = &["street", "city", "postal_code", "province", "country"];
+
+/// Blank optional text counts as absent, and the schemas say so. Schemathesis found
+/// `"website": ""` created where the schema (a URL format and pattern) refused it: only members
+/// with a bare pattern admitted blank, not those with a format (`website`, `email`) or an enum
+/// (`address.country`).
+#[actix_web::test]
+async fn blank_optional_text_is_absent_and_the_schemas_admit_it() {
+    let app = TestApp::spawn().await;
+    let spec = spec(&app).await;
+    let create = body_schema(&spec, "post", "/api/v1/companies", "application/json");
+    let patch = body_schema(
+        &spec,
+        "patch",
+        "/api/v1/companies/{id}",
+        "application/merge-patch+json",
+    );
+    for (n, blank) in ["", " \t\u{a0}"].into_iter().enumerate() {
+        for (what, schema) in [("create", create), ("patch", patch)] {
+            for member in ORGANISATION_TEXT {
+                assert!(
+                    admits_blank(&spec, &schema["properties"][member], blank),
+                    "{what}: `{member}` refuses {blank:?}"
+                );
+            }
+            let address = resolve(&spec, &schema["properties"]["address"]);
+            for member in ADDRESS_TEXT {
+                assert!(
+                    admits_blank(&spec, &address["properties"][member], blank),
+                    "{what}: `address.{member}` refuses {blank:?}"
+                );
+            }
+        }
+        // Dates are not text: blank is no date, and the schema says that too.
+        let since = &body_schema(
+            &spec,
+            "post",
+            "/api/v1/goals/{id}/partners",
+            "application/json",
+        )["properties"]["since"];
+        assert!(
+            !admits_blank(&spec, since, blank),
+            "`since` admits {blank:?}"
+        );
+
+        let mut body = json!({"name": format!("Blank {n} S.r.l."), "sector": "biotech"});
+        for member in ORGANISATION_TEXT {
+            body[member] = json!(blank);
+        }
+        body["address"] = Value::Object(
+            ADDRESS_TEXT
+                .iter()
+                .map(|m| ((*m).to_owned(), json!(blank)))
+                .collect(),
+        );
+        let company = app.create_company(body).await;
+        for member in ORGANISATION_TEXT {
+            assert_eq!(company[member], Value::Null, "{member} = {blank:?}");
+        }
+        let address = &company["address"];
+        for member in ["street", "city", "postal_code", "province"] {
+            assert_eq!(address[member], Value::Null, "address.{member} = {blank:?}");
+        }
+        assert_eq!(address["country"], "IT", "a blank country is the default");
+    }
+
+    // In a patch, blank text clears a member as `null` does.
+    let company = app
+        .create_company(json!({
+            "name": "Blank Patch S.r.l.", "sector": "biotech",
+            "website": "https://blank.example", "email": "info@blank.example",
+            "address": {"country": "DE", "postal_code": "10115"},
+        }))
+        .await;
+    let res = app
+        .patch(&format!(
+            "/api/v1/companies/{}",
+            company["id"].as_str().unwrap()
+        ))
+        .role(Role::Editor)
+        .header("If-Match", "\"1\"")
+        .merge_patch(&json!({
+            "website": "", "email": "  ", "address": {"country": " ", "postal_code": ""},
+        }))
+        .send()
+        .await;
+    res.assert_status(200);
+    let patched = res.json();
+    assert_eq!(patched["website"], Value::Null);
+    assert_eq!(patched["email"], Value::Null);
+    assert_eq!(patched["address"]["country"], "IT");
+    assert_eq!(patched["address"]["postal_code"], Value::Null);
 }
 
 /// Each link resource's members fixed at creation, its create path, and a body for it.

@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use utoipa::openapi::schema::{
-    AdditionalProperties, ArrayItems, Object, OneOf, Schema, SchemaType, Type,
+    AdditionalProperties, AnyOf, ArrayItems, Object, OneOf, Schema, SchemaType, Type,
 };
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::ToSchema;
@@ -445,8 +445,14 @@ fn normalize_members(object: &mut Object) {
     }
 }
 
+/// Formats of typed values (a date, an id): blank text is no such value, so the server refuses
+/// it rather than taking it as absent. Every other string member is text.
+const TYPED_FORMATS: &[&str] = &["date", "date-time", "time", "uuid"];
+
 /// An optional text member's schema that also matches blank text: the server takes it as
-/// absent. (A typed member, a date or an id, is not text: blank is refused there.)
+/// absent. (A typed member, a date or an id, is not text: blank is refused there.) A pattern
+/// takes a blank alternative; a format or an enum cannot, so the member becomes either its
+/// values or blank text (`anyOf`), within the same length bound.
 fn blank_allowed(schema: RefOr<Schema>) -> RefOr<Schema> {
     let RefOr::T(Schema::Object(mut object)) = schema else {
         return schema;
@@ -456,17 +462,49 @@ fn blank_allowed(schema: RefOr<Schema>) -> RefOr<Schema> {
         SchemaType::Array(types) => types.contains(&Type::String),
         SchemaType::AnyValue => false,
     };
-    if text && object.format.is_none() {
+    let format = object
+        .format
+        .as_ref()
+        .and_then(|f| serde_json::to_value(f).ok())
+        .and_then(|f| f.as_str().map(str::to_owned));
+    if !text
+        || format
+            .as_deref()
+            .is_some_and(|f| TYPED_FORMATS.contains(&f))
+    {
+        return RefOr::T(Schema::Object(object));
+    }
+    let blank = format!("^[{}]*$", crate::domain::WHITESPACE_RANGES);
+    if format.is_none() && object.enum_values.is_none() {
         if let Some(pattern) = object.pattern.take() {
-            let blank = format!("^[{}]*$", crate::domain::WHITESPACE_RANGES);
             object.pattern = Some(if pattern == crate::domain::text_pattern(0) {
                 pattern
             } else {
                 format!("{blank}|{pattern}")
             });
         }
+        return RefOr::T(Schema::Object(object));
     }
-    RefOr::T(Schema::Object(object))
+    let mut value = Object::with_type(SchemaType::AnyValue);
+    value.format = object.format.take();
+    value.pattern = object.pattern.take();
+    value.enum_values = object.enum_values.take();
+    value.min_length = object.min_length.take();
+    value.max_length = object.max_length;
+    let mut empty = Object::with_type(SchemaType::AnyValue);
+    empty.description = Some("Blank: counts as absent.".to_owned());
+    empty.pattern = Some(blank);
+    empty.max_length = object.max_length.take();
+    let mut either = AnyOf::new();
+    either.schema_type = object.schema_type;
+    either.description = object.description.take();
+    either.default = object.default.take();
+    either.examples = std::mem::take(&mut object.examples);
+    either.items = vec![
+        RefOr::T(Schema::Object(value)),
+        RefOr::T(Schema::Object(empty)),
+    ];
+    RefOr::T(Schema::AnyOf(either))
 }
 
 /// The components body declaration `B`'s schemas refer to (its merged parts aside).
@@ -991,6 +1029,155 @@ mod tests {
         bounds_hold::<links::GoalActivityLinks, links::CreateGoalActivityLink>();
         bounds_hold::<dated::Dated<dated::GoalPartners>, dated::CreateGoalPartner>();
         bounds_hold::<dated::Dated<dated::Participants>, dated::CreateParticipant>();
+    }
+
+    /// Whether the member `schema` admits the blank string `blank`: its lengths, patterns and
+    /// enums, through `anyOf`; a blank string has no format (no e-mail, URL, date or id is
+    /// blank).
+    fn admits_blank(doc: &Doc, schema: &Json, blank: &str) -> bool {
+        let schema = doc.resolve(schema);
+        let types = &schema["type"];
+        let string = types.is_null()
+            || types == "string"
+            || types
+                .as_array()
+                .is_some_and(|t| t.contains(&json!("string")));
+        if let Some(alternatives) = schema["anyOf"].as_array() {
+            return string && alternatives.iter().any(|a| admits_blank(doc, a, blank));
+        }
+        let length = blank.chars().count() as u64;
+        string
+            && schema["format"].is_null()
+            && schema["maxLength"].as_u64().is_none_or(|max| length <= max)
+            && schema["minLength"].as_u64().is_none_or(|min| length >= min)
+            && schema["pattern"].as_str().is_none_or(|p| {
+                regex::Regex::new(p)
+                    .unwrap_or_else(|e| panic!("{p}: {e}"))
+                    .is_match(blank)
+            })
+            && schema["enum"]
+                .as_array()
+                .is_none_or(|values| values.contains(&json!(blank)))
+    }
+
+    /// Whether `schema` (resolved) describes a string, possibly among other types.
+    fn stringy(schema: &Json) -> bool {
+        let types = &schema["type"];
+        types == "string"
+            || types
+                .as_array()
+                .is_some_and(|t| t.contains(&json!("string")))
+    }
+
+    /// For every optional string member of `S` (a create or patch schema of `R`), and of its
+    /// nested objects: blank text is admitted by the schema exactly when the server takes it
+    /// (as absent), on the least valid body.
+    fn blank_agrees<R: Resource, C: ToSchema, S: ToSchema>() {
+        let what = std::any::type_name::<S>();
+        let least = {
+            let doc = Doc::of::<C>();
+            let Json::Object(least) = example(&doc, &doc.root, 0) else {
+                panic!("{what}: a body is an object");
+            };
+            least
+        };
+        let doc = Doc::of::<S>();
+        let required = |object: &Json, name: &str| {
+            object["required"]
+                .as_array()
+                .is_some_and(|r| r.contains(&json!(name)))
+        };
+        // (pointer, outer member, inner member, schema) of each optional string member.
+        let mut members: Vec<(String, String, Option<String>, Json)> = Vec::new();
+        for (name, member) in doc.root["properties"].as_object().expect("properties") {
+            if required(&doc.root, name) {
+                continue;
+            }
+            let resolved = doc.resolve(member);
+            if stringy(resolved) {
+                members.push((format!("/{name}"), name.clone(), None, member.clone()));
+            }
+            if let Some(inner) = resolved["properties"].as_object() {
+                for (field, schema) in inner {
+                    if !required(resolved, field) && stringy(doc.resolve(schema)) {
+                        members.push((
+                            format!("/{name}/{field}"),
+                            name.clone(),
+                            Some(field.clone()),
+                            schema.clone(),
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(!members.is_empty(), "{what}: no optional string member");
+        for (pointer, outer, inner, schema) in &members {
+            for blank in ["", " \t\u{a0}"] {
+                let mut body = least.clone();
+                let value = match inner {
+                    None => json!(blank),
+                    Some(inner) => json!({ inner.as_str(): blank }),
+                };
+                body.insert(outer.clone(), value);
+                let errors = errors_of(R::validate(body));
+                let accepted = !errors.iter().any(|(field, _)| field == pointer);
+                assert_eq!(
+                    admits_blank(&doc, schema, blank),
+                    accepted,
+                    "{what}: `{pointer}` = {blank:?}: the server {} it: {errors:?}",
+                    if accepted { "accepts" } else { "refuses" }
+                );
+            }
+        }
+    }
+
+    /// Blank optional text counts as absent, and the request schemas say so: a format (an
+    /// e-mail, a URL) or an enum (a country) as much as a pattern. Dates and ids are not text.
+    #[test]
+    fn blank_optional_text_is_admitted_where_the_server_takes_it_as_absent() {
+        macro_rules! both {
+            ($r:ty, $c:ty, $p:ty) => {
+                blank_agrees::<$r, $c, $c>();
+                blank_agrees::<$r, $c, $p>();
+            };
+        }
+        both!(
+            companies::Companies,
+            companies::CreateCompany,
+            companies::CompanyPatch
+        );
+        both!(irccs::Irccs, irccs::CreateIrccs, irccs::IrccsPatch);
+        both!(
+            universities::Universities,
+            universities::CreateUniversity,
+            universities::UniversityPatch
+        );
+        both!(
+            partners::Partners,
+            partners::CreatePartner,
+            partners::PartnerPatch
+        );
+        both!(goals::Goals, goals::CreateGoal, goals::GoalPatch);
+        both!(
+            activities::Activities,
+            activities::CreateActivity,
+            activities::ActivityPatch
+        );
+        both!(
+            links::GoalActivityLinks,
+            links::CreateGoalActivityLink,
+            links::GoalActivityLinkPatch
+        );
+        both!(
+            dated::Dated<dated::GoalPartners>,
+            dated::CreateGoalPartner,
+            dated::GoalPartnerPatch
+        );
+        both!(
+            dated::Dated<dated::Participants>,
+            dated::CreateParticipant,
+            dated::ParticipantPatch
+        );
     }
 
     /// A patch of a nested object whose create schema requires a member gets its own
