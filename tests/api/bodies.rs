@@ -678,3 +678,147 @@ async fn members_fixed_at_creation_are_no_patch_members() {
         assert_eq!(res.json()["note"], "changed");
     }
 }
+
+/// Schemathesis sent a title ending in `\v`, which the server trims and takes, where the
+/// pattern refused it. Patterns admit the whitespace `parse` trims around a value (Unicode
+/// White_Space, not one regex dialect's `\s`), and the server stores the value trimmed.
+#[actix_web::test]
+async fn patterns_admit_the_whitespace_the_server_trims() {
+    let app = TestApp::spawn().await;
+    let spec = spec(&app).await;
+    let pad = |value: &str| format!("\u{b} {value}\u{a0}\t");
+    let pattern = |schema: &Value| {
+        let schema = resolve(&spec, schema);
+        let pattern = schema["pattern"]
+            .as_str()
+            .or_else(|| schema["anyOf"][0]["pattern"].as_str())
+            .unwrap_or_else(|| panic!("no pattern: {schema}"));
+        regex::Regex::new(pattern).expect("pattern")
+    };
+
+    let activity = body_schema(&spec, "post", "/api/v1/activities", "application/json");
+    assert!(pattern(&activity["properties"]["title"]).is_match(&pad("Kick-off")));
+    let res = app
+        .post("/api/v1/activities")
+        .role(Role::Editor)
+        .json(&json!({"title": pad("Kick-off")}))
+        .send()
+        .await;
+    res.assert_status(201);
+    assert_eq!(res.json()["title"], "Kick-off");
+
+    let company = body_schema(&spec, "post", "/api/v1/companies", "application/json");
+    let values = [
+        ("name", "Trim S.r.l."),
+        ("website", "https://trim.example"),
+        ("phone", "+39 02 1234567"),
+        ("vat_number", "00743110157"),
+        ("ateco_code", "21.20"),
+    ];
+    let mut body = json!({"sector": "biotech"});
+    for (member, value) in values {
+        assert!(
+            pattern(&company["properties"][member]).is_match(&pad(value)),
+            "`{member}` refuses {:?}",
+            pad(value)
+        );
+        body[member] = json!(pad(value));
+    }
+    let created = app.create_company(body).await;
+    for (member, value) in values {
+        assert_eq!(created[member], value, "{member} stored trimmed");
+    }
+}
+
+/// Schemathesis sent a Partita IVA whose check digit was right and whose office code (digits
+/// 8 to 10) was 000, which the pattern allowed and the server refuses; the pattern refuses it
+/// too now, with or without the `IT` prefix.
+#[actix_web::test]
+async fn the_vat_pattern_refuses_office_code_000_as_the_server_does() {
+    let app = TestApp::spawn().await;
+    let spec = spec(&app).await;
+    let company = body_schema(&spec, "post", "/api/v1/companies", "application/json");
+    let vat = resolve(&spec, &company["properties"]["vat_number"]);
+    let pattern = regex::Regex::new(vat["pattern"].as_str().expect("pattern")).expect("regex");
+    // 0074311000 and its check digit 9: right but for the office.
+    for refused in ["00743110009", "IT00743110009"] {
+        assert!(!pattern.is_match(refused), "{refused}");
+        let res = app
+            .post("/api/v1/companies")
+            .role(Role::Editor)
+            .json(&json!({"name": "Office Zero", "sector": "biotech", "vat_number": refused}))
+            .send()
+            .await;
+        assert_field_error(
+            &res.assert_problem(422, "validation"),
+            "/vat_number",
+            "invalid_format",
+        );
+    }
+    assert!(pattern.is_match("00743110157"));
+    assert_eq!(app.count("organisations WHERE name = 'Office Zero'"), 0);
+}
+
+/// Schemathesis created goals with `code` 1000 and companies founded before 1800 where the
+/// schemas stated no bound, and met the server's refusal. Every integer bound a served create
+/// schema states is where the server draws it: the bound is created, one beyond is 422 there.
+#[actix_web::test]
+async fn every_integer_bound_a_create_schema_states_is_where_the_server_draws_it() {
+    let app = TestApp::spawn().await;
+    let spec = spec(&app).await;
+    let mut probed = 0;
+    // The records that need no other record: the links have no integer members.
+    for (path, _, _) in COLLECTIONS.iter().take(6) {
+        let schema = body_schema(&spec, "post", path, "application/json");
+        let least = least(&spec, schema, &Map::new());
+        for (member, property) in schema["properties"].as_object().expect("properties") {
+            let property = resolve(&spec, property);
+            let integer = property["type"] == "integer"
+                || property["type"]
+                    .as_array()
+                    .is_some_and(|t| t.contains(&json!("integer")));
+            if !integer {
+                continue;
+            }
+            let mut probes = Vec::new();
+            if let Some(min) = property["minimum"].as_i64() {
+                probes.extend([(min, true), (min - 1, false)]);
+            }
+            if let Some(max) = property["maximum"].as_i64() {
+                probes.extend([(max, true), (max + 1, false)]);
+            }
+            for (value, accepted) in probes {
+                probed += 1;
+                let mut body = least.clone();
+                // Distinct records: names per kind and goal codes are unique.
+                for (unique, text) in [("name", "Bound"), ("title", "Bound")] {
+                    if body.get(unique).is_some() {
+                        body[unique] = json!(format!("{text} {probed}"));
+                    }
+                }
+                if body.get("code").is_some() && member != "code" {
+                    body["code"] = json!(100 + probed);
+                }
+                body[member] = json!(value);
+                let res = app.post(path).role(Role::Editor).json(&body).send().await;
+                if accepted {
+                    assert_eq!(
+                        res.status,
+                        201,
+                        "POST {path} {body}: {}",
+                        String::from_utf8_lossy(&res.body)
+                    );
+                } else {
+                    let problem = res.assert_problem(422, "validation");
+                    assert!(
+                        problem["errors"]
+                            .as_array()
+                            .is_some_and(|e| e.iter().any(|e| e["field"] == format!("/{member}"))),
+                        "POST {path} {body}: {problem}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(probed >= 20, "only {probed} bounds probed");
+}
