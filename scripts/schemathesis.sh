@@ -17,7 +17,8 @@
 # comments there). Prints one line per role with its unique failures (and their kinds), and
 # their total (also written to $LSHUB_ST_OUT/summary.txt); stops the server and drops the
 # database on exit. Exits 1 when any role found a failure or an error, 2 when the run could not
-# be set up.
+# be set up or a role's run left no report (Schemathesis could not load the schema, the config
+# or the hooks, or died): that is no finding, so CI's `report` policy must not pass it.
 #
 # Needs PostgreSQL on 127.0.0.1:5432 (user postgres, no password), psql, curl and python3 (3.9+).
 #
@@ -180,6 +181,7 @@ PY
 
 SUMMARY=()
 FAILED=0
+NO_REPORT=0
 TOTAL=0
 for role in "${ROLES[@]}"; do
     dir=$OUT/$role
@@ -221,6 +223,7 @@ for role in "${ROLES[@]}"; do
         [[ $counts == *$'\n'* ]] && printf '%s\n' "${counts#*$'\n'}"
     else
         line=$(printf '%-8s no report (exit %d after %d s): see %s' "$role" "$rc" "$elapsed" "$dir/schemathesis.log")
+        NO_REPORT=1
     fi
     log "<== $line"
     SUMMARY+=("$line")
@@ -236,4 +239,8 @@ done
 } >"$OUT/summary.txt"
 printf '\n'
 cat "$OUT/summary.txt"
+if ((NO_REPORT)); then
+    log "error: a role's run left no report: see its schemathesis.log" >&2
+    exit 2
+fi
 exit "$FAILED"
