@@ -4,8 +4,6 @@
 //! trying to implement RFC 5322 or E.164 in full: a registry would rather hold a slightly odd
 //! but real address than refuse it.
 
-use utoipa::openapi::schema::SchemaFormat;
-
 use super::{codes, non_empty, trimmed, wire_string, Invalid};
 
 /// An email address, with its domain lowercased and its local part kept as given.
@@ -62,12 +60,22 @@ impl Email {
     }
 }
 
-// `format: email` describes the shape; the rule's limits on top of it are the lengths.
+// One `@` between a local part of 1 to 64 characters, none of them space or control, and a
+// domain name (`is_domain_name`). A pattern rather than `format: email`: a format reads the value
+// as sent, so it would refuse the whitespace `parse` trims, and RFC 5322's shape is not this rule.
 wire_schema!(
     Email,
     wire_string()
-        .format(Some(SchemaFormat::Custom("email".into())))
         .max_length(Some(EMAIL_MAX))
+        .pattern(Some(trimmed(&format!(
+            "[^@{ws}{control}]{{1,{LOCAL_MAX}}}@(?:{label}\\.)+{label}",
+            ws = super::WHITESPACE_RANGES,
+            control = super::CONTROL_RANGES,
+            label = format!(
+                "[A-Za-z0-9](?:[A-Za-z0-9-]{{0,{}}}[A-Za-z0-9])?",
+                LABEL_MAX - 2
+            ),
+        ))))
 );
 
 /// At least two dot-separated labels of letters, digits and inner hyphens (RFC 1123 §2.1).
@@ -146,11 +154,11 @@ impl Website {
 // An http(s) URL with a host name (not an IP literal, which `parse` also takes) and an optional
 // port, path, query and fragment of RFC 3986 characters. The last label starts with a letter:
 // WHATWG URL parsing reads a host ending in a number as an IPv4 address. Labels hold single
-// hyphens only, so no `xn--` label asks for a Punycode decoding that could fail.
+// hyphens only, so no `xn--` label asks for a Punycode decoding that could fail. No `format:
+// uri`: a format reads the value as sent, and would refuse the whitespace `parse` trims.
 wire_schema!(
     Website,
     wire_string()
-        .format(Some(SchemaFormat::Custom("uri".into())))
         .max_length(Some(URL_MAX))
         .pattern(Some(trimmed(concat!(
             r"https?://(?:[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\.)*[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*",
@@ -398,6 +406,36 @@ mod tests {
         agree::<Phone>(
             &phones,
             |s| Phone::parse(s).ok().map(Phone::into_inner),
+            true,
+            true,
+        );
+    }
+
+    #[test]
+    fn email_schema_agrees_with_parse() {
+        let emails = samples(
+            &[
+                'a', 'Z', '0', '-', '.', '@', ' ', '\u{a0}', '\u{1c}', 'é', '_', '+',
+            ],
+            14,
+            50_000,
+            &[
+                "info@example.com",
+                " a.b+c@sub.example.it\t",
+                "a@b",
+                "@b.it",
+                "a@@b.it",
+                "a@-b.it",
+                "a b@c.it",
+            ],
+        );
+        let long_local = format!("{}@example.com", "a".repeat(LOCAL_MAX + 1));
+        let long_label = format!("a@{}.it", "b".repeat(LABEL_MAX + 1));
+        let mut emails = emails;
+        emails.extend([long_local, long_label]);
+        agree::<Email>(
+            &emails,
+            |s| Email::parse(s).ok().map(Email::into_inner),
             true,
             true,
         );
