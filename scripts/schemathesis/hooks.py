@@ -248,7 +248,10 @@ def _pick(seed: str, n: int) -> int:
 # (digits 8-10) is never 000, and its last digit is the Luhn-like check digit of the first ten.
 # Foreign numbers carry no check digit the server verifies, so they are left as generated; so is
 # any value not shaped like a Partita IVA (whether it is acceptable is the schema's to say).
-_PARTITA_IVA = re.compile(r"(IT)?([0-9]{11})")
+# Both shapes between the whitespace `parse` trims (Rust's char::is_whitespace, as the schema's
+# patterns spell it: str.strip() would also take U+001C..U+001F), which the repairs keep.
+_WS = "([\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*)"
+_PARTITA_IVA = re.compile(_WS + r"(IT)?([0-9]{11})" + _WS)
 
 
 def _vat_check_digit(first10: str) -> int:
@@ -267,16 +270,16 @@ def fix_vat(value: Any) -> Any:
     match = _PARTITA_IVA.fullmatch(value)
     if not match:
         return value
-    digits = match.group(2)
+    lead, prefix, digits, trail = match.groups()
     if digits[7:10] == "000":
         digits = digits[:9] + "1" + digits[10]
     digits = digits[:10] + str(_vat_check_digit(digits[:10]))
-    return (match.group(1) or "") + digits
+    return lead + (prefix or "") + digits + trail
 
 
 # src/domain/ror.rs: `0`, six Crockford base32 characters, and a two-digit ISO 7064 mod 97-10
 # checksum of their value; bare or as a ror.org URL, any case.
-_ROR = re.compile(r"((?:https?://)?ror\.org/)?(0[0-9a-hjkmnp-tv-z]{6})([0-9]{2})", re.IGNORECASE)
+_ROR = re.compile(_WS + r"((?:https?://)?ror\.org/)?(0[0-9a-hjkmnp-tv-z]{6})([0-9]{2})" + _WS, re.IGNORECASE)
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
@@ -286,10 +289,11 @@ def fix_ror(value: Any) -> Any:
     match = _ROR.fullmatch(value)
     if not match:
         return value
+    lead, url, body, _, trail = match.groups()
     number = 0
-    for char in match.group(2)[1:].lower():
+    for char in body[1:].lower():
         number = number * 32 + _CROCKFORD.index(char)
-    return (match.group(1) or "") + match.group(2) + f"{98 - (number * 100) % 97:02d}"
+    return lead + (url or "") + body + f"{98 - (number * 100) % 97:02d}" + trail
 
 
 # Values sent in create bodies, so that a repaired value is not sent twice: the repairs funnel
@@ -301,6 +305,11 @@ def fix_ror(value: Any) -> Any:
 _SENT: dict[str, set[str]] = {"vat_number": set(), "ror_id": set()}
 
 
+def _key(value: str) -> str:
+    """What the server stores of `value`: padding and case aside, one number is one entity."""
+    return re.sub(_WS, "", value).upper()
+
+
 def _fresh(member: str, value: Any, repair: Any, bump: Any) -> Any:
     value = repair(value)
     if not isinstance(value, str) or value == repair(bump(value)):
@@ -308,10 +317,10 @@ def _fresh(member: str, value: Any, repair: Any, bump: Any) -> Any:
     with _LOCK:
         sent = _SENT[member]
         for _ in range(1000):
-            if value not in sent:
+            if _key(value) not in sent:
                 break
             value = repair(bump(value))
-        sent.add(value)
+        sent.add(_key(value))
     return value
 
 
@@ -319,23 +328,25 @@ def _bump_vat(value: str) -> str:
     match = _PARTITA_IVA.fullmatch(value)
     if not match:
         return value
-    first10 = f"{(int(match.group(2)[:10]) + 1) % 10**10:010d}"
-    return (match.group(1) or "") + first10 + "0"
+    lead, prefix, digits, trail = match.groups()
+    first10 = f"{(int(digits[:10]) + 1) % 10**10:010d}"
+    return lead + (prefix or "") + first10 + "0" + trail
 
 
 def _bump_ror(value: str) -> str:
     match = _ROR.fullmatch(value)
     if not match:
         return value
+    lead, url, body, _, trail = match.groups()
     number = 0
-    for char in match.group(2)[1:].lower():
+    for char in body[1:].lower():
         number = number * 32 + _CROCKFORD.index(char)
     number = (number + 1) % 32**6
     chars = ""
     for _ in range(6):
         number, digit = divmod(number, 32)
         chars = _CROCKFORD[digit] + chars
-    return (match.group(1) or "") + "0" + chars + "00"
+    return lead + (url or "") + "0" + chars + "00" + trail
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,6 +440,19 @@ def fix_tags(body: dict) -> None:
     body["tags"] = kept
 
 
+def _whole(value: Any) -> int | None:
+    """An integer member's value as the server reads it: JSON Schema and the server count a
+    whole number written with a fraction (`2027.0`) as an integer (src/http/machinery/body.rs
+    `whole_number`)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
 def fix_rankings(body: dict) -> None:
     """One ranking per (area, source, year) (src/http/universities.rs `validate_detail`, 422
     `duplicate_value`), and a year at most next year's: later repeats dropped, years capped."""
@@ -439,10 +463,16 @@ def fix_rankings(body: dict) -> None:
     seen, kept = set(), []
     for ranking in rankings:
         if isinstance(ranking, dict):
-            if isinstance(ranking.get("year"), int) and not isinstance(ranking["year"], bool):
-                ranking["year"] = min(ranking["year"], next_year)
+            year = _whole(ranking.get("year"))
+            if year is not None and year > next_year:
+                ranking["year"] = next_year
             source = ranking.get("source")
-            key = (repr(ranking.get("area")), source.strip() if isinstance(source, str) else repr(source), repr(ranking.get("year")))
+            year = _whole(ranking.get("year"))
+            key = (
+                repr(ranking.get("area")),
+                source.strip() if isinstance(source, str) else repr(source),
+                repr(ranking.get("year") if year is None else year),
+            )
             if key in seen:
                 continue
             seen.add(key)
@@ -453,9 +483,9 @@ def fix_rankings(body: dict) -> None:
 def fix_founded_year(body: dict) -> None:
     """`founded_year` is at most this year (src/http/companies.rs `validate_detail`), a bound
     that moves every 1 January, so no committed schema can carry it."""
-    year = body.get("founded_year")
-    if isinstance(year, int) and not isinstance(year, bool):
-        body["founded_year"] = min(year, datetime.date.today().year)
+    year = _whole(body.get("founded_year"))
+    if year is not None and year > datetime.date.today().year:
+        body["founded_year"] = datetime.date.today().year
 
 
 # ---------------------------------------------------------------------------------------------
