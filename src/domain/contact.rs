@@ -13,7 +13,7 @@ pub struct Email(String);
 string_newtype!(Email);
 
 /// RFC 5321 §4.5.3.1: a path holds at most 256 octets, two of them the angle brackets.
-const EMAIL_MAX: usize = 254;
+pub const EMAIL_MAX: usize = 254;
 /// RFC 5321 §4.5.3.1.1: the local part holds at most 64 octets.
 const LOCAL_MAX: usize = 64;
 /// RFC 1035 §2.3.4: a DNS label holds at most 63 octets.
@@ -23,7 +23,8 @@ impl Email {
     /// Accepts `local@domain.tld`; the domain is case-insensitive, so it is lowercased.
     pub fn parse(input: &str) -> Result<Self, Invalid> {
         let trimmed = non_empty(input, "an email address")?;
-        if trimmed.chars().count() > EMAIL_MAX {
+        // The bound is on the address as sent, as the schema states it.
+        if input.chars().count() > EMAIL_MAX {
             return Err(Invalid::new(
                 codes::TOO_LONG,
                 format!("an email address has at most {EMAIL_MAX} characters"),
@@ -104,14 +105,15 @@ pub struct Website(String);
 string_newtype!(Website);
 
 /// A common practical limit of browsers and servers for URLs.
-const URL_MAX: usize = 2048;
+pub const URL_MAX: usize = 2048;
 
 impl Website {
     /// Checks with `url::Url` but keeps the caller's spelling, which re-serialising would change
     /// (`https://example.com` would come back with a trailing slash).
     pub fn parse(input: &str) -> Result<Self, Invalid> {
         let trimmed = non_empty(input, "a website")?;
-        if trimmed.chars().count() > URL_MAX {
+        // The bound is on the address as sent, as the schema states it.
+        if input.chars().count() > URL_MAX {
             return Err(Invalid::new(
                 codes::TOO_LONG,
                 format!("a website address has at most {URL_MAX} characters"),

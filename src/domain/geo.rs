@@ -68,12 +68,13 @@ impl Province {
     }
 }
 
-/// A regular expression that matches exactly the codes [`Province::parse`] accepts, in any
-/// case and without surrounding spaces: per first letter, a class of its second letters
-/// (`[Aa][GgLlNn...]`). ECMA-262 and Python read it alike, so OpenAPI tools can check it.
-pub fn province_pattern() -> String {
+/// A regular expression that matches exactly the codes of `list` as `parse_code` takes them:
+/// in any case, with the surrounding whitespace it trims; per first letter, a class of its
+/// second letters (`[Aa][GgLlNn...]`). ECMA-262 and Python read it alike, so OpenAPI tools can
+/// check it.
+fn code_pattern(list: &[&str]) -> String {
     let mut groups: Vec<(u8, Vec<u8>)> = Vec::new();
-    for code in PROVINCES {
+    for code in list {
         let [first, second] = <[u8; 2]>::try_from(code.as_bytes()).unwrap_or([b'?'; 2]);
         match groups.last_mut() {
             Some((f, seconds)) if *f == first => seconds.push(second),
@@ -88,7 +89,12 @@ pub fn province_pattern() -> String {
             format!("[{}][{seconds}]", both(*first))
         })
         .collect();
-    format!("^(?:{})$", alternatives.join("|"))
+    super::trimmed(&alternatives.join("|"))
+}
+
+/// The pattern of the codes [`Province::parse`] accepts (bodies and list filters alike).
+pub fn province_pattern() -> String {
+    code_pattern(&PROVINCES)
 }
 
 // The codes, in any case, as `parse` takes them (the same pattern as list filters).
@@ -124,7 +130,11 @@ impl Default for CountryCode {
     }
 }
 
-wire_schema!(CountryCode, wire_string().enum_values(Some(COUNTRIES)));
+// The assigned codes, in any case, as `parse` takes them.
+wire_schema!(
+    CountryCode,
+    wire_string().pattern(Some(code_pattern(&COUNTRIES)))
+);
 
 #[cfg(test)]
 mod tests {
@@ -260,8 +270,13 @@ mod tests {
                 );
             }
         }
-        for other in ["", "M", "MIL", " MI", "M1", "MI\n"] {
+        for other in ["", "M", "MIL", "M I", "M1", "XX"] {
             assert!(!pattern.is_match(other), "{other:?}");
+        }
+        // The surrounding whitespace `parse` trims is in the pattern too.
+        for padded in [" MI", "MI\n", "\tmb "] {
+            assert!(pattern.is_match(padded), "{padded:?}");
+            assert!(Province::parse(padded).is_ok(), "{padded:?}");
         }
     }
 

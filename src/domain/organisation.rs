@@ -123,10 +123,13 @@ impl OrganisationBody {
             name,
             legal_name: text(errors, "/legal_name", self.legal_name, 300),
             description: text(errors, "/description", self.description, 5000),
-            website: errors.optional("/website", self.website, |v| {
-                domain::Website::parse(v).map(|w| w.into_inner())
-            }),
-            email: errors.optional("/email", self.email, |v| {
+            website: errors.optional_within(
+                "/website",
+                self.website,
+                domain::contact::URL_MAX,
+                |v| domain::Website::parse(v).map(|w| w.into_inner()),
+            ),
+            email: errors.optional_within("/email", self.email, domain::contact::EMAIL_MAX, |v| {
                 domain::Email::parse(v).map(|e| e.into_inner())
             }),
             phone: errors.optional("/phone", self.phone, |v| {

@@ -159,6 +159,25 @@ impl Errors {
         }
     }
 
+    /// [`Self::optional`] for text whose schema bounds it at `max` characters as sent: longer
+    /// is refused, blank or not, since the schema refuses it too.
+    pub fn optional_within<T>(
+        &mut self,
+        field: &str,
+        value: Option<String>,
+        max: usize,
+        parse: impl FnOnce(&str) -> Result<T, Invalid>,
+    ) -> Option<T> {
+        if value.as_ref().is_some_and(|v| v.chars().count() > max) {
+            self.push(
+                field,
+                Invalid::new(codes::TOO_LONG, format!("at most {max} characters")),
+            );
+            return None;
+        }
+        self.optional(field, value, parse)
+    }
+
     /// Checks an optional integer's range.
     pub fn range<T: TryFrom<i64>>(
         &mut self,
@@ -286,16 +305,7 @@ fn remove_member(body: &mut Map<String, Json>, path: &[String]) -> bool {
 /// An optional free text of at most `max` characters as sent (the bound the schema states,
 /// surrounding whitespace included), stored trimmed; blank counts as absent.
 pub fn text(errors: &mut Errors, field: &str, value: Option<String>, max: usize) -> Option<String> {
-    errors.optional(field, value, |v| {
-        if v.chars().count() > max {
-            Err(Invalid::new(
-                codes::TOO_LONG,
-                format!("at most {max} characters"),
-            ))
-        } else {
-            Ok(v.trim().to_owned())
-        }
-    })
+    errors.optional_within(field, value, max, |v| Ok(v.trim().to_owned()))
 }
 
 /// A required title: 2 to `max` characters once trimmed, and at most `max` as sent.

@@ -830,3 +830,54 @@ async fn every_integer_bound_a_create_schema_states_is_where_the_server_draws_it
     }
     assert!(probed >= 20, "only {probed} bounds probed");
 }
+
+/// Schemathesis found tags and titles padded past their `maxLength` accepted: the server
+/// trimmed before counting. Every length a schema states is on the text as sent, so what the
+/// schema refuses the server refuses, blank text included (blank counts as absent only within
+/// the bound). Each case is refused at its member and writes nothing.
+#[actix_web::test]
+async fn every_max_length_is_on_the_text_as_sent_even_blank() {
+    let app = TestApp::spawn().await;
+    let nel = "\u{85}";
+    let cases = [
+        (json!({"tags": [format!("0{}", nel.repeat(50))]}), "/tags/0"),
+        (json!({"name": format!("{}   ", "n".repeat(198))}), "/name"),
+        (json!({"website": " ".repeat(2049)}), "/website"),
+        (
+            json!({"email": format!("  {}@example.org  ", "e".repeat(242))}),
+            "/email",
+        ),
+        (json!({"legal_name": " ".repeat(301)}), "/legal_name"),
+        (
+            json!({"address": {"street": " ".repeat(201)}}),
+            "/address/street",
+        ),
+    ];
+    for (members, field) in cases {
+        let mut body = json!({"name": "Bound as sent", "sector": "biotech"});
+        for (k, v) in members.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let before = app.count("companies");
+        let res = app
+            .post("/api/v1/companies")
+            .role(Role::Editor)
+            .json(&body)
+            .send()
+            .await;
+        let problem = res.assert_problem(422, "validation");
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+        assert_eq!(app.count("companies"), before, "{field} wrote");
+    }
+    // Within the bound, blank is absent and padding is trimmed.
+    let res = app
+        .post("/api/v1/companies")
+        .role(Role::Editor)
+        .json(&json!({"name": "Bound as sent", "sector": "biotech",
+                      "website": " ".repeat(40), "tags": [format!(" {} ", "t".repeat(48))]}))
+        .send()
+        .await;
+    res.assert_status(201);
+    assert_eq!(res.json()["website"], Value::Null);
+    assert_eq!(res.json()["tags"][0], "t".repeat(48));
+}
