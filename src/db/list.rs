@@ -291,8 +291,11 @@ impl Order {
 pub trait Keyed {
     /// The row's id (the tie-breaker).
     fn id(&self) -> Uuid;
-    /// The row's value for the sort key named `key`, `None` when NULL.
-    fn sort_value(&self, key: &str) -> Option<Value>;
+    /// The row's value for the sort key named `key`, `None` when NULL. By default its id:
+    /// rows listed only in id order (audit events, links) need no other.
+    fn sort_value(&self, _key: &str) -> Option<Value> {
+        Some(Value::Uuid(self.id()))
+    }
     /// The relevance score selected as `score`, for rows that support `q`.
     fn score(&self) -> Option<f32> {
         None

@@ -64,15 +64,31 @@ impl RouteAccess {
     }
 }
 
+/// What a handler's `#[utoipa::path]` generates: its path, methods and operation, the schemas
+/// it references and its tags.
+pub trait PathSpec:
+    utoipa::Path + utoipa::__dev::SchemaReferences + for<'t> utoipa::__dev::Tags<'t>
+{
+}
+
+impl<P> PathSpec for P where
+    P: utoipa::Path + utoipa::__dev::SchemaReferences + for<'t> utoipa::__dev::Tags<'t>
+{
+}
+
+/// A handler actix can serve.
+pub trait Endpoint<Args>: Handler<Args, Output: Responder + 'static> + Clone {}
+
+impl<F, Args> Endpoint<Args> for F where F: Handler<Args, Output: Responder + 'static> + Clone {}
+
 /// What route declarations are registered into: the actix app, or the OpenAPI document.
 pub trait Register {
     /// Registers `handler`, described by `P` (its `#[utoipa::path]`), for `access`.
     fn add<P, F, Args>(&mut self, handler: F, access: Access)
     where
-        P: utoipa::Path + utoipa::__dev::SchemaReferences + for<'t> utoipa::__dev::Tags<'t>,
-        F: Handler<Args> + Clone,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static;
+        P: PathSpec,
+        F: Endpoint<Args>,
+        Args: FromRequest + 'static;
 }
 
 /// `route!(r, module::handler, access)`: registers the handler with the operation its
@@ -85,25 +101,17 @@ macro_rules! route {
     };
 }
 
-/// The seven routes of a record resource.
-macro_rules! record_routes {
-    ($r:expr, $module:ident, $resource:ty, $list:ident, $create:ident, $get:ident, $update:ident,
-     $archive:ident, $restore:ident, $history:ident) => {
+/// The routes of a writable resource: its list and reads for everyone, its create and update
+/// for its `CREATE_ROLES` and `UPDATE_ROLES`, and the staff's own (a record's archive, restore
+/// and history; a link's delete).
+macro_rules! writable_routes {
+    ($r:expr, $module:ident, $resource:ty: $list:ident, $create:ident, $get:ident, $update:ident;
+     staff: $($staff:ident),+ $(,)?) => {
         route!($r, $module::$list, EVERYONE);
-        route!(
-            $r,
-            $module::$create,
-            Access::Roles(<$resource>::CREATE_ROLES)
-        );
+        route!($r, $module::$create, Access::Roles(<$resource>::CREATE_ROLES));
         route!($r, $module::$get, EVERYONE);
-        route!(
-            $r,
-            $module::$update,
-            Access::Roles(<$resource>::UPDATE_ROLES)
-        );
-        route!($r, $module::$archive, STAFF);
-        route!($r, $module::$restore, STAFF);
-        route!($r, $module::$history, STAFF);
+        route!($r, $module::$update, Access::Roles(<$resource>::UPDATE_ROLES));
+        $(route!($r, $module::$staff, STAFF);)+
     };
 }
 
@@ -119,123 +127,54 @@ pub fn declare(r: &mut impl Register) {
     route!(r, organisations::list_organisations, EVERYONE);
     route!(r, organisations::get_organisation, EVERYONE);
     route!(r, organisations::list_engagements, EVERYONE);
-    record_routes!(
-        r,
-        companies,
-        companies::Companies,
-        list_companies,
-        create_company,
-        get_company,
-        update_company,
-        archive_company,
-        restore_company,
-        company_history
-    );
-    record_routes!(
-        r,
-        irccs,
-        irccs::Irccs,
-        list_irccs,
-        create_irccs,
-        get_irccs,
-        update_irccs,
-        archive_irccs,
-        restore_irccs,
-        irccs_history
-    );
-    record_routes!(
-        r,
-        universities,
-        universities::Universities,
-        list_universities,
-        create_university,
-        get_university,
-        update_university,
-        archive_university,
-        restore_university,
-        university_history
-    );
-    record_routes!(
-        r,
-        partners,
-        partners::Partners,
-        list_partners,
-        create_partner,
-        get_partner,
-        update_partner,
-        archive_partner,
-        restore_partner,
-        partner_history
-    );
+    writable_routes! {
+        r, companies, companies::Companies: list_companies, create_company, get_company,
+            update_company;
+        staff: archive_company, restore_company, company_history
+    }
+    writable_routes! {
+        r, irccs, irccs::Irccs: list_irccs, create_irccs, get_irccs, update_irccs;
+        staff: archive_irccs, restore_irccs, irccs_history
+    }
+    writable_routes! {
+        r, universities, universities::Universities: list_universities, create_university,
+            get_university, update_university;
+        staff: archive_university, restore_university, university_history
+    }
+    writable_routes! {
+        r, partners, partners::Partners: list_partners, create_partner, get_partner, update_partner;
+        staff: archive_partner, restore_partner, partner_history
+    }
 
     route!(r, areas::list_areas, EVERYONE);
-    record_routes!(
-        r,
-        goals,
-        goals::Goals,
-        list_goals,
-        create_goal,
-        get_goal,
-        update_goal,
-        archive_goal,
-        restore_goal,
-        goal_history
-    );
-    record_routes!(
-        r,
-        activities,
-        activities::Activities,
-        list_activities,
-        create_activity,
-        get_activity,
-        update_activity,
-        archive_activity,
-        restore_activity,
-        activity_history
-    );
+    writable_routes! {
+        r, goals, goals::Goals: list_goals, create_goal, get_goal, update_goal;
+        staff: archive_goal, restore_goal, goal_history
+    }
+    writable_routes! {
+        r, activities, activities::Activities: list_activities, create_activity, get_activity,
+            update_activity;
+        staff: archive_activity, restore_activity, activity_history
+    }
 
-    route!(r, links::list_goal_activity_links, EVERYONE);
-    route!(
-        r,
-        links::create_goal_activity_link,
-        Access::Roles(GoalActivityLinks::CREATE_ROLES)
-    );
-    route!(r, links::get_goal_activity_link, EVERYONE);
-    route!(
-        r,
-        links::update_goal_activity_link,
-        Access::Roles(GoalActivityLinks::UPDATE_ROLES)
-    );
-    route!(r, links::delete_goal_activity_link, STAFF);
+    writable_routes! {
+        r, links, GoalActivityLinks: list_goal_activity_links, create_goal_activity_link,
+            get_goal_activity_link, update_goal_activity_link;
+        staff: delete_goal_activity_link
+    }
     route!(r, links::list_goal_activities, EVERYONE);
     route!(r, links::list_activity_goals, EVERYONE);
 
-    route!(r, dated::list_goal_partners, EVERYONE);
-    route!(
-        r,
-        dated::create_goal_partner,
-        Access::Roles(Dated::<GoalPartners>::CREATE_ROLES)
-    );
-    route!(r, dated::get_goal_partner, EVERYONE);
-    route!(
-        r,
-        dated::update_goal_partner,
-        Access::Roles(Dated::<GoalPartners>::UPDATE_ROLES)
-    );
-    route!(r, dated::delete_goal_partner, STAFF);
-    route!(r, dated::list_participants, EVERYONE);
-    route!(
-        r,
-        dated::create_participant,
-        Access::Roles(Dated::<Participants>::CREATE_ROLES)
-    );
-    route!(r, dated::get_participant, EVERYONE);
-    route!(
-        r,
-        dated::update_participant,
-        Access::Roles(Dated::<Participants>::UPDATE_ROLES)
-    );
-    route!(r, dated::delete_participant, STAFF);
+    writable_routes! {
+        r, dated, Dated<GoalPartners>: list_goal_partners, create_goal_partner, get_goal_partner,
+            update_goal_partner;
+        staff: delete_goal_partner
+    }
+    writable_routes! {
+        r, dated, Dated<Participants>: list_participants, create_participant, get_participant,
+            update_participant;
+        staff: delete_participant
+    }
 }
 
 /// The actix side: one `web::resource` per path, in declaration order, answering its other
@@ -248,10 +187,9 @@ struct Actix {
 impl Register for Actix {
     fn add<P, F, Args>(&mut self, handler: F, access: Access)
     where
-        P: utoipa::Path + utoipa::__dev::SchemaReferences + for<'t> utoipa::__dev::Tags<'t>,
-        F: Handler<Args> + Clone,
+        P: PathSpec,
+        F: Endpoint<Args>,
         Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
     {
         let path = P::path();
         let index = match self.paths.iter().position(|(p, ..)| *p == path) {
@@ -317,10 +255,9 @@ pub struct Document {
 impl Register for Document {
     fn add<P, F, Args>(&mut self, _handler: F, access: Access)
     where
-        P: utoipa::Path + utoipa::__dev::SchemaReferences + for<'t> utoipa::__dev::Tags<'t>,
-        F: Handler<Args> + Clone,
+        P: PathSpec,
+        F: Endpoint<Args>,
         Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
     {
         let mut operation: Operation = P::operation();
         let tags: Vec<String> = <P as utoipa::__dev::Tags>::tags()

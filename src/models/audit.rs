@@ -62,9 +62,6 @@ impl Keyed for AuditEvent {
     fn id(&self) -> Uuid {
         self.id
     }
-    fn sort_value(&self, _key: &str) -> Option<Value> {
-        Some(Value::Uuid(self.id))
-    }
 }
 
 /// Events by id: UUID v7, so in the order they committed.

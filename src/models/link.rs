@@ -79,9 +79,6 @@ impl Keyed for GoalActivityLinkRow {
     fn id(&self) -> Uuid {
         self.id
     }
-    fn sort_value(&self, _key: &str) -> Option<Value> {
-        Some(Value::Uuid(self.id))
-    }
 }
 
 /// What the goal–activity link lists filter on.
@@ -188,9 +185,6 @@ pub struct DatedLinkRow {
 impl Keyed for DatedLinkRow {
     fn id(&self) -> Uuid {
         self.id
-    }
-    fn sort_value(&self, _key: &str) -> Option<Value> {
-        Some(Value::Uuid(self.id))
     }
 }
 
