@@ -1,32 +1,33 @@
-//! The ids of the registry's records, one type per kind of record: a goal's id where an
-//! activity's is expected, or an activity's where an organisation's is, does not compile. Each
-//! is a UUID on the wire and in the database; the conversions are explicit, at the edges (a
-//! path or a body member in, a column out).
+//! The ids of the registry's records, one type per kind of record, each declared beside its
+//! kind's body (`OrganisationId` in `organisation`, `GoalId` and `ActivityId` in `strategy`):
+//! a goal's id where an activity's is expected, or an activity's where an organisation's is,
+//! does not compile. Each is a UUID on the wire and in the database; the conversions are
+//! explicit, at the edges (a path or a body member in, a column out).
 
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// Declares the id type of a kind of record, `$noun` as problems name it.
 macro_rules! record_id {
-    ($(#[$doc:meta])* $name:ident) => {
+    ($(#[$doc:meta])* $name:ident, $noun:literal) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
         #[serde(transparent)]
-        pub struct $name(Uuid);
+        pub struct $name(uuid::Uuid);
 
         impl $name {
             /// The id of the record whose UUID is `uuid`.
-            pub const fn new(uuid: Uuid) -> Self {
+            pub const fn new(uuid: uuid::Uuid) -> Self {
                 Self(uuid)
             }
 
             /// The UUID, for a column or a path.
-            pub const fn uuid(self) -> Uuid {
+            pub const fn uuid(self) -> uuid::Uuid {
                 self.0
             }
         }
 
-        impl From<$name> for Uuid {
-            fn from(id: $name) -> Uuid {
+        impl From<$name> for uuid::Uuid {
+            fn from(id: $name) -> uuid::Uuid {
                 id.0
             }
         }
@@ -36,21 +37,17 @@ macro_rules! record_id {
                 self.0.fmt(f)
             }
         }
+
+        impl $crate::domain::ids::LiveRecord for $name {
+            const NOUN: &'static str = $noun;
+
+            fn from_uuid(uuid: uuid::Uuid) -> Self {
+                Self(uuid)
+            }
+        }
     };
 }
-
-record_id!(
-    /// An organisation's id (of any of the four kinds).
-    OrganisationId
-);
-record_id!(
-    /// A strategic goal's id.
-    GoalId
-);
-record_id!(
-    /// An activity's id.
-    ActivityId
-);
+pub(crate) use record_id;
 
 /// The id of a record that can be checked to be live (not archived) before something links to
 /// it; the store knows which table each names.
@@ -60,28 +57,4 @@ pub trait LiveRecord: Copy + Into<Uuid> + std::fmt::Display + Send + Sync + 'sta
 
     /// The id of this kind whose UUID is `uuid` (a path's or a body's).
     fn from_uuid(uuid: Uuid) -> Self;
-}
-
-impl LiveRecord for OrganisationId {
-    const NOUN: &'static str = "organisation";
-
-    fn from_uuid(uuid: Uuid) -> Self {
-        Self(uuid)
-    }
-}
-
-impl LiveRecord for GoalId {
-    const NOUN: &'static str = "goal";
-
-    fn from_uuid(uuid: Uuid) -> Self {
-        Self(uuid)
-    }
-}
-
-impl LiveRecord for ActivityId {
-    const NOUN: &'static str = "activity";
-
-    fn from_uuid(uuid: Uuid) -> Self {
-        Self(uuid)
-    }
 }

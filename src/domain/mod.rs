@@ -102,8 +102,10 @@ pub mod vat;
 pub use contact::{Email, Phone, Website};
 pub use enums::*;
 pub use geo::{CountryCode, Province};
-pub use ids::{ActivityId, GoalId, LiveRecord, OrganisationId};
+pub use ids::LiveRecord;
+pub use organisation::OrganisationId;
 pub use ror::RorId;
+pub use strategy::{ActivityId, GoalId};
 pub use text::{tags, AtecoCode, Name, PostalCode, Tag, MAX_TAGS};
 pub use vat::VatNumber;
 

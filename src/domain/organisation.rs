@@ -296,6 +296,12 @@ pub struct PartnerBody {
     pub scope: Option<PartnerScope>,
 }
 
+crate::domain::ids::record_id!(
+    /// An organisation's id (of any of the four kinds).
+    OrganisationId,
+    "organisation"
+);
+
 /// The members every organisation has, validated and normalised.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrganisationDraft {

@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use crate::domain::rules::{self, required, text, title, Errors, Rejected};
 use crate::domain::{
-    codes, ActivityId, ActivityStatus, Area, GoalId, GoalLinkRole, GoalPartnerRole, Invalid,
-    OrganisationId, ParticipantRole, ParticipationStatus,
+    codes, ActivityStatus, Area, GoalLinkRole, GoalPartnerRole, Invalid, OrganisationId,
+    ParticipantRole, ParticipationStatus,
 };
 
 /// One of a goal's lines of action (the brochure's HOW).
@@ -190,6 +190,18 @@ pub struct DatedInput {
     /// A note.
     pub note: Option<String>,
 }
+
+crate::domain::ids::record_id!(
+    /// A strategic goal's id.
+    GoalId,
+    "goal"
+);
+
+crate::domain::ids::record_id!(
+    /// An activity's id.
+    ActivityId,
+    "activity"
+);
 
 /// A goal, validated.
 #[derive(Debug, Clone, PartialEq)]

@@ -1209,20 +1209,18 @@ mod tests {
     #[test]
     fn shapes_reach_into_nested_objects_and_list_items() {
         let shape = <universities::Universities as Resource>::shape();
-        let rankings = shape
-            .members
-            .iter()
-            .find(|m| m.name == "rankings")
-            .and_then(|m| m.nested.as_ref())
-            .expect("rankings items have a shape");
+        let nested = |name: &str| {
+            shape
+                .members
+                .iter()
+                .find(|m| m.name == name)
+                .and_then(|m| m.nested.clone())
+                .unwrap_or_else(|| panic!("{name} has a shape"))
+        };
+        let rankings = nested("rankings");
         let names: Vec<&str> = rankings.members.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names, ["area", "rank", "source", "year"]);
-        let address = shape
-            .members
-            .iter()
-            .find(|m| m.name == "address")
-            .and_then(|m| m.nested.as_ref())
-            .expect("address has a shape");
+        let address = nested("address");
         assert_eq!(address.members.len(), 5);
         assert!(shape.is_read_only("version") && !shape.is_read_only("name"));
     }
