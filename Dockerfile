@@ -20,6 +20,8 @@ WORKDIR /build
 # Afterwards the placeholder build of our own crate is forgotten: the real sources copied
 # below may carry older mtimes than its artefacts, and cargo would otherwise keep it.
 COPY Cargo.toml Cargo.lock ./
+# The patched diesel the manifest's [patch.crates-io] names (vendor/diesel/PATCHED.md).
+COPY vendor vendor
 RUN set -eux; \
     targets="src/main.rs src/lib.rs $(sed -n 's/^[[:space:]]*\(path\|build\)[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\2/p' Cargo.toml)"; \
     created=""; \

@@ -10,7 +10,7 @@ use std::time::Duration;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error as DieselError};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -631,35 +631,6 @@ mod sqlstate {
     pub const QUERY_CANCELED: &str = "57014";
 }
 
-/// The SQLSTATE of a database error, as far as diesel lets us read it.
-///
-/// diesel 2.3 reads the SQLSTATE but keeps it private: it turns a dozen of them into a
-/// `DatabaseErrorKind` and every other into `Unknown` (an accessor is proposed upstream in
-/// diesel-rs/diesel#5232; this function becomes `info.sqlstate()` once one is released). For
-/// the three more the API acts on, the primary message is the one PostgreSQL's source raises
-/// with that code, compared whole or by its fixed start, never searched for; a server whose
-/// `lc_messages` is not English translates them, and they answer 500.
-fn sqlstate(kind: DatabaseErrorKind, info: &dyn DatabaseErrorInformation) -> Option<&'static str> {
-    use sqlstate::*;
-    Some(match kind {
-        DatabaseErrorKind::UniqueViolation => UNIQUE_VIOLATION,
-        DatabaseErrorKind::ForeignKeyViolation => FOREIGN_KEY_VIOLATION,
-        DatabaseErrorKind::CheckViolation => CHECK_VIOLATION,
-        DatabaseErrorKind::ExclusionViolation => EXCLUSION_VIOLATION,
-        DatabaseErrorKind::SerializationFailure => SERIALIZATION_FAILURE,
-        _ => match info.message() {
-            // deadlock.c, DeadLockReport.
-            "deadlock detected" => DEADLOCK_DETECTED,
-            // postgres.c, ProcessInterrupts; heapam.c and lmgr.c for NOWAIT.
-            "canceling statement due to lock timeout" => LOCK_NOT_AVAILABLE,
-            m if m.starts_with("could not obtain lock on ") => LOCK_NOT_AVAILABLE,
-            "canceling statement due to statement timeout"
-            | "canceling statement due to user request" => QUERY_CANCELED,
-            _ => return None,
-        },
-    })
-}
-
 /// A body refused by the domain's rules: 422 with every problem at its member.
 impl From<crate::domain::rules::Rejected> for ApiError {
     fn from(rejected: crate::domain::rules::Rejected) -> Self {
@@ -710,7 +681,8 @@ impl From<DieselError> for ApiError {
         let meaning = info
             .constraint_name()
             .and_then(|name| CONSTRAINTS.iter().find(|c| c.name == name));
-        match (sqlstate(*kind, info.as_ref()), meaning) {
+        // diesel reads the SQLSTATE into a kind for a dozen codes; the API tells more apart.
+        match (info.sqlstate(), meaning) {
             (Some(UNIQUE_VIOLATION | EXCLUSION_VIOLATION), Some(c)) => {
                 Self::conflict(c.message, Some(c.field))
             }
@@ -734,6 +706,8 @@ impl From<DieselError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use diesel::result::DatabaseErrorInformation;
 
     use actix_web::body::MessageBody;
     use serde_json::Value;
@@ -999,6 +973,7 @@ mod tests {
 
     /// What diesel hands over for a PostgreSQL error: a message and maybe a constraint.
     struct Reported {
+        sqlstate: &'static str,
         message: &'static str,
         constraint: Option<&'static str>,
     }
@@ -1025,16 +1000,40 @@ mod tests {
         fn statement_position(&self) -> Option<i32> {
             None
         }
+        fn sqlstate(&self) -> Option<&str> {
+            Some(self.sqlstate)
+        }
     }
 
+    /// A database error as diesel hands it over: the kind it chose from the SQLSTATE, and the
+    /// SQLSTATE itself.
     fn database_error(
         kind: DatabaseErrorKind,
+        message: &'static str,
+        constraint: Option<&'static str>,
+    ) -> ApiError {
+        use sqlstate::*;
+        let sqlstate = match kind {
+            DatabaseErrorKind::UniqueViolation => UNIQUE_VIOLATION,
+            DatabaseErrorKind::ExclusionViolation => EXCLUSION_VIOLATION,
+            DatabaseErrorKind::CheckViolation => CHECK_VIOLATION,
+            DatabaseErrorKind::ForeignKeyViolation => FOREIGN_KEY_VIOLATION,
+            DatabaseErrorKind::SerializationFailure => SERIALIZATION_FAILURE,
+            _ => "XX000",
+        };
+        reported(kind, sqlstate, message, constraint)
+    }
+
+    fn reported(
+        kind: DatabaseErrorKind,
+        sqlstate: &'static str,
         message: &'static str,
         constraint: Option<&'static str>,
     ) -> ApiError {
         ApiError::from(DieselError::DatabaseError(
             kind,
             Box::new(Reported {
+                sqlstate,
                 message,
                 constraint,
             }),
@@ -1117,78 +1116,46 @@ mod tests {
     fn contention_and_timeouts_are_recognised_by_sqlstate() {
         use sqlstate::*;
         let unknown = DatabaseErrorKind::Unknown;
-        let state = |kind, message| {
-            sqlstate(
-                kind,
-                &Reported {
-                    message,
-                    constraint: None,
-                },
-            )
-        };
-        assert_eq!(
-            state(
-                DatabaseErrorKind::SerializationFailure,
-                "could not serialize access"
-            ),
-            Some(SERIALIZATION_FAILURE)
-        );
-        assert_eq!(state(unknown, "deadlock detected"), Some(DEADLOCK_DETECTED));
-        assert_eq!(
-            state(unknown, "canceling statement due to lock timeout"),
-            Some(LOCK_NOT_AVAILABLE)
-        );
-        assert_eq!(
-            state(
-                unknown,
-                "could not obtain lock on row in relation \"goals\""
-            ),
-            Some(LOCK_NOT_AVAILABLE)
-        );
-        assert_eq!(
-            state(unknown, "canceling statement due to statement timeout"),
-            Some(QUERY_CANCELED)
-        );
-        // Recognised whole, not by a phrase somewhere in the text.
-        assert_eq!(
-            state(unknown, "relation \"deadlock detected\" does not exist"),
-            None
-        );
-        assert_eq!(
-            state(unknown, "column \"statement timeout\" does not exist"),
-            None
-        );
-
-        let answer = |kind, message| database_error(kind, message, None);
+        // The SQLSTATE decides, whatever the (translatable) message says.
+        let answer = |code, message| reported(unknown, code, message, None);
         assert!(matches!(
-            answer(
+            database_error(
                 DatabaseErrorKind::SerializationFailure,
-                "could not serialize access"
+                "could not serialize access",
+                None
             ),
             ApiError::Contention
         ));
         assert!(matches!(
-            answer(unknown, "deadlock detected"),
+            answer(DEADLOCK_DETECTED, "interblocage détecté"),
             ApiError::Contention
         ));
-        let lock = answer(unknown, "canceling statement due to lock timeout");
+        let lock = answer(
+            LOCK_NOT_AVAILABLE,
+            "annulation de la requête à cause du délai",
+        );
         assert!(matches!(lock, ApiError::Unavailable { .. }));
         assert_eq!(
             lock.to_string(),
             "the record is busy with another write; retry"
         );
-        let slow = answer(unknown, "canceling statement due to statement timeout");
+        let slow = answer(
+            QUERY_CANCELED,
+            "canceling statement due to statement timeout",
+        );
         assert!(matches!(slow, ApiError::Unavailable { .. }));
         assert_eq!(slow.to_string(), "the query took too long; retry later");
         assert!(matches!(
-            answer(
+            database_error(
                 DatabaseErrorKind::ClosedConnection,
-                "server closed the connection"
+                "server closed the connection",
+                None
             ),
             ApiError::Unavailable { .. }
         ));
+        // The English text of a contention error with another SQLSTATE is no contention.
         assert!(matches!(
-            answer(unknown, "relation \"deadlock detected\" does not exist"),
+            answer("42P01", "deadlock detected"),
             ApiError::Internal(_)
         ));
         assert!(matches!(

@@ -215,3 +215,73 @@ async fn the_servers_timeouts_and_deadlocks_are_recognised() {
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert!(matches!(failures[0], ApiError::Contention), "{failures:?}");
 }
+
+/// PostgreSQL's own timeouts, lock refusals and deadlocks, caused for real, are told apart by
+/// their SQLSTATE (57014, 55P03, 40P01), whatever language the server writes its messages in:
+/// each answers 503 (a deadlock as contention, which the transaction retries first).
+#[actix_web::test]
+async fn real_timeouts_lock_refusals_and_deadlocks_are_recognised_by_sqlstate() {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use lshub::error::ApiError;
+
+    let app = TestApp::spawn().await;
+    let mut a = app.conn();
+    let mut b = app.conn();
+    a.batch_execute("CREATE TABLE probe (id int PRIMARY KEY); INSERT INTO probe VALUES (1), (2)")
+        .expect("probe table");
+
+    // 57014: a statement past its timeout.
+    a.batch_execute("SET statement_timeout = 50").expect("set");
+    let slow = diesel::sql_query("SELECT pg_sleep(2)")
+        .execute(&mut a)
+        .unwrap_err();
+    assert!(
+        matches!(ApiError::from(slow), ApiError::Unavailable { .. }),
+        "statement timeout"
+    );
+    a.batch_execute("SET statement_timeout = 0").expect("reset");
+
+    // 55P03: a row another transaction holds, with NOWAIT and with a lock timeout.
+    a.batch_execute("BEGIN; SELECT * FROM probe WHERE id = 1 FOR UPDATE")
+        .expect("hold the row");
+    let nowait = diesel::sql_query("SELECT * FROM probe WHERE id = 1 FOR UPDATE NOWAIT")
+        .execute(&mut b)
+        .unwrap_err();
+    assert!(
+        matches!(ApiError::from(nowait), ApiError::Unavailable { .. }),
+        "NOWAIT"
+    );
+    b.batch_execute("SET lock_timeout = 50").expect("set");
+    let waited = diesel::sql_query("SELECT * FROM probe WHERE id = 1 FOR UPDATE")
+        .execute(&mut b)
+        .unwrap_err();
+    assert!(
+        matches!(ApiError::from(waited), ApiError::Unavailable { .. }),
+        "lock timeout"
+    );
+    a.batch_execute("ROLLBACK").expect("release");
+    b.batch_execute("SET lock_timeout = 0").expect("reset");
+
+    // 40P01: two transactions each holding the row the other wants.
+    a.batch_execute("BEGIN; UPDATE probe SET id = id WHERE id = 1")
+        .expect("a holds 1");
+    b.batch_execute("BEGIN; UPDATE probe SET id = id WHERE id = 2")
+        .expect("b holds 2");
+    let waiter = std::thread::spawn(move || {
+        let outcome = diesel::sql_query("UPDATE probe SET id = id WHERE id = 2").execute(&mut a);
+        let _ = a.batch_execute("ROLLBACK");
+        outcome.map_err(ApiError::from)
+    });
+    // Long enough for `a` to be waiting on row 2 when `b` asks for row 1.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mine = diesel::sql_query("UPDATE probe SET id = id WHERE id = 1")
+        .execute(&mut b)
+        .map_err(ApiError::from);
+    let _ = b.batch_execute("ROLLBACK");
+    let theirs = waiter.join().expect("waiter");
+    // PostgreSQL breaks the cycle by failing exactly one of the two.
+    let failed: Vec<ApiError> = [mine, theirs].into_iter().filter_map(Result::err).collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(matches!(failed[0], ApiError::Contention), "{:?}", failed[0]);
+}
