@@ -89,6 +89,15 @@ pub trait Register {
         P: PathSpec,
         F: Endpoint<Args>,
         Args: FromRequest + 'static;
+
+    /// Learns of a writable resource whose routes follow (the checks that its body's uses
+    /// agree run for every resource the route table names).
+    fn resource<R>(&mut self)
+    where
+        R: crate::http::machinery::record::Resource + crate::http::machinery::list::ListKind,
+        R::Body: crate::http::machinery::schema::Bodies,
+    {
+    }
 }
 
 /// `route!(r, module::handler, access)`: registers the handler with the operation its
@@ -107,6 +116,7 @@ macro_rules! route {
 macro_rules! writable_routes {
     ($r:expr, $module:ident, $resource:ty: $list:ident, $create:ident, $get:ident, $update:ident;
      staff: $($staff:ident),+ $(,)?) => {
+        $r.resource::<$resource>();
         route!($r, $module::$list, EVERYONE);
         route!($r, $module::$create, Access::Roles(<$resource>::CREATE_ROLES));
         route!($r, $module::$get, EVERYONE);

@@ -112,6 +112,9 @@ pub trait ListKind {
     const SEARCHES: &'static str = "";
     /// The description of `include_archived`; `None` when the list does not take it.
     const ARCHIVED: Option<&'static str> = None;
+    /// The CSV columns of its answer with `Accept: text/csv`: the response's members, nested
+    /// objects flattened with `_`.
+    const CSV_COLUMNS: &'static [&'static str] = &[];
 }
 
 /// A list's query string: the shared parameters its [`ListKind`] takes, and its own filters

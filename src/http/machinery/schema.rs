@@ -36,6 +36,14 @@ use super::body::{Member, Shape};
 /// Schemas by name, as utoipa collects the components a schema refers to.
 pub type Components = Vec<(String, RefOr<Schema>)>;
 
+/// A body declaration's two request schemas, which `request_bodies!` derives and names.
+pub trait Bodies {
+    /// The `POST` schema.
+    type Create: ToSchema;
+    /// The `PATCH` schema.
+    type Patch: ToSchema;
+}
+
 /// The `POST` and `PATCH` schemas of a body declaration, as two named components: `$create`
 /// (see [`create`]) and `$patch` (see [`patch`]). Request bodies name them in
 /// `request_body(content = ...)`.
@@ -57,6 +65,11 @@ macro_rules! request_bodies {
                             "`] as a closed object whose required members are never null."
                         )]
         pub struct $create;
+
+        impl $crate::http::machinery::schema::Bodies for $body {
+            type Create = $create;
+            type Patch = $patch;
+        }
 
         impl utoipa::PartialSchema for $create {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
@@ -619,11 +632,9 @@ mod tests {
 
     use super::*;
     use crate::error::ApiError;
+    use crate::http::machinery::list::ListKind;
     use crate::http::machinery::record::Resource;
-    use crate::http::resources::{
-        activities, companies, dated, goals, irccs, links, organisation::OrgResource, partners,
-        universities,
-    };
+    use crate::http::resources::{companies, universities};
 
     /// A schema and the components it names, as JSON.
     struct Doc {
@@ -859,37 +870,6 @@ mod tests {
         assert_eq!(columns, flattened::<R::Response>(), "{what}: CSV columns");
     }
 
-    #[test]
-    fn every_resource_declares_its_body_once() {
-        agree::<companies::Companies, companies::CreateCompany, companies::CompanyPatch>(
-            companies::Companies::CSV_COLUMNS,
-        );
-        agree::<irccs::Irccs, irccs::CreateIrccs, irccs::IrccsPatch>(irccs::Irccs::CSV_COLUMNS);
-        agree::<
-            universities::Universities,
-            universities::CreateUniversity,
-            universities::UniversityPatch,
-        >(universities::Universities::CSV_COLUMNS);
-        agree::<partners::Partners, partners::CreatePartner, partners::PartnerPatch>(
-            partners::Partners::CSV_COLUMNS,
-        );
-        agree::<goals::Goals, goals::CreateGoal, goals::GoalPatch>(goals::CSV_COLUMNS);
-        agree::<activities::Activities, activities::CreateActivity, activities::ActivityPatch>(
-            activities::CSV_COLUMNS,
-        );
-        agree::<
-            links::GoalActivityLinks,
-            links::CreateGoalActivityLink,
-            links::GoalActivityLinkPatch,
-        >(links::CSV_COLUMNS);
-        agree::<dated::Dated<dated::GoalPartners>, dated::CreateGoalPartner, dated::GoalPartnerPatch>(
-            <dated::GoalPartners as dated::LinkSpec>::CSV_COLUMNS,
-        );
-        agree::<dated::Dated<dated::Participants>, dated::CreateParticipant, dated::ParticipantPatch>(
-            <dated::Participants as dated::LinkSpec>::CSV_COLUMNS,
-        );
-    }
-
     /// A value `schema` allows, the `i`th of its kind (distinct values for distinct `i`): the
     /// least one, with only the required members of objects.
     fn example(doc: &Doc, schema: &Json, i: usize) -> Json {
@@ -1018,19 +998,6 @@ mod tests {
         assert!(probed > 0, "{what}: no bound probed");
     }
 
-    #[test]
-    fn every_stated_bound_is_where_the_validation_draws_it() {
-        bounds_hold::<companies::Companies, companies::CreateCompany>();
-        bounds_hold::<irccs::Irccs, irccs::CreateIrccs>();
-        bounds_hold::<universities::Universities, universities::CreateUniversity>();
-        bounds_hold::<partners::Partners, partners::CreatePartner>();
-        bounds_hold::<goals::Goals, goals::CreateGoal>();
-        bounds_hold::<activities::Activities, activities::CreateActivity>();
-        bounds_hold::<links::GoalActivityLinks, links::CreateGoalActivityLink>();
-        bounds_hold::<dated::Dated<dated::GoalPartners>, dated::CreateGoalPartner>();
-        bounds_hold::<dated::Dated<dated::Participants>, dated::CreateParticipant>();
-    }
-
     /// Whether the member `schema` admits the blank string `blank`: its lengths, patterns and
     /// enums, through `anyOf`; a blank string has no format (no e-mail, URL, date or id is
     /// blank).
@@ -1140,53 +1107,55 @@ mod tests {
         }
     }
 
-    /// Blank optional text counts as absent, and the request schemas say so: a format (an
-    /// e-mail, a URL) or an enum (a country) as much as a pattern. Dates and ids are not text.
-    #[test]
-    fn blank_optional_text_is_admitted_where_the_server_takes_it_as_absent() {
-        macro_rules! both {
-            ($r:ty, $c:ty, $p:ty) => {
-                blank_agrees::<$r, $c, $c>();
-                blank_agrees::<$r, $c, $p>();
-            };
+    /// Runs the checks on every writable resource the route table declares.
+    struct Checks(Vec<&'static str>);
+
+    impl crate::http::routes::Register for Checks {
+        fn add<P, F, Args>(&mut self, _handler: F, _access: crate::http::routes::Access)
+        where
+            P: crate::http::routes::PathSpec,
+            F: crate::http::routes::Endpoint<Args>,
+            Args: actix_web::FromRequest + 'static,
+        {
         }
-        both!(
-            companies::Companies,
-            companies::CreateCompany,
-            companies::CompanyPatch
-        );
-        both!(irccs::Irccs, irccs::CreateIrccs, irccs::IrccsPatch);
-        both!(
-            universities::Universities,
-            universities::CreateUniversity,
-            universities::UniversityPatch
-        );
-        both!(
-            partners::Partners,
-            partners::CreatePartner,
-            partners::PartnerPatch
-        );
-        both!(goals::Goals, goals::CreateGoal, goals::GoalPatch);
-        both!(
-            activities::Activities,
-            activities::CreateActivity,
-            activities::ActivityPatch
-        );
-        both!(
-            links::GoalActivityLinks,
-            links::CreateGoalActivityLink,
-            links::GoalActivityLinkPatch
-        );
-        both!(
-            dated::Dated<dated::GoalPartners>,
-            dated::CreateGoalPartner,
-            dated::GoalPartnerPatch
-        );
-        both!(
-            dated::Dated<dated::Participants>,
-            dated::CreateParticipant,
-            dated::ParticipantPatch
-        );
+
+        fn resource<R>(&mut self)
+        where
+            R: Resource + ListKind,
+            R::Body: Bodies,
+        {
+            type Create<R> = <<R as Resource>::Body as Bodies>::Create;
+            type Patch<R> = <<R as Resource>::Body as Bodies>::Patch;
+            agree::<R, Create<R>, Patch<R>>(R::CSV_COLUMNS);
+            bounds_hold::<R, Create<R>>();
+            blank_agrees::<R, Create<R>, Create<R>>();
+            blank_agrees::<R, Create<R>, Patch<R>>();
+            self.0.push(R::ENTITY);
+        }
+    }
+
+    /// For every writable resource the route table declares (a new one is checked as soon as
+    /// its routes are): its body's uses agree (the create and patch schemas, the shape, the
+    /// decoder and the CSV columns), every bound its create schema states is where the
+    /// validation draws it, and blank optional text is admitted where the server takes it as
+    /// absent (a format or an enum as much as a pattern; dates and ids are not text).
+    #[test]
+    fn every_resource_the_routes_declare_agrees_with_its_body() {
+        let mut checks = Checks(Vec::new());
+        crate::http::routes::declare(&mut checks);
+        for entity in [
+            "company",
+            "irccs",
+            "university",
+            "partner",
+            "goal",
+            "activity",
+            "goal_activity_link",
+            "goal_partner",
+            "activity_participant",
+        ] {
+            assert!(checks.0.contains(&entity), "{entity} was not checked");
+        }
     }
 
     /// A patch of a nested object whose create schema requires a member gets its own

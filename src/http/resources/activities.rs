@@ -158,6 +158,7 @@ impl ListKind for Activities {
     const SORTS: &'static [SortKey] = model::SORT_KEYS;
     const SEARCHES: &'static str = "title and description";
     const ARCHIVED: Option<&'static str> = Some("Include archived activities.");
+    const CSV_COLUMNS: &'static [&'static str] = CSV_COLUMNS;
 }
 
 /// CSV columns of the list: the response's members, nested objects flattened with `_`.

@@ -389,6 +389,7 @@ impl DatedFilters for ParticipantFilters {
 /// Dated-link lists: in creation order.
 impl<S: LinkSpec> ListKind for Dated<S> {
     const ARCHIVED: Option<&'static str> = Some("Include links of archived organisations.");
+    const CSV_COLUMNS: &'static [&'static str] = S::CSV_COLUMNS;
 }
 
 /// `GET .../{id}/{partners|participants}`.

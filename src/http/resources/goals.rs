@@ -123,6 +123,7 @@ impl ListKind for Goals {
     const SORTS: &'static [SortKey] = model::SORT_KEYS;
     const SEARCHES: &'static str = "title and headline";
     const ARCHIVED: Option<&'static str> = Some("Include archived goals.");
+    const CSV_COLUMNS: &'static [&'static str] = CSV_COLUMNS;
 }
 
 /// CSV columns of the list: the response's members, nested objects flattened with `_`.

@@ -137,6 +137,7 @@ pub struct LinkFilters {
 impl ListKind for GoalActivityLinks {
     const ARCHIVED: Option<&'static str> =
         Some("Include links whose goal or activity is archived.");
+    const CSV_COLUMNS: &'static [&'static str] = CSV_COLUMNS;
 }
 
 async fn serve_links(

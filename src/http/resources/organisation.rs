@@ -150,6 +150,7 @@ impl<R: OrgResource> ListKind for R {
     const SORTS: &'static [SortKey] = <R as OrgResource>::SORT_KEYS;
     const SEARCHES: &'static str = "name and legal name";
     const ARCHIVED: Option<&'static str> = Some("Include archived records.");
+    const CSV_COLUMNS: &'static [&'static str] = <R as OrgResource>::CSV_COLUMNS;
 }
 
 /// The filter every organisation list shares (`q`, `province`, `in_mind`, archived): 403 for
