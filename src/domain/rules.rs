@@ -308,17 +308,21 @@ pub fn text(errors: &mut Errors, field: &str, value: Option<String>, max: usize)
     errors.optional_within(field, value, max, |v| Ok(v.trim().to_owned()))
 }
 
-/// A required title: 2 to `max` characters once trimmed, and at most `max` as sent.
-pub fn title(errors: &mut Errors, value: Option<String>, max: usize) -> String {
+/// A required title (or any required short text) at `field`: 2 to `max` characters once
+/// trimmed, and at most `max` as sent.
+pub fn title(errors: &mut Errors, field: &str, value: Option<String>, max: usize) -> String {
     let sent = value.as_deref().map_or(0, |v| v.chars().count());
     match value.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         None => {
-            errors.push("/title", Invalid::new(codes::REQUIRED, "title is required"));
+            errors.push(
+                field,
+                Invalid::new(codes::REQUIRED, format!("{} is required", &field[1..])),
+            );
             String::new()
         }
         Some(t) if t.chars().count() < 2 || sent > max => {
             errors.push(
-                "/title",
+                field,
                 Invalid::new(codes::OUT_OF_RANGE, format!("2 to {max} characters")),
             );
             String::new()

@@ -225,7 +225,7 @@ pub fn goal(body: Map<String, Json>) -> Result<GoalDraft, Rejected> {
                 1
             }
         };
-        let title = title(errors, input.title, 200);
+        let title = title(errors, "/title", input.title, 200);
         if input.lines_of_action.len() > 50 {
             errors.push(
                 "/lines_of_action",
@@ -297,7 +297,7 @@ pub fn activity(body: Map<String, Json>) -> Result<ActivityDraft, Rejected> {
             }
         }
         ActivityDraft {
-            title: title(errors, input.title, 500),
+            title: title(errors, "/title", input.title, 500),
             description: text(errors, "/description", input.description, 5000),
             status: input.status.unwrap_or(ActivityStatus::Active),
             starts_on: input.starts_on,

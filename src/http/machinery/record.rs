@@ -117,6 +117,17 @@ pub trait Resource: Send + 'static {
     ) -> Result<Option<OrganisationId>, ApiError> {
         Ok(None)
     }
+    /// The organisation a new one will belong to, if any, from its parent (a nested
+    /// resource's owner) or its validated body (the organisation it names): a partner may
+    /// create only what its own organisation will own (403), checked in the write's
+    /// transaction.
+    fn create_owner(
+        _conn: &mut PgConnection,
+        _parent: Self::Parent,
+        _write: &Self::Write,
+    ) -> Result<Option<OrganisationId>, ApiError> {
+        Ok(None)
+    }
     /// The caller's own limits on a create body, before its shape is checked (403).
     fn check_create(_principal: &Principal, _body: &Map<String, Json>) -> Result<(), ApiError> {
         Ok(())
@@ -304,6 +315,18 @@ pub async fn create<R: Resource>(
             Some(write) => write,
             None => create_body::<R>(&principal, &headers, &body)?,
         };
+        if principal.role == Role::Partner {
+            match R::create_owner(conn, parent, &write)? {
+                Some(owner) if principal.organisation_id != Some(owner) => {
+                    return Err(ApiError::forbidden(format!(
+                        "a partner may create only what its own organisation owns; this {} \
+                         would not be its own",
+                        R::NOUN
+                    )))
+                }
+                _ => {}
+            }
+        }
         R::prepare(conn, &principal, &mut write)?;
         insert_new::<R>(conn, &actor, parent, &write)
     })
@@ -509,6 +532,7 @@ async fn locked_write<R: Resource, T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let headers = call.req.headers().clone();
     let actor = actor(&call.principal);
+    let principal = call.principal.clone();
     let pool = &call.pool;
     db::transaction(pool, move |conn| {
         let locked = if live_only {
@@ -517,6 +541,8 @@ async fn locked_write<R: Resource, T: Send + 'static>(
             R::check_parent(conn, parent)?;
             R::lock(conn, parent, id)?
         };
+        // Every write of one checks its owner, whichever routes admit partners to it.
+        check_owner::<R>(conn, &principal, parent, id)?;
         etag::check_version(&etag::required_if_match(&headers)?, locked.version)?;
         write.clone()(conn, &actor, locked)
     })

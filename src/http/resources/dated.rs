@@ -476,19 +476,19 @@ impl<S: LinkSpec> Resource for Dated<S> {
             .map(|link| OrganisationId::new(link.organisation_id)))
     }
 
-    /// A partner proposes its own organisation, and nothing but a proposal.
+    /// A link belongs to the organisation it names: a partner proposes only its own.
+    fn create_owner(
+        _conn: &mut PgConnection,
+        _target: S::Target,
+        write: &DatedDraft,
+    ) -> Result<Option<OrganisationId>, ApiError> {
+        Ok(Some(write.organisation_id))
+    }
+
+    /// A partner proposes, and nothing but a proposal.
     fn check_create(principal: &Principal, body: &Map<String, Json>) -> Result<(), ApiError> {
         if principal.role != Role::Partner {
             return Ok(());
-        }
-        let own = body
-            .get("organisation_id")
-            .and_then(Json::as_str)
-            .and_then(|s| Uuid::parse_str(s).ok());
-        if own.is_some() && own.map(OrganisationId::new) != principal.organisation_id {
-            return Err(ApiError::forbidden(
-                "a partner may propose only its own organisation",
-            ));
         }
         match body.get("status").and_then(Json::as_str) {
             None | Some("proposed") => Ok(()),
