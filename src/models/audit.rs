@@ -132,18 +132,37 @@ pub fn record(
     entity_id: Uuid,
     changes: Json,
 ) -> QueryResult<()> {
+    record_all(conn, actor, action, entity, vec![(entity_id, changes)])
+}
+
+/// Writes the audit events of one action on many records of one entity in one statement (a
+/// bulk load's), in the order given.
+pub fn record_all(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    action: &str,
+    entity: &str,
+    events: Vec<(Uuid, Json)>,
+) -> QueryResult<()> {
+    let at = crate::db::now();
+    let rows: Vec<_> = events
+        .into_iter()
+        .map(|(entity_id, changes)| {
+            (
+                audit_events::id.eq(Uuid::now_v7()),
+                audit_events::at.eq(at),
+                audit_events::actor_id.eq(actor.id),
+                audit_events::actor_kind.eq(actor.kind),
+                audit_events::action.eq(action),
+                audit_events::entity.eq(entity),
+                audit_events::entity_id.eq(entity_id),
+                audit_events::request_id.eq(actor.request_id.as_deref()),
+                audit_events::changes.eq(changes),
+            )
+        })
+        .collect();
     diesel::insert_into(audit_events::table)
-        .values((
-            audit_events::id.eq(Uuid::now_v7()),
-            audit_events::at.eq(crate::db::now()),
-            audit_events::actor_id.eq(actor.id),
-            audit_events::actor_kind.eq(actor.kind),
-            audit_events::action.eq(action),
-            audit_events::entity.eq(entity),
-            audit_events::entity_id.eq(entity_id),
-            audit_events::request_id.eq(actor.request_id.as_deref()),
-            audit_events::changes.eq(changes),
-        ))
+        .values(&rows)
         .execute(conn)
         .map(|_| ())
 }

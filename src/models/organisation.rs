@@ -284,6 +284,9 @@ pub trait DetailWrite {
 
     /// Rewrites the detail of organisation `id`.
     fn update(conn: &mut PgConnection, id: Uuid, draft: &Self::Draft) -> QueryResult<()>;
+
+    /// Inserts the details of many new organisations in one statement (a bulk load's).
+    fn insert_all(conn: &mut PgConnection, rows: &[(Uuid, &Self::Draft)]) -> QueryResult<()>;
 }
 
 /// Implements [`DetailWrite`] for the detail row `$row` of table `$table`, a single row built
@@ -311,6 +314,17 @@ macro_rules! detail_write {
             ) -> diesel::QueryResult<()> {
                 diesel::update($table::table.find(id))
                     .set(&<$row>::of(id, draft))
+                    .execute(conn)
+                    .map(|_| ())
+            }
+
+            fn insert_all(
+                conn: &mut diesel::PgConnection,
+                rows: &[(uuid::Uuid, &$draft)],
+            ) -> diesel::QueryResult<()> {
+                let rows: Vec<$row> = rows.iter().map(|(id, d)| <$row>::of(*id, d)).collect();
+                diesel::insert_into($table::table)
+                    .values(&rows)
                     .execute(conn)
                     .map(|_| ())
             }
@@ -499,6 +513,73 @@ pub fn live_id_by_name(
         .filter(organisations::kind.eq(kind.as_str()))
         .filter(organisations::name_key.eq(crate::db::lshub_fold(name)))
         .filter(organisations::archived_at.is_null())
+        .select(organisations::id)
+        .first(conn)
+        .optional()
+        .map(|id| id.map(OrganisationId::new))
+}
+
+/// Inserts many new organisations of `kind` with their details, created at `now`, in a
+/// statement a table, with one `create` audit event each whose changes `describe` gives;
+/// their ids, in order. For bulk loads: the API's creates go through the write pipeline.
+pub fn insert_all<D: DetailWrite>(
+    conn: &mut PgConnection,
+    actor: &super::audit::Actor,
+    kind: OrganisationKind,
+    now: DateTime<Utc>,
+    rows: &[(OrganisationDraft, D::Draft)],
+    describe: impl Fn(&OrganisationDraft) -> serde_json::Value,
+) -> QueryResult<Vec<OrganisationId>> {
+    let ids: Vec<Uuid> = rows.iter().map(|_| Uuid::now_v7()).collect();
+    let identities: Vec<_> = rows
+        .iter()
+        .zip(&ids)
+        .map(|((fields, _), id)| {
+            (
+                organisations::id.eq(*id),
+                organisations::kind.eq(kind.as_str()),
+                OrganisationFields::from(fields),
+                organisations::created_at.eq(now),
+                organisations::updated_at.eq(now),
+            )
+        })
+        .collect();
+    diesel::insert_into(organisations::table)
+        .values(&identities)
+        .execute(conn)?;
+    let details: Vec<(Uuid, &D::Draft)> =
+        ids.iter().copied().zip(rows.iter().map(|r| &r.1)).collect();
+    D::insert_all(conn, &details)?;
+    super::audit::record_all(
+        conn,
+        actor,
+        "create",
+        kind.as_str(),
+        ids.iter()
+            .zip(rows)
+            .map(|(id, (fields, _))| (*id, describe(fields)))
+            .collect(),
+    )?;
+    Ok(ids.into_iter().map(OrganisationId::new).collect())
+}
+
+/// True when the registry holds no organisation, live or archived.
+pub fn none(conn: &mut PgConnection) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::not(diesel::dsl::exists(
+        organisations::table.select(organisations::id),
+    )))
+    .get_result(conn)
+}
+
+/// The live organisation of `kind` first by folded name, if any.
+pub fn first_live(
+    conn: &mut PgConnection,
+    kind: OrganisationKind,
+) -> QueryResult<Option<OrganisationId>> {
+    organisations::table
+        .filter(organisations::kind.eq(kind.as_str()))
+        .filter(organisations::archived_at.is_null())
+        .order(organisations::name_key)
         .select(organisations::id)
         .first(conn)
         .optional()

@@ -146,6 +146,18 @@ impl DetailWrite for UniversityDetail {
             .map(|_| ())
     }
 
+    fn insert_all(conn: &mut PgConnection, rows: &[(Uuid, &UniversityDraft)]) -> QueryResult<()> {
+        let (details, rankings): (Vec<UniversityDetail>, Vec<Vec<RankingRow>>) =
+            rows.iter().map(|(id, d)| rows_of(*id, d)).unzip();
+        diesel::insert_into(universities::table)
+            .values(&details)
+            .execute(conn)?;
+        diesel::insert_into(university_rankings::table)
+            .values(&rankings.concat())
+            .execute(conn)
+            .map(|_| ())
+    }
+
     /// Rewrites the detail row and replaces the rankings whole.
     fn update(conn: &mut PgConnection, id: Uuid, draft: &UniversityDraft) -> QueryResult<()> {
         let (detail, rankings) = rows_of(id, draft);

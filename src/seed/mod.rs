@@ -9,14 +9,13 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::password::hash_password;
-use crate::db::schema::organisations;
-use crate::domain::Role;
+use crate::domain::{OrganisationKind, Role};
+use crate::models::organisation;
 use crate::models::user::{self, NewUser};
 
 /// True when the registry holds no organisation yet.
 pub fn registry_is_empty(conn: &mut PgConnection) -> QueryResult<bool> {
-    let count: i64 = organisations::table.count().get_result(conn)?;
-    Ok(count == 0)
+    organisation::none(conn)
 }
 
 /// A demo account to print once.
@@ -35,13 +34,7 @@ pub struct DemoAccount {
 pub fn create_demo_accounts(
     conn: &mut PgConnection,
 ) -> Result<Vec<DemoAccount>, Box<dyn std::error::Error + Send + Sync>> {
-    let partner_org: Option<Uuid> = organisations::table
-        .filter(organisations::kind.eq("company"))
-        .filter(organisations::archived_at.is_null())
-        .order(organisations::name_key)
-        .select(organisations::id)
-        .first(conn)
-        .optional()?;
+    let partner_org = organisation::first_live(conn, OrganisationKind::Company)?.map(Uuid::from);
     let mut created = Vec::new();
     for role in Role::ALL {
         let email = format!("{}@demo.lshub.example", role.as_str());

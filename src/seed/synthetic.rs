@@ -4,24 +4,23 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use serde_json::json;
-use uuid::Uuid;
 
-use crate::db::schema::{
-    audit_events, companies, irccs, organisations, partners, universities, university_rankings,
+use crate::domain::organisation::{
+    CompanyDraft, IrccsDraft, OrganisationDraft, PartnerDraft, RankingDraft, UniversityDraft,
 };
 use crate::domain::vat::italian_check_digit;
 use crate::domain::{
-    OrganisationKind, PartnerScope, PartnerType, RankingArea, Sector, Specialisation,
+    DeviceSegment, OrganisationKind, Ownership, PartnerScope, PartnerType, RankingArea, Sector,
+    Specialisation,
 };
+use crate::models::audit::Actor;
 use crate::models::company::CompanyDetail;
 use crate::models::irccs::IrccsDetail;
-use crate::models::organisation::OrganisationFields;
+use crate::models::organisation::{self, DetailWrite};
 use crate::models::partner::PartnerDetail;
-use crate::models::university::{RankingRow, UniversityDetail};
+use crate::models::university::UniversityDetail;
 
 /// Rows per INSERT statement.
 const BATCH: usize = 1000;
@@ -145,9 +144,9 @@ impl Names {
     }
 }
 
-fn fields(rng: &mut Rng, name: String) -> OrganisationFields {
+fn fields(rng: &mut Rng, name: String) -> OrganisationDraft {
     let (city, province, cap) = *rng.pick(CITIES);
-    OrganisationFields {
+    OrganisationDraft {
         name,
         legal_name: None,
         description: None,
@@ -168,13 +167,13 @@ fn fields(rng: &mut Rng, name: String) -> OrganisationFields {
 #[derive(Debug, Default)]
 pub struct Generated {
     /// Companies.
-    pub companies: Vec<(OrganisationFields, CompanyDetail)>,
+    pub companies: Vec<(OrganisationDraft, CompanyDraft)>,
     /// IRCCS (one per 35 companies, at least one).
-    pub irccs: Vec<(OrganisationFields, IrccsDetail)>,
-    /// Universities with rankings (one per 50 companies, at least one).
-    pub universities: Vec<(OrganisationFields, UniversityDetail, Vec<RankingRow>)>,
+    pub irccs: Vec<(OrganisationDraft, IrccsDraft)>,
+    /// Universities with their rankings (one per 50 companies, at least one).
+    pub universities: Vec<(OrganisationDraft, UniversityDraft)>,
     /// Partners (one per 20 companies, at least one).
-    pub partners: Vec<(OrganisationFields, PartnerDetail)>,
+    pub partners: Vec<(OrganisationDraft, PartnerDraft)>,
 }
 
 impl Generated {
@@ -206,11 +205,11 @@ pub fn generate(n: u32) -> Generated {
         let (sector, ateco) = *rng.pick(SECTORS);
         let employees = 5 + rng.below(20) * rng.below(60) + rng.below(10);
         let revenue = i64::try_from(employees * (80_000 + rng.below(220_000))).unwrap_or(i64::MAX);
-        let detail = CompanyDetail {
-            organisation_id: Uuid::nil(),
+        let detail = CompanyDraft {
             vat_number: Some(vat_for(i + 1)),
-            sector: sector.as_str().to_owned(),
-            device_segment: (sector == Sector::MedicalDevices).then(|| "biomedicine".to_owned()),
+            sector,
+            device_segment: (sector == Sector::MedicalDevices)
+                .then_some(DeviceSegment::Biomedicine),
             ateco_code: Some(ateco.to_owned()),
             // Some companies have not told their head count: lists must cope with NULLs.
             employees: if rng.below(10) == 0 {
@@ -236,20 +235,16 @@ pub fn generate(n: u32) -> Generated {
         let name = names.unique(base, i + 1);
         let first = *rng.pick(Specialisation::ALL);
         let second = *rng.pick(Specialisation::ALL);
-        let mut specialisations = vec![first.as_str().to_owned()];
+        let mut specialisations = vec![first];
         if second != first {
-            specialisations.push(second.as_str().to_owned());
+            specialisations.push(second);
         }
-        let detail = IrccsDetail {
-            organisation_id: Uuid::nil(),
-            ownership: Some(
-                if rng.below(2) == 0 {
-                    "public"
-                } else {
-                    "private"
-                }
-                .to_owned(),
-            ),
+        let detail = IrccsDraft {
+            ownership: Some(if rng.below(2) == 0 {
+                Ownership::Public
+            } else {
+                Ownership::Private
+            }),
             specialisations,
             beds: i32::try_from(50 + rng.below(900)).ok(),
             emergency_care: Some(rng.below(3) == 0),
@@ -265,34 +260,30 @@ pub fn generate(n: u32) -> Generated {
             rng.pick(CITIES).0
         );
         let name = names.unique(base, i + 1);
-        let detail = UniversityDetail {
-            organisation_id: Uuid::nil(),
-            ownership: Some(
-                if rng.below(3) == 0 {
-                    "private"
-                } else {
-                    "public"
-                }
-                .to_owned(),
-            ),
-            has_medical_faculty: Some(rng.below(2) == 0),
-            students: i32::try_from(1000 + rng.below(60_000)).ok(),
-            ror_id: None,
-        };
+        let ownership = Some(if rng.below(3) == 0 {
+            Ownership::Private
+        } else {
+            Ownership::Public
+        });
+        let has_medical_faculty = Some(rng.below(2) == 0);
+        let students = i32::try_from(1000 + rng.below(60_000)).ok();
         let rankings = (0..rng.below(3))
-            .map(|p| RankingRow {
-                university_id: Uuid::nil(),
+            .map(|p| RankingDraft {
                 position: i16::try_from(p).unwrap_or(0),
-                area: RankingArea::ALL[usize::try_from(p).unwrap_or(0) % RankingArea::ALL.len()]
-                    .as_str()
-                    .to_owned(),
+                area: RankingArea::ALL[usize::try_from(p).unwrap_or(0) % RankingArea::ALL.len()],
                 rank: i32::try_from(1 + rng.below(500)).unwrap_or(1),
                 source: "QS World University Rankings".into(),
                 year: 2019,
             })
             .collect();
-        out.universities
-            .push((fields(&mut rng, name), detail, rankings));
+        let detail = UniversityDraft {
+            ownership,
+            has_medical_faculty,
+            students,
+            ror_id: None,
+            rankings,
+        };
+        out.universities.push((fields(&mut rng, name), detail));
     }
     let mut names = Names(HashSet::new());
     for i in 0..(n / 20).max(1) {
@@ -305,61 +296,31 @@ pub fn generate(n: u32) -> Generated {
         ]);
         let base = format!("{kind} {} {}", rng.pick(SURNAMES), rng.pick(CITIES).0);
         let name = names.unique(base, i + 1);
-        let detail = PartnerDetail {
-            organisation_id: Uuid::nil(),
-            partner_type: rng.pick(PartnerType::ALL).as_str().to_owned(),
-            scope: Some(rng.pick(PartnerScope::ALL).as_str().to_owned()),
+        let detail = PartnerDraft {
+            partner_type: *rng.pick(PartnerType::ALL),
+            scope: Some(*rng.pick(PartnerScope::ALL)),
         };
         out.partners.push((fields(&mut rng, name), detail));
     }
     out
 }
 
-/// Inserts identity rows and their audit rows for one batch; returns the new ids in order.
-fn insert_identities(
+/// Inserts one batch of kind `D`'s organisations, each with its `create` audit event.
+fn insert_batch<D: DetailWrite>(
     conn: &mut PgConnection,
     kind: OrganisationKind,
-    now: DateTime<Utc>,
-    batch: &[&OrganisationFields],
-) -> QueryResult<Vec<Uuid>> {
-    let ids: Vec<Uuid> = batch.iter().map(|_| Uuid::now_v7()).collect();
-    let rows: Vec<_> = batch
-        .iter()
-        .zip(&ids)
-        .map(|(fields, id)| {
-            (
-                organisations::id.eq(*id),
-                organisations::kind.eq(kind.as_str()),
-                (*fields).clone(),
-                organisations::created_at.eq(now),
-                organisations::updated_at.eq(now),
-            )
-        })
-        .collect();
-    diesel::insert_into(organisations::table)
-        .values(&rows)
-        .execute(conn)?;
-    let audits: Vec<_> = batch
-        .iter()
-        .zip(&ids)
-        .map(|(fields, id)| {
-            (
-                audit_events::id.eq(Uuid::now_v7()),
-                audit_events::at.eq(now),
-                audit_events::actor_kind.eq("system"),
-                audit_events::action.eq("create"),
-                audit_events::entity.eq(kind.as_str()),
-                audit_events::entity_id.eq(*id),
-                audit_events::changes.eq(
-                    json!({"before": null, "after": {"name": fields.name, "source": "synthetic"}}),
-                ),
-            )
-        })
-        .collect();
-    diesel::insert_into(audit_events::table)
-        .values(&audits)
-        .execute(conn)?;
-    Ok(ids)
+    now: chrono::DateTime<chrono::Utc>,
+    batch: &[(OrganisationDraft, D::Draft)],
+) -> QueryResult<()> {
+    organisation::insert_all::<D>(
+        conn,
+        &Actor::system(),
+        kind,
+        now,
+        batch,
+        |fields| json!({"before": null, "after": {"name": fields.name, "source": "synthetic"}}),
+    )
+    .map(|_| ())
 }
 
 /// Counts of what was loaded.
@@ -387,102 +348,25 @@ pub fn load(
     let now = crate::db::now();
     let loaded = conn.transaction(|conn| {
         let mut done = 0;
-        for chunk in data.companies.chunks(BATCH) {
-            let ids = insert_identities(
-                conn,
-                OrganisationKind::Company,
-                now,
-                &chunk.iter().map(|c| &c.0).collect::<Vec<_>>(),
-            )?;
-            let rows: Vec<CompanyDetail> = chunk
-                .iter()
-                .zip(&ids)
-                .map(|((_, d), id)| CompanyDetail {
-                    organisation_id: *id,
-                    ..d.clone()
-                })
-                .collect();
-            diesel::insert_into(companies::table)
-                .values(&rows)
-                .execute(conn)?;
-            done += chunk.len();
+        let mut report = |rows: usize| {
+            done += rows;
             progress(done, total);
+        };
+        for chunk in data.companies.chunks(BATCH) {
+            insert_batch::<CompanyDetail>(conn, OrganisationKind::Company, now, chunk)?;
+            report(chunk.len());
         }
         for chunk in data.irccs.chunks(BATCH) {
-            let ids = insert_identities(
-                conn,
-                OrganisationKind::Irccs,
-                now,
-                &chunk.iter().map(|c| &c.0).collect::<Vec<_>>(),
-            )?;
-            let rows: Vec<IrccsDetail> = chunk
-                .iter()
-                .zip(&ids)
-                .map(|((_, d), id)| IrccsDetail {
-                    organisation_id: *id,
-                    ..d.clone()
-                })
-                .collect();
-            diesel::insert_into(irccs::table)
-                .values(&rows)
-                .execute(conn)?;
-            done += chunk.len();
-            progress(done, total);
+            insert_batch::<IrccsDetail>(conn, OrganisationKind::Irccs, now, chunk)?;
+            report(chunk.len());
         }
         for chunk in data.universities.chunks(BATCH) {
-            let ids = insert_identities(
-                conn,
-                OrganisationKind::University,
-                now,
-                &chunk.iter().map(|c| &c.0).collect::<Vec<_>>(),
-            )?;
-            let rows: Vec<UniversityDetail> = chunk
-                .iter()
-                .zip(&ids)
-                .map(|((_, d, _), id)| UniversityDetail {
-                    organisation_id: *id,
-                    ..d.clone()
-                })
-                .collect();
-            diesel::insert_into(universities::table)
-                .values(&rows)
-                .execute(conn)?;
-            let rankings: Vec<RankingRow> = chunk
-                .iter()
-                .zip(&ids)
-                .flat_map(|((_, _, r), id)| {
-                    r.iter().map(move |r| RankingRow {
-                        university_id: *id,
-                        ..r.clone()
-                    })
-                })
-                .collect();
-            diesel::insert_into(university_rankings::table)
-                .values(&rankings)
-                .execute(conn)?;
-            done += chunk.len();
-            progress(done, total);
+            insert_batch::<UniversityDetail>(conn, OrganisationKind::University, now, chunk)?;
+            report(chunk.len());
         }
         for chunk in data.partners.chunks(BATCH) {
-            let ids = insert_identities(
-                conn,
-                OrganisationKind::Partner,
-                now,
-                &chunk.iter().map(|c| &c.0).collect::<Vec<_>>(),
-            )?;
-            let rows: Vec<PartnerDetail> = chunk
-                .iter()
-                .zip(&ids)
-                .map(|((_, d), id)| PartnerDetail {
-                    organisation_id: *id,
-                    ..d.clone()
-                })
-                .collect();
-            diesel::insert_into(partners::table)
-                .values(&rows)
-                .execute(conn)?;
-            done += chunk.len();
-            progress(done, total);
+            insert_batch::<PartnerDetail>(conn, OrganisationKind::Partner, now, chunk)?;
+            report(chunk.len());
         }
         Ok::<_, diesel::result::Error>(Loaded {
             companies: data.companies.len(),
@@ -491,9 +375,7 @@ pub fn load(
             partners: data.partners.len(),
         })
     })?;
-    // Fresh statistics, or the planner sorts whole tables for keyset pages until autovacuum
-    // gets round to it (measured: 180 ms a 1,000-row batch instead of 8 ms).
-    conn.batch_execute("ANALYZE organisations, companies, irccs, universities, university_rankings, partners, audit_events")?;
+    crate::db::analyze_registry(conn)?;
     Ok(loaded)
 }
 

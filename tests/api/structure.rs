@@ -36,8 +36,14 @@ const RULES: &[Rule] = &[
     },
     Rule {
         layer: "seed",
-        forbidden: &["crate::http"],
-        why: "the seed loads through the write pipeline it is handed (the API's), naming no HTTP",
+        forbidden: &[
+            "crate::http",
+            "crate::db::schema",
+            "sql_query",
+            "diesel::sql_types",
+        ],
+        why: "the seed loads through the write pipeline it is handed (the API's), naming no \
+              HTTP, and writes its bulk rows through models/, naming no table",
     },
 ];
 
