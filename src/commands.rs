@@ -204,7 +204,7 @@ fn create_user(args: &CreateUserArgs) -> Result<(), CommandError> {
         audit::record(
             conn,
             &audit::Actor::system(),
-            "create",
+            crate::domain::AuditAction::Create,
             "user",
             id,
             serde_json::json!({"before": null, "after": {"email": email.as_str(), "role": args.role.as_str(), "organisation_id": args.organisation}}),

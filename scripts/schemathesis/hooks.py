@@ -603,10 +603,20 @@ def _deep_copy(value: Any) -> Any:
     return value
 
 
+def _instant(text: Any) -> Any:
+    """An RFC 3339 date-time as an aware datetime, or None when Python cannot read it."""
+    try:
+        value = datetime.datetime.fromisoformat(str(text).replace("z", "Z"))
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else None
+
+
 def _fix_query_pairs(case: Any) -> None:
     """Rules between two list parameters, which no schema states: `min_employees` at most
-    `max_employees` (companies, 422 otherwise), `from` not after `to` (activities), and
-    `max_rank` only with `ranking_area` (universities). Valid queries only."""
+    `max_employees` (companies, 422 otherwise), `from` not after `to` (activities), `until`
+    after `since` (the audit log), and `max_rank` only with `ranking_area` (universities).
+    Valid queries only."""
     if not case.query or not _valid(case, ParameterLocation.QUERY):
         return
     query = dict(case.query)
@@ -615,6 +625,12 @@ def _fix_query_pairs(case: Any) -> None:
         if low in query and high in query and key(query[low]) > key(query[high]):
             query[low], query[high] = query[high], query[low]
             _note(case, f"{low}/{high} swapped into order")
+    # The audit log's window: `until` after `since` (422 otherwise), as instants.
+    if "since" in query and "until" in query:
+        since, until = _instant(query["since"]), _instant(query["until"])
+        if since is not None and until is not None and until <= since:
+            query["until"] = (since + datetime.timedelta(seconds=1)).isoformat()
+            _note(case, "until moved after since")
     if "max_rank" in query and "ranking_area" not in query:
         query["ranking_area"] = "life_sciences_and_medicine"
         _note(case, "ranking_area added for max_rank")

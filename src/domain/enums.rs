@@ -239,6 +239,22 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// What a change did to a record, as the audit trail names it.
+    pub enum AuditAction {
+        /// It was created.
+        Create => "create",
+        /// Its fields changed.
+        Update => "update",
+        /// It was archived.
+        Archive => "archive",
+        /// It was restored from the archive.
+        Restore => "restore",
+        /// It was deleted (links; records are archived).
+        Delete => "delete",
+    }
+}
+
+wire_enum! {
     /// Where an activity stands.
     pub enum ActivityStatus {
         /// Not started yet.
@@ -490,6 +506,10 @@ mod tests {
 
     #[test]
     fn role() {
+        agrees(
+            AuditAction::ALL,
+            &["create", "update", "archive", "restore", "delete"],
+        );
         agrees(Role::ALL, &["viewer", "partner", "editor", "admin"]);
     }
 

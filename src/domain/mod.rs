@@ -106,7 +106,7 @@ pub use ids::LiveRecord;
 pub use organisation::OrganisationId;
 pub use ror::RorId;
 pub use strategy::{ActivityId, GoalId};
-pub use text::{tags, AtecoCode, Name, PostalCode, Tag, MAX_TAGS};
+pub use text::{tags, AtecoCode, Name, PostalCode, RequestId, Tag, MAX_TAGS};
 pub use vat::VatNumber;
 
 /// The stable machine codes an [`Invalid`] carries; clients branch on these, so they never change.

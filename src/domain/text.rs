@@ -248,6 +248,46 @@ wire_schema!(
     ))))
 );
 
+/// A request's id, as `X-Request-Id` carries it and the audit trail records it: 1 to 128
+/// letters, digits, `.`, `_` and `-`, as sent (a header is not trimmed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(String);
+
+string_newtype!(RequestId);
+
+impl RequestId {
+    /// The most characters an id may have.
+    pub const MAX_CHARS: usize = 128;
+
+    /// Exactly the ids the service echoes (any other `X-Request-Id` is replaced by one of its
+    /// own).
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        let well_formed = (1..=Self::MAX_CHARS).contains(&input.len())
+            && input
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if well_formed {
+            Ok(Self(input.to_owned()))
+        } else {
+            Err(Invalid::new(
+                codes::INVALID_FORMAT,
+                format!(
+                    "a request id is 1 to {} letters, digits, `.`, `_` and `-`",
+                    Self::MAX_CHARS
+                ),
+            ))
+        }
+    }
+}
+
+wire_schema!(
+    RequestId,
+    wire_string().pattern(Some(format!(
+        "^[A-Za-z0-9._-]{{1,{}}}$",
+        RequestId::MAX_CHARS
+    )))
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ use super::machinery::record::{Resource as _, EDITORS};
 use super::resources::dated::{Dated, GoalPartners, Participants};
 use super::resources::links::GoalActivityLinks;
 use super::resources::{
-    activities, areas, auth, companies, dated, goals, health, irccs, links, organisations,
+    activities, areas, audit, auth, companies, dated, goals, health, irccs, links, organisations,
     partners, universities,
 };
 use crate::domain::Role;
@@ -133,6 +133,8 @@ pub fn declare(r: &mut impl Register) {
     route!(r, auth::issue_token, Access::Anonymous);
     route!(r, auth::revoke_token, Access::Anonymous);
     route!(r, auth::get_me, EVERYONE);
+
+    route!(r, audit::list_audit_events, STAFF);
 
     route!(r, organisations::list_organisations, EVERYONE);
     route!(r, organisations::get_organisation, EVERYONE);

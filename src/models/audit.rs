@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::db::list::{Filter, KeyType, Keyed, ListQuery, Order, SortKey, Value};
 use crate::db::schema::audit_events;
+use crate::domain::AuditAction;
 
 /// Who made a change, and under which request (the HTTP layer builds it from the caller).
 #[derive(Debug, Clone)]
@@ -44,13 +45,15 @@ pub struct AuditEvent {
     pub actor_id: Option<Uuid>,
     /// `user`, `client` or `system`.
     pub actor_kind: String,
-    /// `create`, `update`, `archive`, `restore` or `delete`.
+    /// What the change did.
+    #[schema(value_type = AuditAction)]
     pub action: String,
     /// The kind of record, e.g. `company`, `goal_partner`.
     pub entity: String,
     /// The record.
     pub entity_id: Uuid,
-    /// The request that made the change.
+    /// The request that made the change (its `X-Request-Id`); null for the system's.
+    #[schema(value_type = Option<crate::domain::RequestId>)]
     pub request_id: Option<String>,
     /// The changed fields: `{"before": {...}, "after": {...}}` (`before` is null on create,
     /// `after` on delete).
@@ -73,20 +76,75 @@ const BY_ID: SortKey = SortKey {
     tie: "id",
 };
 
-/// The audit trail of record `entity_id`, newest first.
-pub fn history_query(entity_id: Uuid, limit: Option<u32>) -> ListQuery {
+/// What the audit log filters on; every filter is served by an index.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditFilter {
+    /// Changes by this user or client.
+    pub actor_id: Option<Uuid>,
+    /// Changes to records of this entity (`company`, `goal_partner`, ...).
+    pub entity: Option<String>,
+    /// Changes to this record.
+    pub entity_id: Option<Uuid>,
+    /// Changes of this kind.
+    pub action: Option<AuditAction>,
+    /// Changes at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Changes before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Changes made by this request.
+    pub request_id: Option<String>,
+}
+
+/// The audit trail, newest first (the log's, or with `entity_id` a record's history).
+pub fn log_query(filter: &AuditFilter, limit: Option<u32>) -> ListQuery {
+    let mut filters = Vec::new();
+    if let Some(actor) = filter.actor_id {
+        filters.push(Filter::Eq("actor_id", Value::Uuid(actor)));
+    }
+    if let Some(entity) = &filter.entity {
+        filters.push(Filter::Eq("entity", Value::Text(entity.clone())));
+    }
+    if let Some(id) = filter.entity_id {
+        filters.push(Filter::Eq("entity_id", Value::Uuid(id)));
+    }
+    if let Some(action) = filter.action {
+        filters.push(Filter::Eq(
+            "action",
+            Value::Text(action.as_str().to_owned()),
+        ));
+    }
+    if let Some(since) = filter.since {
+        filters.push(Filter::Gte("at", Value::Time(since)));
+    }
+    if let Some(until) = filter.until {
+        filters.push(Filter::Template("at < ?", vec![Value::Time(until)]));
+    }
+    if let Some(request) = &filter.request_id {
+        filters.push(Filter::Eq("request_id", Value::Text(request.clone())));
+    }
     ListQuery {
         resource: "audit_events",
         select: "SELECT *",
         from: "FROM audit_events",
         id_expr: "id",
-        filters: vec![Filter::Eq("entity_id", Value::Uuid(entity_id))],
+        filters,
         order: Order::Key {
             key: BY_ID,
             desc: true,
         },
         limit,
     }
+}
+
+/// The audit trail of record `entity_id`, newest first.
+pub fn history_query(entity_id: Uuid, limit: Option<u32>) -> ListQuery {
+    log_query(
+        &AuditFilter {
+            entity_id: Some(entity_id),
+            ..AuditFilter::default()
+        },
+        limit,
+    )
 }
 
 /// Fields that change on every write and say nothing about what changed.
@@ -127,7 +185,7 @@ pub fn diff(before: Option<&Json>, after: Option<&Json>) -> Json {
 pub fn record(
     conn: &mut PgConnection,
     actor: &Actor,
-    action: &str,
+    action: AuditAction,
     entity: &str,
     entity_id: Uuid,
     changes: Json,
@@ -140,7 +198,7 @@ pub fn record(
 pub fn record_all(
     conn: &mut PgConnection,
     actor: &Actor,
-    action: &str,
+    action: AuditAction,
     entity: &str,
     events: Vec<(Uuid, Json)>,
 ) -> QueryResult<()> {
@@ -153,7 +211,7 @@ pub fn record_all(
                 audit_events::at.eq(at),
                 audit_events::actor_id.eq(actor.id),
                 audit_events::actor_kind.eq(actor.kind),
-                audit_events::action.eq(action),
+                audit_events::action.eq(action.as_str()),
                 audit_events::entity.eq(entity),
                 audit_events::entity_id.eq(entity_id),
                 audit_events::request_id.eq(actor.request_id.as_deref()),

@@ -553,7 +553,7 @@ pub fn insert_all<D: DetailWrite>(
     super::audit::record_all(
         conn,
         actor,
-        "create",
+        crate::domain::AuditAction::Create,
         kind.as_str(),
         ids.iter()
             .zip(rows)

@@ -68,7 +68,7 @@ pub fn create_demo_accounts(
         crate::models::audit::record(
             conn,
             &crate::models::audit::Actor::system(),
-            "create",
+            crate::domain::AuditAction::Create,
             "user",
             id,
             json!({"before": null, "after": {"email": email, "role": role.as_str(), "organisation_id": organisation_id}}),

@@ -1,5 +1,6 @@
 //! Integration tests: the real service over HTTP against a real PostgreSQL.
 
+mod audit;
 mod auth;
 mod bodies;
 mod cli;

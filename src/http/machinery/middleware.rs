@@ -28,19 +28,12 @@ pub struct RequestLimits {
     pub timeout: Duration,
 }
 
-fn valid_request_id(value: &str) -> bool {
-    (1..=128).contains(&value.len())
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
 /// Echoes a well-formed `X-Request-Id` or makes one (a UUID v7, so ids sort by time).
 fn request_id_for(req: &ServiceRequest) -> String {
     req.headers()
         .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| valid_request_id(v))
+        .filter(|v| crate::domain::RequestId::parse(v).is_ok())
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
 }
 

@@ -23,7 +23,7 @@ use super::list::{serve_list, ListKind, ListParams};
 use super::schema;
 use crate::auth::Principal;
 use crate::db::{self, PgPool};
-use crate::domain::{OrganisationId, Role};
+use crate::domain::{AuditAction, OrganisationId, Role};
 use crate::error::{ApiError, FieldError};
 use crate::models::audit::{self, Actor};
 
@@ -271,7 +271,7 @@ pub fn insert_new<R: Resource>(
     let id = R::insert(conn, parent, write)?;
     let record = R::load(conn, parent, id, false)?;
     let changes = audit::diff(None, Some(&Json::Object(to_object(&record)?)));
-    audit::record(conn, actor, "create", R::ENTITY, id, changes)?;
+    audit::record(conn, actor, AuditAction::Create, R::ENTITY, id, changes)?;
     Ok((id, record))
 }
 
@@ -476,7 +476,7 @@ pub async fn update<R: Resource>(
             Some(&Json::Object(to_object(&current)?)),
             Some(&Json::Object(to_object(&record)?)),
         );
-        audit::record(conn, &actor, "update", R::ENTITY, id, changes)?;
+        audit::record(conn, &actor, AuditAction::Update, R::ENTITY, id, changes)?;
         Ok(record)
     })
     .await?;
@@ -505,7 +505,7 @@ pub async fn remove<R: Resource>(
                     let before = to_object(&R::load(conn, parent, id, false)?)?;
                     R::delete(conn, id)?;
                     let changes = audit::diff(Some(&Json::Object(before)), None);
-                    audit::record(conn, actor, "delete", R::ENTITY, id, changes)?;
+                    audit::record(conn, actor, AuditAction::Delete, R::ENTITY, id, changes)?;
                     Ok(None)
                 }
             },
@@ -559,7 +559,11 @@ fn switch_archived<R: Resource>(
     to: Option<DateTime<Utc>>,
 ) -> Result<i64, ApiError> {
     let version = R::set_archived(conn, id, locked.version, to)?;
-    let action = if to.is_some() { "archive" } else { "restore" };
+    let action = if to.is_some() {
+        AuditAction::Archive
+    } else {
+        AuditAction::Restore
+    };
     let changes = serde_json::json!({
         "before": {"archived_at": locked.archived_at},
         "after": {"archived_at": to},
@@ -595,10 +599,11 @@ impl ListKind for History {
     const ARCHIVED: Option<&'static str> = Some(
         "Accepted as on every GET; a history always covers archived records, whose trail matters most.",
     );
+    const CSV_COLUMNS: &'static [&'static str] = AUDIT_CSV_COLUMNS;
 }
 
 /// CSV columns of an audit trail (`changes` as its JSON text).
-const AUDIT_CSV_COLUMNS: &[&str] = &[
+pub const AUDIT_CSV_COLUMNS: &[&str] = &[
     "id",
     "at",
     "actor_id",

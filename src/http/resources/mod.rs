@@ -4,6 +4,7 @@
 
 pub mod activities;
 pub mod areas;
+pub mod audit;
 pub mod auth;
 pub mod companies;
 pub mod dated;
