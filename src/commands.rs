@@ -207,6 +207,7 @@ fn create_user(args: &CreateUserArgs) -> Result<(), CommandError> {
             crate::domain::AuditAction::Create,
             "user",
             id,
+            Vec::new(),
             serde_json::json!({"before": null, "after": {"email": email.as_str(), "role": args.role.as_str(), "organisation_id": args.organisation}}),
         )
     })

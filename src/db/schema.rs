@@ -80,6 +80,7 @@ diesel::table! {
         entity_id -> Uuid,
         request_id -> Nullable<Text>,
         changes -> Jsonb,
+        related -> Array<Uuid>,
     }
 }
 

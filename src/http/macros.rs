@@ -131,7 +131,7 @@ macro_rules! record_handlers {
             #[utoipa::path(
                 get, path = $history_path, tag = $tag,
                 summary = $s_history,
-                description = "Every change: who, when, which request, the fields before and after.",
+                description = "Every change: who, when, which request, the fields before and after; its own and those of the links that name it (its goal links, partners and participants), each link event naming the link's ends in `related`.",
                 params(("id" = uuid::Uuid, Path, description = "Record id"),
                        $crate::http::machinery::list::ListRequest<$crate::http::machinery::record::History, $crate::http::machinery::list::NoFilters>),
                 security(("bearer" = [])),

@@ -59,6 +59,9 @@ pub struct AuditEvent {
     /// `after` on delete).
     #[schema(value_type = Object)]
     pub changes: Json,
+    /// The records the change also concerns: a link's ends (its goal and activity, or its
+    /// goal or activity and its organisation); empty for a record's own changes.
+    pub related: Vec<Uuid>,
 }
 
 impl Keyed for AuditEvent {
@@ -85,6 +88,8 @@ pub struct AuditFilter {
     pub entity: Option<String>,
     /// Changes to this record.
     pub entity_id: Option<Uuid>,
+    /// Changes to this record or to a link that names it (a record's history).
+    pub concerning: Option<Uuid>,
     /// Changes of this kind.
     pub action: Option<AuditAction>,
     /// Changes at or after this time.
@@ -106,6 +111,12 @@ pub fn log_query(filter: &AuditFilter, limit: Option<u32>) -> ListQuery {
     }
     if let Some(id) = filter.entity_id {
         filters.push(Filter::Eq("entity_id", Value::Uuid(id)));
+    }
+    if let Some(id) = filter.concerning {
+        filters.push(Filter::Template(
+            "(entity_id = ? OR related @> ARRAY[?]::uuid[])",
+            vec![Value::Uuid(id), Value::Uuid(id)],
+        ));
     }
     if let Some(action) = filter.action {
         filters.push(Filter::Eq(
@@ -136,11 +147,12 @@ pub fn log_query(filter: &AuditFilter, limit: Option<u32>) -> ListQuery {
     }
 }
 
-/// The audit trail of record `entity_id`, newest first.
-pub fn history_query(entity_id: Uuid, limit: Option<u32>) -> ListQuery {
+/// The history of record `id`, newest first: its own changes and those of the links that name
+/// it.
+pub fn history_query(id: Uuid, limit: Option<u32>) -> ListQuery {
     log_query(
         &AuditFilter {
-            entity_id: Some(entity_id),
+            concerning: Some(id),
             ..AuditFilter::default()
         },
         limit,
@@ -182,15 +194,24 @@ pub fn diff(before: Option<&Json>, after: Option<&Json>) -> Json {
 }
 
 /// Writes one audit event. Call it inside the write's transaction, so neither commits alone.
+/// `related` names the records the change also concerns (a link's ends), whose histories show
+/// it too.
 pub fn record(
     conn: &mut PgConnection,
     actor: &Actor,
     action: AuditAction,
     entity: &str,
     entity_id: Uuid,
+    related: Vec<Uuid>,
     changes: Json,
 ) -> QueryResult<()> {
-    record_all(conn, actor, action, entity, vec![(entity_id, changes)])
+    record_all(
+        conn,
+        actor,
+        action,
+        entity,
+        vec![(entity_id, related, changes)],
+    )
 }
 
 /// Writes the audit events of one action on many records of one entity in one statement (a
@@ -200,12 +221,12 @@ pub fn record_all(
     actor: &Actor,
     action: AuditAction,
     entity: &str,
-    events: Vec<(Uuid, Json)>,
+    events: Vec<(Uuid, Vec<Uuid>, Json)>,
 ) -> QueryResult<()> {
     let at = crate::db::now();
     let rows: Vec<_> = events
         .into_iter()
-        .map(|(entity_id, changes)| {
+        .map(|(entity_id, related, changes)| {
             (
                 audit_events::id.eq(Uuid::now_v7()),
                 audit_events::at.eq(at),
@@ -216,6 +237,7 @@ pub fn record_all(
                 audit_events::entity_id.eq(entity_id),
                 audit_events::request_id.eq(actor.request_id.as_deref()),
                 audit_events::changes.eq(changes),
+                audit_events::related.eq(related),
             )
         })
         .collect();

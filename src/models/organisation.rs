@@ -557,7 +557,7 @@ pub fn insert_all<D: DetailWrite>(
         kind.as_str(),
         ids.iter()
             .zip(rows)
-            .map(|(id, (fields, _))| (*id, describe(fields)))
+            .map(|(id, (fields, _))| (*id, Vec::new(), describe(fields)))
             .collect(),
     )?;
     Ok(ids.into_iter().map(OrganisationId::new).collect())

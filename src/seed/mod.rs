@@ -71,6 +71,7 @@ pub fn create_demo_accounts(
             crate::domain::AuditAction::Create,
             "user",
             id,
+            Vec::new(),
             json!({"before": null, "after": {"email": email, "role": role.as_str(), "organisation_id": organisation_id}}),
         )?;
         created.push(DemoAccount {

@@ -146,7 +146,7 @@ async fn the_audit_log_lists_every_change_newest_first_and_filters_on_each_field
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some("id,at,actor_id,actor_kind,action,entity,entity_id,request_id,changes")
+        Some("id,at,actor_id,actor_kind,action,entity,entity_id,request_id,changes,related")
     );
     assert_eq!(lines.count(), 2);
 }
@@ -206,4 +206,123 @@ async fn the_audit_log_is_the_staffs_and_refuses_bad_filters() {
         .await
         .assert_problem(400, "malformed");
     refused("sort=at").await.assert_problem(400, "malformed");
+}
+
+/// A record's history is its own changes and those of the links that name it: an activity's
+/// shows a participant proposed and confirmed, a goal's a partner added and an activity linked,
+/// an organisation's its participation; each such event names the link's ends in `related`.
+#[actix_web::test]
+async fn a_records_history_shows_the_changes_to_its_links() {
+    let app = TestApp::spawn().await;
+    let created = |res: TestResponse| {
+        res.assert_status(201);
+        res.json()["id"].as_str().expect("an id").to_owned()
+    };
+    let goal = created(
+        app.post("/api/v1/goals")
+            .role(Role::Editor)
+            .json(&json!({"code": 4, "title": "Linked goal"}))
+            .send()
+            .await,
+    );
+    let activity = created(
+        app.post("/api/v1/activities")
+            .role(Role::Editor)
+            .json(&json!({"title": "Linked activity"}))
+            .send()
+            .await,
+    );
+    let org = app.fixtures.partner_org.to_string();
+    let link = created(
+        app.post("/api/v1/goal-activity-links")
+            .role(Role::Editor)
+            .json(&json!({"goal_id": goal, "activity_id": activity, "role": "primary"}))
+            .send()
+            .await,
+    );
+    created(
+        app.post(&format!("/api/v1/goals/{goal}/partners"))
+            .role(Role::Editor)
+            .json(&json!({"organisation_id": org, "role": "strategic_partner"}))
+            .send()
+            .await,
+    );
+    let participant = created(
+        app.post(&format!("/api/v1/activities/{activity}/participants"))
+            .role(Role::Partner)
+            .json(&json!({"organisation_id": org, "role": "participant"}))
+            .send()
+            .await,
+    );
+    app.patch(&format!(
+        "/api/v1/activities/{activity}/participants/{participant}"
+    ))
+    .role(Role::Editor)
+    .header("If-Match", "\"1\"")
+    .merge_patch(&json!({"status": "confirmed"}))
+    .send()
+    .await
+    .assert_status(200);
+
+    let history = |path: String| {
+        let app = &app;
+        async move {
+            let res = app.get(&path).role(Role::Editor).send().await;
+            res.assert_status(200);
+            events(&res.json())
+        }
+    };
+    assert_eq!(
+        history(format!("/api/v1/activities/{activity}/history")).await,
+        [
+            ("update".into(), "activity_participant".into()),
+            ("create".into(), "activity_participant".into()),
+            ("create".into(), "goal_activity_link".into()),
+            ("create".into(), "activity".into()),
+        ]
+    );
+    assert_eq!(
+        history(format!("/api/v1/goals/{goal}/history")).await,
+        [
+            ("create".into(), "goal_partner".into()),
+            ("create".into(), "goal_activity_link".into()),
+            ("create".into(), "goal".into()),
+        ]
+    );
+    let own = history(format!("/api/v1/companies/{org}/history")).await;
+    assert_eq!(
+        own[..3],
+        [
+            ("update".into(), "activity_participant".into()),
+            ("create".into(), "activity_participant".into()),
+            ("create".into(), "goal_partner".into()),
+        ]
+    );
+
+    // The event says which records it concerns; the audit log's `entity_id` stays exact.
+    let res = app
+        .get(&format!("/api/v1/audit-events?entity_id={link}"))
+        .role(Role::Editor)
+        .send()
+        .await;
+    let event = &res.json()["data"][0];
+    assert_eq!(event["related"], json!([goal, activity]));
+    let res = app
+        .get(&format!("/api/v1/audit-events?entity_id={activity}"))
+        .role(Role::Editor)
+        .send()
+        .await;
+    assert_eq!(events(&res.json()), [("create".into(), "activity".into())]);
+
+    // A deleted link stays in its ends' histories.
+    app.delete(&format!("/api/v1/goal-activity-links/{link}"))
+        .role(Role::Editor)
+        .header("If-Match", "\"1\"")
+        .send()
+        .await
+        .assert_status(204);
+    assert_eq!(
+        history(format!("/api/v1/goals/{goal}/history")).await[0],
+        ("delete".into(), "goal_activity_link".into())
+    );
 }

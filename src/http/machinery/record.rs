@@ -128,6 +128,11 @@ pub trait Resource: Send + 'static {
     ) -> Result<Option<OrganisationId>, ApiError> {
         Ok(None)
     }
+    /// The records a change to it also concerns, whose histories show the change too (a link's
+    /// ends).
+    fn related(_record: &Self::Response) -> Vec<Uuid> {
+        Vec::new()
+    }
     /// The caller's own limits on a create body, before its shape is checked (403).
     fn check_create(_principal: &Principal, _body: &Map<String, Json>) -> Result<(), ApiError> {
         Ok(())
@@ -271,7 +276,16 @@ pub fn insert_new<R: Resource>(
     let id = R::insert(conn, parent, write)?;
     let record = R::load(conn, parent, id, false)?;
     let changes = audit::diff(None, Some(&Json::Object(to_object(&record)?)));
-    audit::record(conn, actor, AuditAction::Create, R::ENTITY, id, changes)?;
+    let related = R::related(&record);
+    audit::record(
+        conn,
+        actor,
+        AuditAction::Create,
+        R::ENTITY,
+        id,
+        related,
+        changes,
+    )?;
     Ok((id, record))
 }
 
@@ -476,7 +490,16 @@ pub async fn update<R: Resource>(
             Some(&Json::Object(to_object(&current)?)),
             Some(&Json::Object(to_object(&record)?)),
         );
-        audit::record(conn, &actor, AuditAction::Update, R::ENTITY, id, changes)?;
+        let related = R::related(&record);
+        audit::record(
+            conn,
+            &actor,
+            AuditAction::Update,
+            R::ENTITY,
+            id,
+            related,
+            changes,
+        )?;
         Ok(record)
     })
     .await?;
@@ -499,13 +522,22 @@ pub async fn remove<R: Resource>(
             move |conn, actor, locked| match R::REMOVAL {
                 Removal::Archive => {
                     let archived = Some(db::now());
-                    switch_archived::<R>(conn, actor, id, &locked, archived).map(Some)
+                    switch_archived::<R>(conn, actor, parent, id, &locked, archived).map(Some)
                 }
                 Removal::Delete => {
-                    let before = to_object(&R::load(conn, parent, id, false)?)?;
+                    let record = R::load(conn, parent, id, false)?;
                     R::delete(conn, id)?;
-                    let changes = audit::diff(Some(&Json::Object(before)), None);
-                    audit::record(conn, actor, AuditAction::Delete, R::ENTITY, id, changes)?;
+                    let changes = audit::diff(Some(&Json::Object(to_object(&record)?)), None);
+                    let related = R::related(&record);
+                    audit::record(
+                        conn,
+                        actor,
+                        AuditAction::Delete,
+                        R::ENTITY,
+                        id,
+                        related,
+                        changes,
+                    )?;
                     Ok(None)
                 }
             },
@@ -554,6 +586,7 @@ async fn locked_write<R: Resource, T: Send + 'static>(
 fn switch_archived<R: Resource>(
     conn: &mut PgConnection,
     actor: &Actor,
+    parent: R::Parent,
     id: Uuid,
     locked: &Locked,
     to: Option<DateTime<Utc>>,
@@ -568,7 +601,8 @@ fn switch_archived<R: Resource>(
         "before": {"archived_at": locked.archived_at},
         "after": {"archived_at": to},
     });
-    audit::record(conn, actor, action, R::ENTITY, id, changes)?;
+    let related = R::related(&R::load(conn, parent, id, true)?);
+    audit::record(conn, actor, action, R::ENTITY, id, related, changes)?;
     Ok(version)
 }
 
@@ -583,7 +617,7 @@ pub async fn restore<R: Resource>(
         if locked.archived_at.is_none() {
             return Err(ApiError::conflict("the record is not archived", None));
         }
-        switch_archived::<R>(conn, actor, id, &locked, None)?;
+        switch_archived::<R>(conn, actor, parent, id, &locked, None)?;
         R::load(conn, parent, id, false)
     })
     .await?;
@@ -613,6 +647,7 @@ pub const AUDIT_CSV_COLUMNS: &[&str] = &[
     "entity_id",
     "request_id",
     "changes",
+    "related",
 ];
 
 /// `GET .../{id}/history`: its audit trail (editors and admins).

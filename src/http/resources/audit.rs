@@ -102,6 +102,7 @@ pub async fn list_audit_events(
         actor_id: query.actor_id,
         entity: query.entity,
         entity_id: query.entity_id,
+        concerning: None,
         action: query.action,
         since: query.since,
         until: query.until,

@@ -167,6 +167,8 @@ pub trait LinkSpec: Send + 'static {
     ) -> diesel::QueryResult<Option<DatedLinkRow>>;
     /// The organisation of a served link.
     fn organisation_id(link: &Self::Response) -> Uuid;
+    /// The goal or activity of a served link.
+    fn target_id(link: &Self::Response) -> Uuid;
     /// The version of a served link.
     fn version(link: &Self::Response) -> i64;
 }
@@ -202,6 +204,10 @@ impl LinkSpec for GoalPartners {
 
     fn organisation_id(link: &GoalPartner) -> Uuid {
         link.organisation_id
+    }
+
+    fn target_id(link: &GoalPartner) -> Uuid {
+        link.goal_id
     }
 
     fn version(link: &GoalPartner) -> i64 {
@@ -267,6 +273,10 @@ impl LinkSpec for Participants {
 
     fn organisation_id(link: &Participant) -> Uuid {
         link.organisation_id
+    }
+
+    fn target_id(link: &Participant) -> Uuid {
+        link.activity_id
     }
 
     fn version(link: &Participant) -> i64 {
@@ -545,6 +555,11 @@ impl<S: LinkSpec> Resource for Dated<S> {
             ));
         }
         Ok(())
+    }
+
+    /// A link's changes show in its goal's or activity's history and its organisation's.
+    fn related(link: &S::Response) -> Vec<Uuid> {
+        vec![S::target_id(link), S::organisation_id(link)]
     }
 
     fn lock(conn: &mut PgConnection, target: S::Target, id: Uuid) -> Result<Locked, ApiError> {

@@ -338,6 +338,11 @@ impl Resource for GoalActivityLinks {
         }
     }
 
+    /// A link's changes show in its goal's and its activity's histories.
+    fn related(link: &GoalActivityLink) -> Vec<Uuid> {
+        vec![link.goal_id, link.activity_id]
+    }
+
     fn lock(conn: &mut PgConnection, (): (), id: Uuid) -> Result<Locked, ApiError> {
         link::lock_goal_activity_link(conn, id)?
             .map(Locked::live)
