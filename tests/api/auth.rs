@@ -329,6 +329,78 @@ async fn tokens_of_the_previous_key_keep_working_after_rotation() {
         .assert_problem(401, "unauthorized");
 }
 
+/// The old key's token, re-signed by the old key with other claims or another `kid`.
+fn resigned(token: &str, kid: &str, adjust: impl FnOnce(&mut Value)) -> String {
+    let mut header = jsonwebtoken::decode_header(token).unwrap();
+    header.kid = Some(kid.to_owned());
+    let mut claims = app_claims(token);
+    adjust(&mut claims);
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// The README's rotation, step 2 (the new key current, the old one previous): a token of the
+/// old key verifies until it expires, then is 401 like any expired token; a `kid` naming
+/// neither key is 401 whatever signs it.
+#[actix_web::test]
+async fn an_old_keys_token_verifies_until_it_expires_and_an_unknown_kid_is_refused() {
+    const NEW_SECRET: &str = "rotated-secret-abcdefghijklmnopqrstuvwxyz012345";
+    let app = TestApp::spawn_with(|s| s.auth = auth_settings(NEW_SECRET, Some(JWT_SECRET))).await;
+    let old_keys = TokenService::new(&auth_settings(JWT_SECRET, None)).unwrap();
+    let token = old_keys
+        .issue(
+            app.fixtures.users[&Role::Viewer],
+            PrincipalKind::User,
+            Role::Viewer,
+            None,
+        )
+        .unwrap()
+        .token;
+    let old_kid = lshub::auth::tokens::key_id(JWT_SECRET.as_bytes());
+    let me = |token: String| {
+        let app = &app;
+        async move { app.get("/api/v1/me").bearer(&token).send().await }
+    };
+    // Re-signing leaves a valid token valid.
+    me(resigned(&token, &old_kid, |_| {}))
+        .await
+        .assert_status(200);
+    // Expired (past the leeway): refused, though its key still verifies.
+    let now = chrono::Utc::now().timestamp();
+    let expired = resigned(&token, &old_kid, |c| {
+        c["iat"] = json!(now - 1000);
+        c["nbf"] = json!(now - 1000);
+        c["exp"] = json!(now - 60);
+    });
+    me(expired).await.assert_problem(401, "unauthorized");
+    // The old key's signature under a `kid` that names no key, and no `kid` at all.
+    me(resigned(&token, "no-such-key", |_| {}))
+        .await
+        .assert_problem(401, "unauthorized");
+    let mut header = jsonwebtoken::decode_header(&token).unwrap();
+    header.kid = None;
+    let claims = app_claims(&token);
+    let kidless = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap();
+    me(kidless).await.assert_problem(401, "unauthorized");
+}
+
+/// The claims of a token, unverified.
+fn app_claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
 #[actix_web::test]
 async fn short_or_missing_signing_keys_are_refused() {
     assert!(TokenService::new(&auth_settings("too-short", None)).is_err());
