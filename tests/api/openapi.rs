@@ -675,3 +675,155 @@ async fn filter_patterns_admit_what_the_server_accepts() {
         );
     }
 }
+
+/// The roles an operation's `x-roles` leaves out get 403 from it, before any other check:
+/// the route table that writes `x-roles` is what the role check reads.
+#[actix_web::test]
+async fn every_operation_refuses_the_roles_its_x_roles_leave_out() {
+    let app = TestApp::spawn().await;
+    let doc = spec();
+    let mut checked = 0;
+    for (method, path, op) in operations(&doc) {
+        // Any id will do: the role is checked before the path is parsed or looked up.
+        let url = path
+            .split('/')
+            .map(|s| if s.starts_with('{') { "not-an-id" } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+        let allowed = roles_of(&op);
+        if allowed.contains(&"anonymous".to_owned()) {
+            continue;
+        }
+        let method =
+            actix_web::http::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+        for role in Role::ALL {
+            if allowed.contains(&role.as_str().to_owned()) {
+                continue;
+            }
+            let res = app
+                .request(method.clone(), &url)
+                .role(*role)
+                .raw("application/json", "{}")
+                .send()
+                .await;
+            res.assert_problem(403, "forbidden");
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "only {checked} refusals checked");
+}
+
+fn roles_of(op: &Value) -> Vec<String> {
+    op["x-roles"]
+        .as_array()
+        .expect("x-roles")
+        .iter()
+        .map(|r| r.as_str().expect("role").to_owned())
+        .collect()
+}
+
+/// Every write a partner's role admits, taken from the spec (so a new one cannot be left out),
+/// aimed at another organisation's record or link: each answers its documented 403 and
+/// changes nothing. A write route this test cannot aim fails it until it is taught.
+#[actix_web::test]
+async fn a_partner_writes_nothing_of_another_organisation_on_any_route_the_spec_opens_to_it() {
+    let app = TestApp::spawn().await;
+    let doc = spec();
+    let other: Vec<(&str, String)> = {
+        let mut made = Vec::new();
+        for (collection, body) in [
+            (
+                "companies",
+                json!({"name": "Not Yours S.p.A.", "sector": "biotech"}),
+            ),
+            (
+                "irccs",
+                json!({"name": "IRCCS Not Yours", "specialisations": ["oncology"]}),
+            ),
+            ("universities", json!({"name": "Università Not Yours"})),
+            (
+                "partners",
+                json!({"name": "Not Yours Cluster", "partner_type": "cluster"}),
+            ),
+        ] {
+            let res = app
+                .post(&format!("/api/v1/{collection}"))
+                .role(Role::Editor)
+                .json(&body)
+                .send()
+                .await;
+            res.assert_status(201);
+            made.push((collection, res.json()["id"].as_str().unwrap().to_owned()));
+        }
+        made
+    };
+    let other_org = other[0].1.clone();
+    let res = app
+        .post("/api/v1/activities")
+        .role(Role::Editor)
+        .json(&json!({"title": "Somebody else's fair"}))
+        .send()
+        .await;
+    let activity = res.json()["id"].as_str().unwrap().to_owned();
+    let res = app
+        .post(&format!("/api/v1/activities/{activity}/participants"))
+        .role(Role::Editor)
+        .json(&json!({"organisation_id": other_org, "role": "sponsor"}))
+        .send()
+        .await;
+    res.assert_status(201);
+    let participation = res.json()["id"].as_str().unwrap().to_owned();
+
+    let audit_before = app.count("audit_events");
+    let mut walked = Vec::new();
+    for (method, path, op) in operations(&doc) {
+        if method == "get" || !roles_of(&op).contains(&"partner".to_owned()) {
+            continue;
+        }
+        let (url, body) = match (method.as_str(), path.as_str()) {
+            ("patch", p) if p.starts_with("/api/v1/") && p.ends_with("/{id}") => {
+                let collection = p.trim_start_matches("/api/v1/").trim_end_matches("/{id}");
+                let id = &other
+                    .iter()
+                    .find(|(c, _)| *c == collection)
+                    .unwrap_or_else(|| panic!("teach this test {method} {path}"))
+                    .1;
+                (
+                    format!("/api/v1/{collection}/{id}"),
+                    json!({"description": "mine now"}),
+                )
+            }
+            ("post", "/api/v1/activities/{id}/participants") => (
+                format!("/api/v1/activities/{activity}/participants"),
+                json!({"organisation_id": other_org, "role": "participant"}),
+            ),
+            ("patch", "/api/v1/activities/{id}/participants/{link_id}") => (
+                format!("/api/v1/activities/{activity}/participants/{participation}"),
+                json!({"status": "withdrawn"}),
+            ),
+            _ => panic!("a partner may call {method} {path}: teach this test to aim it"),
+        };
+        assert!(
+            op["responses"]["403"].is_object(),
+            "{method} {path} does not document its 403"
+        );
+        let method_ =
+            actix_web::http::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+        let res = app
+            .request(method_, &url)
+            .role(Role::Partner)
+            .header("If-Match", "\"1\"")
+            .json(&body)
+            .send()
+            .await;
+        res.assert_problem(403, "forbidden");
+        walked.push(format!("{method} {path}"));
+    }
+    assert_eq!(
+        app.count("audit_events"),
+        audit_before,
+        "a refused write wrote"
+    );
+    // The four organisation kinds' PATCH, and a participant's POST and PATCH.
+    assert_eq!(walked.len(), 6, "{walked:?}");
+}
