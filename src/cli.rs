@@ -1,4 +1,5 @@
-//! The command line: `serve` (default), `migrate`, `seed`, `openapi`, `user create`.
+//! The command line: `serve` (default), `migrate`, `seed`, `openapi`, `user create`,
+//! `client create`.
 
 use clap::{Args, Parser, Subcommand};
 use uuid::Uuid;
@@ -38,6 +39,9 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage API clients (OAuth2 client credentials).
+    #[command(subcommand)]
+    Client(ClientCommand),
 }
 
 /// `serve` flags.
@@ -108,6 +112,29 @@ pub struct CreateUserArgs {
     /// Read the password from standard input (one line), so it never shows in `ps`.
     #[arg(long, required = true)]
     pub password_stdin: bool,
+    #[command(flatten)]
+    pub db: DbSettings,
+}
+
+/// `client` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Create an API client; prints `{"client_id": ..., "client_secret": ...}` as one JSON
+    /// line, the only time the secret is shown.
+    Create(CreateClientArgs),
+}
+
+/// `client create` flags.
+#[derive(Debug, Clone, Args)]
+pub struct CreateClientArgs {
+    /// What the client is, e.g. the partner system it serves (1 to 200 characters).
+    pub name: String,
+    /// viewer, partner, editor or admin: the client gets exactly this role's rights.
+    #[arg(long, value_parser = parse_role)]
+    pub role: Role,
+    /// The organisation a partner client acts for (required for partners, refused for others).
+    #[arg(long)]
+    pub organisation: Option<Uuid>,
     #[command(flatten)]
     pub db: DbSettings,
 }

@@ -6,7 +6,9 @@ use std::net::TcpListener;
 use uuid::Uuid;
 
 use crate::auth::tokens::random_secret;
-use crate::cli::{Command, CreateUserArgs, SeedArgs, ServeArgs, UserCommand};
+use crate::cli::{
+    ClientCommand, Command, CreateClientArgs, CreateUserArgs, SeedArgs, ServeArgs, UserCommand,
+};
 use crate::config::{Secret, Settings};
 use crate::db;
 use crate::domain::{Email, Role};
@@ -34,6 +36,7 @@ pub fn run(command: Option<Command>) -> Result<(), CommandError> {
             Ok(())
         }
         Command::User(UserCommand::Create(args)) => create_user(&args),
+        Command::Client(ClientCommand::Create(args)) => create_client(&args),
     }
 }
 
@@ -160,6 +163,61 @@ fn progress_reporter() -> impl FnMut(usize, usize) {
             }
         }
     }
+}
+
+fn create_client(args: &CreateClientArgs) -> Result<(), CommandError> {
+    let name = args.name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err("the name is 1 to 200 characters".into());
+    }
+    match (args.role, args.organisation) {
+        (Role::Partner, None) => return Err("a partner client needs --organisation ID".into()),
+        (role, Some(_)) if role != Role::Partner => {
+            return Err("only partner clients act for an organisation".into())
+        }
+        _ => {}
+    }
+    let secret = crate::auth::tokens::random_secret();
+    let hash = crate::auth::password::hash_password(&secret).map_err(|e| e.to_string())?;
+    db::ensure_database(&args.db.database_url)?;
+    db::migrate(&args.db.database_url)?;
+    let mut conn = db::connect(&args.db.database_url)?;
+    if let Some(org) = args.organisation {
+        if !organisation::exists(&mut conn, org)? {
+            return Err(format!("no organisation with id {org}").into());
+        }
+    }
+    let id = Uuid::now_v7();
+    let now = crate::db::now();
+    diesel::Connection::transaction(&mut conn, |conn| {
+        crate::models::client::insert(
+            conn,
+            &crate::models::client::NewClient {
+                id,
+                name,
+                role: args.role.as_str(),
+                organisation_id: args.organisation,
+                secret_hash: &hash,
+                created_at: now,
+                updated_at: now,
+            },
+        )?;
+        audit::record(
+            conn,
+            &audit::Actor::system(),
+            crate::domain::AuditAction::Create,
+            "api_client",
+            id,
+            Vec::new(),
+            serde_json::json!({"before": null, "after": {"name": name, "role": args.role.as_str(), "organisation_id": args.organisation}}),
+        )
+    })
+    .map_err(|e| crate::error::ApiError::from(e).to_string())?;
+    println!(
+        "{}",
+        serde_json::json!({"client_id": id, "client_secret": secret})
+    );
+    Ok(())
 }
 
 fn create_user(args: &CreateUserArgs) -> Result<(), CommandError> {

@@ -143,9 +143,9 @@ impl Modify for Security {
                 ],
                 "OAuth 2.0 token endpoint (RFC 6749), form-encoded or JSON. `password`: the \
                  hub's own admin tools (username = e-mail); its refresh token rotates on every \
-                 use of the `refresh_token` grant. `clientCredentials`: partners' machine \
-                 integrations; API clients are not enabled on this server yet, so the endpoint \
-                 answers 400 `unauthorized_client`. Scopes follow the caller's role and are \
+                 use of the `refresh_token` grant. `clientCredentials`: machine integrations (API \
+                 clients, `lshub client create`), authenticated by HTTP Basic or in the body; \
+                 no refresh token. Scopes follow the caller's role and are \
                  informational: the role decides (`x-roles`). The access token goes in \
                  `Authorization: Bearer`.",
             )),

@@ -70,6 +70,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    api_clients (id) {
+        id -> Uuid,
+        name -> Text,
+        role -> Text,
+        organisation_id -> Nullable<Uuid>,
+        secret_hash -> Text,
+        previous_secret_hash -> Nullable<Text>,
+        previous_valid_until -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int8,
+    }
+}
+
+diesel::table! {
     audit_events (id) {
         id -> Uuid,
         at -> Timestamptz,
@@ -86,12 +102,14 @@ diesel::table! {
 
 diesel::joinable!(companies -> organisations (organisation_id));
 diesel::joinable!(users -> organisations (organisation_id));
+diesel::joinable!(api_clients -> organisations (organisation_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     organisations,
     companies,
     users,
     refresh_tokens,
+    api_clients,
     audit_events
 );
 

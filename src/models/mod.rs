@@ -3,6 +3,7 @@
 pub mod activity;
 pub mod area;
 pub mod audit;
+pub mod client;
 pub mod company;
 pub mod goal;
 pub mod irccs;

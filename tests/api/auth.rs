@@ -499,14 +499,6 @@ async fn token_grants_answer_as_documented() {
         (vec![("grant_type", "")], "invalid_request"),
         (vec![("scope", "x")], "invalid_request"),
         (
-            vec![
-                ("grant_type", "client_credentials"),
-                ("client_id", "c"),
-                ("client_secret", "s"),
-            ],
-            "unauthorized_client",
-        ),
-        (
             vec![("grant_type", "password"), ("username", "a@b.example")],
             "invalid_request",
         ),

@@ -4,6 +4,7 @@ mod audit;
 mod auth;
 mod bodies;
 mod cli;
+mod clients;
 mod companies;
 mod csv;
 mod errors;

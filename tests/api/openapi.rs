@@ -169,8 +169,9 @@ fn every_operation_documents_the_statuses_its_inputs_and_checks_can_produce() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// Errors are RFC 9457 problems, but at the token and revocation endpoints, whose 400 is
-/// RFC 6749's shape (standard OAuth clients parse it).
+/// Errors are RFC 9457 problems, but at the token and revocation endpoints, whose 400 (and
+/// the token endpoint's 401 `invalid_client`) is RFC 6749's shape (standard OAuth clients
+/// parse it).
 #[test]
 fn every_error_answer_is_a_problem_or_an_oauth_error() {
     let doc = spec();
@@ -186,7 +187,8 @@ fn every_error_answer_is_a_problem_or_an_oauth_error() {
                 None => response.clone(),
             };
             let content = response["content"].as_object().expect("error content");
-            if is_auth_endpoint(&path) && code == 400 {
+            let oauth = code == 400 || (code == 401 && path == "/api/v1/auth/token");
+            if is_auth_endpoint(&path) && oauth {
                 assert_eq!(
                     content["application/json"]["schema"]["$ref"],
                     "#/components/schemas/OAuthErrorBody",

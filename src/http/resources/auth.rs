@@ -16,6 +16,7 @@ use crate::domain::Role;
 use crate::error::{stored, ApiError, OAuthErrorBody};
 use crate::http::machinery::etag::PRIVATE_REVALIDATE;
 use crate::http::machinery::problems;
+use crate::models::client::{self, ClientRow};
 use crate::models::user::{self, UserRow};
 
 /// The grants of the token endpoint.
@@ -26,8 +27,8 @@ pub enum GrantType {
     Password,
     /// `refresh_token`: rotates it.
     RefreshToken,
-    /// `client_id` and `client_secret`: partners' machine integrations (not enabled yet: 400
-    /// `unauthorized_client`).
+    /// An API client's `client_id` and `client_secret`, by HTTP Basic (`client_secret_basic`)
+    /// or in the body (`client_secret_post`): machine integrations.
     ClientCredentials,
 }
 
@@ -47,9 +48,11 @@ pub struct TokenRequest {
     pub refresh_token: Option<String>,
     /// Ignored: a token carries its role's scopes.
     pub scope: Option<String>,
-    /// Accepted for compatibility with public clients; not checked for these grants.
+    /// The API client's id (client_credentials grant, `client_secret_post`; or HTTP Basic).
+    /// Accepted and not checked for the other grants, as public clients send it.
     pub client_id: Option<String>,
-    /// The API client's secret (client_credentials grant, once API clients are enabled).
+    /// The API client's secret (client_credentials grant, `client_secret_post`; or HTTP
+    /// Basic, which RFC 6749 §2.3.1 prefers).
     pub client_secret: Option<String>,
 }
 
@@ -142,17 +145,24 @@ fn user_role(user: &UserRow) -> Result<Role, ApiError> {
 #[utoipa::path(
     post, path = "/api/v1/auth/token", tag = "auth",
     description = "OAuth 2.0 token endpoint. Grants: `password` (the hub's own admin tools; \
-        username = e-mail) and `refresh_token` (rotates: the old refresh token stops working, and \
-        presenting it again revokes every token of its family). Errors use RFC 6749's shape.",
+        username = e-mail), `refresh_token` (rotates: the old refresh token stops working, and \
+        presenting it again revokes every token of its family) and `client_credentials` (an API \
+        client, authenticated by HTTP Basic, `client_secret_basic`, or by `client_id` and \
+        `client_secret` in the body, `client_secret_post`, never both; a partner client acts for \
+        its organisation with a partner user's rights; no refresh token). Errors use RFC 6749's \
+        shape.",
     request_body(content((TokenRequest = "application/x-www-form-urlencoded"), (TokenRequest = "application/json"))),
     responses(
         (status = 200, description = "Tokens issued", body = TokenResponse,
          headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 400, description = "RFC 6749 §5.2 `error`: `invalid_request` (a missing, repeated or mistyped \
             parameter, or another media type), `invalid_grant` (wrong credentials, or a refresh token that is unknown, \
-            expired, revoked or already used), `unsupported_grant_type`, or `unauthorized_client` \
-            (`client_credentials`: API clients are not enabled on this server yet)",
+            expired, revoked or already used), or `unsupported_grant_type`",
          body = OAuthErrorBody, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 401, description = "RFC 6749 §5.2 `invalid_client`: no client credentials, an unknown \
+            client, a wrong secret or a revoked client (`client_credentials`)",
+         body = OAuthErrorBody, headers(("Cache-Control" = String, description = "`no-store`"),
+                                        ("WWW-Authenticate" = String, description = "`Basic realm=\"lshub\"`"))),
         (status = 413, response = problems::PayloadTooLarge),
         (status = 503, response = problems::Unavailable),
     )
@@ -181,10 +191,22 @@ pub async fn issue_token(
         GrantType::Password => password_grant(&pool, &hasher, request, issued).await?,
         GrantType::RefreshToken => refresh_grant(&pool, request, issued).await?,
         GrantType::ClientCredentials => {
-            return Err(ApiError::oauth(
-                "unauthorized_client",
-                "API clients are not enabled on this server yet",
-            ))
+            let client = client_grant(&pool, &hasher, &req, request).await?;
+            let role = stored(&client.role)?;
+            let access = tokens.issue(
+                client.id,
+                PrincipalKind::Client,
+                role,
+                client.organisation_id,
+            )?;
+            // RFC 6749 §4.4.3: no refresh token; the client asks again with its secret.
+            return Ok(no_store(HttpResponse::Ok().json(TokenResponse {
+                access_token: access.token,
+                token_type: "Bearer",
+                expires_in: access.expires_in,
+                refresh_token: None,
+                scope: access.scope,
+            })));
         }
     };
     let role = user_role(&user)?;
@@ -199,6 +221,91 @@ pub async fn issue_token(
 }
 
 const BAD_LOGIN: &str = "invalid username or password";
+const BAD_CLIENT: &str = "unknown client, wrong secret, or a revoked client";
+
+/// The client's id and secret, from HTTP Basic (RFC 6749 §2.3.1: each form-urlencoded, then
+/// `id:secret` in base64) or from the body; both at once is `invalid_request`, neither
+/// `invalid_client`.
+fn client_credentials(
+    req: &HttpRequest,
+    request: TokenRequest,
+) -> Result<(String, String), ApiError> {
+    let basic = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("basic")
+                .then(|| rest.trim().to_owned())
+        });
+    let in_body = request.client_id.is_some() || request.client_secret.is_some();
+    match (basic, in_body) {
+        (Some(_), true) => Err(ApiError::oauth(
+            "invalid_request",
+            "authenticate the client one way: HTTP Basic or the body, not both",
+        )),
+        (Some(encoded), false) => {
+            let decoded =
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded)
+                    .ok()
+                    .and_then(|bytes| String::from_utf8(bytes).ok())
+                    .ok_or_else(|| ApiError::oauth("invalid_client", BAD_CLIENT))?;
+            let (id, secret) = decoded
+                .split_once(':')
+                .ok_or_else(|| ApiError::oauth("invalid_client", BAD_CLIENT))?;
+            let unescape = |part: &str| {
+                url::form_urlencoded::parse(format!("v={part}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            };
+            Ok((unescape(id), unescape(secret)))
+        }
+        (None, _) => match (request.client_id, request.client_secret) {
+            (Some(id), Some(secret)) => Ok((id, secret)),
+            _ => Err(ApiError::oauth("invalid_client", BAD_CLIENT)),
+        },
+    }
+}
+
+/// Authenticates an API client; an unknown client, a wrong secret and a revoked client answer
+/// alike (401 `invalid_client` with `WWW-Authenticate: Basic`) and take alike long.
+async fn client_grant(
+    pool: &Pool,
+    hasher: &PasswordHasher,
+    req: &HttpRequest,
+    request: TokenRequest,
+) -> Result<ClientRow, ApiError> {
+    let (id, secret) = client_credentials(req, request)?;
+    let found = match Uuid::parse_str(&id) {
+        Ok(id) => {
+            db::run(pool, move |conn| {
+                client::find(conn, id).map_err(ApiError::from)
+            })
+            .await?
+        }
+        Err(_) => None,
+    };
+    let now = Utc::now();
+    let hashes = found
+        .as_ref()
+        .map(|c| c.secret_hashes(now))
+        .unwrap_or_default();
+    let mut verified = false;
+    if hashes.is_empty() {
+        hasher.verify(None, secret).await?;
+    } else {
+        for hash in hashes {
+            verified |= hasher.verify(Some(hash), secret.clone()).await?;
+        }
+    }
+    match found {
+        Some(client) if verified && client.revoked_at.is_none() => Ok(client),
+        _ => Err(ApiError::oauth("invalid_client", BAD_CLIENT)),
+    }
+}
 
 /// The refresh token a successful grant stores (its digest) and hands out.
 struct NewRefresh {
@@ -310,8 +417,8 @@ pub struct RevokeRequest {
     pub token: Option<String>,
     /// `refresh_token` or `access_token`: a hint only, whatever its value.
     pub token_type_hint: Option<String>,
-    /// A client's id (RFC 6749 §2.3.1); accepted, not checked (API clients are not enabled
-    /// yet).
+    /// A client's id (RFC 6749 §2.3.1); accepted, not checked: a refresh token names its
+    /// own user.
     pub client_id: Option<String>,
     /// A client's secret (RFC 6749 §2.3.1); accepted, not checked.
     pub client_secret: Option<String>,
@@ -383,13 +490,19 @@ pub struct MeResponse {
 )]
 pub async fn get_me(pool: Pool, principal: Principal) -> Result<HttpResponse, ApiError> {
     let id = principal.id;
-    let email = match principal.kind {
-        PrincipalKind::User => db::run(&pool, move |conn| {
-            user::find(conn, id).map_err(ApiError::from)
-        })
-        .await?
-        .map(|u| u.email),
-        PrincipalKind::Client => None,
+    let (email, name) = match principal.kind {
+        PrincipalKind::User => {
+            let user = db::run(&pool, move |conn| {
+                user::find(conn, id).map_err(ApiError::from)
+            });
+            (user.await?.map(|u| u.email), None)
+        }
+        PrincipalKind::Client => {
+            let found = db::run(&pool, move |conn| {
+                client::find(conn, id).map_err(ApiError::from)
+            });
+            (None, found.await?.map(|c| c.name))
+        }
     };
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, PRIVATE_REVALIDATE))
@@ -397,7 +510,7 @@ pub async fn get_me(pool: Pool, principal: Principal) -> Result<HttpResponse, Ap
             id,
             kind: principal.kind,
             email,
-            name: None,
+            name,
             role: principal.role,
             organisation_id: principal.organisation_id.map(Uuid::from),
         }))
