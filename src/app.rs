@@ -12,6 +12,7 @@ use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App, HttpRequest, HttpServer};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
+use crate::auth::revocation::Revocations;
 use crate::auth::{PasswordHasher, TokenService};
 use crate::config::{HttpSettings, Settings};
 use crate::db::{self, PgPool};
@@ -35,6 +36,8 @@ pub struct AppState {
     pub limits: web::Data<RequestLimits>,
     /// The cap on concurrent CSV exports.
     pub exports: web::Data<ExportPermits>,
+    /// Disabled users and revoked clients, kept current by `LISTEN`.
+    pub revocations: web::Data<Revocations>,
 }
 
 impl AppState {
@@ -48,6 +51,7 @@ impl AppState {
                 timeout: Duration::from_secs(settings.http.request_timeout_secs.max(1)),
             }),
             exports: web::Data::new(ExportPermits::new(settings.http.max_csv_exports)),
+            revocations: web::Data::from(Revocations::start(&settings.db.database_url)),
         })
     }
 }
@@ -138,6 +142,7 @@ pub fn server(
             .app_data(state.hasher.clone())
             .app_data(state.limits.clone())
             .app_data(state.exports.clone())
+            .app_data(state.revocations.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(JSON_BODY_LIMIT)

@@ -1,6 +1,7 @@
 //! Authentication and authorisation: access tokens, passwords, and the caller as an extractor.
 
 pub mod password;
+pub mod revocation;
 pub mod tokens;
 
 use std::future::{ready, Ready};
@@ -138,6 +139,9 @@ fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
     };
     let claims = tokens.verify(token)?;
     let principal = claims.principal()?;
+    req.app_data::<web::Data<revocation::Revocations>>()
+        .ok_or_else(|| ApiError::internal("the revocation set is missing from app data"))?
+        .check(principal.id)?;
     req.extensions_mut().insert(principal.clone());
     Ok(principal)
 }

@@ -287,3 +287,16 @@ diesel::define_sql_function! {
     /// their unique indexes are built from.
     fn lshub_fold(value: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
+
+/// Subscribes `conn` to `channel` (one of our constants, never input): its notifications then
+/// arrive with the connection's next round trip (`PgConnection::notifications_iter`).
+pub fn listen(conn: &mut diesel::PgConnection, channel: &'static str) -> diesel::QueryResult<()> {
+    use diesel::connection::SimpleConnection;
+    conn.batch_execute(&format!("LISTEN {channel}"))
+}
+
+/// A round trip that proves the connection alive and brings its pending notifications.
+pub fn ping_connection(conn: &mut diesel::PgConnection) -> diesel::QueryResult<()> {
+    use diesel::connection::SimpleConnection;
+    conn.batch_execute("SELECT 1")
+}

@@ -68,3 +68,11 @@ pub fn find(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<ClientRow>>
         .first(conn)
         .optional()
 }
+
+/// Every revoked client's id.
+pub fn revoked_ids(conn: &mut PgConnection) -> QueryResult<Vec<Uuid>> {
+    api_clients::table
+        .filter(api_clients::revoked_at.is_not_null())
+        .select(api_clients::id)
+        .load(conn)
+}

@@ -128,3 +128,11 @@ pub fn revoke_family(conn: &mut PgConnection, family_id: Uuid) -> QueryResult<us
         .set(refresh_tokens::revoked_at.eq(Utc::now()))
         .execute(conn)
 }
+
+/// Every disabled user's id.
+pub fn disabled_ids(conn: &mut PgConnection) -> QueryResult<Vec<Uuid>> {
+    users::table
+        .filter(users::disabled_at.is_not_null())
+        .select(users::id)
+        .load(conn)
+}

@@ -524,3 +524,89 @@ async fn token_grants_answer_as_documented() {
         .await;
     res.assert_status(200);
 }
+
+/// Disabling a user takes effect on its access tokens within a second, with no query per
+/// request (the revocation set, kept current by NOTIFY); re-enabling it admits them again. A
+/// revoked API client's tokens likewise.
+#[actix_web::test]
+async fn a_disabled_users_and_a_revoked_clients_access_tokens_are_refused_within_a_second() {
+    let app = TestApp::spawn().await;
+    let viewer = app.fixtures.users[&Role::Viewer];
+    let me = || app.get("/api/v1/me").role(Role::Viewer).send();
+    me().await.assert_status(200);
+    let within_a_second = |want: u16| {
+        let me = &me;
+        async move {
+            let started = std::time::Instant::now();
+            loop {
+                let res = me().await;
+                if res.status == want {
+                    return (started.elapsed(), res);
+                }
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(1),
+                    "still {} after a second",
+                    res.status
+                );
+                actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    };
+    app.conn()
+        .batch_execute(&format!(
+            "UPDATE users SET disabled_at = now() WHERE id = '{viewer}'"
+        ))
+        .unwrap();
+    let (took, res) = within_a_second(401).await;
+    res.assert_problem(401, "unauthorized");
+    assert!(
+        res.header("www-authenticate")
+            .is_some_and(|h| h.contains("invalid_token")),
+        "{:?}",
+        res.header("www-authenticate")
+    );
+    eprintln!("a disabled user's token was refused after {took:?}");
+    app.conn()
+        .batch_execute(&format!(
+            "UPDATE users SET disabled_at = NULL WHERE id = '{viewer}'"
+        ))
+        .unwrap();
+    within_a_second(200).await;
+
+    // A client: its token, then revoked.
+    let keys = TokenService::new(&auth_settings(JWT_SECRET, None)).unwrap();
+    let client = uuid::Uuid::now_v7();
+    app.conn()
+        .batch_execute(&format!(
+            "INSERT INTO api_clients (id, name, role, secret_hash, created_at, updated_at) \
+             VALUES ('{client}', 'probe', 'viewer', 'x', now(), now())"
+        ))
+        .unwrap();
+    let token = keys
+        .issue(client, PrincipalKind::Client, Role::Viewer, None)
+        .unwrap()
+        .token;
+    app.get("/api/v1/companies")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_status(200);
+    app.conn()
+        .batch_execute(&format!(
+            "UPDATE api_clients SET revoked_at = now() WHERE id = '{client}'"
+        ))
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let res = app.get("/api/v1/companies").bearer(&token).send().await;
+        if res.status == 401 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "still {}",
+            res.status
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
