@@ -191,6 +191,13 @@ for role in "${ROLES[@]}"; do
         run "$BASE/openapi.json"
         --header "Authorization: Bearer ${TOKENS[$role]}"
         --checks all
+        # Every check but use_after_free, whose premise (every URL of a deleted resource answers
+        # 404 afterwards) this API does not share: DELETE archives a record or revokes an API
+        # client, which stays readable with include_archived=true and whose audit trail outlives
+        # it (README "Delete archives"; "a history always covers archived records"). Schemathesis
+        # cannot be told which DELETEs archive: a per-operation setting does not reach the
+        # stateful phase. That a removed link is 404 afterwards, the integration tests show.
+        --exclude-checks use_after_free
         --phases "examples,coverage,fuzzing,stateful"
         --max-examples "$EXAMPLES"
         --seed "$SEED"

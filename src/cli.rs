@@ -127,7 +127,7 @@ pub enum ClientCommand {
 /// `client create` flags.
 #[derive(Debug, Clone, Args)]
 pub struct CreateClientArgs {
-    /// What the client is, e.g. the partner system it serves (1 to 200 characters).
+    /// What the client is, e.g. the partner system it serves (2 to 200 characters).
     pub name: String,
     /// viewer, partner, editor or admin: the client gets exactly this role's rights.
     #[arg(long, value_parser = parse_role)]

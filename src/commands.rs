@@ -167,8 +167,8 @@ fn progress_reporter() -> impl FnMut(usize, usize) {
 
 fn create_client(args: &CreateClientArgs) -> Result<(), CommandError> {
     let name = args.name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err("the name is 1 to 200 characters".into());
+    if name.chars().count() < 2 || args.name.chars().count() > 200 {
+        return Err("the name is 2 to 200 characters".into());
     }
     match (args.role, args.organisation) {
         (Role::Partner, None) => return Err("a partner client needs --organisation ID".into()),

@@ -3,7 +3,7 @@
 -- working until previous_valid_until. A partner client acts for exactly one organisation.
 CREATE TABLE api_clients (
     id                    uuid PRIMARY KEY,
-    name                  text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    name                  text NOT NULL CHECK (length(name) BETWEEN 2 AND 200),
     role                  text NOT NULL CHECK (role IN ('viewer', 'partner', 'editor', 'admin')),
     organisation_id       uuid REFERENCES organisations (id),
     secret_hash           text NOT NULL,

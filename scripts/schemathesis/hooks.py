@@ -144,12 +144,14 @@ _ABSENT: set[str] = set()
 def _current(case: Any) -> tuple[str | None, Any, bool]:
     """Reads the record a write targets: (ETag, body, whether it is live).
 
-    `POST .../restore` targets `...`; an archived record is readable only with
-    `include_archived=true` (editors and admins: README "Delete archives"), tried second.
+    `POST .../restore` and `POST .../rotate-secret` target `...`; an archived record is
+    readable only with `include_archived=true` (editors and admins: README "Delete archives"),
+    tried second.
     """
     path = case.formatted_path
-    if case.method.upper() == "POST" and path.endswith("/restore"):
-        path = path[: -len("/restore")]
+    for action in ("/restore", "/rotate-secret"):
+        if case.method.upper() == "POST" and path.endswith(action):
+            path = path[: -len(action)]
     if path in _ABSENT:
         return None, None, False
     statuses = []
@@ -556,6 +558,26 @@ def fix_references(case: Any, body: dict) -> None:
             body["organisation_id"] = own or _live_id(case, "organisations", body["organisation_id"])
 
 
+def fix_client_organisation(case: Any, body: dict, current: Any) -> None:
+    """A partner client acts for one live organisation, and no other role for any
+    (src/domain/client.rs: 422 at `/organisation_id` otherwise). For a PATCH the merged body
+    decides: the current values fill what the patch leaves out."""
+    merged = dict(current or {})
+    merged.update({k: v for k, v in body.items()})
+    role = merged.get("role")
+    if not isinstance(role, str):
+        return
+    if role == "partner":
+        org = merged.get("organisation_id")
+        if org is None or not _live(case, "organisations", org):
+            body["organisation_id"] = _live_id(case, "organisations", org)
+    elif merged.get("organisation_id") is not None:
+        if current is None:
+            body.pop("organisation_id", None)
+        else:
+            body["organisation_id"] = None
+
+
 # ---------------------------------------------------------------------------------------------
 # the hook
 
@@ -589,6 +611,8 @@ def _fix_body(case: Any, current: Any) -> None:
         (f"{API}/goals/", f"{API}/activities/")
     ):
         fix_period(body, current, "since", "until")
+    if kind == "clients":
+        fix_client_organisation(case, body, current)
     fix_references(case, body)
     if body != case.body:
         _note(case, f"body {case.body!r} -> {body!r}")

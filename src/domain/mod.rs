@@ -88,6 +88,7 @@ pub fn text_pattern(min: usize) -> String {
     }
 }
 
+pub mod client;
 pub mod contact;
 pub mod enums;
 pub mod geo;

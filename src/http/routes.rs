@@ -16,8 +16,8 @@ use super::machinery::record::{Resource as _, EDITORS};
 use super::resources::dated::{Dated, GoalPartners, Participants};
 use super::resources::links::GoalActivityLinks;
 use super::resources::{
-    activities, areas, audit, auth, companies, dated, goals, health, irccs, links, organisations,
-    partners, universities,
+    activities, areas, audit, auth, clients, companies, dated, goals, health, irccs, links,
+    organisations, partners, universities,
 };
 use crate::domain::Role;
 use crate::error::ApiError;
@@ -36,6 +36,8 @@ pub enum Access {
 pub const EVERYONE: Access = Access::Roles(Role::ALL);
 /// The hub's staff.
 pub const STAFF: Access = Access::Roles(EDITORS);
+/// Admins only: users and API clients.
+pub const ADMINS: Access = Access::Roles(clients::ADMINS);
 
 impl Access {
     /// The `x-roles` of the operation.
@@ -135,6 +137,14 @@ pub fn declare(r: &mut impl Register) {
     route!(r, auth::get_me, EVERYONE);
 
     route!(r, audit::list_audit_events, STAFF);
+    r.resource::<clients::Clients>();
+    route!(r, clients::list_clients, ADMINS);
+    route!(r, clients::create_client, ADMINS);
+    route!(r, clients::get_client, ADMINS);
+    route!(r, clients::update_client, ADMINS);
+    route!(r, clients::revoke_client, ADMINS);
+    route!(r, clients::rotate_client_secret, ADMINS);
+    route!(r, clients::client_history, ADMINS);
 
     route!(r, organisations::list_organisations, EVERYONE);
     route!(r, organisations::get_organisation, EVERYONE);

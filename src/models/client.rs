@@ -4,10 +4,14 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use crate::db::list::{Filter, KeyType, Keyed, ListQuery, Order, SortKey, Value};
 use crate::db::schema::api_clients;
+use crate::db::StoreError;
+use crate::domain::client::ClientDraft;
+use crate::domain::Role;
 
 /// An `api_clients` row.
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = api_clients, check_for_backend(diesel::pg::Pg))]
 pub struct ClientRow {
     pub id: Uuid,
@@ -75,4 +79,200 @@ pub fn revoked_ids(conn: &mut PgConnection) -> QueryResult<Vec<Uuid>> {
         .filter(api_clients::revoked_at.is_not_null())
         .select(api_clients::id)
         .load(conn)
+}
+
+/// The columns an admin writes, from a validated draft.
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = api_clients, treat_none_as_null = true)]
+struct ClientColumns<'a> {
+    name: &'a str,
+    role: &'a str,
+    organisation_id: Option<Uuid>,
+}
+
+impl<'a> From<&'a ClientDraft> for ClientColumns<'a> {
+    fn from(d: &'a ClientDraft) -> Self {
+        Self {
+            name: &d.name,
+            role: d.role.as_str(),
+            organisation_id: d.organisation_id.map(Uuid::from),
+        }
+    }
+}
+
+/// Inserts a new client with the hash of its secret; its id.
+pub fn insert_draft(
+    conn: &mut PgConnection,
+    draft: &ClientDraft,
+    secret_hash: &str,
+) -> QueryResult<Uuid> {
+    let id = Uuid::now_v7();
+    let now = crate::db::now();
+    insert(
+        conn,
+        &NewClient {
+            id,
+            name: &draft.name,
+            role: draft.role.as_str(),
+            organisation_id: draft.organisation_id.map(Uuid::from),
+            secret_hash,
+            created_at: now,
+            updated_at: now,
+        },
+    )?;
+    Ok(id)
+}
+
+/// Locks client `id` for a write: its version and revocation time.
+pub fn lock(conn: &mut PgConnection, id: Uuid) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+    api_clients::table
+        .find(id)
+        .select((api_clients::version, api_clients::revoked_at))
+        .for_update()
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| StoreError::not_found("API client"))
+}
+
+/// Rewrites what an admin writes of client `id` at `expected` version (else 412).
+pub fn update(
+    conn: &mut PgConnection,
+    id: Uuid,
+    expected: i64,
+    draft: &ClientDraft,
+) -> Result<(), StoreError> {
+    let n = diesel::update(
+        api_clients::table
+            .filter(api_clients::id.eq(id))
+            .filter(api_clients::version.eq(expected)),
+    )
+    .set((
+        ClientColumns::from(draft),
+        api_clients::updated_at.eq(crate::db::now()),
+        api_clients::version.eq(api_clients::version + 1),
+    ))
+    .execute(conn)?;
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Stale)
+    }
+}
+
+/// Revokes (`at` a time) or reinstates (`None`) client `id` at `expected` version; the new
+/// version.
+pub fn set_revoked(
+    conn: &mut PgConnection,
+    id: Uuid,
+    expected: i64,
+    at: Option<DateTime<Utc>>,
+) -> Result<i64, StoreError> {
+    diesel::update(
+        api_clients::table
+            .filter(api_clients::id.eq(id))
+            .filter(api_clients::version.eq(expected)),
+    )
+    .set((
+        api_clients::revoked_at.eq(at),
+        api_clients::updated_at.eq(crate::db::now()),
+        api_clients::version.eq(api_clients::version + 1),
+    ))
+    .returning(api_clients::version)
+    .get_result(conn)
+    .optional()?
+    .ok_or(StoreError::Stale)
+}
+
+/// Gives client `id` a new secret at `expected` version; the old one keeps working until
+/// `previous_valid_until` (now: at once). The new version.
+pub fn rotate_secret(
+    conn: &mut PgConnection,
+    id: Uuid,
+    expected: i64,
+    secret_hash: &str,
+    previous_valid_until: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    diesel::update(
+        api_clients::table
+            .filter(api_clients::id.eq(id))
+            .filter(api_clients::version.eq(expected)),
+    )
+    .set((
+        api_clients::previous_secret_hash.eq(api_clients::secret_hash.nullable()),
+        api_clients::previous_valid_until.eq(previous_valid_until),
+        api_clients::secret_hash.eq(secret_hash),
+        api_clients::updated_at.eq(crate::db::now()),
+        api_clients::version.eq(api_clients::version + 1),
+    ))
+    .returning(api_clients::version)
+    .get_result(conn)
+    .optional()?
+    .ok_or(StoreError::Stale)
+}
+
+/// Client `id`, unless absent (or revoked, unless `include_revoked`).
+pub fn load_one(
+    conn: &mut PgConnection,
+    id: Uuid,
+    include_revoked: bool,
+) -> QueryResult<Option<ClientRow>> {
+    api_clients::table
+        .find(id)
+        .filter(
+            api_clients::revoked_at
+                .is_null()
+                .or(include_revoked.into_sql::<diesel::sql_types::Bool>()),
+        )
+        .select(ClientRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// What the clients list filters on.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClientFilter {
+    /// Revoked clients too.
+    pub include_revoked: bool,
+    /// Only clients of this role.
+    pub role: Option<Role>,
+    /// Only the clients acting for this organisation.
+    pub organisation_id: Option<Uuid>,
+}
+
+/// The clients list, in creation order.
+pub fn list_query(filter: &ClientFilter, limit: Option<u32>) -> ListQuery {
+    let mut filters = Vec::new();
+    if !filter.include_revoked {
+        filters.push(Filter::Raw("revoked_at IS NULL"));
+    }
+    if let Some(role) = filter.role {
+        filters.push(Filter::Eq("role", Value::Text(role.as_str().to_owned())));
+    }
+    if let Some(org) = filter.organisation_id {
+        filters.push(Filter::Eq("organisation_id", Value::Uuid(org)));
+    }
+    ListQuery {
+        resource: "api_clients",
+        select: "SELECT *",
+        from: "FROM api_clients",
+        id_expr: "id",
+        filters,
+        order: Order::Key {
+            key: SortKey {
+                name: "id",
+                expr: "id",
+                ty: KeyType::Uuid,
+                nullable: false,
+                tie: "id",
+            },
+            desc: false,
+        },
+        limit,
+    }
+}
+
+impl Keyed for ClientRow {
+    fn id(&self) -> Uuid {
+        self.id
+    }
 }

@@ -242,3 +242,169 @@ async fn a_partner_client_is_bound_to_its_organisation_with_a_partner_users_righ
     assert_eq!(event["actor_kind"], "client");
     assert_eq!(event["actor_id"], created["client_id"]);
 }
+
+/// `/api/v1/clients`: an admin creates a client (its secret shown once, never again), reads,
+/// patches and lists it, rotates its secret with a grace period, and revokes it; each change
+/// audited.
+#[actix_web::test]
+async fn admins_manage_clients_over_the_api_and_rotate_their_secrets_with_a_grace_period() {
+    let app = TestApp::spawn().await;
+    let own = app.fixtures.partner_org.to_string();
+    let res = app
+        .post("/api/v1/clients")
+        .role(Role::Admin)
+        .json(&json!({"name": "Partner ERP", "role": "partner", "organisation_id": own}))
+        .send()
+        .await;
+    res.assert_status(201);
+    let created = res.json();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(created["role"], "partner");
+    assert_eq!(
+        res.header("location").as_deref(),
+        Some(format!("/api/v1/clients/{id}").as_str())
+    );
+    let token_with = |secret: String| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            app.post("/api/v1/auth/token")
+                .header("Authorization", &basic(&id, &secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+        }
+    };
+    token_with(secret.clone()).await.assert_status(200);
+
+    // Read and listed without any secret or hash.
+    let read = app
+        .get(&format!("/api/v1/clients/{id}"))
+        .role(Role::Admin)
+        .send()
+        .await;
+    read.assert_status(200);
+    let text = String::from_utf8_lossy(&read.body).into_owned();
+    assert!(
+        !text.contains("secret\":\"") && !text.contains("argon2"),
+        "{text}"
+    );
+    let listed = app
+        .get("/api/v1/clients?role=partner")
+        .role(Role::Admin)
+        .send()
+        .await;
+    assert_eq!(listed.json()["data"].as_array().unwrap().len(), 1);
+
+    // Validation: a partner client names its organisation; other roles none.
+    let res = app
+        .post("/api/v1/clients")
+        .role(Role::Admin)
+        .json(&json!({"name": "Lost", "role": "partner"}))
+        .send()
+        .await;
+    assert_field_error(
+        &res.assert_problem(422, "validation"),
+        "/organisation_id",
+        "required",
+    );
+    let res = app
+        .patch(&format!("/api/v1/clients/{id}"))
+        .role(Role::Admin)
+        .header("If-Match", "\"1\"")
+        .merge_patch(&json!({"role": "viewer"}))
+        .send()
+        .await;
+    assert_field_error(
+        &res.assert_problem(422, "validation"),
+        "/organisation_id",
+        "invalid_format",
+    );
+    let res = app
+        .patch(&format!("/api/v1/clients/{id}"))
+        .role(Role::Admin)
+        .header("If-Match", "\"1\"")
+        .merge_patch(&json!({"name": "Partner ERP (prod)"}))
+        .send()
+        .await;
+    res.assert_status(200);
+    assert_eq!(res.json()["version"], 2);
+
+    // Rotation with a grace period: both secrets work until it ends.
+    let res = app
+        .post(&format!("/api/v1/clients/{id}/rotate-secret"))
+        .role(Role::Admin)
+        .header("If-Match", "\"2\"")
+        .json(&json!({"grace_seconds": 3600}))
+        .send()
+        .await;
+    res.assert_status(200);
+    let rotated = res.json();
+    let new_secret = rotated["client_secret"].as_str().unwrap().to_owned();
+    assert_ne!(new_secret, secret);
+    assert!(rotated["previous_secret_valid_until"].is_string());
+    token_with(new_secret.clone()).await.assert_status(200);
+    token_with(secret.clone()).await.assert_status(200);
+    // Without one, the previous secret stops at once.
+    let res = app
+        .post(&format!("/api/v1/clients/{id}/rotate-secret"))
+        .role(Role::Admin)
+        .header("If-Match", "\"3\"")
+        .json(&json!({}))
+        .send()
+        .await;
+    res.assert_status(200);
+    let newest = res.json()["client_secret"].as_str().unwrap().to_owned();
+    assert_invalid_client(&token_with(new_secret).await);
+    assert_invalid_client(&token_with(secret).await);
+    let res = app
+        .post(&format!("/api/v1/clients/{id}/rotate-secret"))
+        .role(Role::Admin)
+        .header("If-Match", "\"4\"")
+        .json(&json!({"grace_seconds": 9999999}))
+        .send()
+        .await;
+    assert_field_error(
+        &res.assert_problem(422, "validation"),
+        "/grace_seconds",
+        "out_of_range",
+    );
+
+    // Revoked: its secret no longer gets a token, and it leaves the list.
+    let access = token_with(newest.clone()).await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.delete(&format!("/api/v1/clients/{id}"))
+        .role(Role::Admin)
+        .header("If-Match", "\"4\"")
+        .send()
+        .await
+        .assert_status(204);
+    assert_invalid_client(&token_with(newest).await);
+    let listed = app.get("/api/v1/clients").role(Role::Admin).send().await;
+    assert!(listed.json()["data"].as_array().unwrap().is_empty());
+    let started = std::time::Instant::now();
+    while app.get("/api/v1/me").bearer(&access).send().await.status != 401 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // Every change audited: create, update, two rotations, the revocation.
+    let history = app
+        .get(&format!("/api/v1/clients/{id}/history"))
+        .role(Role::Admin)
+        .send()
+        .await;
+    let page = history.json();
+    let actions: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["archive", "update", "update", "update", "create"]);
+    let text = String::from_utf8_lossy(&history.body).into_owned();
+    assert!(!text.contains("argon2"), "no hash in the trail");
+}

@@ -133,6 +133,11 @@ pub trait Resource: Send + 'static {
     fn related(_record: &Self::Response) -> Vec<Uuid> {
         Vec::new()
     }
+    /// What the create's answer shows once beside the record and never again (a new API
+    /// client's secret), if anything.
+    fn reveal(_write: &Self::Write) -> Option<Map<String, Json>> {
+        None
+    }
     /// The caller's own limits on a create body, before its shape is checked (403).
     fn check_create(_principal: &Principal, _body: &Map<String, Json>) -> Result<(), ApiError> {
         Ok(())
@@ -342,12 +347,22 @@ pub async fn create<R: Resource>(
             }
         }
         R::prepare(conn, &principal, &mut write)?;
-        insert_new::<R>(conn, &actor, parent, &write)
+        let (id, record) = insert_new::<R>(conn, &actor, parent, &write)?;
+        Ok((id, (record, R::reveal(&write))))
     })
     .await?;
-    Ok(etag::tag(&mut HttpResponse::Created(), R::version(&record))
-        .insert_header((header::LOCATION, R::location(parent, id)))
-        .json(record))
+    let (record, revealed) = record;
+    let mut builder = HttpResponse::Created();
+    let created = etag::tag(&mut builder, R::version(&record))
+        .insert_header((header::LOCATION, R::location(parent, id)));
+    Ok(match revealed {
+        Some(shown_once) => {
+            let mut answer = to_object(&record)?;
+            answer.extend(shown_once);
+            created.json(answer)
+        }
+        None => created.json(record),
+    })
 }
 
 /// Query of a single-record read.
@@ -552,7 +567,7 @@ pub async fn remove<R: Resource>(
 /// Runs `write` in one transaction with the row locked and `If-Match` checked against its
 /// version (428, 412): 404 first when its parent is absent, or when it is archived and
 /// `live_only`.
-async fn locked_write<R: Resource, T: Send + 'static>(
+pub async fn locked_write<R: Resource, T: Send + 'static>(
     call: &Call,
     parent: R::Parent,
     id: Uuid,

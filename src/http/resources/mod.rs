@@ -6,6 +6,7 @@ pub mod activities;
 pub mod areas;
 pub mod audit;
 pub mod auth;
+pub mod clients;
 pub mod companies;
 pub mod dated;
 pub mod goals;
