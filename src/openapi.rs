@@ -53,6 +53,7 @@ use crate::http::resources::companies;
         (name = "organisations", description = "Every kind of organisation, read-only"),
         (name = "goals", description = "Strategic goals and the areas of action"),
         (name = "activities", description = "Activities and the goals they serve"),
+        (name = "users", description = "The people who log in (admins)"),
         (name = "clients", description = "API clients: machine integrations' credentials (admins)"),
         (name = "audit", description = "The audit trail: who changed what, when, under which request"),
         (name = "health", description = "Probes"),

@@ -611,7 +611,7 @@ def _fix_body(case: Any, current: Any) -> None:
         (f"{API}/goals/", f"{API}/activities/")
     ):
         fix_period(body, current, "since", "until")
-    if kind == "clients":
+    if kind in ("clients", "users"):
         fix_client_organisation(case, body, current)
     fix_references(case, body)
     if body != case.body:

@@ -288,6 +288,15 @@ impl Order {
 }
 
 /// Rows a list returns: their id and the value of each sort key, for the next cursor.
+/// Rows in creation order, their ids being UUID v7: a list with no sort of its own.
+pub const BY_ID: SortKey = SortKey {
+    name: "id",
+    expr: "id",
+    ty: KeyType::Uuid,
+    nullable: false,
+    tie: "id",
+};
+
 pub trait Keyed {
     /// The row's id (the tie-breaker).
     fn id(&self) -> Uuid;

@@ -88,7 +88,7 @@ pub fn text_pattern(min: usize) -> String {
     }
 }
 
-pub mod client;
+pub mod account;
 pub mod contact;
 pub mod enums;
 pub mod geo;

@@ -17,7 +17,7 @@ use super::resources::dated::{Dated, GoalPartners, Participants};
 use super::resources::links::GoalActivityLinks;
 use super::resources::{
     activities, areas, audit, auth, clients, companies, dated, goals, health, irccs, links,
-    organisations, partners, universities,
+    organisations, partners, universities, users,
 };
 use crate::domain::Role;
 use crate::error::ApiError;
@@ -145,6 +145,14 @@ pub fn declare(r: &mut impl Register) {
     route!(r, clients::revoke_client, ADMINS);
     route!(r, clients::rotate_client_secret, ADMINS);
     route!(r, clients::client_history, ADMINS);
+    r.resource::<users::Users>();
+    route!(r, users::list_users, ADMINS);
+    route!(r, users::create_user, ADMINS);
+    route!(r, users::get_user, ADMINS);
+    route!(r, users::update_user, ADMINS);
+    route!(r, users::disable_user, ADMINS);
+    route!(r, users::enable_user, ADMINS);
+    route!(r, users::user_history, ADMINS);
 
     route!(r, organisations::list_organisations, EVERYONE);
     route!(r, organisations::get_organisation, EVERYONE);

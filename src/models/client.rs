@@ -4,10 +4,10 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use crate::db::list::{Filter, KeyType, Keyed, ListQuery, Order, SortKey, Value};
+use crate::db::list::{Filter, Keyed, ListQuery, Order, Value};
 use crate::db::schema::api_clients;
 use crate::db::StoreError;
-use crate::domain::client::ClientDraft;
+use crate::domain::account::ClientDraft;
 use crate::domain::Role;
 
 /// An `api_clients` row.
@@ -258,13 +258,7 @@ pub fn list_query(filter: &ClientFilter, limit: Option<u32>) -> ListQuery {
         id_expr: "id",
         filters,
         order: Order::Key {
-            key: SortKey {
-                name: "id",
-                expr: "id",
-                ty: KeyType::Uuid,
-                nullable: false,
-                tie: "id",
-            },
+            key: crate::db::list::BY_ID,
             desc: false,
         },
         limit,

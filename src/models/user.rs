@@ -4,10 +4,14 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use crate::db::list::{Filter, Keyed, ListQuery, Order, Value};
 use crate::db::schema::{refresh_tokens, users};
+use crate::db::StoreError;
+use crate::domain::account::UserDraft;
+use crate::domain::Role;
 
 /// A `users` row.
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
 pub struct UserRow {
     pub id: Uuid,
@@ -135,4 +139,159 @@ pub fn disabled_ids(conn: &mut PgConnection) -> QueryResult<Vec<Uuid>> {
         .filter(users::disabled_at.is_not_null())
         .select(users::id)
         .load(conn)
+}
+
+/// The columns an admin writes of a user, from a validated draft.
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = users, treat_none_as_null = true)]
+struct UserColumns<'a> {
+    role: &'a str,
+    organisation_id: Option<Uuid>,
+}
+
+/// Inserts a new user from its draft and password hash; its id.
+pub fn insert_draft(
+    conn: &mut PgConnection,
+    draft: &UserDraft,
+    password_hash: &str,
+) -> QueryResult<Uuid> {
+    let id = Uuid::now_v7();
+    let now = crate::db::now();
+    insert(
+        conn,
+        &NewUser {
+            id,
+            email: &draft.email,
+            password_hash: Some(password_hash),
+            role: draft.role.as_str(),
+            organisation_id: draft.organisation_id.map(Uuid::from),
+            created_at: now,
+            updated_at: now,
+        },
+    )?;
+    Ok(id)
+}
+
+/// Locks user `id` for a write: its version and when it was disabled.
+pub fn lock(conn: &mut PgConnection, id: Uuid) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+    users::table
+        .find(id)
+        .select((users::version, users::disabled_at))
+        .for_update()
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| StoreError::not_found("user"))
+}
+
+/// Rewrites the role and organisation of user `id` at `expected` version (else 412).
+pub fn update(
+    conn: &mut PgConnection,
+    id: Uuid,
+    expected: i64,
+    draft: &UserDraft,
+) -> Result<(), StoreError> {
+    let n = diesel::update(
+        users::table
+            .filter(users::id.eq(id))
+            .filter(users::version.eq(expected)),
+    )
+    .set((
+        UserColumns {
+            role: draft.role.as_str(),
+            organisation_id: draft.organisation_id.map(Uuid::from),
+        },
+        users::updated_at.eq(crate::db::now()),
+        users::version.eq(users::version + 1),
+    ))
+    .execute(conn)?;
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Stale)
+    }
+}
+
+/// Disables (`at` a time) or enables again (`None`) user `id` at `expected` version; the new
+/// version.
+pub fn set_disabled(
+    conn: &mut PgConnection,
+    id: Uuid,
+    expected: i64,
+    at: Option<DateTime<Utc>>,
+) -> Result<i64, StoreError> {
+    diesel::update(
+        users::table
+            .filter(users::id.eq(id))
+            .filter(users::version.eq(expected)),
+    )
+    .set((
+        users::disabled_at.eq(at),
+        users::updated_at.eq(crate::db::now()),
+        users::version.eq(users::version + 1),
+    ))
+    .returning(users::version)
+    .get_result(conn)
+    .optional()?
+    .ok_or(StoreError::Stale)
+}
+
+/// User `id`, unless absent (or disabled, unless `include_disabled`).
+pub fn load_one(
+    conn: &mut PgConnection,
+    id: Uuid,
+    include_disabled: bool,
+) -> QueryResult<Option<UserRow>> {
+    users::table
+        .find(id)
+        .filter(
+            users::disabled_at
+                .is_null()
+                .or(include_disabled.into_sql::<diesel::sql_types::Bool>()),
+        )
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// What the users list filters on.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserFilter {
+    /// Disabled users too.
+    pub include_disabled: bool,
+    /// Only users of this role.
+    pub role: Option<Role>,
+    /// Only the users acting for this organisation.
+    pub organisation_id: Option<Uuid>,
+}
+
+/// The users list, in creation order.
+pub fn list_query(filter: &UserFilter, limit: Option<u32>) -> ListQuery {
+    let mut filters = Vec::new();
+    if !filter.include_disabled {
+        filters.push(Filter::Raw("disabled_at IS NULL"));
+    }
+    if let Some(role) = filter.role {
+        filters.push(Filter::Eq("role", Value::Text(role.as_str().to_owned())));
+    }
+    if let Some(org) = filter.organisation_id {
+        filters.push(Filter::Eq("organisation_id", Value::Uuid(org)));
+    }
+    ListQuery {
+        resource: "users",
+        select: "SELECT *",
+        from: "FROM users",
+        id_expr: "id",
+        filters,
+        order: Order::Key {
+            key: crate::db::list::BY_ID,
+            desc: false,
+        },
+        limit,
+    }
+}
+
+impl Keyed for UserRow {
+    fn id(&self) -> Uuid {
+        self.id
+    }
 }

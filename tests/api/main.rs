@@ -16,3 +16,4 @@ mod relationships;
 mod seed;
 mod strategy;
 mod structure;
+mod users;

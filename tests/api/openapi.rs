@@ -204,7 +204,7 @@ fn every_error_answer_is_a_problem_or_an_oauth_error() {
     }
 }
 
-/// The parameters every list shares are declared once: the 21 lists say the same of them.
+/// The parameters every list shares are declared once: the 23 lists say the same of them.
 #[test]
 fn every_list_declares_the_shared_parameters_alike() {
     let doc = spec();
@@ -214,7 +214,7 @@ fn every_list_declares_the_shared_parameters_alike() {
         .collect();
     assert_eq!(
         lists.len(),
-        21,
+        23,
         "lists: {:?}",
         lists.iter().map(|l| &l.1).collect::<Vec<_>>()
     );
@@ -279,9 +279,9 @@ fn if_match_is_the_strong_etag_a_client_was_given() {
             assert!(!re.is_match(bad), "{method} {path}: {bad}");
         }
     }
-    // PATCH, DELETE and restore of six record kinds, PATCH and DELETE of three link kinds, an
-    // API client's PATCH, DELETE and secret rotation.
-    assert_eq!(writes, 6 * 3 + 3 * 2 + 3);
+    // PATCH, DELETE and restore of seven record kinds (users included), PATCH and DELETE of
+    // three link kinds, an API client's PATCH, DELETE and secret rotation.
+    assert_eq!(writes, 7 * 3 + 3 * 2 + 3);
 }
 
 #[test]

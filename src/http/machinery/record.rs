@@ -138,6 +138,10 @@ pub trait Resource: Send + 'static {
     fn reveal(_write: &Self::Write) -> Option<Map<String, Json>> {
         None
     }
+    /// The caller's own limits on removing record `id` (403), checked first.
+    fn check_remove(_principal: &Principal, _id: Uuid) -> Result<(), ApiError> {
+        Ok(())
+    }
     /// The caller's own limits on a create body, before its shape is checked (403).
     fn check_create(_principal: &Principal, _body: &Map<String, Json>) -> Result<(), ApiError> {
         Ok(())
@@ -528,6 +532,7 @@ pub async fn remove<R: Resource>(
     parent: R::Parent,
     id: Uuid,
 ) -> Result<HttpResponse, ApiError> {
+    R::check_remove(call.parts().1, id)?;
     let version =
         locked_write::<R, _>(
             call,

@@ -11,7 +11,7 @@ use super::organisation::Pool;
 use crate::auth::password::hash_password;
 use crate::auth::tokens::random_secret;
 use crate::auth::Principal;
-use crate::domain::client::{self as rules, ClientBody, ClientDraft};
+use crate::domain::account::{self as rules, ClientBody, ClientDraft};
 use crate::domain::{codes, AuditAction, Role};
 use crate::error::{stored, ApiError};
 use crate::http::machinery::etag;

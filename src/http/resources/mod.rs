@@ -17,6 +17,7 @@ pub mod organisation;
 pub mod organisations;
 pub mod partners;
 pub mod universities;
+pub mod users;
 
 /// The write pipeline as the dataset loader takes it: each record it creates goes through its
 /// resource's validation and insert, with its audit event, as a client's `POST` does.
