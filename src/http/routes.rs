@@ -37,7 +37,7 @@ pub const EVERYONE: Access = Access::Roles(Role::ALL);
 /// The hub's staff.
 pub const STAFF: Access = Access::Roles(EDITORS);
 /// Admins only: users and API clients.
-pub const ADMINS: Access = Access::Roles(clients::ADMINS);
+pub const ADMINS: Access = Access::Roles(super::resources::account::ADMINS);
 
 impl Access {
     /// The `x-roles` of the operation.

@@ -4,11 +4,10 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use crate::db::list::{Filter, Keyed, ListQuery, Order, Value};
+use crate::db::list::Keyed;
 use crate::db::schema::api_clients;
 use crate::db::StoreError;
 use crate::domain::account::ClientDraft;
-use crate::domain::Role;
 
 /// An `api_clients` row.
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
@@ -226,43 +225,6 @@ pub fn load_one(
         .select(ClientRow::as_select())
         .first(conn)
         .optional()
-}
-
-/// What the clients list filters on.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ClientFilter {
-    /// Revoked clients too.
-    pub include_revoked: bool,
-    /// Only clients of this role.
-    pub role: Option<Role>,
-    /// Only the clients acting for this organisation.
-    pub organisation_id: Option<Uuid>,
-}
-
-/// The clients list, in creation order.
-pub fn list_query(filter: &ClientFilter, limit: Option<u32>) -> ListQuery {
-    let mut filters = Vec::new();
-    if !filter.include_revoked {
-        filters.push(Filter::Raw("revoked_at IS NULL"));
-    }
-    if let Some(role) = filter.role {
-        filters.push(Filter::Eq("role", Value::Text(role.as_str().to_owned())));
-    }
-    if let Some(org) = filter.organisation_id {
-        filters.push(Filter::Eq("organisation_id", Value::Uuid(org)));
-    }
-    ListQuery {
-        resource: "api_clients",
-        select: "SELECT *",
-        from: "FROM api_clients",
-        id_expr: "id",
-        filters,
-        order: Order::Key {
-            key: crate::db::list::BY_ID,
-            desc: false,
-        },
-        limit,
-    }
 }
 
 impl Keyed for ClientRow {

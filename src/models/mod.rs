@@ -1,5 +1,6 @@
 //! Rows, write forms and query functions. SQL lives here and in `db::list` only.
 
+pub mod account;
 pub mod activity;
 pub mod area;
 pub mod audit;

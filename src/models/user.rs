@@ -4,11 +4,10 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use crate::db::list::{Filter, Keyed, ListQuery, Order, Value};
+use crate::db::list::Keyed;
 use crate::db::schema::{refresh_tokens, users};
 use crate::db::StoreError;
 use crate::domain::account::UserDraft;
-use crate::domain::Role;
 
 /// A `users` row.
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
@@ -251,43 +250,6 @@ pub fn load_one(
         .select(UserRow::as_select())
         .first(conn)
         .optional()
-}
-
-/// What the users list filters on.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct UserFilter {
-    /// Disabled users too.
-    pub include_disabled: bool,
-    /// Only users of this role.
-    pub role: Option<Role>,
-    /// Only the users acting for this organisation.
-    pub organisation_id: Option<Uuid>,
-}
-
-/// The users list, in creation order.
-pub fn list_query(filter: &UserFilter, limit: Option<u32>) -> ListQuery {
-    let mut filters = Vec::new();
-    if !filter.include_disabled {
-        filters.push(Filter::Raw("disabled_at IS NULL"));
-    }
-    if let Some(role) = filter.role {
-        filters.push(Filter::Eq("role", Value::Text(role.as_str().to_owned())));
-    }
-    if let Some(org) = filter.organisation_id {
-        filters.push(Filter::Eq("organisation_id", Value::Uuid(org)));
-    }
-    ListQuery {
-        resource: "users",
-        select: "SELECT *",
-        from: "FROM users",
-        id_expr: "id",
-        filters,
-        order: Order::Key {
-            key: crate::db::list::BY_ID,
-            desc: false,
-        },
-        limit,
-    }
 }
 
 impl Keyed for UserRow {

@@ -4,9 +4,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::account::{self, AccountFilters, ADMINS};
 use super::organisation::Pool;
 use crate::auth::password::hash_password;
 use crate::auth::tokens::random_secret;
@@ -15,16 +16,14 @@ use crate::domain::account::{self as rules, ClientBody, ClientDraft};
 use crate::domain::{codes, AuditAction, Role};
 use crate::error::{stored, ApiError};
 use crate::http::machinery::etag;
-use crate::http::machinery::list::{serve_list, ListKind, ListRequest, PageResponse};
+use crate::http::machinery::list::{ListKind, ListRequest, PageResponse};
 use crate::http::machinery::problems;
 use crate::http::machinery::record::{self, top_level, Call, Locked, Removal, Resource};
 use crate::http::machinery::schema::request_bodies;
+use crate::models::account::CLIENTS;
 use crate::models::audit;
-use crate::models::client::{self as model, ClientFilter, ClientRow};
+use crate::models::client::{self as model, ClientRow};
 use crate::models::link::is_live;
-
-/// Only admins manage API clients.
-pub const ADMINS: &[Role] = &[Role::Admin];
 
 /// An API client, as read: never its secret, nor any hash of it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -211,22 +210,11 @@ impl ListKind for Clients {
     ];
 }
 
-/// Filters of `GET /clients`.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ClientFilters {
-    /// Only clients of this role.
-    pub role: Option<Role>,
-    /// Only the clients acting for this organisation.
-    pub organisation_id: Option<Uuid>,
-}
-
 /// List API clients.
 #[utoipa::path(
     get, path = "/api/v1/clients", tag = "clients",
     description = "In creation order; keyset-paginated. Revoked clients only with `include_archived=true`.",
-    params(ListRequest<Clients, ClientFilters>),
+    params(ListRequest<Clients, AccountFilters>),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of clients (or CSV)",
@@ -241,23 +229,16 @@ pub async fn list_clients(
     pool: Pool,
     principal: Principal,
     req: HttpRequest,
-    query: ListRequest<Clients, ClientFilters>,
+    query: ListRequest<Clients, AccountFilters>,
 ) -> Result<HttpResponse, ApiError> {
-    let (params, query) = query.into_parts();
-    let filter = ClientFilter {
-        include_revoked: principal
-            .check_include_archived(params.include_archived.unwrap_or(false))?,
-        role: query.role,
-        organisation_id: query.organisation_id,
-    };
-    serve_list(
+    let parts = query.into_parts();
+    account::list::<Clients, ClientRow, ClientResponse>(
         &pool,
         &principal,
         &req,
-        &params,
-        model::list_query(&filter, None),
-        Clients::CSV_COLUMNS,
-        |_conn, rows: Vec<ClientRow>| rows.into_iter().map(ClientResponse::try_from).collect(),
+        parts,
+        CLIENTS,
+        ClientResponse::try_from,
     )
     .await
 }

@@ -2,6 +2,7 @@
 //! for the pipeline, and its thin handlers. Who may call each handler is declared in
 //! `http::routes`.
 
+pub mod account;
 pub mod activities;
 pub mod areas;
 pub mod audit;

@@ -2,24 +2,25 @@
 
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value as Json};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::clients::ADMINS;
+use super::account::{self, AccountFilters, ADMINS};
 use super::organisation::Pool;
 use crate::auth::password::hash_password;
 use crate::auth::Principal;
 use crate::domain::account::{self as rules, UserBody, UserDraft};
 use crate::domain::{codes, Role};
 use crate::error::{stored, ApiError};
-use crate::http::machinery::list::{serve_list, ListKind, ListRequest, PageResponse};
+use crate::http::machinery::list::{ListKind, ListRequest, PageResponse};
 use crate::http::machinery::problems;
 use crate::http::machinery::record::{top_level, Locked, Removal, Resource};
 use crate::http::machinery::schema::request_bodies;
+use crate::models::account::USERS;
 use crate::models::link::is_live;
-use crate::models::user::{self as model, UserFilter, UserRow};
+use crate::models::user::{self as model, UserRow};
 
 /// A user, as read: never a password or its hash.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -188,22 +189,11 @@ impl ListKind for Users {
     ];
 }
 
-/// Filters of `GET /users`.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct UserFilters {
-    /// Only users of this role.
-    pub role: Option<Role>,
-    /// Only the users acting for this organisation.
-    pub organisation_id: Option<Uuid>,
-}
-
 /// List users.
 #[utoipa::path(
     get, path = "/api/v1/users", tag = "users",
     description = "In creation order; keyset-paginated. Disabled users only with `include_archived=true`.",
-    params(ListRequest<Users, UserFilters>),
+    params(ListRequest<Users, AccountFilters>),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of users (or CSV)",
@@ -218,23 +208,16 @@ pub async fn list_users(
     pool: Pool,
     principal: Principal,
     req: HttpRequest,
-    query: ListRequest<Users, UserFilters>,
+    query: ListRequest<Users, AccountFilters>,
 ) -> Result<HttpResponse, ApiError> {
-    let (params, query) = query.into_parts();
-    let filter = UserFilter {
-        include_disabled: principal
-            .check_include_archived(params.include_archived.unwrap_or(false))?,
-        role: query.role,
-        organisation_id: query.organisation_id,
-    };
-    serve_list(
+    let parts = query.into_parts();
+    account::list::<Users, UserRow, UserResponse>(
         &pool,
         &principal,
         &req,
-        &params,
-        model::list_query(&filter, None),
-        Users::CSV_COLUMNS,
-        |_conn, rows: Vec<UserRow>| rows.into_iter().map(UserResponse::try_from).collect(),
+        parts,
+        USERS,
+        UserResponse::try_from,
     )
     .await
 }
