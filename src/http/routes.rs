@@ -127,6 +127,14 @@ macro_rules! writable_routes {
     };
 }
 
+/// The routes of a resource only admins may call at all (users, API clients).
+macro_rules! admin_routes {
+    ($r:expr, $module:ident, $resource:ty: $($handler:ident),+ $(,)?) => {
+        $r.resource::<$resource>();
+        $(route!($r, $module::$handler, ADMINS);)+
+    };
+}
+
 /// Every route of the service.
 pub fn declare(r: &mut impl Register) {
     route!(r, health::healthz, Access::Anonymous);
@@ -137,22 +145,14 @@ pub fn declare(r: &mut impl Register) {
     route!(r, auth::get_me, EVERYONE);
 
     route!(r, audit::list_audit_events, STAFF);
-    r.resource::<clients::Clients>();
-    route!(r, clients::list_clients, ADMINS);
-    route!(r, clients::create_client, ADMINS);
-    route!(r, clients::get_client, ADMINS);
-    route!(r, clients::update_client, ADMINS);
-    route!(r, clients::revoke_client, ADMINS);
-    route!(r, clients::rotate_client_secret, ADMINS);
-    route!(r, clients::client_history, ADMINS);
-    r.resource::<users::Users>();
-    route!(r, users::list_users, ADMINS);
-    route!(r, users::create_user, ADMINS);
-    route!(r, users::get_user, ADMINS);
-    route!(r, users::update_user, ADMINS);
-    route!(r, users::disable_user, ADMINS);
-    route!(r, users::enable_user, ADMINS);
-    route!(r, users::user_history, ADMINS);
+    admin_routes! {
+        r, clients, clients::Clients: list_clients, create_client, get_client, update_client,
+            revoke_client, rotate_client_secret, client_history
+    }
+    admin_routes! {
+        r, users, users::Users: list_users, create_user, get_user, update_user, disable_user,
+            enable_user, user_history
+    }
 
     route!(r, organisations::list_organisations, EVERYONE);
     route!(r, organisations::get_organisation, EVERYONE);
