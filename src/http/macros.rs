@@ -167,7 +167,8 @@ macro_rules! record_table_storage {
             (): (),
             id: uuid::Uuid,
         ) -> Result<$crate::http::machinery::record::Locked, $crate::error::ApiError> {
-            let (version, archived_at) = rows::lock(conn, $table, Self::ENTITY, id)?;
+            let (version, archived_at) =
+                rows::lock(conn, rows::Archivable::new($table), Self::ENTITY, id)?;
             Ok($crate::http::machinery::record::Locked {
                 version,
                 archived_at,
@@ -197,7 +198,13 @@ macro_rules! record_table_storage {
             expected: i64,
             archived_at: Option<chrono::DateTime<chrono::Utc>>,
         ) -> Result<i64, $crate::error::ApiError> {
-            Ok(rows::set_archived(conn, $table, id, expected, archived_at)?)
+            Ok(rows::set_archived(
+                conn,
+                rows::Archivable::new($table),
+                id,
+                expected,
+                archived_at,
+            )?)
         }
     };
 }

@@ -4,12 +4,13 @@ use uuid::Uuid;
 
 use crate::db::list::{Filter, ListQuery, Order, Value, BY_ID};
 use crate::domain::Role;
+use crate::models::record::Archivable;
 
-/// A table of accounts: its name, and the condition of its active rows.
+/// A table of accounts: its name and archive column, and the condition of its active rows.
 #[derive(Debug, Clone, Copy)]
 pub struct AccountTable {
-    /// `users` or `api_clients`.
-    pub table: &'static str,
+    /// `users` or `api_clients`, and the column that disables or revokes a row.
+    pub archivable: Archivable,
     /// `FROM <table>`.
     pub from: &'static str,
     /// The condition an active (not disabled, not revoked) row meets.
@@ -18,14 +19,20 @@ pub struct AccountTable {
 
 /// The users' table.
 pub const USERS: AccountTable = AccountTable {
-    table: "users",
+    archivable: Archivable {
+        table: "users",
+        archived: "disabled_at",
+    },
     from: "FROM users",
     active: "disabled_at IS NULL",
 };
 
 /// The API clients' table.
 pub const CLIENTS: AccountTable = AccountTable {
-    table: "api_clients",
+    archivable: Archivable {
+        table: "api_clients",
+        archived: "revoked_at",
+    },
     from: "FROM api_clients",
     active: "revoked_at IS NULL",
 };
@@ -54,7 +61,7 @@ pub fn list_query(t: AccountTable, filter: &AccountFilter, limit: Option<u32>) -
         filters.push(Filter::Eq("organisation_id", Value::Uuid(org)));
     }
     ListQuery {
-        resource: t.table,
+        resource: t.archivable.table,
         select: "SELECT *",
         from: t.from,
         id_expr: "id",

@@ -7,7 +7,7 @@ use serde_json::{Map, Value as Json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::db::list::{Filter, KeyType, Keyed, ListQuery, Order, SortKey, Value};
+use crate::db::list::{Filter, Keyed, ListQuery, Order, Value, BY_ID};
 use crate::db::schema::audit_events;
 use crate::domain::AuditAction;
 
@@ -69,15 +69,6 @@ impl Keyed for AuditEvent {
         self.id
     }
 }
-
-/// Events by id: UUID v7, so in the order they committed.
-const BY_ID: SortKey = SortKey {
-    name: "id",
-    expr: "id",
-    ty: KeyType::Uuid,
-    nullable: false,
-    tie: "id",
-};
 
 /// What the audit log filters on; every filter is served by an index.
 #[derive(Debug, Clone, Default, PartialEq)]

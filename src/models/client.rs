@@ -122,17 +122,6 @@ pub fn insert_draft(
     Ok(id)
 }
 
-/// Locks client `id` for a write: its version and revocation time.
-pub fn lock(conn: &mut PgConnection, id: Uuid) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
-    api_clients::table
-        .find(id)
-        .select((api_clients::version, api_clients::revoked_at))
-        .for_update()
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| StoreError::not_found("API client"))
-}
-
 /// Rewrites what an admin writes of client `id` at `expected` version (else 412).
 pub fn update(
     conn: &mut PgConnection,
@@ -156,30 +145,6 @@ pub fn update(
     } else {
         Err(StoreError::Stale)
     }
-}
-
-/// Revokes (`at` a time) or reinstates (`None`) client `id` at `expected` version; the new
-/// version.
-pub fn set_revoked(
-    conn: &mut PgConnection,
-    id: Uuid,
-    expected: i64,
-    at: Option<DateTime<Utc>>,
-) -> Result<i64, StoreError> {
-    diesel::update(
-        api_clients::table
-            .filter(api_clients::id.eq(id))
-            .filter(api_clients::version.eq(expected)),
-    )
-    .set((
-        api_clients::revoked_at.eq(at),
-        api_clients::updated_at.eq(crate::db::now()),
-        api_clients::version.eq(api_clients::version + 1),
-    ))
-    .returning(api_clients::version)
-    .get_result(conn)
-    .optional()?
-    .ok_or(StoreError::Stale)
 }
 
 /// Gives client `id` a new secret at `expected` version; the old one keeps working until

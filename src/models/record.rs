@@ -1,5 +1,6 @@
-//! Row operations every versioned, archivable table shares (goals, activities): the lock taken
-//! before a write and the archive switch, both under the version guard.
+//! Row operations every versioned, archivable table shares (goals, activities, users, API
+//! clients): the lock taken before a write and the archive switch, both under the version
+//! guard.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -7,6 +8,26 @@ use diesel::sql_types::{BigInt, Nullable, Timestamptz, Uuid as SqlUuid};
 use uuid::Uuid;
 
 use crate::db::StoreError;
+
+/// A versioned table whose rows are archived by a timestamp column: `archived_at`, or a
+/// user's `disabled_at`, a client's `revoked_at`. Both names are constants of ours, never input.
+#[derive(Debug, Clone, Copy)]
+pub struct Archivable {
+    /// The table.
+    pub table: &'static str,
+    /// The column whose time archives a row (null: live).
+    pub archived: &'static str,
+}
+
+impl Archivable {
+    /// `table`, archived by `archived_at`.
+    pub const fn new(table: &'static str) -> Self {
+        Self {
+            table,
+            archived: "archived_at",
+        }
+    }
+}
 
 #[derive(QueryableByName)]
 struct Locked {
@@ -16,16 +37,16 @@ struct Locked {
     archived_at: Option<DateTime<Utc>>,
 }
 
-/// Locks row `id` of `table` (a constant of ours, never input) for update; its version and
-/// archive time, or 404 naming `entity`.
+/// Locks row `id` of `t` for update; its version and archive time, or 404 naming `entity`.
 pub fn lock(
     conn: &mut PgConnection,
-    table: &'static str,
+    t: Archivable,
     entity: &'static str,
     id: Uuid,
 ) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
     diesel::sql_query(format!(
-        "SELECT version, archived_at FROM {table} WHERE id = $1 FOR UPDATE"
+        "SELECT version, {} AS archived_at FROM {} WHERE id = $1 FOR UPDATE",
+        t.archived, t.table
     ))
     .bind::<SqlUuid, _>(id)
     .get_result::<Locked>(conn)
@@ -40,17 +61,19 @@ struct Version {
     version: i64,
 }
 
-/// Sets or clears `archived_at` of row `id` if it is at `expected` (else 412); the new version.
+/// Sets or clears the archive time of row `id` of `t` if it is at `expected` (else 412); the
+/// new version.
 pub fn set_archived(
     conn: &mut PgConnection,
-    table: &'static str,
+    t: Archivable,
     id: Uuid,
     expected: i64,
     archived_at: Option<DateTime<Utc>>,
 ) -> Result<i64, StoreError> {
     diesel::sql_query(format!(
-        "UPDATE {table} SET archived_at = $1, updated_at = $2, version = version + 1 \
-         WHERE id = $3 AND version = $4 RETURNING version"
+        "UPDATE {} SET {} = $1, updated_at = $2, version = version + 1 \
+         WHERE id = $3 AND version = $4 RETURNING version",
+        t.table, t.archived
     ))
     .bind::<Nullable<Timestamptz>, _>(archived_at)
     .bind::<Timestamptz, _>(crate::db::now())

@@ -171,17 +171,6 @@ pub fn insert_draft(
     Ok(id)
 }
 
-/// Locks user `id` for a write: its version and when it was disabled.
-pub fn lock(conn: &mut PgConnection, id: Uuid) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
-    users::table
-        .find(id)
-        .select((users::version, users::disabled_at))
-        .for_update()
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| StoreError::not_found("user"))
-}
-
 /// Rewrites the role and organisation of user `id` at `expected` version (else 412).
 pub fn update(
     conn: &mut PgConnection,
@@ -208,30 +197,6 @@ pub fn update(
     } else {
         Err(StoreError::Stale)
     }
-}
-
-/// Disables (`at` a time) or enables again (`None`) user `id` at `expected` version; the new
-/// version.
-pub fn set_disabled(
-    conn: &mut PgConnection,
-    id: Uuid,
-    expected: i64,
-    at: Option<DateTime<Utc>>,
-) -> Result<i64, StoreError> {
-    diesel::update(
-        users::table
-            .filter(users::id.eq(id))
-            .filter(users::version.eq(expected)),
-    )
-    .set((
-        users::disabled_at.eq(at),
-        users::updated_at.eq(crate::db::now()),
-        users::version.eq(users::version + 1),
-    ))
-    .returning(users::version)
-    .get_result(conn)
-    .optional()?
-    .ok_or(StoreError::Stale)
 }
 
 /// User `id`, unless absent (or disabled, unless `include_disabled`).

@@ -24,6 +24,7 @@ use crate::models::account::CLIENTS;
 use crate::models::audit;
 use crate::models::client::{self as model, ClientRow};
 use crate::models::link::is_live;
+use crate::models::record as rows;
 
 /// An API client, as read: never its secret, nor any hash of it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -142,7 +143,7 @@ impl Resource for Clients {
     }
 
     fn lock(conn: &mut diesel::PgConnection, (): (), id: Uuid) -> Result<Locked, ApiError> {
-        let (version, archived_at) = model::lock(conn, id)?;
+        let (version, archived_at) = rows::lock(conn, CLIENTS.archivable, Self::NOUN, id)?;
         Ok(Locked {
             version,
             archived_at,
@@ -176,7 +177,13 @@ impl Resource for Clients {
         expected: i64,
         archived_at: Option<DateTime<Utc>>,
     ) -> Result<i64, ApiError> {
-        Ok(model::set_revoked(conn, id, expected, archived_at)?)
+        Ok(rows::set_archived(
+            conn,
+            CLIENTS.archivable,
+            id,
+            expected,
+            archived_at,
+        )?)
     }
 
     fn load(
@@ -377,17 +384,12 @@ pub async fn rotate_client_secret(
         0
     } else {
         let map = crate::http::machinery::body::parse_object(&body)?;
-        let rotate: RotateSecret = serde_json::from_value(Json::Object(map))
-            .map_err(|e| ApiError::invalid("/grace_seconds", "invalid_type", e.to_string()))?;
-        rotate.grace_seconds
+        crate::domain::rules::validate(map, |r: RotateSecret, errors| {
+            errors
+                .range("/grace_seconds", Some(r.grace_seconds), 0, MAX_GRACE_SECS)
+                .unwrap_or(0)
+        })?
     };
-    if !(0..=MAX_GRACE_SECS).contains(&grace) {
-        return Err(ApiError::invalid(
-            "/grace_seconds",
-            codes::OUT_OF_RANGE,
-            format!("0 to {MAX_GRACE_SECS} seconds"),
-        ));
-    }
     let secret = random_secret();
     let hash = web::block(move || hash_password(&secret).map(|h| (secret, h)))
         .await

@@ -20,6 +20,7 @@ use crate::http::machinery::record::{top_level, Locked, Removal, Resource};
 use crate::http::machinery::schema::request_bodies;
 use crate::models::account::USERS;
 use crate::models::link::is_live;
+use crate::models::record as rows;
 use crate::models::user::{self as model, UserRow};
 
 /// A user, as read: never a password or its hash.
@@ -121,7 +122,7 @@ impl Resource for Users {
     }
 
     fn lock(conn: &mut diesel::PgConnection, (): (), id: Uuid) -> Result<Locked, ApiError> {
-        let (version, archived_at) = model::lock(conn, id)?;
+        let (version, archived_at) = rows::lock(conn, USERS.archivable, Self::NOUN, id)?;
         Ok(Locked {
             version,
             archived_at,
@@ -156,7 +157,13 @@ impl Resource for Users {
         expected: i64,
         archived_at: Option<DateTime<Utc>>,
     ) -> Result<i64, ApiError> {
-        Ok(model::set_disabled(conn, id, expected, archived_at)?)
+        Ok(rows::set_archived(
+            conn,
+            USERS.archivable,
+            id,
+            expected,
+            archived_at,
+        )?)
     }
 
     fn load(
