@@ -35,6 +35,7 @@ impl Revocations {
     /// listener thread that ends when the set is dropped.
     pub fn start(database_url: &str) -> Arc<Self> {
         let this = Arc::new(Self::default());
+        let database_url = &listener_url(database_url);
         let mut conn = crate::db::connect(database_url).ok();
         if let Some(c) = conn.as_mut() {
             if crate::db::listen(c, CHANNEL).is_err() || this.reload(c).is_err() {
@@ -93,6 +94,20 @@ impl Revocations {
 
     fn forget(&self) {
         *self.revoked.write().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+}
+
+/// The database URL with the listener's own `application_name`, so an operator (or a test)
+/// sees which connection it is in `pg_stat_activity`.
+fn listener_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            parsed
+                .query_pairs_mut()
+                .append_pair("application_name", "lshub-revocations");
+            parsed.to_string()
+        }
+        Err(_) => url.to_owned(),
     }
 }
 

@@ -610,3 +610,45 @@ async fn a_disabled_users_and_a_revoked_clients_access_tokens_are_refused_within
         actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// When the listener's connection dies, a revocation committed meanwhile is never heard: the
+/// replica answers 503 until it has reconnected and reloaded the set from the tables, and the
+/// reloaded set refuses the user disabled while nobody listened.
+#[actix_web::test]
+async fn a_revocation_missed_while_the_listener_is_down_is_found_by_the_reload() {
+    let app = TestApp::spawn().await;
+    let viewer = app.fixtures.users[&Role::Viewer];
+    let me = || app.get("/api/v1/me").role(Role::Viewer).send();
+    me().await.assert_status(200);
+    let mut conn = app.conn();
+    conn.batch_execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = 'lshub-revocations' AND datname = current_database()",
+    )
+    .unwrap();
+    conn.batch_execute(&format!(
+        "UPDATE users SET disabled_at = now() WHERE id = '{viewer}'"
+    ))
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut seen = Vec::new();
+    loop {
+        let res = me().await;
+        if seen.last() != Some(&res.status) {
+            seen.push(res.status);
+        }
+        if res.status == 401 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "statuses so far: {seen:?}"
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        seen.contains(&503),
+        "no 503 while the set was unknown: {seen:?}"
+    );
+    assert!(seen.iter().all(|s| [200, 503, 401].contains(s)), "{seen:?}");
+}
