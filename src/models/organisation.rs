@@ -128,6 +128,9 @@ pub trait KindTable: DetailRow {
     const FROM: &'static str;
     /// What the kind's list filters on besides [`OrganisationFilter`].
     type Filter;
+    /// The detail column, unique across the kind's records (live or archived), that names a
+    /// record besides its name: a company's VAT number, a university's ROR id.
+    const NATURAL_KEY: Option<&'static str> = None;
     /// The kind's own conditions, over `o` and `d`.
     fn conditions(filter: &Self::Filter) -> Vec<Filter>;
 }
@@ -235,6 +238,10 @@ pub trait PointRead: Sized {
         id: Uuid,
         include_archived: bool,
     ) -> QueryResult<Option<OrgRecord<Self>>>;
+
+    /// The live organisations among `ids` with their details, in no particular order (a bulk
+    /// write's, in one statement).
+    fn load_many(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Vec<OrgRecord<Self>>>;
 }
 
 /// Implements [`PointRead`] for the detail row `$row` of table `$table`.
@@ -266,6 +273,30 @@ macro_rules! point_read {
                             detail,
                             score: None,
                         })
+                    })
+            }
+
+            fn load_many(
+                conn: &mut diesel::PgConnection,
+                ids: &[uuid::Uuid],
+            ) -> diesel::QueryResult<Vec<$crate::models::organisation::OrgRecord<Self>>> {
+                use $crate::db::schema::{organisations, $table};
+                use $crate::models::organisation::{OrgRecord, OrganisationRow};
+                organisations::table
+                    .inner_join($table::table)
+                    .filter(organisations::id.eq_any(ids))
+                    .filter(organisations::archived_at.is_null())
+                    .select((OrganisationRow::as_select(), <$row>::as_select()))
+                    .load::<(OrganisationRow, $row)>(conn)
+                    .map(|found| {
+                        found
+                            .into_iter()
+                            .map(|(organisation, detail)| OrgRecord {
+                                organisation,
+                                detail,
+                                score: None,
+                            })
+                            .collect()
                     })
             }
         }
@@ -520,16 +551,13 @@ pub fn live_id_by_name(
 }
 
 /// Inserts many new organisations of `kind` with their details, created at `now`, in a
-/// statement a table, with one `create` audit event each whose changes `describe` gives;
-/// their ids, in order. For bulk loads: the API's creates go through the write pipeline.
-pub fn insert_all<D: DetailWrite>(
+/// statement a table; their ids, in order. The caller writes their audit events.
+pub fn insert_rows<D: DetailWrite>(
     conn: &mut PgConnection,
-    actor: &super::audit::Actor,
     kind: OrganisationKind,
     now: DateTime<Utc>,
-    rows: &[(OrganisationDraft, D::Draft)],
-    describe: impl Fn(&OrganisationDraft) -> serde_json::Value,
-) -> QueryResult<Vec<OrganisationId>> {
+    rows: &[(&OrganisationDraft, &D::Draft)],
+) -> QueryResult<Vec<Uuid>> {
     let ids: Vec<Uuid> = rows.iter().map(|_| Uuid::now_v7()).collect();
     let identities: Vec<_> = rows
         .iter()
@@ -538,7 +566,7 @@ pub fn insert_all<D: DetailWrite>(
             (
                 organisations::id.eq(*id),
                 organisations::kind.eq(kind.as_str()),
-                OrganisationFields::from(fields),
+                OrganisationFields::from(*fields),
                 organisations::created_at.eq(now),
                 organisations::updated_at.eq(now),
             )
@@ -548,8 +576,24 @@ pub fn insert_all<D: DetailWrite>(
         .values(&identities)
         .execute(conn)?;
     let details: Vec<(Uuid, &D::Draft)> =
-        ids.iter().copied().zip(rows.iter().map(|r| &r.1)).collect();
+        ids.iter().copied().zip(rows.iter().map(|r| r.1)).collect();
     D::insert_all(conn, &details)?;
+    Ok(ids)
+}
+
+/// Inserts many new organisations of `kind` with their details, as [`insert_rows`] does, with
+/// one `create` audit event each whose changes `describe` gives; their ids, in order. For the
+/// synthetic load: the API's creates and imports go through the write pipeline.
+pub fn insert_all<D: DetailWrite>(
+    conn: &mut PgConnection,
+    actor: &super::audit::Actor,
+    kind: OrganisationKind,
+    now: DateTime<Utc>,
+    rows: &[(OrganisationDraft, D::Draft)],
+    describe: impl Fn(&OrganisationDraft) -> serde_json::Value,
+) -> QueryResult<Vec<OrganisationId>> {
+    let refs: Vec<_> = rows.iter().map(|(f, d)| (f, d)).collect();
+    let ids = insert_rows::<D>(conn, kind, now, &refs)?;
     super::audit::record_all(
         conn,
         actor,
@@ -561,6 +605,85 @@ pub fn insert_all<D: DetailWrite>(
             .collect(),
     )?;
     Ok(ids.into_iter().map(OrganisationId::new).collect())
+}
+
+/// Locks the live organisations of `kind` among `ids` for update; their versions.
+pub fn lock_all(
+    conn: &mut PgConnection,
+    kind: OrganisationKind,
+    ids: &[Uuid],
+) -> QueryResult<Vec<(Uuid, i64)>> {
+    organisations::table
+        .filter(organisations::id.eq_any(ids))
+        .filter(organisations::kind.eq(kind.as_str()))
+        .filter(organisations::archived_at.is_null())
+        .select((organisations::id, organisations::version))
+        .for_update()
+        .load(conn)
+}
+
+/// A name looked up among the live organisations of a kind.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct NameMatch {
+    /// The name's folded form, the one names are unique in.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub key: String,
+    /// The live organisation of the kind with that folded name, if any.
+    #[diesel(sql_type = Nullable<diesel::sql_types::Uuid>)]
+    pub id: Option<Uuid>,
+}
+
+/// For each of `names`, in order, its folded form and the live organisation of `kind` that has
+/// it: one statement however many names (an import's), each an index lookup.
+pub fn match_names(
+    conn: &mut PgConnection,
+    kind: OrganisationKind,
+    names: &[String],
+) -> QueryResult<Vec<NameMatch>> {
+    use diesel::sql_types::{Array, Text};
+    diesel::sql_query(
+        "SELECT lshub_fold(n.name) AS key, o.id \
+         FROM unnest($1::text[]) WITH ORDINALITY AS n(name, position) \
+         LEFT JOIN organisations o \
+           ON o.kind = $2 AND o.archived_at IS NULL AND o.name_key = lshub_fold(n.name) \
+         ORDER BY n.position",
+    )
+    .bind::<Array<Text>, _>(names)
+    .bind::<Text, _>(kind.as_str())
+    .load(conn)
+}
+
+/// An organisation found by its kind's natural key.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct KeyMatch {
+    /// The key, as stored.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub key: String,
+    /// The organisation.
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub id: Uuid,
+    /// Whether it is archived (the key stays taken).
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub archived: bool,
+}
+
+/// The organisations of the kind `D` details whose natural key is one of `keys` (none when the
+/// kind has no natural key), in one statement.
+pub fn match_natural_keys<D: KindTable>(
+    conn: &mut PgConnection,
+    keys: &[String],
+) -> QueryResult<Vec<KeyMatch>> {
+    let Some(column) = D::NATURAL_KEY else {
+        return Ok(Vec::new());
+    };
+    // `column` and `FROM` are the kind's constants, never input.
+    diesel::sql_query(format!(
+        "SELECT d.{column} AS key, o.id, o.archived_at IS NOT NULL AS archived {} \
+         WHERE d.{column} = ANY($1)",
+        D::FROM
+    ))
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(keys)
+    .load(conn)
 }
 
 /// True when the registry holds no organisation, live or archived.

@@ -67,6 +67,7 @@ impl KindTable for UniversityDetail {
     const FROM: &'static str =
         "FROM organisations o JOIN universities d ON d.organisation_id = o.id";
     type Filter = UniversityFilter;
+    const NATURAL_KEY: Option<&'static str> = Some("ror_id");
 
     fn conditions(filter: &UniversityFilter) -> Vec<Filter> {
         let mut filters = Vec::new();

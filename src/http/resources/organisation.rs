@@ -17,11 +17,12 @@ use crate::domain::organisation::{self, KindBody, OrganisationDraft};
 use crate::domain::OrganisationId;
 use crate::domain::{self, OrganisationKind, Role};
 use crate::error::{stored, ApiError};
+use crate::http::machinery::import::{Importable, NaturalKey};
 use crate::http::machinery::list::{ListKind, ListParams};
 use crate::http::machinery::record::{top_level, Locked, Resource, EDITORS, PARTNERS_AND_EDITORS};
 use crate::models::organisation::{
-    self as org_model, DetailWrite, KindTable, OrgRecord, OrganisationFilter, OrganisationRow,
-    PointRead,
+    self as org_model, DetailWrite, KeyMatch, KindTable, NameMatch, OrgRecord, OrganisationFilter,
+    OrganisationRow, PointRead,
 };
 
 /// A postal address.
@@ -193,6 +194,9 @@ pub trait OrgResource: Send + 'static {
     const SORT_KEYS: &'static [SortKey];
     /// CSV columns, in order: the response's members, nested objects flattened with `_`.
     const CSV_COLUMNS: &'static [&'static str];
+    /// The member that names a record besides its name (the detail table's
+    /// [`KindTable::NATURAL_KEY`]), for imports.
+    const NATURAL_KEY: Option<NaturalKey> = None;
     /// The detail row as read, and written from the kind's draft.
     type Row: QueryableByName<Pg>
         + KindTable
@@ -303,6 +307,59 @@ impl<R: OrgResource> Resource for R {
         Ok(id)
     }
 
+    fn insert_all(
+        conn: &mut PgConnection,
+        (): (),
+        writes: &[&Self::Write],
+    ) -> Result<Vec<Uuid>, ApiError> {
+        let rows: Vec<_> = writes
+            .iter()
+            .map(|(fields, detail)| (fields, detail))
+            .collect();
+        Ok(org_model::insert_rows::<R::Row>(
+            conn,
+            R::KIND,
+            crate::db::now(),
+            &rows,
+        )?)
+    }
+
+    fn lock_all(conn: &mut PgConnection, (): (), ids: &[Uuid]) -> Result<Vec<i64>, ApiError> {
+        let versions: std::collections::HashMap<Uuid, i64> =
+            org_model::lock_all(conn, R::KIND, ids)?
+                .into_iter()
+                .collect();
+        ids.iter()
+            .map(|id| {
+                versions
+                    .get(id)
+                    .copied()
+                    .ok_or_else(|| ApiError::not_found(R::KIND.as_str()))
+            })
+            .collect()
+    }
+
+    fn load_all(
+        conn: &mut PgConnection,
+        (): (),
+        ids: &[Uuid],
+    ) -> Result<Vec<R::Response>, ApiError> {
+        let mut found: std::collections::HashMap<Uuid, OrgRecord<R::Row>> =
+            <R::Row as PointRead>::load_many(conn, ids)?
+                .into_iter()
+                .map(|record| (record.organisation.id, record))
+                .collect();
+        let records = ids
+            .iter()
+            .map(|id| {
+                found
+                    .remove(id)
+                    .ok_or_else(|| ApiError::not_found(R::KIND.as_str()))
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        R::responses(conn, records)
+    }
+
     fn update(
         conn: &mut PgConnection,
         id: Uuid,
@@ -340,5 +397,18 @@ impl<R: OrgResource> Resource for R {
 
     fn version(record: &R::Response) -> i64 {
         R::version(record)
+    }
+}
+
+/// Organisations are imported by kind, matched by their natural key or their folded name.
+impl<R: OrgResource> Importable for R {
+    const NATURAL_KEY: Option<NaturalKey> = <R as OrgResource>::NATURAL_KEY;
+
+    fn match_names(conn: &mut PgConnection, names: &[String]) -> Result<Vec<NameMatch>, ApiError> {
+        Ok(org_model::match_names(conn, R::KIND, names)?)
+    }
+
+    fn match_keys(conn: &mut PgConnection, keys: &[String]) -> Result<Vec<KeyMatch>, ApiError> {
+        Ok(org_model::match_natural_keys::<R::Row>(conn, keys)?)
     }
 }
