@@ -323,7 +323,7 @@ pub struct OrganisationDraft {
 /// A kind's own members as written: how they validate into the kind's draft.
 pub trait KindBody: DeserializeOwned + Default {
     /// The kind's own members, validated.
-    type Draft: Clone + Send + 'static;
+    type Draft: Clone + PartialEq + Send + 'static;
 
     /// Validates the kind's own members; problems go to `errors`.
     fn validate(self, errors: &mut Errors) -> Self::Draft;

@@ -84,7 +84,7 @@ pub trait Resource: Send + 'static {
     /// What it lives under: `()` at the top level, the parent's id when nested.
     type Parent: Copy + Send + Sync + 'static;
     /// A validated body, ready to write.
-    type Write: Clone + Send + 'static;
+    type Write: Clone + PartialEq + Send + 'static;
     /// The resource as served.
     type Response: Serialize + ToSchema + Send + 'static;
     /// Its body's one declaration (see [`super::schema`]): bodies decode into it, and its
@@ -167,6 +167,18 @@ pub trait Resource: Send + 'static {
         parent: Self::Parent,
         write: &Self::Write,
     ) -> Result<Uuid, ApiError>;
+    /// Inserts many new ones (an import's); their ids, in order. A storage that can writes
+    /// them in a statement a table.
+    fn insert_all(
+        conn: &mut PgConnection,
+        parent: Self::Parent,
+        writes: &[&Self::Write],
+    ) -> Result<Vec<Uuid>, ApiError> {
+        writes
+            .iter()
+            .map(|write| Self::insert(conn, parent, write))
+            .collect()
+    }
     /// Rewrites it and bumps its version, if it is still at `expected_version` (412).
     fn update(
         conn: &mut PgConnection,
@@ -201,6 +213,34 @@ pub trait Resource: Send + 'static {
         id: Uuid,
         include_archived: bool,
     ) -> Result<Self::Response, ApiError>;
+    /// Loads many live ones, in the order of `ids` (404 when one is absent or archived). A
+    /// storage that can reads them in a fixed number of statements.
+    fn load_all(
+        conn: &mut PgConnection,
+        parent: Self::Parent,
+        ids: &[Uuid],
+    ) -> Result<Vec<Self::Response>, ApiError> {
+        ids.iter()
+            .map(|id| Self::load(conn, parent, *id, false))
+            .collect()
+    }
+    /// Locks many live ones for a write; their versions, in the order of `ids` (404 when one
+    /// is absent or archived).
+    fn lock_all(
+        conn: &mut PgConnection,
+        parent: Self::Parent,
+        ids: &[Uuid],
+    ) -> Result<Vec<i64>, ApiError> {
+        ids.iter()
+            .map(|id| match Self::lock(conn, parent, *id)? {
+                Locked {
+                    archived_at: None,
+                    version,
+                } => Ok(version),
+                Locked { .. } => Err(ApiError::not_found(Self::NOUN)),
+            })
+            .collect()
+    }
     /// Its version (its ETag).
     fn version(record: &Self::Response) -> i64;
 
@@ -282,20 +322,75 @@ pub fn insert_new<R: Resource>(
     parent: R::Parent,
     write: &R::Write,
 ) -> Result<(Uuid, R::Response), ApiError> {
-    let id = R::insert(conn, parent, write)?;
-    let record = R::load(conn, parent, id, false)?;
-    let changes = audit::diff(None, Some(&Json::Object(to_object(&record)?)));
-    let related = R::related(&record);
-    audit::record(
-        conn,
-        actor,
-        AuditAction::Create,
-        R::ENTITY,
-        id,
-        related,
-        changes,
-    )?;
-    Ok((id, record))
+    insert_all_new::<R>(conn, actor, parent, &[write])?
+        .pop()
+        .ok_or_else(|| ApiError::internal("an insert returned no record"))
+}
+
+/// Inserts resources with one audit event each (call inside a transaction), in a fixed number
+/// of statements where the storage allows ([`Resource::insert_all`], [`Resource::load_all`]):
+/// a create and an import's rows are written alike.
+pub fn insert_all_new<R: Resource>(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    parent: R::Parent,
+    writes: &[&R::Write],
+) -> Result<Vec<(Uuid, R::Response)>, ApiError> {
+    let ids = R::insert_all(conn, parent, writes)?;
+    let records = R::load_all(conn, parent, &ids)?;
+    let events = ids
+        .iter()
+        .zip(&records)
+        .map(|(id, record)| {
+            let after = Json::Object(to_object(record)?);
+            Ok((*id, R::related(record), audit::diff(None, Some(&after))))
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    audit::record_all(conn, actor, AuditAction::Create, R::ENTITY, events)?;
+    Ok(ids.into_iter().zip(records).collect())
+}
+
+/// One change of an update: the record locked at `version`, as it was, and what it becomes.
+pub struct Change<'a, R: Resource> {
+    /// The record.
+    pub id: Uuid,
+    /// The version it was locked at.
+    pub version: i64,
+    /// It before the change.
+    pub before: &'a R::Response,
+    /// It after, validated.
+    pub write: &'a R::Write,
+}
+
+/// Applies changes under their version guards, with one audit event each (call inside a
+/// transaction, the rows locked); the records after, in order. A patch and an import's rows
+/// are written alike.
+pub fn update_all<R: Resource>(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    parent: R::Parent,
+    changes: &[Change<'_, R>],
+) -> Result<Vec<R::Response>, ApiError> {
+    for change in changes {
+        R::update(conn, change.id, change.version, change.write)?;
+    }
+    let ids: Vec<Uuid> = changes.iter().map(|c| c.id).collect();
+    let records = R::load_all(conn, parent, &ids)?;
+    let events = changes
+        .iter()
+        .zip(&records)
+        .map(|(change, record)| {
+            let before = Json::Object(to_object(change.before)?);
+            let after = Json::Object(to_object(record)?);
+            Ok((
+                change.id,
+                R::related(record),
+                audit::diff(Some(&before), Some(&after)),
+            ))
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    audit::record_all(conn, actor, AuditAction::Update, R::ENTITY, events)?;
+    Ok(records)
 }
 
 /// The body of a create, decoded and validated: 415, 400, 403 (the caller's limits), 422.
@@ -305,14 +400,48 @@ fn create_body<R: Resource>(
     body: &[u8],
 ) -> Result<R::Write, ApiError> {
     body::check_media_type(headers, body::JSON)?;
-    let map = body::parse_object(body)?;
+    validate_create::<R>(principal, body::parse_object(body)?)
+}
+
+/// A create body, validated: 403 (the caller's limits), 422. An import's new rows are
+/// validated by it too.
+pub fn validate_create<R: Resource>(
+    principal: &Principal,
+    mut map: Map<String, Json>,
+) -> Result<R::Write, ApiError> {
     R::check_create(principal, &map)?;
     R::shape().check(&map)?;
     // A create body's `null` counts as absent, as a patch's clears to the default: an optional
     // member takes its default, a required one is still required.
-    let mut map = map;
     map.retain(|_, value| !value.is_null());
     R::validate(map)
+}
+
+/// A record's members, or a body's.
+pub type Members = Map<String, Json>;
+
+/// Whether `write` leaves the record whose writable members are `unpatched` as it is (a
+/// member cleared to its default, such as `null` for an empty list, changes nothing): such a
+/// patch writes nothing.
+pub fn unchanged<R: Resource>(unpatched: Map<String, Json>, write: &R::Write) -> bool {
+    R::validate(unpatched).is_ok_and(|current| current == *write)
+}
+
+/// A patch checked against the patch shape (422) and merged into the record: the record's
+/// writable members before and after. A PATCH and an import's rows that apply to existing
+/// records are merged by it.
+pub fn merged<R: Resource>(
+    current: &R::Response,
+    patch: Map<String, Json>,
+) -> Result<(Members, Members), ApiError> {
+    R::patch_shape().check(&patch)?;
+    let unpatched = R::writable(current)?;
+    let mut patched = Json::Object(unpatched.clone());
+    body::merge_patch(&mut patched, &Json::Object(patch));
+    match patched {
+        Json::Object(patched) => Ok((unpatched, patched)),
+        _ => Err(ApiError::internal("merge patch produced a non-object")),
+    }
 }
 
 /// `POST` on the collection: 201 with `Location` and `ETag`.
@@ -413,7 +542,11 @@ pub fn check_partner_fields(
     let mut errors: Vec<FieldError> = after
         .keys()
         .chain(before.keys())
-        .filter(|k| !allowed.contains(&k.as_str()) && before.get(*k) != after.get(*k))
+        // A member the patch removed with `null` was null or absent before if it is unchanged.
+        .filter(|k| {
+            !allowed.contains(&k.as_str())
+                && before.get(*k).unwrap_or(&Json::Null) != after.get(*k).unwrap_or(&Json::Null)
+        })
         .map(|k| {
             FieldError::new(
                 format!("/{k}"),
@@ -487,39 +620,26 @@ pub async fn update<R: Resource>(
         let patch = body::parse_object(&body)?;
         R::check_patch(&principal, &patch)?;
         etag::check_version(&etag::required_if_match(&headers)?, locked.version)?;
-        R::patch_shape().check(&patch)?;
-
         let current = R::load(conn, parent, id, false)?;
-        let unpatched = R::writable(&current)?;
-        let mut patched = Json::Object(unpatched.clone());
-        body::merge_patch(&mut patched, &Json::Object(patch));
-        let Json::Object(patched) = patched else {
-            return Err(ApiError::internal("merge patch produced a non-object"));
-        };
+        let (unpatched, patched) = merged::<R>(&current, patch)?;
         if patched == unpatched {
             return Ok(current);
         }
         check_partner_fields(&principal, &unpatched, &patched, R::PARTNER_MANAGED)?;
         // The fixed members were refused above, so the merged record keeps them as they are.
         let write = R::validate(patched)?;
-
-        R::update(conn, id, locked.version, &write)?;
-        let record = R::load(conn, parent, id, false)?;
-        let changes = audit::diff(
-            Some(&Json::Object(to_object(&current)?)),
-            Some(&Json::Object(to_object(&record)?)),
-        );
-        let related = R::related(&record);
-        audit::record(
-            conn,
-            &actor,
-            AuditAction::Update,
-            R::ENTITY,
+        if unchanged::<R>(unpatched, &write) {
+            return Ok(current);
+        }
+        let change = Change::<R> {
             id,
-            related,
-            changes,
-        )?;
-        Ok(record)
+            version: locked.version,
+            before: &current,
+            write: &write,
+        };
+        update_all::<R>(conn, &actor, parent, &[change])?
+            .pop()
+            .ok_or_else(|| ApiError::internal("an update returned no record"))
     })
     .await?;
     Ok(etag::tag(&mut HttpResponse::Ok(), R::version(&record)).json(record))

@@ -87,6 +87,13 @@ pub struct ClientWrite {
     secret: Option<(String, String)>,
 }
 
+/// Two writes are the same change when their drafts are: a secret is never patched.
+impl PartialEq for ClientWrite {
+    fn eq(&self, other: &Self) -> bool {
+        self.draft == other.draft
+    }
+}
+
 /// API clients in the write pipeline: admins' to write; DELETE revokes (an archive whose
 /// restore is not offered: a revoked client gets a new one).
 pub struct Clients;
