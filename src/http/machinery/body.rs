@@ -50,8 +50,27 @@ pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Json>, ApiError> {
 pub struct Member {
     /// The member's name.
     pub name: String,
+    /// What its values are, as a CSV cell must be read.
+    pub value: ValueKind,
     /// The members its object (or each object of its list) may carry.
     pub nested: Option<Shape>,
+}
+
+/// What a member's values are, from its schema: how a CSV cell (always text) becomes JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueKind {
+    /// A string (enumerations too), or anything else the schema does not type.
+    Text,
+    /// A whole number.
+    Integer,
+    /// A number.
+    Number,
+    /// `true` or `false`.
+    Boolean,
+    /// An object of the members [`Member::nested`] names.
+    Object,
+    /// A list of these.
+    List(Box<ValueKind>),
 }
 
 /// Which members a body may carry; derived from the body's declaration (see

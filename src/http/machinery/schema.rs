@@ -31,7 +31,7 @@ use utoipa::openapi::schema::{
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::ToSchema;
 
-use super::body::{Member, Shape};
+use super::body::{Member, Shape, ValueKind};
 
 /// Schemas by name, as utoipa collects the components a schema refers to.
 pub type Components = Vec<(String, RefOr<Schema>)>;
@@ -571,6 +571,7 @@ fn build_shape<B: ToSchema, R: ToSchema>() -> Shape {
         .iter()
         .map(|(name, schema)| Member {
             name: name.clone(),
+            value: value_kind(schema, &body.components),
             nested: nested_shape(schema, &body.components),
         })
         .collect();
@@ -606,12 +607,48 @@ fn nested_shape(schema: &RefOr<Schema>, components: &Components) -> Option<Shape
                 .iter()
                 .map(|(name, member)| Member {
                     name: name.clone(),
+                    value: value_kind(member, components),
                     nested: nested_shape(member, components),
                 })
                 .collect(),
             ..Shape::default()
         }),
         RefOr::T(_) => None,
+    }
+}
+
+/// What the values `schema` describes are (`null` alternatives looked through).
+fn value_kind(schema: &RefOr<Schema>, components: &Components) -> ValueKind {
+    match schema {
+        RefOr::Ref(reference) => lookup(components, ref_name(reference))
+            .map_or(ValueKind::Text, |schema| value_kind(schema, components)),
+        RefOr::T(Schema::OneOf(one)) => one
+            .items
+            .iter()
+            .find(|item| !is_null(item))
+            .map_or(ValueKind::Text, |item| value_kind(item, components)),
+        RefOr::T(Schema::Array(array)) => match &array.items {
+            ArrayItems::RefOrSchema(items) => {
+                ValueKind::List(Box::new(value_kind(items, components)))
+            }
+            ArrayItems::False => ValueKind::Text,
+        },
+        RefOr::T(Schema::Object(object)) if !object.properties.is_empty() => ValueKind::Object,
+        RefOr::T(Schema::Object(object)) => {
+            let types: Vec<&Type> = match &object.schema_type {
+                SchemaType::Type(t) => vec![t],
+                SchemaType::Array(types) => types.iter().collect(),
+                SchemaType::AnyValue => Vec::new(),
+            };
+            match types.into_iter().find(|t| **t != Type::Null) {
+                Some(Type::Integer) => ValueKind::Integer,
+                Some(Type::Number) => ValueKind::Number,
+                Some(Type::Boolean) => ValueKind::Boolean,
+                Some(Type::Object) => ValueKind::Object,
+                _ => ValueKind::Text,
+            }
+        }
+        RefOr::T(_) => ValueKind::Text,
     }
 }
 
