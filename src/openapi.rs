@@ -55,6 +55,7 @@ use crate::http::resources::companies;
         (name = "activities", description = "Activities and the goals they serve"),
         (name = "users", description = "The people who log in (admins)"),
         (name = "clients", description = "API clients: machine integrations' credentials (admins)"),
+        (name = "imports", description = "Bulk imports of organisations, all or nothing (editors, admins)"),
         (name = "audit", description = "The audit trail: who changed what, when, under which request"),
         (name = "health", description = "Probes"),
     )

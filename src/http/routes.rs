@@ -16,8 +16,8 @@ use super::machinery::record::{Resource as _, EDITORS};
 use super::resources::dated::{Dated, GoalPartners, Participants};
 use super::resources::links::GoalActivityLinks;
 use super::resources::{
-    activities, areas, audit, auth, clients, companies, dated, goals, health, irccs, links,
-    organisations, partners, universities, users,
+    activities, areas, audit, auth, clients, companies, dated, goals, health, imports, irccs,
+    links, organisations, partners, universities, users,
 };
 use crate::domain::Role;
 use crate::error::ApiError;
@@ -145,6 +145,7 @@ pub fn declare(r: &mut impl Register) {
     route!(r, auth::get_me, EVERYONE);
 
     route!(r, audit::list_audit_events, STAFF);
+    route!(r, imports::create_import, STAFF);
     admin_routes! {
         r, clients, clients::Clients: list_clients, create_client, get_client, update_client,
             revoke_client, rotate_client_secret, client_history

@@ -6,6 +6,7 @@
 pub mod body;
 pub mod csv;
 pub mod etag;
+pub mod import;
 pub mod list;
 pub mod middleware;
 pub mod problems;

@@ -12,6 +12,7 @@ pub mod companies;
 pub mod dated;
 pub mod goals;
 pub mod health;
+pub mod imports;
 pub mod irccs;
 pub mod links;
 pub mod organisation;
