@@ -268,3 +268,18 @@ diesel::allow_tables_to_appear_in_same_query!(
     organisations,
     areas
 );
+
+diesel::table! {
+    idempotency_keys (principal_id, key) {
+        principal_id -> Uuid,
+        key -> Text,
+        request_hash -> Bytea,
+        claim -> Uuid,
+        created_at -> Timestamptz,
+        completed_at -> Nullable<Timestamptz>,
+        status -> Nullable<Int2>,
+        headers -> Nullable<Jsonb>,
+        body -> Nullable<Bytea>,
+        shown_once -> Bool,
+    }
+}

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod client;
 pub mod company;
 pub mod goal;
+pub mod idempotency;
 pub mod irccs;
 pub mod link;
 pub mod organisation;
