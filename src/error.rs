@@ -114,6 +114,17 @@ pub enum ApiError {
         detail: String,
         errors: Vec<FieldError>,
     },
+    /// 409 `idempotency_key_in_flight`: the first request under this `Idempotency-Key` has not
+    /// answered yet.
+    #[error("the first request with this Idempotency-Key is still in progress; retry after it has answered")]
+    IdempotencyKeyInFlight,
+    /// 409 `idempotency_answer_not_stored`: the first answer under this `Idempotency-Key` showed
+    /// a secret, which is never stored, so it cannot be replayed.
+    #[error("{0}")]
+    IdempotentAnswerNotStored(String),
+    /// 422 `idempotency_key_reused`: this `Idempotency-Key` came before with another request.
+    #[error("this Idempotency-Key was used for another request (method, path, query or body); use a new key for a new request")]
+    IdempotencyKeyReused,
     /// 412 `precondition_failed`: `If-Match` names a version that is no longer current.
     #[error("the record changed since the version named in If-Match")]
     PreconditionFailed,
@@ -174,6 +185,10 @@ pub enum ProblemKind {
     MethodNotAllowed,
     /// Conflicts with existing state.
     Duplicate,
+    /// A retry while the first request under its `Idempotency-Key` is in flight.
+    IdempotencyKeyInFlight,
+    /// A retry of a request whose answer showed a secret, which is not stored.
+    IdempotentAnswerNotStored,
     /// `If-Match` names an old version.
     PreconditionFailed,
     /// The body is too large.
@@ -182,7 +197,7 @@ pub enum ProblemKind {
     UnsupportedMediaType,
     /// The body parses but its values are refused.
     Validation,
-    /// Reserved for `Idempotency-Key`: in the catalogue, not answered yet.
+    /// An `Idempotency-Key` sent before with another request.
     IdempotencyKeyReused,
     /// A write without `If-Match`.
     PreconditionRequired,
@@ -269,6 +284,8 @@ pub const PROBLEM_TYPES: [ProblemType; ProblemKind::Internal as usize + 1] = {
         row(K::NotFound,             S::NOT_FOUND,              "not_found",              "Not found",              None),
         row(K::MethodNotAllowed,     S::METHOD_NOT_ALLOWED,     "method_not_allowed",     "Method not allowed",     Some(H::Allow)),
         row(K::Duplicate,            S::CONFLICT,               "duplicate",              "Conflict",               None),
+        row(K::IdempotencyKeyInFlight, S::CONFLICT,            "idempotency_key_in_flight", "Idempotency key in flight", None),
+        row(K::IdempotentAnswerNotStored, S::CONFLICT,            "idempotency_answer_not_stored", "Answer not stored",     None),
         row(K::PreconditionFailed,   S::PRECONDITION_FAILED,    "precondition_failed",    "Precondition failed",    None),
         row(K::PayloadTooLarge,      S::PAYLOAD_TOO_LARGE,      "payload_too_large",      "Payload too large",      None),
         row(K::UnsupportedMediaType, S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type", None),
@@ -426,6 +443,9 @@ impl ApiError {
                     .and_then(|a| HeaderValue::from_str(a).ok()),
             ),
             Self::Conflict { .. } => problem(K::Duplicate, None),
+            Self::IdempotencyKeyInFlight => problem(K::IdempotencyKeyInFlight, None),
+            Self::IdempotentAnswerNotStored(_) => problem(K::IdempotentAnswerNotStored, None),
+            Self::IdempotencyKeyReused => problem(K::IdempotencyKeyReused, None),
             Self::PreconditionFailed => problem(K::PreconditionFailed, None),
             Self::PayloadTooLarge(_) => problem(K::PayloadTooLarge, None),
             Self::UnsupportedMediaType(_) => problem(K::UnsupportedMediaType, None),
@@ -729,7 +749,11 @@ mod tests {
             K::PayloadTooLarge => ApiError::PayloadTooLarge("too large".into()),
             K::UnsupportedMediaType => ApiError::UnsupportedMediaType("not JSON".into()),
             K::Validation => ApiError::invalid("/vat_number", "invalid_check_digit", "no"),
-            K::IdempotencyKeyReused => return None,
+            K::IdempotencyKeyInFlight => ApiError::IdempotencyKeyInFlight,
+            K::IdempotentAnswerNotStored => {
+                ApiError::IdempotentAnswerNotStored("the secret was shown once".into())
+            }
+            K::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
             K::PreconditionRequired => ApiError::PreconditionRequired,
             K::RateLimited => ApiError::RateLimited {
                 detail: "too many exports".into(),
