@@ -18,10 +18,15 @@ use crate::config::{HttpSettings, Settings};
 use crate::db::{self, PgPool};
 use crate::error::ApiError;
 use crate::http::machinery::csv::ExportPermits;
+use crate::http::machinery::idempotency::{self, IdempotencySettings, IDEMPOTENT_REPLAYED};
 use crate::http::machinery::middleware::{request_context, RequestLimits, X_REQUEST_ID};
 
 /// Largest JSON body accepted by ordinary endpoints (imports will have their own limit).
 pub const JSON_BODY_LIMIT: usize = 64 * 1024;
+
+/// The most of a body the `Idempotency-Key` middleware buffers to hash it: well above every
+/// endpoint's own limit (imports included), so each still answers its own 413.
+pub const IDEMPOTENT_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
 /// What every handler may read.
 #[derive(Clone)]
@@ -38,6 +43,8 @@ pub struct AppState {
     pub exports: web::Data<ExportPermits>,
     /// Disabled users and revoked clients, kept current by `LISTEN`.
     pub revocations: web::Data<Revocations>,
+    /// How `Idempotency-Key` answers are kept.
+    pub idempotency: web::Data<IdempotencySettings>,
 }
 
 impl AppState {
@@ -52,6 +59,10 @@ impl AppState {
             }),
             exports: web::Data::new(ExportPermits::new(settings.http.max_csv_exports)),
             revocations: web::Data::from(Revocations::start(&settings.db.database_url)),
+            idempotency: web::Data::new(IdempotencySettings {
+                ttl: Duration::from_secs(settings.http.idempotency_ttl_secs.max(1)),
+                max_body: IDEMPOTENT_BODY_LIMIT,
+            }),
         })
     }
 }
@@ -107,6 +118,7 @@ fn cors(settings: &HttpSettings) -> Cors {
             header::LOCATION,
             header::RETRY_AFTER,
             X_REQUEST_ID,
+            IDEMPOTENT_REPLAYED,
             HeaderName::from_static("ratelimit"),
             HeaderName::from_static("ratelimit-policy"),
         ])
@@ -127,13 +139,18 @@ fn cors(settings: &HttpSettings) -> Cors {
     cors
 }
 
-/// Starts serving on `listener`: the one place where the `App` is assembled.
+/// Starts serving on `listener`: the one place where the `App` is assembled. Also starts the
+/// sweep of expired idempotency keys (so it must be called inside the actix runtime).
 pub fn server(
     listener: TcpListener,
     state: AppState,
     settings: &HttpSettings,
 ) -> std::io::Result<Server> {
     let http = settings.clone();
+    actix_web::rt::spawn(idempotency::sweep_expired(
+        state.pool.clone(),
+        state.idempotency.ttl,
+    ));
     let cors_enabled = !http.cors_origins.is_empty();
     let mut server = HttpServer::new(move || {
         App::new()
@@ -143,6 +160,7 @@ pub fn server(
             .app_data(state.limits.clone())
             .app_data(state.exports.clone())
             .app_data(state.revocations.clone())
+            .app_data(state.idempotency.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(JSON_BODY_LIMIT)
@@ -163,6 +181,9 @@ pub fn server(
                     "no resource at this path".into(),
                 ))
             }))
+            // Innermost: a replay gets CORS headers, and the whole-request timeout and the
+            // request id of `request_context` (outermost) cover the key's claim and release.
+            .wrap(from_fn(idempotency::idempotency))
             .wrap(Condition::new(cors_enabled, cors(&http)))
             .wrap(from_fn(request_context))
     })

@@ -124,6 +124,9 @@ pub struct HttpSettings {
     /// Worker threads (default: one per core).
     #[arg(long, env = "LSHUB_WORKERS")]
     pub workers: Option<usize>,
+    /// Seconds a POST's answer is kept for a retry with the same `Idempotency-Key`.
+    #[arg(long, env = "LSHUB_IDEMPOTENCY_TTL", default_value_t = 86_400)]
+    pub idempotency_ttl_secs: u64,
 }
 
 impl Default for HttpSettings {
@@ -134,6 +137,7 @@ impl Default for HttpSettings {
             request_timeout_secs: 30,
             max_csv_exports: 4,
             workers: None,
+            idempotency_ttl_secs: 86_400,
         }
     }
 }

@@ -134,7 +134,8 @@ pub trait Resource: Send + 'static {
         Vec::new()
     }
     /// What the create's answer shows once beside the record and never again (a new API
-    /// client's secret), if anything.
+    /// client's secret), if anything: that answer is marked `idempotency::ShownOnce`, so it
+    /// is never kept for an `Idempotency-Key` replay.
     fn reveal(_write: &Self::Write) -> Option<Map<String, Json>> {
         None
     }
@@ -492,7 +493,7 @@ pub async fn create<R: Resource>(
         Some(shown_once) => {
             let mut answer = to_object(&record)?;
             answer.extend(shown_once);
-            created.json(answer)
+            super::idempotency::shown_once(created.json(answer))
         }
         None => created.json(record),
     })

@@ -16,6 +16,7 @@ use crate::domain::account::{self as rules, ClientBody, ClientDraft};
 use crate::domain::{codes, AuditAction, Role};
 use crate::error::{stored, ApiError};
 use crate::http::machinery::etag;
+use crate::http::machinery::idempotency::shown_once;
 use crate::http::machinery::list::{ListKind, ListRequest, PageResponse};
 use crate::http::machinery::problems;
 use crate::http::machinery::record::{self, top_level, Call, Locked, Removal, Resource};
@@ -423,10 +424,10 @@ pub async fn rotate_client_secret(
         })
         .await?;
     let version = record.version;
-    Ok(
+    Ok(shown_once(
         etag::tag(&mut HttpResponse::Ok(), version).json(ClientWithSecret {
             client: record,
             client_secret: secret,
         }),
-    )
+    ))
 }
