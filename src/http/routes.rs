@@ -312,6 +312,7 @@ impl Register for Document {
             None => operation.extensions = Some(x_roles),
         }
         document_common_statuses(&mut operation, access);
+        document_idempotency(&mut operation, &P::path(), &P::methods());
         self.paths
             .add_path_operation(P::path(), P::methods(), operation);
         P::schemas(&mut self.schemas);
@@ -368,6 +369,80 @@ fn document_common_statuses(operation: &mut Operation, access: Access) {
         ]);
     }
     for (status, response) in implied {
+        operation
+            .responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::Ref(utoipa::openapi::Ref::from_response_name(response)));
+    }
+}
+
+/// What the `Idempotency-Key` parameter says of itself.
+const IDEMPOTENCY_KEY_DESCRIPTION: &str = "Makes a retry safe. A retry with the same key and \
+    the same request (method, path, query and body) from the same caller within 24 hours (the \
+    server's `LSHUB_IDEMPOTENCY_TTL`) gets the first answer again, status, body, `Location` and \
+    `ETag`, with `Idempotent-Replayed: true`, and writes nothing twice. The same key with \
+    another request is 422 `idempotency_key_reused`; a retry while the first request is in \
+    flight is 409 `idempotency_key_in_flight`. An answer that showed a secret (a new API \
+    client's, a rotated one) is never stored: a retry of it is 409 \
+    `idempotency_answer_not_stored`. Kept: 2xx and 4xx answers except 401, 403, 409 and 429; \
+    after one of those, a 5xx or a timeout, the key is free again. 1 to 255 visible ASCII \
+    characters, e.g. a UUID; without it a POST behaves as ever.";
+
+/// `Idempotency-Key` where the idempotency middleware takes it (every POST under `/api/v1`
+/// outside `/auth/`): the header, `Idempotent-Replayed` on the success answers, and what the
+/// middleware itself answers: 400 (a bad key), 409 (in flight, or a secret's answer), 422 (a
+/// key reused).
+fn document_idempotency(operation: &mut Operation, path: &str, methods: &[HttpMethod]) {
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::Required;
+
+    use super::machinery::idempotency::{KEY_PATTERN, MAX_KEY_LEN};
+    if !methods.contains(&HttpMethod::Post)
+        || !path.starts_with("/api/v1/")
+        || path.starts_with("/api/v1/auth/")
+    {
+        return;
+    }
+    let key = ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(IDEMPOTENCY_KEY_DESCRIPTION))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(MAX_KEY_LEN))
+                .pattern(Some(KEY_PATTERN)),
+        ))
+        .build();
+    operation.parameters.get_or_insert_with(Vec::new).push(key);
+    for (status, response) in &mut operation.responses.responses {
+        if let (true, RefOr::T(response)) = (status.starts_with('2'), response) {
+            response.headers.insert(
+                "Idempotent-Replayed".to_owned(),
+                HeaderBuilder::new()
+                    .schema(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .enum_values(Some(["true"])),
+                    )
+                    .description(Some(
+                        "`true` when this is the stored answer to an earlier request with the \
+                         same `Idempotency-Key`",
+                    ))
+                    .build(),
+            );
+        }
+    }
+    for (status, response) in [
+        ("400", "BadRequest"),
+        ("409", "Conflict"),
+        ("422", "Unprocessable"),
+    ] {
         operation
             .responses
             .responses

@@ -30,7 +30,7 @@ problem_responses! {
     Forbidden;
     /// No such record (or it is archived and the caller may not see archived records).
     NotFound;
-    /// Conflicts with existing state: a name or VAT number already taken, restoring a live record.
+    /// Conflicts with existing state: a name or VAT number already taken, restoring a live record; a retry under an `Idempotency-Key` whose first request is in flight, or whose answer showed a secret.
     Conflict;
     /// `If-Match` names a version that is no longer current.
     PreconditionFailed;
@@ -38,7 +38,7 @@ problem_responses! {
     PayloadTooLarge;
     /// The body's media type is not accepted here.
     UnsupportedMediaType;
-    /// Invalid values, unknown or read-only fields; `errors[]` lists each with a JSON Pointer.
+    /// Invalid values, unknown or read-only fields (`errors[]` lists each with a JSON Pointer); an `Idempotency-Key` used before for another request.
     Unprocessable;
     /// A write that needs `If-Match` came without one (or with `*`).
     PreconditionRequired;
