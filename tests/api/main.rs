@@ -9,6 +9,7 @@ mod companies;
 mod csv;
 mod errors;
 mod helpers;
+mod idempotency;
 mod imports;
 mod openapi;
 mod pipeline;
