@@ -30,6 +30,10 @@ What it repairs:
     record: replaced by ones that do.
   * A VAT number or ROR id that this run already sent in a create: moved to the next free
     number of the same shape (they are unique for good, and the repairs funnel values together).
+  * `Idempotency-Key` on POSTs: a fresh key per request. Hypothesis hands the same few values
+    to every operation, and a key sent before with another request is 422
+    `idempotency_key_reused` by design (src/http/machinery/idempotency.rs), which a positive case
+    must not answer; replays are the integration tests' (tests/api/idempotency.rs).
 
 And one check, `lshub_write_finds_live_record`: a PATCH or DELETE whose target the hook has just
 read (200) must not answer 404. It is what keeps Schemathesis' acceptance of 404 for positive
@@ -47,6 +51,7 @@ import hashlib
 import os
 import re
 import threading
+import uuid
 from typing import Any
 
 import requests
@@ -125,6 +130,19 @@ def _json(response: Any) -> Any:
         return response.json()
     except ValueError:
         return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Idempotency-Key: one per request (src/http/machinery/idempotency.rs)
+
+
+def _fix_idempotency_key(case: Any) -> None:
+    if not _valid(case, ParameterLocation.HEADER):
+        return
+    if any(name.lower() == "idempotency-key" for name in (case.headers or {})):
+        key = uuid.uuid4().hex
+        _set_header(case, "Idempotency-Key", key)
+        _note(case, f"Idempotency-Key -> {key}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -673,6 +691,8 @@ def before_call(context: Any, case: Any, **kwargs: Any) -> None:
         return
     if method not in ("POST", "PATCH", "PUT", "DELETE") or not case.operation.path.startswith(API):
         return
+    if method == "POST" and not case.operation.path.startswith(API + "/auth/"):
+        _fix_idempotency_key(case)
     current = None
     _READ_LIVE.pop(id(case), None)
     if _takes_if_match(case.operation) and _path_valid(case) and _may_call(case):
