@@ -10,6 +10,7 @@ use crate::db::list::SortKey;
 use crate::domain::organisation::CompanyBody;
 use crate::domain::{DeviceSegment, OrganisationKind, Sector};
 use crate::error::{stored, ApiError};
+use crate::http::machinery::import::NaturalKey;
 use crate::http::machinery::list::{ListRequest, PageResponse};
 use crate::http::machinery::problems;
 use crate::http::machinery::schema::request_bodies;
@@ -72,6 +73,14 @@ pub struct Companies;
 impl OrgResource for Companies {
     const KIND: OrganisationKind = OrganisationKind::Company;
     const COLLECTION: &'static str = "companies";
+    const NATURAL_KEY: Option<NaturalKey> = Some(NaturalKey {
+        member: "vat_number",
+        normalise: |value| {
+            crate::domain::VatNumber::parse(value)
+                .ok()
+                .map(|v| v.into_inner())
+        },
+    });
     const SORT_KEYS: &'static [SortKey] = model::SORT_KEYS;
     const CSV_COLUMNS: &'static [&'static str] = organisation_csv_columns![
         "vat_number",

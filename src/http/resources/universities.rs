@@ -11,6 +11,7 @@ use crate::db::list::SortKey;
 use crate::domain::organisation::UniversityBody;
 use crate::domain::{OrganisationKind, Ownership, RankingArea};
 use crate::error::{stored, ApiError};
+use crate::http::machinery::import::NaturalKey;
 use crate::http::machinery::list::{ListRequest, PageResponse};
 use crate::http::machinery::problems;
 use crate::http::machinery::schema::request_bodies;
@@ -56,6 +57,14 @@ impl OrgResource for Universities {
     const KIND: OrganisationKind = OrganisationKind::University;
     const COLLECTION: &'static str = "universities";
     const PARTNER_MANAGED: &'static [&'static str] = org::PARTNER_MANAGED;
+    const NATURAL_KEY: Option<NaturalKey> = Some(NaturalKey {
+        member: "ror_id",
+        normalise: |value| {
+            crate::domain::RorId::parse(value)
+                .ok()
+                .map(|v| v.into_inner())
+        },
+    });
     const SORT_KEYS: &'static [SortKey] = model::SORT_KEYS;
     const CSV_COLUMNS: &'static [&'static str] = organisation_csv_columns![
         "ownership",
