@@ -283,3 +283,13 @@ diesel::table! {
         shown_once -> Bool,
     }
 }
+
+diesel::table! {
+    token_rate_limits (key) {
+        key -> Text,
+        tat -> Timestamptz,
+        emission_us -> Int8,
+        burst -> Int4,
+        allowed -> Bool,
+    }
+}

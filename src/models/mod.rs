@@ -13,5 +13,6 @@ pub mod link;
 pub mod organisation;
 pub mod partner;
 pub mod record;
+pub mod token_rate_limit;
 pub mod university;
 pub mod user;
