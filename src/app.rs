@@ -20,6 +20,7 @@ use crate::error::ApiError;
 use crate::http::machinery::csv::ExportPermits;
 use crate::http::machinery::idempotency::{self, IdempotencySettings, IDEMPOTENT_REPLAYED};
 use crate::http::machinery::middleware::{request_context, RequestLimits, X_REQUEST_ID};
+use crate::http::machinery::rate_limit::{rate_limit, ApiLimiter, TokenLimits};
 
 /// Largest JSON body accepted by ordinary endpoints (imports will have their own limit).
 pub const JSON_BODY_LIMIT: usize = 64 * 1024;
@@ -45,6 +46,10 @@ pub struct AppState {
     pub revocations: web::Data<Revocations>,
     /// How `Idempotency-Key` answers are kept.
     pub idempotency: web::Data<IdempotencySettings>,
+    /// The per-principal limit, in this replica's memory.
+    pub api_limiter: web::Data<ApiLimiter>,
+    /// The token endpoint's limits, in the database.
+    pub token_limits: web::Data<TokenLimits>,
 }
 
 impl AppState {
@@ -63,6 +68,8 @@ impl AppState {
                 ttl: Duration::from_secs(settings.http.idempotency_ttl_secs.max(1)),
                 max_body: IDEMPOTENT_BODY_LIMIT,
             }),
+            api_limiter: web::Data::new(ApiLimiter::new(&settings.http.rate_limits)),
+            token_limits: web::Data::new(TokenLimits::new(&settings.http.rate_limits)),
         })
     }
 }
@@ -161,6 +168,8 @@ pub fn server(
             .app_data(state.exports.clone())
             .app_data(state.revocations.clone())
             .app_data(state.idempotency.clone())
+            .app_data(state.api_limiter.clone())
+            .app_data(state.token_limits.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(JSON_BODY_LIMIT)
@@ -184,6 +193,8 @@ pub fn server(
             // Innermost: a replay gets CORS headers, and the whole-request timeout and the
             // request id of `request_context` (outermost) cover the key's claim and release.
             .wrap(from_fn(idempotency::idempotency))
+            // Inside CORS, so that a browser can read a 429 and its headers.
+            .wrap(from_fn(rate_limit))
             .wrap(Condition::new(cors_enabled, cors(&http)))
             .wrap(from_fn(request_context))
     })

@@ -127,6 +127,9 @@ pub struct HttpSettings {
     /// Seconds a POST's answer is kept for a retry with the same `Idempotency-Key`.
     #[arg(long, env = "LSHUB_IDEMPOTENCY_TTL", default_value_t = 86_400)]
     pub idempotency_ttl_secs: u64,
+    /// Rate limits.
+    #[command(flatten)]
+    pub rate_limits: RateLimitSettings,
 }
 
 impl Default for HttpSettings {
@@ -138,6 +141,75 @@ impl Default for HttpSettings {
             max_csv_exports: 4,
             workers: None,
             idempotency_ttl_secs: 86_400,
+            rate_limits: RateLimitSettings::default(),
+        }
+    }
+}
+
+/// Rate limits: per principal on the API (in memory, per replica), per client IP and per
+/// account at the token endpoint (in PostgreSQL, shared by every replica). 0 disables a limit.
+///
+/// The API's budget is counted in points: a full answer costs `full_cost`, a `304 Not
+/// Modified` costs `not_modified_cost`, so a dashboard that revalidates pays less.
+#[derive(Debug, Clone, Args)]
+pub struct RateLimitSettings {
+    /// Points a principal regains per minute on the API (0: no API limit).
+    #[arg(long = "rate-limit-per-minute", env = "LSHUB_RATE_LIMIT_PER_MINUTE", default_value_t = RateLimitSettings::PER_MINUTE)]
+    pub per_minute: u32,
+    /// Points a principal may spend at once (0: no API limit).
+    #[arg(long = "rate-limit-burst", env = "LSHUB_RATE_LIMIT_BURST", default_value_t = RateLimitSettings::BURST)]
+    pub burst: u32,
+    /// Points a full answer (anything but a 304) costs.
+    #[arg(long = "rate-limit-full-cost", env = "LSHUB_RATE_LIMIT_FULL_COST", default_value_t = RateLimitSettings::FULL_COST)]
+    pub full_cost: u32,
+    /// Points a `304 Not Modified` costs (at least 1, at most the full cost).
+    #[arg(long = "rate-limit-not-modified-cost", env = "LSHUB_RATE_LIMIT_NOT_MODIFIED_COST", default_value_t = RateLimitSettings::NOT_MODIFIED_COST)]
+    pub not_modified_cost: u32,
+    /// Token requests per client IP per window (0: none).
+    #[arg(long = "token-rate-limit-per-ip", env = "LSHUB_TOKEN_RATE_LIMIT_PER_IP", default_value_t = RateLimitSettings::TOKEN_PER_IP)]
+    pub token_per_ip: u32,
+    /// Token requests per username (password grant) or client id (client credentials) per
+    /// window (0: none).
+    #[arg(long = "token-rate-limit-per-username", env = "LSHUB_TOKEN_RATE_LIMIT_PER_USERNAME", default_value_t = RateLimitSettings::TOKEN_PER_USERNAME)]
+    pub token_per_username: u32,
+    /// The token limits' window, in seconds.
+    #[arg(long = "token-rate-limit-window", env = "LSHUB_TOKEN_RATE_LIMIT_WINDOW", default_value_t = RateLimitSettings::TOKEN_WINDOW_SECS)]
+    pub token_window_secs: u32,
+    /// Proxies whose `X-Forwarded-For` is believed (exact addresses, comma-separated). Empty:
+    /// the client IP is the peer address, and the header is ignored.
+    #[arg(long, env = "LSHUB_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl RateLimitSettings {
+    /// 600 full answers a minute, or 2,400 revalidations.
+    pub const PER_MINUTE: u32 = 2400;
+    /// A minute's worth at once: a dashboard opening many panels is not refused.
+    pub const BURST: u32 = 2400;
+    /// A full answer's points.
+    pub const FULL_COST: u32 = 4;
+    /// A 304's points.
+    pub const NOT_MODIFIED_COST: u32 = 1;
+    /// Token requests per IP per window (an office behind one NAT logs in now and then).
+    pub const TOKEN_PER_IP: u32 = 30;
+    /// Token requests per account per window: a person mistypes a few times, a guesser is
+    /// held to this.
+    pub const TOKEN_PER_USERNAME: u32 = 10;
+    /// The token limits' window.
+    pub const TOKEN_WINDOW_SECS: u32 = 60;
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            per_minute: Self::PER_MINUTE,
+            burst: Self::BURST,
+            full_cost: Self::FULL_COST,
+            not_modified_cost: Self::NOT_MODIFIED_COST,
+            token_per_ip: Self::TOKEN_PER_IP,
+            token_per_username: Self::TOKEN_PER_USERNAME,
+            token_window_secs: Self::TOKEN_WINDOW_SECS,
+            trusted_proxies: Vec::new(),
         }
     }
 }

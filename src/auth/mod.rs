@@ -114,9 +114,10 @@ fn authorise(req: &HttpRequest, principal: Principal) -> Result<Principal, ApiEr
     }
 }
 
-/// The caller of `req` from its bearer token (401 without one, or for a bad or revoked one),
-/// kept in the request's extensions so that it is verified once per request: by the
-/// idempotency middleware, which keys answers by it, and by the extractor.
+/// The caller of `req` from its bearer token, verified and not revoked (401 otherwise), with
+/// no role check: the rate limiter and the idempotency middleware key requests by it before
+/// routing. The principal is kept in the request's extensions, so the token is verified once
+/// per request.
 pub fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
     if let Some(existing) = req.extensions().get::<Principal>() {
         return Ok(existing.clone());

@@ -1,7 +1,8 @@
 //! The machinery every resource shares, and none owns: the one write pipeline (`record`) and
 //! its bulk form (`import`), the list engine's HTTP side (`list`, `csv`), request bodies and
-//! their schemas (`body`, `schema`), conditional requests (`etag`), the problem responses of the spec (`problems`)
-//! and the request middleware, with `Idempotency-Key` (`idempotency`).
+//! their schemas (`body`, `schema`), conditional requests (`etag`), the problem responses of
+//! the spec (`problems`), the request middleware, `Idempotency-Key` (`idempotency`) and the
+//! rate limits (`rate_limit`).
 
 pub mod body;
 pub mod csv;
@@ -11,5 +12,6 @@ pub mod import;
 pub mod list;
 pub mod middleware;
 pub mod problems;
+pub mod rate_limit;
 pub mod record;
 pub mod schema;
