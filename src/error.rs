@@ -166,6 +166,13 @@ pub enum ApiError {
         error: &'static str,
         description: String,
     },
+    /// 429 at the token endpoint, in RFC 6749's shape (`error` `rate_limited`, the catalogue's
+    /// code for the same answer elsewhere), with `Retry-After`.
+    #[error("{description}")]
+    OAuthRateLimited {
+        description: String,
+        retry_after: Duration,
+    },
 }
 
 /// A problem type of the catalogue; everything about it is its row of [`PROBLEM_TYPES`].
@@ -335,6 +342,7 @@ enum Answer<'a> {
         status: StatusCode,
         error: &'static str,
         description: &'a str,
+        retry_after: Option<Duration>,
     },
 }
 
@@ -467,6 +475,16 @@ impl ApiError {
                 status: *status,
                 error,
                 description,
+                retry_after: None,
+            },
+            Self::OAuthRateLimited {
+                description,
+                retry_after,
+            } => Answer::OAuth {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                error: "rate_limited",
+                description,
+                retry_after: Some(*retry_after),
             },
         }
     }
@@ -547,7 +565,11 @@ impl ResponseError for ApiError {
                 status,
                 error,
                 description,
+                retry_after,
             } => {
+                if let Some(wait) = retry_after {
+                    res.insert_header((header::RETRY_AFTER, seconds(wait)));
+                }
                 if status == StatusCode::UNAUTHORIZED {
                     res.insert_header((
                         header::WWW_AUTHENTICATE,

@@ -1,7 +1,7 @@
 //! `/api/v1/auth/token` (RFC 6749), `/api/v1/auth/revoke` (RFC 7009) and `/api/v1/me`.
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use chrono::{Duration, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,7 @@ use crate::domain::Role;
 use crate::error::{stored, ApiError, OAuthErrorBody};
 use crate::http::machinery::etag::PRIVATE_REVALIDATE;
 use crate::http::machinery::problems;
+use crate::http::machinery::rate_limit::{Account, TokenLimits};
 use crate::models::client::{self, ClientRow};
 use crate::models::user::{self, UserRow};
 
@@ -150,11 +151,15 @@ fn user_role(user: &UserRow) -> Result<Role, ApiError> {
         client, authenticated by HTTP Basic, `client_secret_basic`, or by `client_id` and \
         `client_secret` in the body, `client_secret_post`, never both; a partner client acts for \
         its organisation with a partner user's rights; no refresh token). Errors use RFC 6749's \
-        shape.",
+        shape. Rate limited per client IP and per account (the username, or the client id), \
+        across replicas: every request naming a supported grant counts, before any password or \
+        secret is checked; beyond a limit the answer is 429 `rate_limited`.",
     request_body(content((TokenRequest = "application/x-www-form-urlencoded"), (TokenRequest = "application/json"))),
     responses(
         (status = 200, description = "Tokens issued", body = TokenResponse,
-         headers(("Cache-Control" = String, description = "`no-store`"))),
+         headers(("Cache-Control" = String, description = "`no-store`"),
+                 ("RateLimit-Policy" = String, description = "The limits that apply: `\"token-ip\";q=<requests>;w=<seconds>` and, with a username or client id, `\"token-account\";q=..;w=..` (draft-ietf-httpapi-ratelimit-headers)"),
+                 ("RateLimit" = String, description = "What is left of each: `\"token-ip\";r=<requests>;t=<seconds until whole again>`"))),
         (status = 400, description = "RFC 6749 §5.2 `error`: `invalid_request` (a missing, repeated or mistyped \
             parameter, or another media type), `invalid_grant` (wrong credentials, or a refresh token that is unknown, \
             expired, revoked or already used), or `unsupported_grant_type`",
@@ -164,6 +169,12 @@ fn user_role(user: &UserRow) -> Result<Role, ApiError> {
          body = OAuthErrorBody, headers(("Cache-Control" = String, description = "`no-store`"),
                                         ("WWW-Authenticate" = String, description = "`Basic realm=\"lshub\"`"))),
         (status = 413, response = problems::PayloadTooLarge),
+        (status = 429, description = "RFC 6749 shape, `error` `rate_limited`: too many token requests from this \
+            client IP or for this username or client id",
+         body = OAuthErrorBody, headers(("Cache-Control" = String, description = "`no-store`"),
+                                        ("Retry-After" = u32, description = "Seconds to wait"),
+                                        ("RateLimit-Policy" = String, description = "The limits that apply"),
+                                        ("RateLimit" = String, description = "What is left of each (`r=0` for the one spent)"))),
         (status = 503, response = problems::Unavailable),
     )
 )]
@@ -171,15 +182,12 @@ pub async fn issue_token(
     pool: Pool,
     tokens: web::Data<TokenService>,
     hasher: web::Data<PasswordHasher>,
+    limits: web::Data<TokenLimits>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let request: TokenRequest = parse_oauth_body(&req, &body, "token request")?;
     let grant_type = required(request.grant_type.clone(), "grant_type")?;
-    let (refresh, digest) = new_refresh_token();
-    let expires_at = Utc::now()
-        + Duration::seconds(i64::try_from(tokens.refresh_ttl_secs()).unwrap_or(i64::MAX / 4));
-    let issued = NewRefresh { digest, expires_at };
     let grant =
         serde_json::from_value(serde_json::Value::String(grant_type.clone())).map_err(|_| {
             ApiError::oauth(
@@ -187,11 +195,54 @@ pub async fn issue_token(
                 format!("grant type `{grant_type}` is not supported"),
             )
         })?;
+    let credentials =
+        (grant == GrantType::ClientCredentials).then(|| client_credentials(&req, &request));
+    let account = match (grant, &credentials) {
+        (GrantType::Password, _) => request
+            .username
+            .as_deref()
+            .filter(|u| !u.is_empty())
+            .map(Account::User),
+        (_, Some(Ok((id, _)))) => Some(Account::Client(id)),
+        _ => None,
+    };
+    // Charged before any password or secret is verified: Argon2 is what a guesser would
+    // make us spend.
+    let budget = limits.charge(&pool, &req, account).await?;
+    let mut res = match budget.retry_after() {
+        Some(wait) => ApiError::OAuthRateLimited {
+            description: format!("too many token requests; retry in {} s", wait.as_secs()),
+            retry_after: wait,
+        }
+        .error_response(),
+        None => grant_tokens(&pool, &tokens, &hasher, grant, request, credentials)
+            .await
+            .unwrap_or_else(|e| e.error_response()),
+    };
+    budget.insert_headers(res.headers_mut());
+    Ok(res)
+}
+
+/// Runs one grant once the rate limits let it through.
+async fn grant_tokens(
+    pool: &Pool,
+    tokens: &TokenService,
+    hasher: &PasswordHasher,
+    grant: GrantType,
+    request: TokenRequest,
+    credentials: Option<Result<(String, String), ApiError>>,
+) -> Result<HttpResponse, ApiError> {
+    let (refresh, digest) = new_refresh_token();
+    let expires_at = Utc::now()
+        + Duration::seconds(i64::try_from(tokens.refresh_ttl_secs()).unwrap_or(i64::MAX / 4));
+    let issued = NewRefresh { digest, expires_at };
     let user = match grant {
-        GrantType::Password => password_grant(&pool, &hasher, request, issued).await?,
-        GrantType::RefreshToken => refresh_grant(&pool, request, issued).await?,
+        GrantType::Password => password_grant(pool, hasher, request, issued).await?,
+        GrantType::RefreshToken => refresh_grant(pool, request, issued).await?,
         GrantType::ClientCredentials => {
-            let client = client_grant(&pool, &hasher, &req, request).await?;
+            let credentials = credentials
+                .unwrap_or_else(|| Err(ApiError::oauth("invalid_client", BAD_CLIENT)))?;
+            let client = client_grant(pool, hasher, credentials).await?;
             let role = stored(&client.role)?;
             let access = tokens.issue(
                 client.id,
@@ -228,7 +279,7 @@ const BAD_CLIENT: &str = "unknown client, wrong secret, or a revoked client";
 /// `invalid_client`.
 fn client_credentials(
     req: &HttpRequest,
-    request: TokenRequest,
+    request: &TokenRequest,
 ) -> Result<(String, String), ApiError> {
     let basic = req
         .headers()
@@ -263,8 +314,8 @@ fn client_credentials(
             };
             Ok((unescape(id), unescape(secret)))
         }
-        (None, _) => match (request.client_id, request.client_secret) {
-            (Some(id), Some(secret)) => Ok((id, secret)),
+        (None, _) => match (&request.client_id, &request.client_secret) {
+            (Some(id), Some(secret)) => Ok((id.clone(), secret.clone())),
             _ => Err(ApiError::oauth("invalid_client", BAD_CLIENT)),
         },
     }
@@ -275,10 +326,8 @@ fn client_credentials(
 async fn client_grant(
     pool: &Pool,
     hasher: &PasswordHasher,
-    req: &HttpRequest,
-    request: TokenRequest,
+    (id, secret): (String, String),
 ) -> Result<ClientRow, ApiError> {
-    let (id, secret) = client_credentials(req, request)?;
     let found = match Uuid::parse_str(&id) {
         Ok(id) => {
             db::run(pool, move |conn| {
