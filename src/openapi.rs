@@ -73,7 +73,14 @@ fn description() -> String {
          Errors are RFC 9457 `application/problem+json` documents whose `type` is \
          `urn:lshub:problem:<code>`, with `code` one of: {}. `errors[].field` is a JSON \
          Pointer.\n\n\
-         Each operation lists the roles allowed to call it in `x-roles`.",
+         Each operation lists the roles allowed to call it in `x-roles`.\n\n\
+         Rate limits (draft-ietf-httpapi-ratelimit-headers): every answer to a caller with a \
+         valid token under `/api/v1` (the OAuth endpoints aside) spends points of its budget, \
+         a `304 Not Modified` fewer than a full answer, and says what is left in \
+         `RateLimit-Policy` (`\"api\";q=<points>;w=<seconds to refill>`) and `RateLimit` \
+         (`\"api\";r=<points left>;t=<seconds until whole again>`); a spent budget is 429 \
+         `rate_limited` with `Retry-After`. The token endpoint is limited per client IP and \
+         per account, with the same headers.",
         codes.join(", ")
     )
 }

@@ -321,10 +321,10 @@ impl Register for Document {
 
 /// The statuses that follow from the route itself, documented wherever its annotation has not
 /// named them: the role check (401, 403), the database behind every authenticated answer and
-/// the whole-request timeout (503), a path (400 malformed id, 404), a query (400 unknown or
-/// malformed parameter; 422 for a list's), `If-Match` (412, 428), a body (400 malformed, 413,
-/// 415, 422). The annotation keeps what is the handler's own (its
-/// success answers, 304, 409, 429, and 422 for a query it validates).
+/// the whole-request timeout (503), the per-principal rate limit (429), a path (400 malformed
+/// id, 404), a query (400 unknown or malformed parameter; 422 for a list's), `If-Match` (412,
+/// 428), a body (400 malformed, 413, 415, 422). The annotation keeps what is the handler's own
+/// (its success answers, 304, 409, and 422 for a query it validates).
 fn document_common_statuses(operation: &mut Operation, access: Access) {
     use utoipa::openapi::path::ParameterIn;
     let parameters = operation.parameters.as_deref().unwrap_or_default();
@@ -339,7 +339,11 @@ fn document_common_statuses(operation: &mut Operation, access: Access) {
         // errors) document every answer themselves.
         return;
     };
-    implied.extend([("401", "Unauthorized"), ("503", "Unavailable")]);
+    implied.extend([
+        ("401", "Unauthorized"),
+        ("429", "TooManyRequests"),
+        ("503", "Unavailable"),
+    ]);
     // 403 for a role the route leaves out, or for `include_archived` asked by one that may not.
     if roles != Role::ALL || has(ParameterIn::Query, Some("include_archived")) {
         implied.push(("403", "Forbidden"));

@@ -187,7 +187,8 @@ fn every_error_answer_is_a_problem_or_an_oauth_error() {
                 None => response.clone(),
             };
             let content = response["content"].as_object().expect("error content");
-            let oauth = code == 400 || (code == 401 && path == "/api/v1/auth/token");
+            let oauth =
+                code == 400 || ((code == 401 || code == 429) && path == "/api/v1/auth/token");
             if is_auth_endpoint(&path) && oauth {
                 assert_eq!(
                     content["application/json"]["schema"]["$ref"],

@@ -8,13 +8,13 @@ use crate::error::Problem;
 /// Declares problem responses: each a `application/problem+json` body, with the headers it
 /// names.
 macro_rules! problem_responses {
-    ($($(#[$doc:meta])* $name:ident $(, $header:literal: $ty:ty => $describe:literal)?;)*) => {
+    ($($(#[$doc:meta])* $name:ident $(, $header:literal: $ty:ty => $describe:literal)*;)*) => {
         $(
             $(#[$doc])*
             #[derive(ToResponse)]
             #[response(
-                content_type = "application/problem+json"
-                $(, headers(($header = $ty, description = $describe)))?
+                content_type = "application/problem+json",
+                headers($(($header = $ty, description = $describe)),*)
             )]
             pub struct $name(pub Problem);
         )*
@@ -44,6 +44,9 @@ problem_responses! {
     PreconditionRequired;
     /// The database is unreachable or busy; retry after `Retry-After` seconds.
     Unavailable, "Retry-After": u32 => "Seconds to wait";
-    /// Too many requests of this kind at once (e.g. CSV exports); retry after `Retry-After` seconds.
-    TooManyRequests, "Retry-After": u32 => "Seconds to wait";
+    /// The caller's request budget is spent (per principal: a full answer costs more points than a 304), or too many requests of this kind run at once (CSV exports); retry after `Retry-After` seconds.
+    TooManyRequests,
+        "Retry-After": u32 => "Seconds to wait",
+        "RateLimit-Policy": String => "The caller's limit, when its budget is spent: `\"api\";q=<points>;w=<seconds>` (draft-ietf-httpapi-ratelimit-headers)",
+        "RateLimit": String => "What is left of it: `\"api\";r=0;t=<seconds until the budget is whole again>`";
 }
