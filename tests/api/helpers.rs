@@ -145,6 +145,8 @@ pub struct TestApp {
     pub state: AppState,
     client: awc::Client,
     server: actix_web::dev::ServerHandle,
+    /// Whether dropping this app drops its database (a replica shares another's).
+    owns_database: bool,
 }
 
 /// An answer, fully read.
@@ -222,6 +224,21 @@ impl TestApp {
                 "CREATE DATABASE {database} TEMPLATE {template} STRATEGY = FILE_COPY"
             ))
             .expect("clone template");
+        Self::serve(database, fixtures, true, adjust)
+    }
+
+    /// Another server over this app's database, as a second replica behind a load balancer
+    /// would be, with its own settings (and its own memory).
+    pub fn replica(&self, adjust: impl FnOnce(&mut Settings)) -> Self {
+        Self::serve(self.database.clone(), self.fixtures.clone(), false, adjust)
+    }
+
+    fn serve(
+        database: String,
+        fixtures: Fixtures,
+        owns_database: bool,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Self {
         let mut settings = Settings {
             db: DbSettings {
                 pool_size: 4,
@@ -258,6 +275,7 @@ impl TestApp {
             state,
             client,
             server: handle,
+            owns_database,
         }
     }
 
@@ -336,6 +354,9 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         drop(self.server.stop(false));
+        if !self.owns_database {
+            return;
+        }
         if let Ok(mut admin) = PgConnection::establish(&admin_url()) {
             let _ = admin.batch_execute(&format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
