@@ -268,3 +268,41 @@ async fn the_token_limits_hold_across_replicas() {
     // One bucket for the IP and one for the username, whichever replica was asked.
     assert_eq!(first.count("token_rate_limits"), 2);
 }
+
+#[actix_web::test]
+async fn wrong_secrets_for_one_client_id_trip_its_limit() {
+    let app = TestApp::spawn_with(token_limits(100, 2)).await;
+    let created = app
+        .post("/api/v1/clients")
+        .role(Role::Admin)
+        .json(&serde_json::json!({"name": "Dashboard", "role": "viewer"}))
+        .send()
+        .await;
+    created.assert_status(201);
+    let created = created.json();
+    let id = created["id"].as_str().expect("id").to_owned();
+    let secret = created["client_secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let grant = |secret: String| {
+        let id = id.clone();
+        let app = &app;
+        async move {
+            app.post("/api/v1/auth/token")
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", &id),
+                    ("client_secret", &secret),
+                ])
+                .send()
+                .await
+        }
+    };
+    for _ in 0..2 {
+        let res = grant("wrong".into()).await;
+        assert_eq!(res.status, 401, "{}", String::from_utf8_lossy(&res.body));
+        assert_eq!(res.json()["error"], "invalid_client");
+    }
+    assert_token_rate_limited(&grant(secret).await, "token-account");
+}

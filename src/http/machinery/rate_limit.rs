@@ -604,6 +604,32 @@ mod tests {
     }
 
     #[test]
+    fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
+        use actix_web::test::TestRequest;
+        let proxy: IpAddr = "10.0.0.2".parse().expect("ip");
+        let request = |peer: &str| {
+            TestRequest::default()
+                .peer_addr(peer.parse().expect("socket address"))
+                .insert_header(("X-Forwarded-For", "198.51.100.9, 203.0.113.5, 10.0.0.2"))
+                .to_http_request()
+        };
+        // From an untrusted peer, the header is the client's own invention.
+        assert_eq!(
+            client_ip(&request("192.0.2.1:4000"), &[proxy]),
+            "192.0.2.1".parse().ok()
+        );
+        assert_eq!(
+            client_ip(&request("10.0.0.2:4000"), &[]),
+            "10.0.0.2".parse().ok()
+        );
+        // From a trusted one, the rightmost hop it does not vouch for.
+        assert_eq!(
+            client_ip(&request("10.0.0.2:4000"), &[proxy]),
+            "203.0.113.5".parse().ok()
+        );
+    }
+
+    #[test]
     fn ipv6_clients_share_a_bucket_per_64() {
         let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
         let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().expect("ip");
