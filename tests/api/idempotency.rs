@@ -496,5 +496,5 @@ async fn the_spec_documents_the_key_where_the_server_takes_it() {
                 .assert_problem(400, "malformed");
         }
     }
-    assert_eq!(posts, 19, "creates, restores and rotate-secret");
+    assert_eq!(posts, 20, "creates, restores, rotate-secret and imports");
 }
