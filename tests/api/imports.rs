@@ -388,7 +388,7 @@ async fn a_bad_body_is_refused_clearly_and_only_staff_import() {
     let res = import_csv(
         &app,
         "kind=partners",
-        "name,partner_type,colour\r\nFondazione Uno,foundation,blue\r\n",
+        "name,partner_type,colour\r\nFondazione Uno,cluster,blue\r\n",
     )
     .await;
     let problem = res.assert_problem(422, "validation");
@@ -412,14 +412,14 @@ async fn a_bad_body_is_refused_clearly_and_only_staff_import() {
     import_csv(
         &app,
         "kind=partners",
-        "name\r\nFondazione Tre,foundation\r\n",
+        "name\r\nFondazione Tre,cluster\r\n",
     )
     .await
     .assert_problem(400, "malformed");
     for role in [Role::Viewer, Role::Partner] {
         app.post("/api/v1/imports?kind=partners")
             .role(role)
-            .json(&json!([{"name": "Fondazione Due", "partner_type": "foundation"}]))
+            .json(&json!([{"name": "Fondazione Due", "partner_type": "cluster"}]))
             .send()
             .await
             .assert_problem(403, "forbidden");
