@@ -318,6 +318,11 @@ pub trait DetailWrite {
 
     /// Inserts the details of many new organisations in one statement (a bulk load's).
     fn insert_all(conn: &mut PgConnection, rows: &[(Uuid, &Self::Draft)]) -> QueryResult<()>;
+
+    /// Rewrites the details of many organisations in a fixed number of statements (an
+    /// import's updates): a detail row is keyed by its organisation and referenced only by its
+    /// own list rows, so it is replaced whole, as `update` rewrites it whole.
+    fn update_all(conn: &mut PgConnection, rows: &[(Uuid, &Self::Draft)]) -> QueryResult<()>;
 }
 
 /// Implements [`DetailWrite`] for the detail row `$row` of table `$table`, a single row built
@@ -358,6 +363,16 @@ macro_rules! detail_write {
                     .values(&rows)
                     .execute(conn)
                     .map(|_| ())
+            }
+
+            fn update_all(
+                conn: &mut diesel::PgConnection,
+                rows: &[(uuid::Uuid, &$draft)],
+            ) -> diesel::QueryResult<()> {
+                let ids: Vec<uuid::Uuid> = rows.iter().map(|(id, _)| *id).collect();
+                diesel::delete($table::table.filter($table::organisation_id.eq_any(&ids)))
+                    .execute(conn)?;
+                <Self as $crate::models::organisation::DetailWrite>::insert_all(conn, rows)
             }
         }
     };
@@ -605,6 +620,71 @@ pub fn insert_all<D: DetailWrite>(
             .collect(),
     )?;
     Ok(ids.into_iter().map(OrganisationId::new).collect())
+}
+
+/// Rewrites the shared columns of many organisations of `kind` in one statement, each guarded
+/// by its expected version and bumping it; 412 unless every one was still at its version.
+pub fn update_rows(
+    conn: &mut PgConnection,
+    kind: OrganisationKind,
+    now: DateTime<Utc>,
+    rows: &[(Uuid, i64, &OrganisationDraft)],
+) -> Result<(), StoreError> {
+    use diesel::upsert::excluded;
+    use organisations as o;
+    // An upsert on the primary key is the one batched UPDATE diesel writes: every row exists,
+    // so each proposed row only carries the new values (and its expected version) to `SET`.
+    let values: Vec<_> = rows
+        .iter()
+        .map(|(id, version, fields)| {
+            (
+                o::id.eq(*id),
+                o::kind.eq(kind.as_str()),
+                OrganisationFields::from(*fields),
+                o::created_at.eq(now),
+                o::updated_at.eq(now),
+                o::version.eq(*version),
+            )
+        })
+        .collect();
+    let upsert = diesel::insert_into(o::table)
+        .values(&values)
+        .on_conflict(o::id)
+        .do_update()
+        .set((
+            (
+                o::name.eq(excluded(o::name)),
+                o::legal_name.eq(excluded(o::legal_name)),
+                o::description.eq(excluded(o::description)),
+                o::website.eq(excluded(o::website)),
+                o::email.eq(excluded(o::email)),
+                o::phone.eq(excluded(o::phone)),
+                o::address_street.eq(excluded(o::address_street)),
+            ),
+            (
+                o::address_city.eq(excluded(o::address_city)),
+                o::address_postal_code.eq(excluded(o::address_postal_code)),
+                o::address_province.eq(excluded(o::address_province)),
+                o::address_country.eq(excluded(o::address_country)),
+                o::tags.eq(excluded(o::tags)),
+                o::in_mind.eq(excluded(o::in_mind)),
+                o::updated_at.eq(excluded(o::updated_at)),
+                o::version.eq(o::version + 1),
+            ),
+        ));
+    // The upsert's `WHERE` is `FilterDsl`'s, which the prelude does not bring in.
+    let guarded = diesel::query_dsl::methods::FilterDsl::filter(
+        upsert,
+        o::version
+            .eq(excluded(o::version))
+            .and(o::kind.eq(kind.as_str())),
+    );
+    let written = guarded.execute(conn)?;
+    if written == rows.len() {
+        Ok(())
+    } else {
+        Err(StoreError::Stale)
+    }
 }
 
 /// Locks the live organisations of `kind` among `ids` for update; their versions.

@@ -159,6 +159,17 @@ impl DetailWrite for UniversityDetail {
             .map(|_| ())
     }
 
+    fn update_all(conn: &mut PgConnection, rows: &[(Uuid, &UniversityDraft)]) -> QueryResult<()> {
+        let ids: Vec<Uuid> = rows.iter().map(|(id, _)| *id).collect();
+        diesel::delete(
+            university_rankings::table.filter(university_rankings::university_id.eq_any(&ids)),
+        )
+        .execute(conn)?;
+        diesel::delete(universities::table.filter(universities::organisation_id.eq_any(&ids)))
+            .execute(conn)?;
+        Self::insert_all(conn, rows)
+    }
+
     /// Rewrites the detail row and replaces the rankings whole.
     fn update(conn: &mut PgConnection, id: Uuid, draft: &UniversityDraft) -> QueryResult<()> {
         let (detail, rankings) = rows_of(id, draft);

@@ -1,7 +1,7 @@
 //! Bulk imports: many rows of one kind in one request, read from a JSON array or from CSV with
 //! the export's columns, validated row by row, and written all or nothing in one transaction
 //! through the write pipeline's batch operations ([`record::insert_all_new`],
-//! [`record::update_all`]): the same validation, the same audit (one event per written row,
+//! [`record::apply_changes`]): the same validation, the same audit (one event per written row,
 //! all under the request's id) as the single-record writes, in a fixed number of statements
 //! per thousand rows.
 //!
@@ -673,7 +673,7 @@ fn write<R: Importable>(
         })
         .unzip();
     for (rows, batch) in rows.chunks(BATCH).zip(changes.chunks(BATCH)) {
-        record::update_all::<R>(conn, actor, (), batch)?;
+        record::apply_changes::<R>(conn, actor, (), batch)?;
         for (row, change) in rows.iter().zip(batch) {
             outcomes[*row] = Some(outcome(*row, RowAction::Updated, Some(change.id)));
         }

@@ -180,6 +180,16 @@ pub trait Resource: Send + 'static {
             .map(|write| Self::insert(conn, parent, write))
             .collect()
     }
+    /// Rewrites many, each under its version guard (412), as [`Self::update`] does one (an
+    /// import's updates). A storage that can writes them in a statement a table.
+    fn update_all(
+        conn: &mut PgConnection,
+        changes: &[(Uuid, i64, &Self::Write)],
+    ) -> Result<(), ApiError> {
+        changes
+            .iter()
+            .try_for_each(|(id, version, write)| Self::update(conn, *id, *version, write))
+    }
     /// Rewrites it and bumps its version, if it is still at `expected_version` (412).
     fn update(
         conn: &mut PgConnection,
@@ -366,15 +376,15 @@ pub struct Change<'a, R: Resource> {
 /// Applies changes under their version guards, with one audit event each (call inside a
 /// transaction, the rows locked); the records after, in order. A patch and an import's rows
 /// are written alike.
-pub fn update_all<R: Resource>(
+pub fn apply_changes<R: Resource>(
     conn: &mut PgConnection,
     actor: &Actor,
     parent: R::Parent,
     changes: &[Change<'_, R>],
 ) -> Result<Vec<R::Response>, ApiError> {
-    for change in changes {
-        R::update(conn, change.id, change.version, change.write)?;
-    }
+    let rewrites: Vec<(Uuid, i64, &R::Write)> =
+        changes.iter().map(|c| (c.id, c.version, c.write)).collect();
+    R::update_all(conn, &rewrites)?;
     let ids: Vec<Uuid> = changes.iter().map(|c| c.id).collect();
     let records = R::load_all(conn, parent, &ids)?;
     let events = changes
@@ -638,7 +648,7 @@ pub async fn update<R: Resource>(
             before: &current,
             write: &write,
         };
-        update_all::<R>(conn, &actor, parent, &[change])?
+        apply_changes::<R>(conn, &actor, parent, &[change])?
             .pop()
             .ok_or_else(|| ApiError::internal("an update returned no record"))
     })

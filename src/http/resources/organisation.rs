@@ -324,6 +324,23 @@ impl<R: OrgResource> Resource for R {
         )?)
     }
 
+    fn update_all(
+        conn: &mut PgConnection,
+        changes: &[(Uuid, i64, &Self::Write)],
+    ) -> Result<(), ApiError> {
+        let identities: Vec<_> = changes
+            .iter()
+            .map(|(id, version, (fields, _))| (*id, *version, fields))
+            .collect();
+        org_model::update_rows(conn, R::KIND, crate::db::now(), &identities)?;
+        let details: Vec<_> = changes
+            .iter()
+            .map(|(id, _, (_, detail))| (*id, detail))
+            .collect();
+        <R::Row as DetailWrite>::update_all(conn, &details)?;
+        Ok(())
+    }
+
     fn lock_all(conn: &mut PgConnection, (): (), ids: &[Uuid]) -> Result<Vec<i64>, ApiError> {
         let versions: std::collections::HashMap<Uuid, i64> =
             org_model::lock_all(conn, R::KIND, ids)?
