@@ -409,13 +409,9 @@ async fn a_bad_body_is_refused_clearly_and_only_staff_import() {
         .send()
         .await
         .assert_problem(400, "malformed");
-    import_csv(
-        &app,
-        "kind=partners",
-        "name\r\nFondazione Tre,cluster\r\n",
-    )
-    .await
-    .assert_problem(400, "malformed");
+    import_csv(&app, "kind=partners", "name\r\nFondazione Tre,cluster\r\n")
+        .await
+        .assert_problem(400, "malformed");
     for role in [Role::Viewer, Role::Partner] {
         app.post("/api/v1/imports?kind=partners")
             .role(role)
@@ -430,4 +426,68 @@ async fn a_bad_body_is_refused_clearly_and_only_staff_import() {
     let res = import(&app, "kind=irccs", &json!([])).await;
     res.assert_status(200);
     assert_eq!(res.json()["rows"], 0);
+}
+
+#[actix_web::test]
+async fn thousands_of_rows_are_written_and_updated_across_batches() {
+    let app = TestApp::spawn().await;
+    let before = companies(&app);
+    let rows = |employees: u64| -> Value {
+        (0..2_100_u64)
+            .map(|i| {
+                json!({"name": format!("Lotto {i:05} S.r.l."), "sector": "cdmo",
+                       "vat_number": vat(50_000 + i), "employees": employees + i,
+                       "tags": ["lotto"]})
+            })
+            .collect()
+    };
+    let res = app
+        .post("/api/v1/imports?kind=companies")
+        .role(Role::Editor)
+        .header("X-Request-Id", "batches-create")
+        .json(&rows(1))
+        .send()
+        .await;
+    res.assert_status(200);
+    assert_eq!(res.json()["created"], 2_100);
+    assert_eq!(companies(&app), before + 2_100);
+
+    let res = app
+        .post("/api/v1/imports?kind=companies&on_conflict=update")
+        .role(Role::Editor)
+        .header("X-Request-Id", "batches-update")
+        .json(&rows(10))
+        .send()
+        .await;
+    res.assert_status(200);
+    assert_eq!(res.json()["updated"], 2_100);
+    assert_eq!(
+        app.count(
+            "organisations o JOIN companies c ON c.organisation_id = o.id \
+             WHERE o.name LIKE 'Lotto %' AND o.version = 2 AND c.employees >= 10 \
+             AND c.vat_number IS NOT NULL AND o.tags = '{lotto}'"
+        ),
+        2_100
+    );
+    for (request, action) in [("batches-create", "create"), ("batches-update", "update")] {
+        assert_eq!(
+            app.count(&format!(
+                "audit_events WHERE request_id = '{request}' AND action = '{action}'"
+            )),
+            2_100
+        );
+    }
+    let event = app
+        .get("/api/v1/audit-events?request_id=batches-update&limit=1")
+        .role(Role::Editor)
+        .send()
+        .await
+        .json();
+    let changes = &event["data"][0]["changes"];
+    assert_eq!(changes["before"].as_object().unwrap().len(), 1, "{changes}");
+    let (was, is) = (
+        changes["before"]["employees"].as_i64().unwrap(),
+        changes["after"]["employees"].as_i64().unwrap(),
+    );
+    assert_eq!(is - was, 9);
 }
