@@ -79,6 +79,11 @@ pub trait Resource: Send + 'static {
     /// of the contract: the patch schema leaves them out, and [`Self::patch_shape`] refuses a
     /// patch naming one (422 `read_only`, even with the current value, as for `id`).
     const FIXED: &'static [&'static str] = &[];
+    /// A boolean body member that says whether it is archived (a user's `disabled`), if it has
+    /// one: a patch that flips it archives or restores the record exactly as `DELETE` and
+    /// `restore` do (their checks, audit event and version bump). Such a patch reaches an
+    /// archived record; any other patch of one is 404, as every other write of it.
+    const ARCHIVE_MEMBER: Option<&'static str> = None;
     /// Whether it lives under a parent that must exist (its 404 precedes the body's checks).
     const NESTED: bool = false;
     /// What it lives under: `()` at the top level, the parent's id when nested.
@@ -613,7 +618,9 @@ fn lock_live<R: Resource>(
 
 /// `PATCH` of one: JSON Merge Patch under `If-Match`. The row is locked first, so concurrent
 /// patches with one ETag serialise and all but one get 412. A patch that changes nothing
-/// writes nothing: no new version, no audit event.
+/// writes nothing: no new version, no audit event. A patch that flips
+/// [`Resource::ARCHIVE_MEMBER`] archives or restores it as `DELETE` and `restore` do, with
+/// their audit events, beside the update event of its other changes.
 pub async fn update<R: Resource>(
     call: &Call,
     parent: R::Parent,
@@ -625,32 +632,82 @@ pub async fn update<R: Resource>(
     let actor = actor(principal);
     let principal = principal.clone();
     let record = db::transaction(pool, move |conn| {
-        let locked = lock_live::<R>(conn, parent, id)?;
+        let mut locked = match R::ARCHIVE_MEMBER {
+            None => lock_live::<R>(conn, parent, id)?,
+            // Reached when archived, as the patch may restore it (checked below).
+            Some(_) => {
+                R::check_parent(conn, parent)?;
+                R::lock(conn, parent, id)?
+            }
+        };
         check_owner::<R>(conn, &principal, parent, id)?;
         body::check_media_type(&headers, body::MERGE_PATCH)?;
         let patch = body::parse_object(&body)?;
         R::check_patch(&principal, &patch)?;
+        if let Some(member) = R::ARCHIVE_MEMBER {
+            // `null` clears it to its default: live. An archived record takes only a restore,
+            // as `DELETE` of it is 404 too.
+            let restores = matches!(patch.get(member), Some(Json::Bool(false) | Json::Null));
+            if locked.archived_at.is_some() && !restores {
+                return Err(ApiError::not_found(R::NOUN));
+            }
+            if patch.get(member) == Some(&Json::Bool(true)) {
+                R::check_remove(&principal, id)?;
+            }
+        }
         etag::check_version(&etag::required_if_match(&headers)?, locked.version)?;
-        let current = R::load(conn, parent, id, false)?;
+        let mut current = R::load(conn, parent, id, R::ARCHIVE_MEMBER.is_some())?;
         let (unpatched, patched) = merged::<R>(&current, patch)?;
         if patched == unpatched {
             return Ok(current);
         }
         check_partner_fields(&principal, &unpatched, &patched, R::PARTNER_MANAGED)?;
+        // Whether it ends archived, and the record before with only that changed: what the
+        // rest of the patch is compared with.
+        let (archive, others_unpatched) = match R::ARCHIVE_MEMBER {
+            Some(member) => {
+                let mut others = unpatched.clone();
+                match patched.get(member) {
+                    Some(value) => others.insert(member.to_owned(), value.clone()),
+                    None => others.remove(member),
+                };
+                (
+                    Some(patched.get(member) == Some(&Json::Bool(true))),
+                    Some(others),
+                )
+            }
+            None => (None, None),
+        };
         // The fixed members were refused above, so the merged record keeps them as they are.
         let write = R::validate(patched)?;
         if unchanged::<R>(unpatched, &write) {
             return Ok(current);
         }
-        let change = Change::<R> {
-            id,
-            version: locked.version,
-            before: &current,
-            write: &write,
-        };
-        apply_changes::<R>(conn, &actor, parent, &[change])?
-            .pop()
-            .ok_or_else(|| ApiError::internal("an update returned no record"))
+        let flip = archive.filter(|archived| *archived != locked.archived_at.is_some());
+        // A restore first and an archive last, so that the update in between writes a live
+        // record as every other update does.
+        if flip == Some(false) {
+            locked.version = switch_archived::<R>(conn, &actor, parent, id, &locked, None)?;
+            locked.archived_at = None;
+            current = R::load(conn, parent, id, false)?;
+        }
+        if others_unpatched.is_none_or(|others| !unchanged::<R>(others, &write)) {
+            let change = Change::<R> {
+                id,
+                version: locked.version,
+                before: &current,
+                write: &write,
+            };
+            current = apply_changes::<R>(conn, &actor, parent, &[change])?
+                .pop()
+                .ok_or_else(|| ApiError::internal("an update returned no record"))?;
+            locked.version = R::version(&current);
+        }
+        if flip == Some(true) {
+            switch_archived::<R>(conn, &actor, parent, id, &locked, Some(db::now()))?;
+            current = R::load(conn, parent, id, true)?;
+        }
+        Ok(current)
     })
     .await?;
     Ok(etag::tag(&mut HttpResponse::Ok(), R::version(&record)).json(record))
