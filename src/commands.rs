@@ -255,6 +255,7 @@ fn create_user(args: &CreateUserArgs) -> Result<(), CommandError> {
                 password_hash: Some(&hash),
                 role: args.role.as_str(),
                 organisation_id: args.organisation,
+                disabled_at: None,
                 created_at: now,
                 updated_at: now,
             },

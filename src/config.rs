@@ -101,6 +101,9 @@ pub struct AuthSettings {
     /// Refresh-token lifetime in seconds (30 days by default).
     #[arg(long, env = "LSHUB_REFRESH_TOKEN_TTL", default_value_t = 2_592_000)]
     pub refresh_token_ttl: u64,
+    /// Seconds a one-time set-password token works after it was issued (72 h by default).
+    #[arg(long, env = "LSHUB_SET_PASSWORD_TOKEN_TTL", default_value_t = 259_200)]
+    pub set_password_token_ttl: u64,
     /// How many password hashes may run at once (Argon2 is deliberately expensive).
     #[arg(long, env = "LSHUB_PASSWORD_HASH_CONCURRENCY", default_value_t = 2)]
     pub password_hash_concurrency: usize,

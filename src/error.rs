@@ -93,6 +93,10 @@ pub enum ApiError {
     /// 400 `invalid_cursor`: the cursor is corrupt or was issued for another list or filter set.
     #[error("the cursor is invalid or belongs to another query")]
     InvalidCursor,
+    /// 400 `invalid_one_time_token`: a one-time token (to set a password) that is unknown,
+    /// used, replaced by a newer one, expired, or whose user is disabled.
+    #[error("{0}")]
+    InvalidOneTimeToken(String),
     /// 401 `unauthorized`: no credentials (`invalid_token` false) or a bad token (true).
     #[error("{detail}")]
     Unauthorized { invalid_token: bool, detail: String },
@@ -182,6 +186,8 @@ pub enum ProblemKind {
     Malformed,
     /// A corrupt cursor, or one issued for another query.
     InvalidCursor,
+    /// A one-time token that is unknown, used, replaced, expired, or its user's disabled.
+    InvalidOneTimeToken,
     /// No token, or a bad one.
     Unauthorized,
     /// Role, ownership, or a hub-managed field.
@@ -286,6 +292,7 @@ pub const PROBLEM_TYPES: [ProblemType; ProblemKind::Internal as usize + 1] = {
     [
         row(K::Malformed,            S::BAD_REQUEST,            "malformed",              "Malformed request",      None),
         row(K::InvalidCursor,        S::BAD_REQUEST,            "invalid_cursor",         "Invalid cursor",         None),
+        row(K::InvalidOneTimeToken,  S::BAD_REQUEST,            "invalid_one_time_token", "Invalid one-time token", None),
         row(K::Unauthorized,         S::UNAUTHORIZED,           "unauthorized",           "Unauthorized",           Some(H::WwwAuthenticate)),
         row(K::Forbidden,            S::FORBIDDEN,              "forbidden",              "Forbidden",              None),
         row(K::NotFound,             S::NOT_FOUND,              "not_found",              "Not found",              None),
@@ -433,6 +440,7 @@ impl ApiError {
         match self {
             Self::Malformed(_) => problem(K::Malformed, None),
             Self::InvalidCursor => problem(K::InvalidCursor, None),
+            Self::InvalidOneTimeToken(_) => problem(K::InvalidOneTimeToken, None),
             Self::Unauthorized { invalid_token, .. } => problem(
                 K::Unauthorized,
                 Some(HeaderValue::from_static(if *invalid_token {
@@ -760,6 +768,7 @@ mod tests {
         Some(match kind {
             K::Malformed => ApiError::malformed("not JSON"),
             K::InvalidCursor => ApiError::InvalidCursor,
+            K::InvalidOneTimeToken => ApiError::InvalidOneTimeToken("used".into()),
             K::Unauthorized => ApiError::missing_credentials(),
             K::Forbidden => ApiError::forbidden("editors only"),
             K::NotFound => ApiError::not_found("company"),

@@ -133,6 +133,7 @@ pub struct TokenService {
     audience: String,
     ttl_secs: u64,
     refresh_ttl_secs: u64,
+    set_password_ttl_secs: u64,
     validation: Validation,
 }
 
@@ -174,6 +175,7 @@ impl TokenService {
             audience: settings.jwt_audience.clone(),
             ttl_secs: settings.access_token_ttl.max(1),
             refresh_ttl_secs: settings.refresh_token_ttl.max(1),
+            set_password_ttl_secs: settings.set_password_token_ttl.max(1),
             validation,
         })
     }
@@ -181,6 +183,11 @@ impl TokenService {
     /// Refresh-token lifetime in seconds.
     pub fn refresh_ttl_secs(&self) -> u64 {
         self.refresh_ttl_secs
+    }
+
+    /// How long a set-password token works after it was issued.
+    pub fn set_password_ttl(&self) -> chrono::Duration {
+        chrono::Duration::seconds(i64::try_from(self.set_password_ttl_secs).unwrap_or(i64::MAX / 4))
     }
 
     /// The current key's id.
@@ -263,6 +270,12 @@ impl TokenService {
 
 /// A new opaque refresh token (256 random bits) and the digest stored for it.
 pub fn new_refresh_token() -> (String, Vec<u8>) {
+    new_opaque_token()
+}
+
+/// A new opaque one-time token (256 random bits, URL-safe base64) and the SHA-256 digest
+/// stored for it: a refresh token, a set-password token.
+pub fn new_opaque_token() -> (String, Vec<u8>) {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let token = URL_SAFE_NO_PAD.encode(bytes);

@@ -293,3 +293,14 @@ diesel::table! {
         allowed -> Bool,
     }
 }
+
+diesel::table! {
+    set_password_tokens (user_id) {
+        user_id -> Uuid,
+        token_hash -> Bytea,
+        issued_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(set_password_tokens -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(set_password_tokens, users);

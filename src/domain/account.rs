@@ -82,16 +82,18 @@ pub struct UserBody {
     pub role: Option<Role>,
     /// The organisation a partner acts for: required for partners, refused for the other roles.
     pub organisation_id: Option<Uuid>,
-    /// The initial password: 12 to 200 characters, taken as sent (required on create; never
-    /// returned, stored as an Argon2 hash).
-    #[schema(
-        required,
-        min_length = 12,
-        max_length = 200,
-        pattern = "^[^\\x00]*$",
-        write_only
-    )]
+    /// The initial password: 12 to 200 characters, taken as sent (never returned, stored as an
+    /// Argon2 hash). Left out, the user gets no password: the create's answer shows a
+    /// one-time `set_password_token` instead, with which the user sets its own at
+    /// `POST /api/v1/auth/set-password`; until then it cannot log in.
+    #[schema(min_length = 12, max_length = 200, pattern = "^[^\\x00]*$", write_only)]
     pub password: Option<String>,
+    /// Whether the user is disabled (default `false`): it can neither log in nor refresh, and
+    /// its access tokens stop within a second. A create may make it disabled from the start.
+    /// In a patch, `true` disables it as `DELETE` does (an admin does not disable themselves:
+    /// 403) and `false` (or `null`) enables it again as `restore` does; a patch of a disabled
+    /// user must enable it (404 otherwise, as for any write of a disabled user).
+    pub disabled: Option<bool>,
 }
 
 /// A user, validated.
@@ -100,8 +102,25 @@ pub struct UserDraft {
     pub email: String,
     pub role: Role,
     pub organisation_id: Option<OrganisationId>,
-    /// The initial password, on create.
+    /// The initial password, on create (none: a set-password token instead).
     pub password: Option<String>,
+    /// Disabled.
+    pub disabled: bool,
+}
+
+/// The rules of a password a user is given or sets: 12 to 200 characters (at `field`).
+pub fn password(errors: &mut Errors, field: &str, password: Option<String>) -> Option<String> {
+    password.filter(|p| {
+        let n = p.chars().count();
+        let fits = (12..=200).contains(&n);
+        if !fits {
+            errors.push(
+                field,
+                Invalid::new(codes::OUT_OF_RANGE, "12 to 200 characters"),
+            );
+        }
+        fits
+    })
 }
 
 /// Decodes and validates a user body (a create, or a merged patch).
@@ -119,22 +138,66 @@ pub fn user(body: Map<String, Json>) -> Result<UserDraft, Rejected> {
             }
         };
         let role = required(errors, "/role", input.role, Role::Viewer);
-        let password = input.password.filter(|p| {
-            let n = p.chars().count();
-            let fits = (12..=200).contains(&n);
-            if !fits {
-                errors.push(
-                    "/password",
-                    Invalid::new(codes::OUT_OF_RANGE, "12 to 200 characters"),
-                );
-            }
-            fits
-        });
         UserDraft {
             email,
             role,
             organisation_id: acts_for(errors, role, input.organisation_id),
-            password,
+            password: password(errors, "/password", input.password),
+            disabled: input.disabled.unwrap_or(false),
         }
+    })
+}
+
+/// A user setting its password with a one-time token (`POST /api/v1/auth/set-password`).
+/// Another member is 422 `unknown_field`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPasswordBody {
+    /// The one-time token from the user's create answer, or from
+    /// `POST /api/v1/users/{id}/set-password-token`.
+    #[schema(required, value_type = String, min_length = 1)]
+    pub token: Option<String>,
+    /// The new password: 12 to 200 characters, taken as sent.
+    #[schema(
+        required,
+        value_type = String,
+        min_length = 12,
+        max_length = 200,
+        pattern = "^[^\\x00]*$",
+        write_only
+    )]
+    pub password: Option<String>,
+}
+
+/// A set-password request, validated: the token and the password.
+pub fn set_password(mut body: Map<String, Json>) -> Result<(String, String), Rejected> {
+    // Taken out before decoding, so that each is refused at its own pointer.
+    let unknown: Vec<String> = body
+        .keys()
+        .filter(|k| !matches!(k.as_str(), "token" | "password"))
+        .cloned()
+        .collect();
+    body.retain(|k, _| !unknown.contains(k));
+    rules::validate(body, |input: SetPasswordBody, errors: &mut Errors| {
+        for key in unknown {
+            errors.push(
+                &format!("/{key}"),
+                Invalid::new(codes::UNKNOWN_FIELD, format!("unknown field `{key}`")),
+            );
+        }
+        let token = input.token.filter(|t| !t.is_empty());
+        if token.is_none() {
+            errors.push("/token", Invalid::new(codes::REQUIRED, "token is required"));
+        }
+        if input.password.is_none() {
+            errors.push(
+                "/password",
+                Invalid::new(codes::REQUIRED, "password is required"),
+            );
+        }
+        (
+            token.unwrap_or_default(),
+            password(errors, "/password", input.password).unwrap_or_default(),
+        )
     })
 }

@@ -128,6 +128,8 @@ pub mod codes {
     pub const OUT_OF_RANGE: &str = "out_of_range";
     /// The same value appears twice where values must be distinct.
     pub const DUPLICATE_VALUE: &str = "duplicate_value";
+    /// A member the body does not have.
+    pub const UNKNOWN_FIELD: &str = "unknown_field";
 }
 
 /// Why a value was refused: a stable machine `code` and a human message.

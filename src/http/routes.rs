@@ -142,6 +142,7 @@ pub fn declare(r: &mut impl Register) {
     route!(r, openapi::serve_openapi, Access::Anonymous);
     route!(r, auth::issue_token, Access::Anonymous);
     route!(r, auth::revoke_token, Access::Anonymous);
+    route!(r, auth::set_password, Access::Anonymous);
     route!(r, auth::get_me, EVERYONE);
 
     route!(r, audit::list_audit_events, STAFF);
@@ -152,7 +153,7 @@ pub fn declare(r: &mut impl Register) {
     }
     admin_routes! {
         r, users, users::Users: list_users, create_user, get_user, update_user, disable_user,
-            enable_user, user_history
+            enable_user, user_history, issue_set_password_token
     }
 
     route!(r, organisations::list_organisations, EVERYONE);
@@ -388,7 +389,7 @@ const IDEMPOTENCY_KEY_DESCRIPTION: &str = "Makes a retry safe. A retry with the 
     `ETag`, with `Idempotent-Replayed: true`, and writes nothing twice. The same key with \
     another request is 422 `idempotency_key_reused`; a retry while the first request is in \
     flight is 409 `idempotency_key_in_flight`. An answer that showed a secret (a new API \
-    client's, a rotated one) is never stored: a retry of it is 409 \
+    client's, a rotated one, a set-password token) is never stored: a retry of it is 409 \
     `idempotency_answer_not_stored`. Kept: 2xx and 4xx answers except 401, 403, 409 and 429; \
     after one of those, a 5xx or a timeout, the key is free again. 1 to 255 visible ASCII \
     characters, e.g. a UUID; without it a POST behaves as ever.";

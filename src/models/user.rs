@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use crate::db::list::Keyed;
-use crate::db::schema::{refresh_tokens, users};
+use crate::db::schema::{refresh_tokens, set_password_tokens, users};
 use crate::db::StoreError;
 use crate::domain::account::UserDraft;
 
@@ -33,6 +33,7 @@ pub struct NewUser<'a> {
     pub password_hash: Option<&'a str>,
     pub role: &'a str,
     pub organisation_id: Option<Uuid>,
+    pub disabled_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -148,11 +149,12 @@ struct UserColumns<'a> {
     organisation_id: Option<Uuid>,
 }
 
-/// Inserts a new user from its draft and password hash; its id.
+/// Inserts a new user from its draft and password hash (none: it cannot log in until it sets
+/// one); its id.
 pub fn insert_draft(
     conn: &mut PgConnection,
     draft: &UserDraft,
-    password_hash: &str,
+    password_hash: Option<&str>,
 ) -> QueryResult<Uuid> {
     let id = Uuid::now_v7();
     let now = crate::db::now();
@@ -161,9 +163,10 @@ pub fn insert_draft(
         &NewUser {
             id,
             email: &draft.email,
-            password_hash: Some(password_hash),
+            password_hash,
             role: draft.role.as_str(),
             organisation_id: draft.organisation_id.map(Uuid::from),
+            disabled_at: draft.disabled.then_some(now),
             created_at: now,
             updated_at: now,
         },
@@ -215,6 +218,69 @@ pub fn load_one(
         .select(UserRow::as_select())
         .first(conn)
         .optional()
+}
+
+/// Revokes every live refresh token of user `id` (a new password ends its sessions).
+pub fn revoke_refresh_tokens(conn: &mut PgConnection, id: Uuid) -> QueryResult<usize> {
+    diesel::update(refresh_tokens::table)
+        .filter(refresh_tokens::user_id.eq(id))
+        .filter(refresh_tokens::revoked_at.is_null())
+        .set(refresh_tokens::revoked_at.eq(Utc::now()))
+        .execute(conn)
+}
+
+/// Stores `digest` as user `id`'s one set-password token, replacing any earlier one (which
+/// stops working).
+pub fn replace_set_password_token(
+    conn: &mut PgConnection,
+    id: Uuid,
+    digest: &[u8],
+) -> QueryResult<()> {
+    diesel::insert_into(set_password_tokens::table)
+        .values((
+            set_password_tokens::user_id.eq(id),
+            set_password_tokens::token_hash.eq(digest),
+            set_password_tokens::issued_at.eq(crate::db::now()),
+        ))
+        .on_conflict(set_password_tokens::user_id)
+        .do_update()
+        .set((
+            set_password_tokens::token_hash.eq(digest),
+            set_password_tokens::issued_at.eq(crate::db::now()),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// The user whose set-password token has `digest`, and when the token was issued, the row
+/// locked so that two uses of one token serialise.
+pub fn find_set_password_token_for_update(
+    conn: &mut PgConnection,
+    digest: &[u8],
+) -> QueryResult<Option<(Uuid, DateTime<Utc>)>> {
+    set_password_tokens::table
+        .filter(set_password_tokens::token_hash.eq(digest))
+        .select((set_password_tokens::user_id, set_password_tokens::issued_at))
+        .for_update()
+        .first(conn)
+        .optional()
+}
+
+/// Spends user `id`'s set-password token, if it has one.
+pub fn delete_set_password_token(conn: &mut PgConnection, id: Uuid) -> QueryResult<usize> {
+    diesel::delete(set_password_tokens::table.find(id)).execute(conn)
+}
+
+/// Sets user `id`'s password hash, bumping its version (the ETag of a record that changed).
+pub fn set_password_hash(conn: &mut PgConnection, id: Uuid, hash: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::password_hash.eq(hash),
+            users::updated_at.eq(crate::db::now()),
+            users::version.eq(users::version + 1),
+        ))
+        .execute(conn)
+        .map(|_| ())
 }
 
 impl Keyed for UserRow {

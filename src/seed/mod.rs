@@ -61,6 +61,7 @@ pub fn create_demo_accounts(
                 password_hash: Some(&hash),
                 role: role.as_str(),
                 organisation_id,
+                disabled_at: None,
                 created_at: now,
                 updated_at: now,
             },

@@ -280,6 +280,7 @@ fn auth_settings(secret: &str, previous: Option<&str>) -> AuthSettings {
         jwt_audience: "lshub-api".into(),
         access_token_ttl: 900,
         refresh_token_ttl: 3600,
+        set_password_token_ttl: 259_200,
         password_hash_concurrency: 1,
     }
 }

@@ -251,6 +251,7 @@ impl TestApp {
                 jwt_audience: "lshub-api".into(),
                 access_token_ttl: 900,
                 refresh_token_ttl: 3600,
+                set_password_token_ttl: 259_200,
                 password_hash_concurrency: 2,
             },
             http: HttpSettings {

@@ -496,5 +496,8 @@ async fn the_spec_documents_the_key_where_the_server_takes_it() {
                 .assert_problem(400, "malformed");
         }
     }
-    assert_eq!(posts, 20, "creates, restores, rotate-secret and imports");
+    assert_eq!(
+        posts, 21,
+        "creates, restores, rotate-secret, set-password-token and imports"
+    );
 }

@@ -34,6 +34,41 @@ pub fn check_media_type(headers: &HeaderMap, accepted: &[&str]) -> Result<(), Ap
     }
 }
 
+/// JSON or a form.
+pub const JSON_OR_FORM: &[&str] = &["application/json", "application/x-www-form-urlencoded"];
+
+/// A JSON object, or a form (`application/x-www-form-urlencoded`: each member a string, at
+/// most once), as `headers` say (415 for anything else, 400 when it does not parse).
+pub fn parse_json_or_form(
+    headers: &HeaderMap,
+    bytes: &[u8],
+) -> Result<Map<String, Json>, ApiError> {
+    check_media_type(headers, JSON_OR_FORM)?;
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    if !form {
+        return parse_object(bytes);
+    }
+    let mut map = Map::new();
+    for (k, v) in url::form_urlencoded::parse(bytes) {
+        if map
+            .insert(k.clone().into_owned(), Json::String(v.into_owned()))
+            .is_some()
+        {
+            return Err(ApiError::malformed(format!(
+                "parameter `{k}` was sent more than once"
+            )));
+        }
+    }
+    Ok(map)
+}
+
 /// The body as a JSON object, or 400.
 pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Json>, ApiError> {
     match serde_json::from_slice::<Json>(bytes) {

@@ -12,11 +12,14 @@ use super::organisation::Pool;
 use crate::auth::tokens::{digest_token, new_refresh_token};
 use crate::auth::{PasswordHasher, Principal, PrincipalKind, TokenService};
 use crate::db;
-use crate::domain::Role;
+use crate::domain::account::{self, SetPasswordBody};
+use crate::domain::{AuditAction, Role};
 use crate::error::{stored, ApiError, OAuthErrorBody};
+use crate::http::machinery::body;
 use crate::http::machinery::etag::PRIVATE_REVALIDATE;
 use crate::http::machinery::problems;
 use crate::http::machinery::rate_limit::{Account, TokenLimits};
+use crate::models::audit::{self, Actor};
 use crate::models::client::{self, ClientRow};
 use crate::models::user::{self, UserRow};
 
@@ -506,6 +509,134 @@ pub async fn revoke_token(
     })
     .await?;
     Ok(no_store(HttpResponse::Ok().finish()))
+}
+
+/// Set a password with a one-time token.
+#[utoipa::path(
+    post, path = "/api/v1/auth/set-password", tag = "auth",
+    description = "Unauthenticated: the one-time `token` (from the user's create answer, or from \
+        `POST /api/v1/users/{id}/set-password-token`) sets the user's `password` (12 to 200 \
+        characters), form-encoded or JSON. The token works once, within \
+        `LSHUB_SET_PASSWORD_TOKEN_TTL` seconds of its issue (72 h by default), and only for an \
+        enabled user; a newer token replaces it. The user's refresh tokens are revoked: a new \
+        password ends its sessions. Errors are RFC 9457 problems: a token that is unknown, used, \
+        replaced, expired or whose user is disabled is 400 `invalid_one_time_token` (one answer for \
+        all, so it reveals nothing); a short password is 422 and leaves the token usable. Rate \
+        limited per client IP, across replicas, in the token endpoint's own bucket (`token-ip`): \
+        beyond it, 429 `rate_limited`.",
+    request_body(content((SetPasswordBody = "application/x-www-form-urlencoded"), (SetPasswordBody = "application/json"))),
+    responses(
+        (status = 204, description = "The password is set; the token is spent",
+         headers(("Cache-Control" = String, description = "`no-store`"),
+                 ("RateLimit-Policy" = String, description = "`\"token-ip\";q=<requests>;w=<seconds>`"),
+                 ("RateLimit" = String, description = "`\"token-ip\";r=<requests>;t=<seconds until whole again>`"))),
+        (status = 400, response = problems::BadRequest),
+        (status = 413, response = problems::PayloadTooLarge),
+        (status = 415, response = problems::UnsupportedMediaType),
+        (status = 422, response = problems::Unprocessable),
+        (status = 429, response = problems::TooManyRequests),
+        (status = 503, response = problems::Unavailable),
+    )
+)]
+pub async fn set_password(
+    pool: Pool,
+    tokens: web::Data<TokenService>,
+    hasher: web::Data<PasswordHasher>,
+    limits: web::Data<TokenLimits>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let map = body::parse_json_or_form(req.headers(), &body)?;
+    let (token, password) = account::set_password(map)?;
+    // Charged before the token is looked up, as the token endpoint is before a password is
+    // verified: a guesser of tokens is held to the same per-IP bucket.
+    let budget = limits.charge(&pool, &req, None).await?;
+    let mut res = match budget.retry_after() {
+        Some(wait) => ApiError::RateLimited {
+            detail: format!(
+                "too many requests from this address; retry in {} s",
+                wait.as_secs()
+            ),
+            retry_after: wait,
+        }
+        .error_response(),
+        None => spend_set_password_token(&pool, &tokens, &hasher, token, password)
+            .await
+            .map_or_else(
+                |e| e.error_response(),
+                |()| HttpResponse::NoContent().finish(),
+            ),
+    };
+    budget.insert_headers(res.headers_mut());
+    Ok(no_store(res))
+}
+
+/// What every refused set-password token hears, whatever the reason, so none is revealed.
+const BAD_SET_PASSWORD_TOKEN: &str =
+    "the token is unknown, already used, replaced by a newer one, expired, or its user is disabled";
+
+/// The user whose set-password token has `digest`, if the token still works (locked).
+fn usable_set_password_token(
+    conn: &mut diesel::PgConnection,
+    digest: &[u8],
+    ttl: Duration,
+) -> Result<UserRow, ApiError> {
+    let refused = || ApiError::InvalidOneTimeToken(BAD_SET_PASSWORD_TOKEN.into());
+    let (user_id, issued_at) =
+        user::find_set_password_token_for_update(conn, digest)?.ok_or_else(refused)?;
+    if issued_at + ttl <= Utc::now() {
+        return Err(refused());
+    }
+    match user::find(conn, user_id)? {
+        Some(found) if found.disabled_at.is_none() => Ok(found),
+        _ => Err(refused()),
+    }
+}
+
+/// Checks the token, hashes the password (only for a token that works: Argon2 is what a
+/// guesser would make us spend), then spends the token, sets the hash, revokes the user's
+/// refresh tokens and audits, in one transaction that checks the token again.
+async fn spend_set_password_token(
+    pool: &Pool,
+    tokens: &TokenService,
+    hasher: &PasswordHasher,
+    token: String,
+    password: String,
+) -> Result<(), ApiError> {
+    let digest = digest_token(&token);
+    let ttl = tokens.set_password_ttl();
+    let peek = digest.clone();
+    db::run(pool, move |conn| {
+        usable_set_password_token(conn, &peek, ttl).map(|_| ())
+    })
+    .await?;
+    let hash = hasher.hash(password).await?;
+    let request_id = crate::telemetry::current_request_id();
+    db::transaction(pool, move |conn| {
+        let found = usable_set_password_token(conn, &digest, ttl)?;
+        user::delete_set_password_token(conn, found.id)?;
+        user::set_password_hash(conn, found.id, &hash)?;
+        let revoked = user::revoke_refresh_tokens(conn, found.id)?;
+        let actor = Actor {
+            id: Some(found.id),
+            kind: PrincipalKind::User.as_str(),
+            request_id: request_id.clone(),
+        };
+        audit::record(
+            conn,
+            &actor,
+            AuditAction::Update,
+            "user",
+            found.id,
+            Vec::new(),
+            serde_json::json!({
+                "before": {"password": found.password_hash.as_ref().map(|_| "set")},
+                "after": {"password": "set", "refresh_tokens_revoked": revoked},
+            }),
+        )?;
+        Ok(())
+    })
+    .await
 }
 
 /// The caller.
