@@ -17,6 +17,7 @@ mod rate_limits;
 mod registry;
 mod relationships;
 mod seed;
+mod set_password;
 mod strategy;
 mod structure;
 mod users;
