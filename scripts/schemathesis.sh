@@ -134,7 +134,11 @@ for role in "${ROLES[@]}"; do
     printf '%s\n' "$PASSWORD" |
         "$BIN" user create "$role@$USER_DOMAIN" --role "$role" "${org[@]}" --password-stdin >/dev/null
 done
-log "users: ${ROLES[*]} @$USER_DOMAIN (partner of organisation $PARTNER_ORG)"
+# An admin the hooks use for fixtures whatever the role under test: a one-time set-password token
+# is what a positive POST /auth/set-password needs, and only an admin can issue one.
+printf '%s\n' "$PASSWORD" |
+    "$BIN" user create "fixtures@$USER_DOMAIN" --role admin --password-stdin >/dev/null
+log "users: ${ROLES[*]} @$USER_DOMAIN (partner of organisation $PARTNER_ORG), and fixtures@ (admin)"
 
 # ---------------------------------------------------------------------------------------------
 # server
@@ -160,7 +164,7 @@ curl -fs "$BASE/readyz" >/dev/null || { tail -n 20 "$OUT/server.log"; die "$BASE
 log "lshub serve on $BASE (pid $PID, log $OUT/server.log)"
 
 declare -A TOKENS
-for role in "${ROLES[@]}"; do
+for role in "${ROLES[@]}" fixtures; do
     TOKENS[$role]=$(curl -fs -X POST "$BASE/api/v1/auth/token" \
         --data-urlencode grant_type=password --data-urlencode "username=$role@$USER_DOMAIN" \
         --data-urlencode "password=$PASSWORD" |
@@ -224,7 +228,7 @@ for role in "${ROLES[@]}"; do
     rc=0
     # In the report directory, so that no stray file (or schemathesis.toml) meets the clone; and
     # no __pycache__ beside the hooks either.
-    (cd "$dir" && SCHEMATHESIS_HOOKS=$HOOKS PYTHONDONTWRITEBYTECODE=1 "$ST" "${args[@]}") \
+    (cd "$dir" && SCHEMATHESIS_HOOKS=$HOOKS LSHUB_ST_FIXTURES_TOKEN=${TOKENS[fixtures]} PYTHONDONTWRITEBYTECODE=1 "$ST" "${args[@]}") \
         >"$dir/schemathesis.log" 2>&1 || rc=$?
     elapsed=$((SECONDS - start))
     if [[ -s $dir/report.json ]]; then

@@ -630,7 +630,32 @@ def fix_import_rows(case: Any) -> None:
     case.body = body
 
 
+def fix_set_password_token(case: Any, body: dict) -> None:
+    """A one-time token is a secret the server issued: none can be generated. A fresh user of
+    the fixtures admin (LSHUB_ST_FIXTURES_TOKEN, from schemathesis.sh) gets one, which the
+    generated body then carries."""
+    admin = os.environ.get("LSHUB_ST_FIXTURES_TOKEN")
+    if not admin:
+        return
+    response = requests.post(
+        _base(case) + f"{API}/users",
+        json={"email": f"set-password-{uuid.uuid4().hex[:12]}@schemathesis.lshub.example", "role": "viewer"},
+        headers={"Authorization": f"Bearer {admin}"},
+        timeout=READ_TIMEOUT,
+    )
+    token = (_json(response) or {}).get("set_password_token") if response.status_code == 201 else None
+    if token:
+        body["token"] = token
+
+
 def _fix_body(case: Any, current: Any) -> None:
+    if case.operation.path == f"{API}/auth/set-password":
+        if isinstance(case.body, dict):
+            body = _deep_copy(case.body)
+            fix_set_password_token(case, body)
+            _note(case, "set-password token -> a fresh one")
+            case.body = body
+        return
     if case.operation.path == f"{API}/imports":
         fix_import_rows(case)
         return
@@ -723,6 +748,10 @@ def before_call(context: Any, case: Any, **kwargs: Any) -> None:
         _fix_query_pairs(case)
         return
     if method not in ("POST", "PATCH", "PUT", "DELETE") or not case.operation.path.startswith(API):
+        return
+    if case.operation.path == f"{API}/auth/set-password":
+        if _valid(case, ParameterLocation.BODY):
+            _fix_body(case, None)
         return
     if method == "POST" and not case.operation.path.startswith(API + "/auth/"):
         _fix_idempotency_key(case)
