@@ -15,12 +15,14 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 use crate::auth::revocation::Revocations;
 use crate::auth::{PasswordHasher, TokenService};
 use crate::config::{HttpSettings, Settings};
+use crate::db::listener::{self, Follower};
 use crate::db::{self, PgPool};
 use crate::error::ApiError;
 use crate::http::machinery::csv::ExportPermits;
 use crate::http::machinery::idempotency::{self, IdempotencySettings, IDEMPOTENT_REPLAYED};
 use crate::http::machinery::middleware::{request_context, RequestLimits, X_REQUEST_ID};
 use crate::http::machinery::rate_limit::{rate_limit, ApiLimiter, TokenLimits};
+use crate::models::audit::ChangeCounter;
 
 /// Largest JSON body accepted by ordinary endpoints (imports will have their own limit).
 pub const JSON_BODY_LIMIT: usize = 64 * 1024;
@@ -44,6 +46,8 @@ pub struct AppState {
     pub exports: web::Data<ExportPermits>,
     /// Disabled users and revoked clients, kept current by `LISTEN`.
     pub revocations: web::Data<Revocations>,
+    /// The change counter behind list ETags, kept current by `LISTEN`.
+    pub changes: web::Data<ChangeCounter>,
     /// How `Idempotency-Key` answers are kept.
     pub idempotency: web::Data<IdempotencySettings>,
     /// The per-principal limit, in this replica's memory.
@@ -55,6 +59,15 @@ pub struct AppState {
 impl AppState {
     /// State from settings (the pool connects lazily).
     pub fn new(settings: &Settings) -> Result<Self, crate::auth::tokens::KeyError> {
+        let revocations = web::Data::new(Revocations::default());
+        let changes = web::Data::new(ChangeCounter::default());
+        listener::start(
+            &settings.db.database_url,
+            vec![
+                revocations.clone().into_inner() as std::sync::Arc<dyn Follower>,
+                changes.clone().into_inner(),
+            ],
+        );
         Ok(Self {
             pool: web::Data::new(db::build_pool(&settings.db)),
             tokens: web::Data::new(TokenService::new(&settings.auth)?),
@@ -63,7 +76,8 @@ impl AppState {
                 timeout: Duration::from_secs(settings.http.request_timeout_secs.max(1)),
             }),
             exports: web::Data::new(ExportPermits::new(settings.http.max_csv_exports)),
-            revocations: web::Data::from(Revocations::start(&settings.db.database_url)),
+            revocations,
+            changes,
             idempotency: web::Data::new(IdempotencySettings {
                 ttl: Duration::from_secs(settings.http.idempotency_ttl_secs.max(1)),
                 max_body: IDEMPOTENT_BODY_LIMIT,
@@ -167,6 +181,7 @@ pub fn server(
             .app_data(state.limits.clone())
             .app_data(state.exports.clone())
             .app_data(state.revocations.clone())
+            .app_data(state.changes.clone())
             .app_data(state.idempotency.clone())
             .app_data(state.api_limiter.clone())
             .app_data(state.token_limits.clone())
@@ -190,7 +205,9 @@ pub fn server(
                     "no resource at this path".into(),
                 ))
             }))
-            // Innermost: a replay gets CORS headers, and the whole-request timeout and the
+            // Innermost: the counter is read again after the write's transaction committed.
+            .wrap(from_fn(crate::http::machinery::etag::see_own_writes))
+            // Then: a replay gets CORS headers, and the whole-request timeout and the
             // request id of `request_context` (outermost) cover the key's claim and release.
             .wrap(from_fn(idempotency::idempotency))
             // Inside CORS, so that a browser can read a 429 and its headers.

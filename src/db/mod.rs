@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod list;
+pub mod listener;
 pub mod schema;
 
 pub use error::StoreError;

@@ -250,3 +250,66 @@ pub fn change_counter(conn: &mut PgConnection) -> QueryResult<i64> {
         .get_result::<Total>(conn)
         .map(|t| t.total)
 }
+
+/// The change counter as a replica follows it: read when the listener connects and again when
+/// `NOTIFY lshub_changes` says a change committed (the counting trigger sends it), so that a
+/// poll whose `If-None-Match` still matches is answered from memory. `None` while the listener
+/// is down: polls then read the table, as before.
+#[derive(Debug, Default)]
+pub struct ChangeCounter {
+    value: std::sync::RwLock<Option<i64>>,
+}
+
+impl ChangeCounter {
+    /// The channel the counting trigger announces on.
+    pub const CHANNEL: &'static str = "lshub_changes";
+
+    /// The counter as last read, unless the listener is down.
+    pub fn current(&self) -> Option<i64> {
+        *self
+            .value
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes a value read after a change: the counter only grows, so an older read (the
+    /// listener's, racing with a write) never takes it back. Nothing while the listener is
+    /// down: only its reload makes the counter known again.
+    pub fn observe(&self, value: i64) {
+        let mut guard = self
+            .value
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(current) = guard.as_mut() {
+            *current = (*current).max(value);
+        }
+    }
+
+    fn set(&self, value: Option<i64>) {
+        *self
+            .value
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = value;
+    }
+}
+
+impl crate::db::listener::Follower for ChangeCounter {
+    fn channel(&self) -> &'static str {
+        Self::CHANNEL
+    }
+
+    fn reload(&self, conn: &mut PgConnection) -> QueryResult<()> {
+        self.set(Some(change_counter(conn)?));
+        Ok(())
+    }
+
+    // However many changes a poll brought, one read of the counter catches up with them.
+    fn notified(&self, conn: &mut PgConnection, _payloads: &[String]) -> QueryResult<()> {
+        self.observe(change_counter(conn)?);
+        Ok(())
+    }
+
+    fn forget(&self) {
+        self.set(None);
+    }
+}

@@ -624,7 +624,7 @@ async fn a_revocation_missed_while_the_listener_is_down_is_found_by_the_reload()
     let mut conn = app.conn();
     conn.batch_execute(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE application_name = 'lshub-revocations' AND datname = current_database()",
+         WHERE application_name = 'lshub-listener' AND datname = current_database()",
     )
     .unwrap();
     conn.batch_execute(&format!(

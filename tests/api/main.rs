@@ -13,6 +13,7 @@ mod idempotency;
 mod imports;
 mod openapi;
 mod pipeline;
+mod polling;
 mod rate_limits;
 mod registry;
 mod relationships;

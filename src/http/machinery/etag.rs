@@ -1,11 +1,17 @@
 //! Conditional requests (RFC 9110 §13): strong `ETag: "<version>"`, `If-None-Match` → 304,
 //! `If-Match` required on writes (428 without it, 412 when stale).
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use actix_web::http::Method;
+use actix_web::middleware::Next;
+use actix_web::{web, Error, HttpRequest, HttpResponse, HttpResponseBuilder};
 use utoipa::IntoParams;
 
+use crate::db::{self, PgPool};
 use crate::error::ApiError;
+use crate::models::audit::{self, ChangeCounter};
 
 /// `If-Match` on a write, as the OpenAPI document declares it: what a client should send,
 /// the strong `ETag` it was given (or a list of them). The server reads any value: without
@@ -85,4 +91,33 @@ pub fn check_version(named: &[i64], current: i64) -> Result<(), ApiError> {
     } else {
         Err(ApiError::PreconditionFailed)
     }
+}
+
+/// After a write this replica answered, the change counter it follows in memory is read again
+/// before the answer leaves: the client's next poll, here, sees its write (list ETags answer
+/// from memory; another replica sees the write within one listener poll, its `NOTIFY`).
+pub async fn see_own_writes(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        && req.path().starts_with("/api/v1/")
+        && !req.path().starts_with("/api/v1/auth/");
+    let followed = write
+        .then(|| {
+            let counter = req.app_data::<web::Data<ChangeCounter>>()?.clone();
+            let pool = req.app_data::<web::Data<PgPool>>()?.clone();
+            Some((counter, pool))
+        })
+        .flatten();
+    let res = next.call(req).await?;
+    if let Some((counter, pool)) = followed {
+        if res.status().is_success() && counter.current().is_some() {
+            // A failed read leaves the counter to the listener, which the write's NOTIFY moves.
+            if let Ok(value) = db::run(&pool, |conn| Ok(audit::change_counter(conn)?)).await {
+                counter.observe(value);
+            }
+        }
+    }
+    Ok(res)
 }
