@@ -27,7 +27,7 @@ DATABASE_URL=$URL "$BIN" seed --synthetic "$N" 2>/dev/null
 echo 'a benchmark password' | DATABASE_URL=$URL "$BIN" user create bench@lshub.example --role viewer --password-stdin >/dev/null
 
 DATABASE_URL=$URL LSHUB_JWT_SECRET=$(head -c 48 /dev/urandom | base64) LSHUB_BIND=127.0.0.1:$PORT \
-  LSHUB_LOG_FORMAT=json RUST_LOG=warn "$BIN" serve >"$WORK/server.log" 2>&1 &
+  LSHUB_RATE_LIMIT_PER_MINUTE=0 LSHUB_LOG_FORMAT=json RUST_LOG=warn "$BIN" serve >"$WORK/server.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null; rm -rf "$WORK"' EXIT
 for _ in $(seq 100); do curl -fs "$BASE/readyz" >/dev/null && break; sleep 0.1; done

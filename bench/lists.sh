@@ -37,7 +37,7 @@ psql -q "$URL" -c "ANALYZE"
 echo 'a benchmark password' | DATABASE_URL=$URL "$BIN" user create bench@lshub.example --role viewer --password-stdin >/dev/null
 
 DATABASE_URL=$URL LSHUB_JWT_SECRET=$(head -c 48 /dev/urandom | base64) LSHUB_BIND=127.0.0.1:$PORT \
-  LSHUB_DB_POOL_SIZE=$CONNS LSHUB_LOG_FORMAT=json RUST_LOG=warn "$BIN" serve >"$WORK/server.log" 2>&1 &
+  LSHUB_DB_POOL_SIZE=$CONNS LSHUB_RATE_LIMIT_PER_MINUTE=0 LSHUB_LOG_FORMAT=json RUST_LOG=warn "$BIN" serve >"$WORK/server.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null; rm -rf "$WORK"' EXIT
 for _ in $(seq 100); do curl -fs "$BASE/readyz" >/dev/null && break; sleep 0.1; done
@@ -80,6 +80,10 @@ SQL
 cat >"$WORK/poll.sql" <<SQL
 SELECT coalesce(sum(value), 0)::bigint FROM change_counter;
 SQL
+# The cheapest useful statement: one company by primary key, prepared once per connection.
+cat >"$WORK/point.sql" <<SQL
+SELECT o.*, c.* FROM organisations o JOIN companies c ON c.organisation_id = o.id WHERE o.id = '$deep_id'::uuid;
+SQL
 
 wrk_case() { # name path [extra header]
   local args=(-t2 -c"$CONNS" -d"$DURATION" --latency -H "$AUTH")
@@ -92,8 +96,8 @@ wrk_case() { # name path [extra header]
   non2xx=$(awk '/Non-2xx/{print $NF}' "$WORK/$1.wrk")
   echo "$rps $p50 $p99 ${non2xx:-0}"
 }
-pg_case() { # name
-  "$PGBENCH" -n -M extended -c "$CONNS" -j 2 -T "${DURATION%s}" -f "$WORK/$1.sql" "$URL" >"$WORK/$1.pg" 2>&1
+pg_case() { # name [protocol]
+  "$PGBENCH" -n -M "${2:-extended}" -c "$CONNS" -j 2 -T "${DURATION%s}" -f "$WORK/$1.sql" "$URL" >"$WORK/$1.pg" 2>&1
   local tps lat
   tps=$(awk -F'= ' '/^tps/{split($2,a," "); print a[1]}' "$WORK/$1.pg")
   lat=$(awk -F'= ' '/latency average/{print $2}' "$WORK/$1.pg")
@@ -114,5 +118,11 @@ row "page 10,001-10,050 (keyset)" deep "/api/v1/companies?cursor=$cursor&limit=5
 row "biotech in MI by -employees" filtered "/api/v1/companies?sector=biotech&province=MI&sort=-employees"
 row "search q=farmaceutika (typo)" search "/api/v1/companies?q=farmaceutika"
 row "poll unchanged list (304)" poll "/api/v1/companies" "If-None-Match: $ETAG"
+# The issue's yardstick: a matching poll (answered from memory) beside pgbench's prepared point
+# query, the fastest thing the database itself answers.
+read -r rps p50 p99 bad < <(wrk_case pollmem "/api/v1/companies" "If-None-Match: $ETAG")
+read -r tps lat < <(pg_case point prepared)
+printf '%-34s | %10s %9s %9s %7s | %10s %12s\n' "poll (304) vs prepared point query" "$rps" "$p50" "$p99" "$bad" "$tps" "$lat"
+awk -v a="$rps" -v b="$tps" 'BEGIN { printf "matching poll / prepared point query: %.2fx\n", a / b }'
 printf '\nlshub peak RSS: %s\n' "$(awk '/VmHWM/{print $2, $3}' /proc/$PID/status)"
 echo "(the 304 row's non-2xx count is the 304s; the SQL column runs the one query each case needs)"
