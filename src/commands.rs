@@ -207,9 +207,12 @@ fn create_client(args: &CreateClientArgs) -> Result<(), CommandError> {
             &audit::Actor::system(),
             crate::domain::AuditAction::Create,
             "api_client",
-            id,
-            Vec::new(),
-            serde_json::json!({"before": null, "after": {"name": name, "role": args.role.as_str(), "organisation_id": args.organisation}}),
+            audit::Event {
+                entity_id: id,
+                related: Vec::new(),
+                version: None,
+                changes:             serde_json::json!({"before": null, "after": {"name": name, "role": args.role.as_str(), "organisation_id": args.organisation}}),
+            }
         )
     })
     .map_err(|e| crate::error::ApiError::from(e).to_string())?;
@@ -265,9 +268,12 @@ fn create_user(args: &CreateUserArgs) -> Result<(), CommandError> {
             &audit::Actor::system(),
             crate::domain::AuditAction::Create,
             "user",
-            id,
-            Vec::new(),
-            serde_json::json!({"before": null, "after": {"email": email.as_str(), "role": args.role.as_str(), "organisation_id": args.organisation}}),
+            audit::Event {
+                entity_id: id,
+                related: Vec::new(),
+                version: None,
+                changes:             serde_json::json!({"before": null, "after": {"email": email.as_str(), "role": args.role.as_str(), "organisation_id": args.organisation}}),
+            }
         )
     })
     .map_err(|e| match crate::error::ApiError::from(e) {

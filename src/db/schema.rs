@@ -97,6 +97,9 @@ diesel::table! {
         request_id -> Nullable<Text>,
         changes -> Jsonb,
         related -> Array<Uuid>,
+        seq -> Int8,
+        txid -> Int8,
+        version -> Nullable<Int8>,
     }
 }
 

@@ -184,40 +184,52 @@ pub fn diff(before: Option<&Json>, after: Option<&Json>) -> Json {
     serde_json::json!({ "before": side(before.is_some(), old), "after": side(after.is_some(), new) })
 }
 
+/// One event for [`record_all`]: which record, what else it concerns, what changed.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The record.
+    pub entity_id: Uuid,
+    /// The records the change also concerns (a link's ends), whose histories show it too.
+    pub related: Vec<Uuid>,
+    /// The record's version after the change (for a delete, the version it was deleted at);
+    /// `None` where a change moves no version (an account's password or token). The change
+    /// feed serves it, since [`diff`] leaves `version` out of `changes`.
+    pub version: Option<i64>,
+    /// `{"before": ..., "after": ...}`, usually from [`diff`].
+    pub changes: Json,
+}
+
 /// Writes one audit event. Call it inside the write's transaction, so neither commits alone.
-/// `related` names the records the change also concerns (a link's ends), whose histories show
-/// it too.
 pub fn record(
     conn: &mut PgConnection,
     actor: &Actor,
     action: AuditAction,
     entity: &str,
-    entity_id: Uuid,
-    related: Vec<Uuid>,
-    changes: Json,
+    event: Event,
 ) -> QueryResult<()> {
-    record_all(
-        conn,
-        actor,
-        action,
-        entity,
-        vec![(entity_id, related, changes)],
-    )
+    record_all(conn, actor, action, entity, vec![event])
 }
 
 /// Writes the audit events of one action on many records of one entity in one statement (a
-/// bulk load's), in the order given.
+/// bulk load's), in the order given. Their `seq` and `txid` (the change feed's) come from the
+/// columns' defaults, inside this same transaction.
 pub fn record_all(
     conn: &mut PgConnection,
     actor: &Actor,
     action: AuditAction,
     entity: &str,
-    events: Vec<(Uuid, Vec<Uuid>, Json)>,
+    events: Vec<Event>,
 ) -> QueryResult<()> {
     let at = crate::db::now();
     let rows: Vec<_> = events
         .into_iter()
-        .map(|(entity_id, related, changes)| {
+        .map(|event| {
+            let Event {
+                entity_id,
+                related,
+                version,
+                changes,
+            } = event;
             (
                 audit_events::id.eq(Uuid::now_v7()),
                 audit_events::at.eq(at),
@@ -229,6 +241,7 @@ pub fn record_all(
                 audit_events::request_id.eq(actor.request_id.as_deref()),
                 audit_events::changes.eq(changes),
                 audit_events::related.eq(related),
+                audit_events::version.eq(version),
             )
         })
         .collect();

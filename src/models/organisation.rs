@@ -616,7 +616,13 @@ pub fn insert_all<D: DetailWrite>(
         kind.as_str(),
         ids.iter()
             .zip(rows)
-            .map(|(id, (fields, _))| (*id, Vec::new(), describe(fields)))
+            .map(|(id, (fields, _))| super::audit::Event {
+                entity_id: *id,
+                related: Vec::new(),
+                // A new organisation starts at the column's default version.
+                version: Some(1),
+                changes: describe(fields),
+            })
             .collect(),
     )?;
     Ok(ids.into_iter().map(OrganisationId::new).collect())

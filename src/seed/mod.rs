@@ -71,9 +71,12 @@ pub fn create_demo_accounts(
             &crate::models::audit::Actor::system(),
             crate::domain::AuditAction::Create,
             "user",
-            id,
-            Vec::new(),
-            json!({"before": null, "after": {"email": email, "role": role.as_str(), "organisation_id": organisation_id}}),
+            crate::models::audit::Event {
+                entity_id: id,
+                related: Vec::new(),
+                version: None,
+                changes: json!({"before": null, "after": {"email": email, "role": role.as_str(), "organisation_id": organisation_id}}),
+            },
         )?;
         created.push(DemoAccount {
             email,

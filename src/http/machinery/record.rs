@@ -359,7 +359,12 @@ pub fn insert_all_new<R: Resource>(
         .zip(&records)
         .map(|(id, record)| {
             let after = Json::Object(to_object(record)?);
-            Ok((*id, R::related(record), audit::diff(None, Some(&after))))
+            Ok(audit::Event {
+                entity_id: *id,
+                related: R::related(record),
+                version: Some(R::version(record)),
+                changes: audit::diff(None, Some(&after)),
+            })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
     audit::record_all(conn, actor, AuditAction::Create, R::ENTITY, events)?;
@@ -398,11 +403,12 @@ pub fn apply_changes<R: Resource>(
         .map(|(change, record)| {
             let before = Json::Object(to_object(change.before)?);
             let after = Json::Object(to_object(record)?);
-            Ok((
-                change.id,
-                R::related(record),
-                audit::diff(Some(&before), Some(&after)),
-            ))
+            Ok(audit::Event {
+                entity_id: change.id,
+                related: R::related(record),
+                version: Some(R::version(record)),
+                changes: audit::diff(Some(&before), Some(&after)),
+            })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
     audit::record_all(conn, actor, AuditAction::Update, R::ENTITY, events)?;
@@ -737,15 +743,13 @@ pub async fn remove<R: Resource>(
                     R::delete(conn, id)?;
                     let changes = audit::diff(Some(&Json::Object(to_object(&record)?)), None);
                     let related = R::related(&record);
-                    audit::record(
-                        conn,
-                        actor,
-                        AuditAction::Delete,
-                        R::ENTITY,
-                        id,
+                    let event = audit::Event {
+                        entity_id: id,
                         related,
+                        version: Some(R::version(&record)),
                         changes,
-                    )?;
+                    };
+                    audit::record(conn, actor, AuditAction::Delete, R::ENTITY, event)?;
                     Ok(None)
                 }
             },
@@ -810,7 +814,13 @@ fn switch_archived<R: Resource>(
         "after": {"archived_at": to},
     });
     let related = R::related(&R::load(conn, parent, id, true)?);
-    audit::record(conn, actor, action, R::ENTITY, id, related, changes)?;
+    let event = audit::Event {
+        entity_id: id,
+        related,
+        version: Some(version),
+        changes,
+    };
+    audit::record(conn, actor, action, R::ENTITY, event)?;
     Ok(version)
 }
 

@@ -627,12 +627,15 @@ async fn spend_set_password_token(
             &actor,
             AuditAction::Update,
             "user",
-            found.id,
-            Vec::new(),
-            serde_json::json!({
-                "before": {"password": found.password_hash.as_ref().map(|_| "set")},
-                "after": {"password": "set", "refresh_tokens_revoked": revoked},
-            }),
+            audit::Event {
+                entity_id: found.id,
+                related: Vec::new(),
+                version: None,
+                changes: serde_json::json!({
+                    "before": {"password": found.password_hash.as_ref().map(|_| "set")},
+                    "after": {"password": "set", "refresh_tokens_revoked": revoked},
+                }),
+            },
         )?;
         Ok(())
     })

@@ -413,12 +413,15 @@ pub async fn rotate_client_secret(
                 actor,
                 AuditAction::Update,
                 Clients::ENTITY,
-                id,
-                Vec::new(),
-                serde_json::json!({
-                    "before": {"secret": "rotated"},
-                    "after": {"secret": "new", "previous_secret_valid_until": until},
-                }),
+                audit::Event {
+                    entity_id: id,
+                    related: Vec::new(),
+                    version: None,
+                    changes: serde_json::json!({
+                        "before": {"secret": "rotated"},
+                        "after": {"secret": "new", "previous_secret_valid_until": until},
+                    }),
+                },
             )?;
             Clients::load(conn, (), id, false)
         })

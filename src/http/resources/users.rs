@@ -449,9 +449,12 @@ pub async fn issue_set_password_token(
             &actor,
             AuditAction::Update,
             Users::ENTITY,
-            id,
-            Vec::new(),
-            serde_json::json!({"before": {}, "after": {"set_password_token": "issued"}}),
+            audit::Event {
+                entity_id: id,
+                related: Vec::new(),
+                version: None,
+                changes:             serde_json::json!({"before": {}, "after": {"set_password_token": "issued"}}),
+            }
         )?;
         Users::load(conn, (), id, false)
     })
