@@ -57,6 +57,7 @@ use crate::http::resources::companies;
         (name = "clients", description = "API clients: machine integrations' credentials (admins)"),
         (name = "imports", description = "Bulk imports of organisations, all or nothing (editors, admins)"),
         (name = "audit", description = "The audit trail: who changed what, when, under which request"),
+        (name = "changes", description = "The change feed: every change of the registry in commit order, for mirrors"),
         (name = "health", description = "Probes"),
     )
 )]

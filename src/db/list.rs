@@ -401,6 +401,39 @@ impl ListQuery {
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&data).unwrap_or_default())
     }
 
+    /// Where a feed resumes after a page: after its last row, else (an empty page) where
+    /// `cursor` did, else from before the first row. Never `None`, so a poller always has a
+    /// cursor to come back with. `cursor` must have been checked ([`Self::check_cursor`]).
+    pub fn resume_after<T: Keyed>(&self, last: Option<&T>, cursor: Option<&str>) -> String {
+        if let Some(row) = last {
+            return self.encode_cursor(row);
+        }
+        if let Some(cursor) = cursor {
+            return cursor.to_owned();
+        }
+        let desc = self.order.desc();
+        let v = match &self.order {
+            Order::Key { key, .. } => match key.ty {
+                KeyType::Int if desc => Value::Int(i64::MAX),
+                KeyType::Int => Value::Int(i64::MIN),
+                KeyType::Uuid if desc => Value::Uuid(Uuid::max()),
+                KeyType::Uuid => Value::Uuid(Uuid::nil()),
+                KeyType::Time if desc => Value::Time(DateTime::<Utc>::MAX_UTC),
+                KeyType::Time => Value::Time(DateTime::<Utc>::MIN_UTC),
+                // No text sorts after every other; descending text feeds do not exist.
+                KeyType::Text => Value::Text(String::new()),
+            },
+            Order::Relevance { .. } => Value::Float(f32::MAX),
+        };
+        let id = if desc { Uuid::max() } else { Uuid::nil() };
+        let data = CursorData {
+            f: self.fingerprint(),
+            v: Some(v),
+            id,
+        };
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&data).unwrap_or_default())
+    }
+
     fn push_where(&self, mut sql: Sql) -> Sql {
         sql = sql.push(" WHERE TRUE");
         for filter in &self.filters {

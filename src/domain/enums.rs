@@ -255,6 +255,44 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// What the change feed's `entity` filter names: a registry entity as audit events name
+    /// it, or `organisation` for the four kinds of organisation at once. Accounts (users, API
+    /// clients) are not among them: they are admin data, kept out of a feed every role reads.
+    pub enum ChangeEntity {
+        /// Any organisation (companies, IRCCS, universities, partners).
+        Organisation => "organisation",
+        /// Companies.
+        Company => "company",
+        /// IRCCS.
+        Irccs => "irccs",
+        /// Universities.
+        University => "university",
+        /// Institutional partners.
+        Partner => "partner",
+        /// Strategic goals.
+        Goal => "goal",
+        /// Activities.
+        Activity => "activity",
+        /// Links between a goal and an activity.
+        GoalActivityLink => "goal_activity_link",
+        /// A goal's strategic partners.
+        GoalPartner => "goal_partner",
+        /// An activity's participants.
+        ActivityParticipant => "activity_participant",
+    }
+}
+
+impl ChangeEntity {
+    /// The audit `entity` names this filter matches.
+    pub fn entities(self) -> Vec<&'static str> {
+        match self {
+            Self::Organisation => OrganisationKind::ALL.iter().map(|k| k.as_str()).collect(),
+            other => vec![other.as_str()],
+        }
+    }
+}
+
+wire_enum! {
     /// Where an activity stands.
     pub enum ActivityStatus {
         /// Not started yet.

@@ -16,8 +16,8 @@ use super::machinery::record::{Resource as _, EDITORS};
 use super::resources::dated::{Dated, GoalPartners, Participants};
 use super::resources::links::GoalActivityLinks;
 use super::resources::{
-    activities, areas, audit, auth, clients, companies, dated, goals, health, imports, irccs,
-    links, organisations, partners, universities, users,
+    activities, areas, audit, auth, changes, clients, companies, dated, goals, health, imports,
+    irccs, links, organisations, partners, universities, users,
 };
 use crate::domain::Role;
 use crate::error::ApiError;
@@ -179,6 +179,7 @@ pub fn declare(r: &mut impl Register) {
     }
 
     route!(r, areas::list_areas, EVERYONE);
+    route!(r, changes::list_changes, EVERYONE);
     writable_routes! {
         r, goals, goals::Goals: list_goals, create_goal, get_goal, update_goal;
         staff: archive_goal, restore_goal, goal_history

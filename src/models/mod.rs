@@ -4,6 +4,7 @@ pub mod account;
 pub mod activity;
 pub mod area;
 pub mod audit;
+pub mod change;
 pub mod client;
 pub mod company;
 pub mod goal;

@@ -3,6 +3,7 @@
 mod audit;
 mod auth;
 mod bodies;
+mod changes;
 mod cli;
 mod clients;
 mod companies;

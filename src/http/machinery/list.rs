@@ -115,6 +115,8 @@ pub trait ListKind {
     /// The CSV columns of its answer with `Accept: text/csv`: the response's members, nested
     /// objects flattened with `_`.
     const CSV_COLUMNS: &'static [&'static str] = &[];
+    /// Whether it answers `Accept: text/csv` (a feed does not: it is read page by page).
+    const EXPORTS: bool = true;
 }
 
 /// A list's query string: the shared parameters its [`ListKind`] takes, and its own filters
@@ -221,10 +223,15 @@ pub fn shared_parameters<K: ListKind>() -> Vec<Parameter> {
     let mut params = vec![
         query_parameter(
             "limit",
-            format!(
-                "Page size, 1..{MAX_LIMIT} (default {DEFAULT_LIMIT}; beyond, 422). With \
-                 `Accept: text/csv`: every matching row unless given, and then any number from 1."
-            ),
+            if K::EXPORTS {
+                format!(
+                    "Page size, 1..{MAX_LIMIT} (default {DEFAULT_LIMIT}; beyond, 422). With \
+                     `Accept: text/csv`: every matching row unless given, and then any number \
+                     from 1."
+                )
+            } else {
+                format!("Page size, 1..{MAX_LIMIT} (default {DEFAULT_LIMIT}; beyond, 422).")
+            },
             ObjectBuilder::new()
                 .schema_type(Type::Integer)
                 .minimum(Some(1))
@@ -336,20 +343,32 @@ impl<T: Serialize> PageResponse<T> {
             total: page.total,
         })
     }
+}
 
-    /// 200 with the page, its `ETag`, and `Link: <...>; rel="next"` when there is a next page.
-    fn respond(self, req: &HttpRequest, tag: &str) -> HttpResponse {
-        let mut res = HttpResponse::Ok();
-        res.insert_header((header::CACHE_CONTROL, PRIVATE_REVALIDATE));
-        res.insert_header((header::ETAG, tag.to_owned()));
-        if let Some(cursor) = &self.next_cursor {
-            res.insert_header((
-                header::LINK,
-                format!("<{}>; rel=\"next\"", next_url(req, cursor)),
-            ));
-        }
-        res.json(self)
+/// A page body: what [`cached_answer`] serves, with a `Link` to its next page.
+pub trait Paged: Serialize {
+    /// The cursor of the next page, if any.
+    fn next_cursor(&self) -> Option<&str>;
+}
+
+impl<T: Serialize> Paged for PageResponse<T> {
+    fn next_cursor(&self) -> Option<&str> {
+        self.next_cursor.as_deref()
     }
+}
+
+/// 200 with the page, its `ETag`, and `Link: <...>; rel="next"` when there is a next page.
+fn respond(page: &impl Paged, req: &HttpRequest, tag: &str) -> HttpResponse {
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::CACHE_CONTROL, PRIVATE_REVALIDATE));
+    res.insert_header((header::ETAG, tag.to_owned()));
+    if let Some(cursor) = page.next_cursor() {
+        res.insert_header((
+            header::LINK,
+            format!("<{}>; rel=\"next\"", next_url(req, cursor)),
+        ));
+    }
+    res.json(page)
 }
 
 /// The request's own URL (relative) with `cursor` replaced.
@@ -383,6 +402,35 @@ where
     T: Serialize + Send + 'static,
     F: FnOnce(&mut diesel::PgConnection) -> Result<PageResponse<T>, ApiError> + Send + 'static,
 {
+    cached_answer(pool, req, principal, TagState::<ReadState>::Counter, load).await
+}
+
+/// A read of what a page depends on, for its `ETag`.
+type ReadState = fn(&mut diesel::PgConnection) -> diesel::QueryResult<String>;
+
+/// What a cached answer's `ETag` is made of.
+pub enum TagState<S> {
+    /// The registry's change counter, followed in memory: a matching poll needs no connection.
+    Counter,
+    /// Something only the database can say (the change feed's fence), read before the page.
+    Read(S),
+}
+
+/// [`cached_page`] for a page whose content may depend on more than the change counter:
+/// `state` says what it depends on (read before the page, so again a tag is never newer than
+/// its page), and the `ETag` is made of it.
+pub async fn cached_answer<P, S, F>(
+    pool: &PgPool,
+    req: &HttpRequest,
+    principal: &Principal,
+    state: TagState<S>,
+    load: F,
+) -> Result<HttpResponse, ApiError>
+where
+    P: Paged + Send + 'static,
+    S: FnOnce(&mut diesel::PgConnection) -> diesel::QueryResult<String> + Send + 'static,
+    F: FnOnce(&mut diesel::PgConnection) -> Result<P, ApiError> + Send + 'static,
+{
     use sha2::{Digest, Sha256};
     let scope = Sha256::new()
         .chain_update(req.path())
@@ -392,22 +440,26 @@ where
         .chain_update(principal.role.as_str())
         .finalize();
     let scope = hex::encode(&scope[..8]);
-    let tag_of = move |counter: i64| format!("\"{counter}-{scope}\"");
+    let tag_of = move |state: &str| format!("\"{state}-{scope}\"");
     let headers = req.headers().clone();
     // The counter as the listener last read it: a matching poll is answered from memory,
     // without a connection. While the listener is down it is unknown, and read below.
-    let followed = req
-        .app_data::<web::Data<audit::ChangeCounter>>()
-        .and_then(|counter| counter.current());
-    if let Some(tag) = followed.map(&tag_of) {
+    let followed = match state {
+        TagState::Counter => req
+            .app_data::<web::Data<audit::ChangeCounter>>()
+            .and_then(|counter| counter.current()),
+        TagState::Read(_) => None,
+    };
+    if let Some(tag) = followed.map(|counter| tag_of(&counter.to_string())) {
         if etag::none_match_hits(&headers, &tag) {
             return Ok(not_modified(tag));
         }
     }
     let (tag, page) = db::run(pool, move |conn| {
-        let tag = match followed {
-            Some(counter) => tag_of(counter),
-            None => tag_of(audit::change_counter(conn)?),
+        let tag = match (followed, state) {
+            (Some(counter), _) => tag_of(&counter.to_string()),
+            (None, TagState::Counter) => tag_of(&audit::change_counter(conn)?.to_string()),
+            (None, TagState::Read(read)) => tag_of(&read(conn)?),
         };
         if followed.is_none() && etag::none_match_hits(&headers, &tag) {
             return Ok((tag, None));
@@ -416,7 +468,7 @@ where
     })
     .await?;
     Ok(match page {
-        Some(page) => page.respond(req, &tag),
+        Some(page) => respond(&page, req, &tag),
         None => not_modified(tag),
     })
 }

@@ -7,6 +7,7 @@ pub mod activities;
 pub mod areas;
 pub mod audit;
 pub mod auth;
+pub mod changes;
 pub mod clients;
 pub mod companies;
 pub mod dated;
