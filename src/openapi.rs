@@ -39,6 +39,7 @@ use crate::http::resources::companies;
         crate::error::FieldError,
         crate::error::OAuthErrorBody,
         crate::http::resources::organisation::ProvinceCode,
+        crate::domain::ChangeEntity,
         list::PageResponse<companies::CompanyResponse>,
         list::PageResponse<record::AuditEvent>,
     )),
