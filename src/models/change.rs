@@ -12,6 +12,12 @@
 //! cursor only moves forward over a total order, nothing is repeated. A transaction held open
 //! holds the fence (and the feed waits for it), bounded by the statement and
 //! idle-in-transaction timeouts.
+//!
+//! Order. Transactions come in the order they took their ids (their first write), which is
+//! commit order for any two that did not overlap. Two writes of one record come in commit
+//! order too: every write locks its rows before it writes anything, and a transaction that
+//! waits for a row lock is given its id only once the lock is granted, after the holder's
+//! commit.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
