@@ -277,6 +277,7 @@ async fn the_cursor_resumes_exactly_is_never_null_and_picks_up_later_writes() {
         json!({"headline": "Later"}),
     )
     .await;
+    settle(&app).await;
     let (later, c5) = page(&app, "entity=goal&limit=2", Some(&c4)).await;
     assert_eq!(later, [ev("goal", &goals[0], "update", 2)]);
     assert!(page(&app, "entity=goal&limit=2", Some(&c5))
