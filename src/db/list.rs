@@ -107,6 +107,27 @@ pub enum Filter {
         column: &'static str,
         q: String,
     },
+    /// `id IN (SELECT key FROM table alias WHERE filters)`: a detail table's conditions,
+    /// written against its alias, applied from a query that does not join it under that alias.
+    Within {
+        id: &'static str,
+        key: &'static str,
+        table: &'static str,
+        alias: &'static str,
+        filters: Vec<Filter>,
+    },
+    /// Any of the groups holds, each group being its conditions joined with AND; no group
+    /// is FALSE.
+    AnyOf(Vec<Vec<Filter>>),
+}
+
+/// Appends ` WHERE` and `filters` joined with AND (`TRUE` when there are none).
+pub fn push_where(sql: Sql, filters: &[Filter]) -> Sql {
+    let mut sql = sql.push(" WHERE TRUE");
+    for filter in filters {
+        sql = filter.render(sql.push(" AND "));
+    }
+    sql
 }
 
 fn like_pattern(q: &str) -> String {
@@ -159,6 +180,35 @@ impl Filter {
                 .push(") <% ")
                 .push(column)
                 .push(")"),
+            Self::Within {
+                id,
+                key,
+                table,
+                alias,
+                filters,
+            } => push_where(
+                sql.push(id)
+                    .push(" IN (SELECT ")
+                    .push(key)
+                    .push(" FROM ")
+                    .push(table)
+                    .push(" ")
+                    .push(alias),
+                filters,
+            )
+            .push(")"),
+            Self::AnyOf(groups) if groups.is_empty() => sql.push("FALSE"),
+            Self::AnyOf(groups) => {
+                let mut sql = sql.push("(");
+                for (i, group) in groups.iter().enumerate() {
+                    sql = sql.push(if i == 0 { "(TRUE" } else { " OR (TRUE" });
+                    for filter in group {
+                        sql = filter.render(sql.push(" AND "));
+                    }
+                    sql = sql.push(")");
+                }
+                sql.push(")")
+            }
         }
     }
 }
@@ -434,12 +484,8 @@ impl ListQuery {
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&data).unwrap_or_default())
     }
 
-    fn push_where(&self, mut sql: Sql) -> Sql {
-        sql = sql.push(" WHERE TRUE");
-        for filter in &self.filters {
-            sql = filter.render(sql.push(" AND "));
-        }
-        sql
+    fn push_where(&self, sql: Sql) -> Sql {
+        push_where(sql, &self.filters)
     }
 
     /// The tie-breaking id for this order.

@@ -55,6 +55,7 @@ pub struct CompanyFilter {
 
 impl KindTable for CompanyDetail {
     const RESOURCE: &'static str = "companies";
+    const TABLE: &'static str = "companies";
     const FROM: &'static str = "FROM organisations o JOIN companies d ON d.organisation_id = o.id";
     type Filter = CompanyFilter;
     const NATURAL_KEY: Option<&'static str> = Some("vat_number");

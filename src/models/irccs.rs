@@ -46,6 +46,7 @@ pub struct IrccsFilter {
 
 impl KindTable for IrccsDetail {
     const RESOURCE: &'static str = "irccs";
+    const TABLE: &'static str = "irccs";
     const FROM: &'static str = "FROM organisations o JOIN irccs d ON d.organisation_id = o.id";
     type Filter = IrccsFilter;
 

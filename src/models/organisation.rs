@@ -93,7 +93,8 @@ pub struct OrganisationFilter {
 }
 
 impl OrganisationFilter {
-    fn conditions(&self) -> Vec<Filter> {
+    /// Its conditions, over the organisations as `o`.
+    pub fn conditions(&self) -> Vec<Filter> {
         let mut filters = Vec::new();
         if !self.include_archived {
             filters.push(Filter::Raw("o.archived_at IS NULL"));
@@ -126,6 +127,8 @@ pub trait KindTable: DetailRow {
     const RESOURCE: &'static str;
     /// The organisations joined to the detail table as `d`.
     const FROM: &'static str;
+    /// The detail table alone (its conditions still name it `d`).
+    const TABLE: &'static str;
     /// What the kind's list filters on besides [`OrganisationFilter`].
     type Filter;
     /// The detail column, unique across the kind's records (live or archived), that names a
@@ -166,6 +169,21 @@ pub struct AnyKindFilter {
     pub tags: Vec<Tag>,
 }
 
+impl AnyKindFilter {
+    /// Its conditions, over the organisations as `o`.
+    pub fn conditions(&self) -> Vec<Filter> {
+        let mut filters = Vec::new();
+        if let Some(kind) = self.kind {
+            filters.push(Filter::Eq("o.kind", Value::Text(kind.as_str().to_owned())));
+        }
+        if !self.tags.is_empty() {
+            let tags = self.tags.iter().map(|t| t.as_str().to_owned()).collect();
+            filters.push(Filter::Contains("o.tags", Value::TextArray(tags)));
+        }
+        filters
+    }
+}
+
 /// The list across kinds, of the identities alone (rows are [`OrgRecord<NoDetail>`]).
 pub fn any_kind_list_query(
     shared: &OrganisationFilter,
@@ -174,13 +192,7 @@ pub fn any_kind_list_query(
     limit: Option<u32>,
 ) -> ListQuery {
     let mut filters = shared.conditions();
-    if let Some(kind) = own.kind {
-        filters.push(Filter::Eq("o.kind", Value::Text(kind.as_str().to_owned())));
-    }
-    if !own.tags.is_empty() {
-        let tags = own.tags.iter().map(|t| t.as_str().to_owned()).collect();
-        filters.push(Filter::Contains("o.tags", Value::TextArray(tags)));
-    }
+    filters.extend(own.conditions());
     ListQuery {
         resource: "organisations",
         select: "SELECT o.*",

@@ -40,6 +40,7 @@ pub struct PartnerFilter {
 
 impl KindTable for PartnerDetail {
     const RESOURCE: &'static str = "partners";
+    const TABLE: &'static str = "partners";
     const FROM: &'static str = "FROM organisations o JOIN partners d ON d.organisation_id = o.id";
     type Filter = PartnerFilter;
 

@@ -64,6 +64,7 @@ pub struct UniversityFilter {
 
 impl KindTable for UniversityDetail {
     const RESOURCE: &'static str = "universities";
+    const TABLE: &'static str = "universities";
     const FROM: &'static str =
         "FROM organisations o JOIN universities d ON d.organisation_id = o.id";
     type Filter = UniversityFilter;

@@ -102,6 +102,12 @@ pub fn flatten(record: &Json) -> BTreeMap<String, String> {
     out
 }
 
+/// A whole answer's rows as CSV with a header line (answers small enough to build at once,
+/// such as statistics; lists stream through [`export`]).
+pub fn table<R: Serialize>(rows: &[R], columns: &[&str]) -> Result<Bytes, ApiError> {
+    csv_bytes(rows, columns, true)
+}
+
 fn csv_bytes<R: Serialize>(rows: &[R], columns: &[&str], header: bool) -> Result<Bytes, ApiError> {
     // RFC 4180: CRLF line ends, fields quoted when they hold a comma, quote or line break.
     let mut writer = csv::WriterBuilder::new()

@@ -387,11 +387,6 @@ fn next_url(req: &HttpRequest, cursor: &str) -> String {
 /// (path, query, role), answering 304 to a matching `If-None-Match` without running `load`:
 /// polling an unchanged list costs no database round trip while the listener follows the
 /// counter ([`audit::ChangeCounter`]), and one single-row read while it is down.
-///
-/// The counter is read before the page, so a tag can only be older than the page it labels,
-/// never newer: a change committed in between costs one extra 200. A poll may get a 304 for a
-/// change committed less than one listener poll ago (`db::listener::POLL`): the staleness
-/// bound.
 pub async fn cached_page<T, F>(
     pool: &PgPool,
     req: &HttpRequest,
@@ -417,8 +412,7 @@ pub enum TagState<S> {
 }
 
 /// [`cached_page`] for a page whose content may depend on more than the change counter:
-/// `state` says what it depends on (read before the page, so again a tag is never newer than
-/// its page), and the `ETag` is made of it.
+/// `state` says what it depends on.
 pub async fn cached_answer<P, S, F>(
     pool: &PgPool,
     req: &HttpRequest,
@@ -431,15 +425,49 @@ where
     S: FnOnce(&mut diesel::PgConnection) -> diesel::QueryResult<String> + Send + 'static,
     F: FnOnce(&mut diesel::PgConnection) -> Result<P, ApiError> + Send + 'static,
 {
+    cached(pool, req, principal, None, state, load, |page, req, tag| {
+        Ok(respond(&page, req, tag))
+    })
+    .await
+}
+
+/// The one ETag path of answers derived from the registry (lists, statistics, the change
+/// feed): the tag is `state` (the change counter, unless the answer depends on more) and a
+/// digest of the request (path, query, role, and `variant`, the representation when one path
+/// serves several, e.g. `csv`). A matching `If-None-Match` answers 304 without running `load`
+/// (and, for the counter while the listener follows it, without a connection); otherwise
+/// `respond` turns the loaded body into the answer, given the tag.
+///
+/// The state is read before the body, so a tag can only be older than the body it labels,
+/// never newer: a change committed in between costs one extra 200. A poll may get a 304 for
+/// another replica's change committed less than one listener poll ago
+/// (`db::listener::POLL`): the staleness bound.
+pub async fn cached<B, S, F, R>(
+    pool: &PgPool,
+    req: &HttpRequest,
+    principal: &Principal,
+    variant: Option<&str>,
+    state: TagState<S>,
+    load: F,
+    respond: R,
+) -> Result<HttpResponse, ApiError>
+where
+    B: Send + 'static,
+    S: FnOnce(&mut diesel::PgConnection) -> diesel::QueryResult<String> + Send + 'static,
+    F: FnOnce(&mut diesel::PgConnection) -> Result<B, ApiError> + Send + 'static,
+    R: FnOnce(B, &HttpRequest, &str) -> Result<HttpResponse, ApiError>,
+{
     use sha2::{Digest, Sha256};
-    let scope = Sha256::new()
+    let mut scope = Sha256::new()
         .chain_update(req.path())
         .chain_update([0])
         .chain_update(req.query_string())
         .chain_update([0])
-        .chain_update(principal.role.as_str())
-        .finalize();
-    let scope = hex::encode(&scope[..8]);
+        .chain_update(principal.role.as_str());
+    if let Some(variant) = variant {
+        scope = scope.chain_update([0]).chain_update(variant);
+    }
+    let scope = hex::encode(&scope.finalize()[..8]);
     let tag_of = move |state: &str| format!("\"{state}-{scope}\"");
     let headers = req.headers().clone();
     // The counter as the listener last read it: a matching poll is answered from memory,
@@ -455,7 +483,7 @@ where
             return Ok(not_modified(tag));
         }
     }
-    let (tag, page) = db::run(pool, move |conn| {
+    let (tag, body) = db::run(pool, move |conn| {
         let tag = match (followed, state) {
             (Some(counter), _) => tag_of(&counter.to_string()),
             (None, TagState::Counter) => tag_of(&audit::change_counter(conn)?.to_string()),
@@ -467,10 +495,10 @@ where
         Ok((tag, Some(load(conn)?)))
     })
     .await?;
-    Ok(match page {
-        Some(page) => respond(&page, req, &tag),
-        None => not_modified(tag),
-    })
+    match body {
+        Some(body) => respond(body, req, &tag),
+        None => Ok(not_modified(tag)),
+    }
 }
 
 fn not_modified(tag: String) -> HttpResponse {

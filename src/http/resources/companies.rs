@@ -143,6 +143,21 @@ pub struct CompanyFilters {
     pub in_mind: Option<bool>,
 }
 
+/// The `min_employees`..`max_employees` filter: 422 when the bounds are the wrong way round.
+pub fn employees_range(
+    min: Option<i64>,
+    max: Option<i64>,
+) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    match (min, max) {
+        (Some(min), Some(max)) if min > max => Err(ApiError::invalid(
+            "/min_employees",
+            "out_of_range",
+            "min_employees exceeds max_employees",
+        )),
+        range => Ok(range),
+    }
+}
+
 /// List companies (keyset-paginated).
 #[utoipa::path(
     get, path = "/api/v1/companies", tag = "companies",
@@ -167,18 +182,9 @@ pub async fn list_companies(
     query: ListRequest<Companies, CompanyFilters>,
 ) -> Result<HttpResponse, ApiError> {
     let (params, query) = query.into_parts();
-    if let (Some(min), Some(max)) = (query.min_employees, query.max_employees) {
-        if min > max {
-            return Err(ApiError::invalid(
-                "/min_employees",
-                "out_of_range",
-                "min_employees exceeds max_employees",
-            ));
-        }
-    }
     let own = CompanyFilter {
         sector: query.sector,
-        employees: (query.min_employees, query.max_employees),
+        employees: employees_range(query.min_employees, query.max_employees)?,
         assolombarda_member: query.assolombarda_member,
     };
     org::list::<Companies>(

@@ -34,6 +34,38 @@ impl ListKind for AllOrganisations {
     const ARCHIVED: Option<&'static str> = Some("Include archived records.");
 }
 
+/// What a `tags` filter may hold: comma-separated tags, each 1..50 characters, no `;` or
+/// control characters, no surrounding spaces; empty.
+pub const TAGS_PATTERN: &str = r"^([^\s,;\x00-\x1f\x7f-\x9f]([^,;\x00-\x1f\x7f-\x9f]{0,48}[^\s,;\x00-\x1f\x7f-\x9f])?(,[^\s,;\x00-\x1f\x7f-\x9f]([^,;\x00-\x1f\x7f-\x9f]{0,48}[^\s,;\x00-\x1f\x7f-\x9f])?)*)?$";
+
+/// A `tags` filter as given: comma-separated tags, parsed by [`parse_tags`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct TagList(String);
+
+impl utoipa::PartialSchema for TagList {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(TAGS_PATTERN))
+            .into()
+    }
+}
+
+impl ToSchema for TagList {}
+
+/// The `tags` filter: every tag parsed (422 at `/tags` for one that is not a tag); blank is
+/// no filter.
+pub fn parse_tags(tags: Option<&TagList>) -> Result<Vec<Tag>, ApiError> {
+    match tags.map(|t| t.0.as_str()).filter(|t| !t.trim().is_empty()) {
+        Some(tags) => tags
+            .split(',')
+            .map(|t| Tag::parse(t).map_err(|e| ApiError::invalid("/tags", e.code, e.message)))
+            .collect(),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// Filters of `GET /organisations` (besides the parameters every record list takes).
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -47,10 +79,8 @@ pub struct OrganisationFilters {
     pub in_mind: Option<bool>,
     /// Only organisations carrying every one of these tags, comma-separated (each 1..50
     /// characters, no `;` or control characters, no surrounding spaces). Empty is no filter.
-    #[param(
-        pattern = r"^([^\s,;\x00-\x1f\x7f-\x9f]([^,;\x00-\x1f\x7f-\x9f]{0,48}[^\s,;\x00-\x1f\x7f-\x9f])?(,[^\s,;\x00-\x1f\x7f-\x9f]([^,;\x00-\x1f\x7f-\x9f]{0,48}[^\s,;\x00-\x1f\x7f-\x9f])?)*)?$"
-    )]
-    pub tags: Option<String>,
+    #[param(inline)]
+    pub tags: Option<TagList>,
 }
 
 const CSV_COLUMNS: &[&str] = organisation_csv_columns![];
@@ -80,13 +110,7 @@ pub async fn list_organisations(
     let (params, query) = query.into_parts();
     let shared =
         org::organisation_filter(&principal, &params, query.province.as_ref(), query.in_mind)?;
-    let tags = match query.tags.as_deref().filter(|t| !t.trim().is_empty()) {
-        Some(tags) => tags
-            .split(',')
-            .map(|t| Tag::parse(t).map_err(|e| ApiError::invalid("/tags", e.code, e.message)))
-            .collect::<Result<Vec<_>, _>>()?,
-        None => Vec::new(),
-    };
+    let tags = parse_tags(query.tags.as_ref())?;
     let own = AnyKindFilter {
         kind: query.kind,
         tags,
