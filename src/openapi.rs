@@ -57,6 +57,7 @@ use crate::http::resources::companies;
         (name = "users", description = "The people who log in (admins)"),
         (name = "clients", description = "API clients: machine integrations' credentials (admins)"),
         (name = "imports", description = "Bulk imports of organisations, all or nothing (editors, admins)"),
+        (name = "stats", description = "Aggregates for dashboards: counts and sums under the lists' filters"),
         (name = "audit", description = "The audit trail: who changed what, when, under which request"),
         (name = "changes", description = "The change feed: every change of the registry in commit order, for mirrors"),
         (name = "health", description = "Probes"),

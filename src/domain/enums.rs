@@ -293,6 +293,25 @@ impl ChangeEntity {
 }
 
 wire_enum! {
+    /// What organisation statistics can be grouped by.
+    pub enum StatsGroupKey {
+        /// The organisation's kind.
+        Kind => "kind",
+        /// A company's sector (null for the other kinds).
+        Sector => "sector",
+        /// The address's province (null when unknown).
+        Province => "province",
+        /// An IRCCS's specialisation: an IRCCS counts once in each of its specialisations (null
+        /// for the other kinds).
+        Specialisation => "specialisation",
+        /// An institutional partner's type (null for the other kinds).
+        PartnerType => "partner_type",
+        /// Inside MIND or not.
+        InMind => "in_mind",
+    }
+}
+
+wire_enum! {
     /// Where an activity stands.
     pub enum ActivityStatus {
         /// Not started yet.

@@ -17,7 +17,7 @@ use super::resources::dated::{Dated, GoalPartners, Participants};
 use super::resources::links::GoalActivityLinks;
 use super::resources::{
     activities, areas, audit, auth, changes, clients, companies, dated, goals, health, imports,
-    irccs, links, organisations, partners, universities, users,
+    irccs, links, organisations, partners, stats, universities, users,
 };
 use crate::domain::Role;
 use crate::error::ApiError;
@@ -177,6 +177,9 @@ pub fn declare(r: &mut impl Register) {
         r, partners, partners::Partners: list_partners, create_partner, get_partner, update_partner;
         staff: archive_partner, restore_partner, partner_history
     }
+
+    route!(r, stats::get_organisation_stats, EVERYONE);
+    route!(r, stats::get_goal_stats, EVERYONE);
 
     route!(r, areas::list_areas, EVERYONE);
     route!(r, changes::list_changes, EVERYONE);

@@ -14,6 +14,7 @@ pub mod link;
 pub mod organisation;
 pub mod partner;
 pub mod record;
+pub mod stats;
 pub mod token_rate_limit;
 pub mod university;
 pub mod user;

@@ -397,11 +397,16 @@ where
     T: Serialize + Send + 'static,
     F: FnOnce(&mut diesel::PgConnection) -> Result<PageResponse<T>, ApiError> + Send + 'static,
 {
-    cached_answer(pool, req, principal, TagState::<ReadState>::Counter, load).await
+    cached_answer(pool, req, principal, by_counter(), load).await
 }
 
 /// A read of what a page depends on, for its `ETag`.
-type ReadState = fn(&mut diesel::PgConnection) -> diesel::QueryResult<String>;
+pub type ReadState = fn(&mut diesel::PgConnection) -> diesel::QueryResult<String>;
+
+/// The `ETag` state of an answer derived from the registry alone: the change counter.
+pub fn by_counter() -> TagState<ReadState> {
+    TagState::Counter
+}
 
 /// What a cached answer's `ETag` is made of.
 pub enum TagState<S> {

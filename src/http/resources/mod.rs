@@ -19,6 +19,7 @@ pub mod links;
 pub mod organisation;
 pub mod organisations;
 pub mod partners;
+pub mod stats;
 pub mod universities;
 pub mod users;
 
