@@ -20,6 +20,7 @@ mod registry;
 mod relationships;
 mod seed;
 mod set_password;
+mod stats;
 mod strategy;
 mod structure;
 mod users;
