@@ -148,21 +148,21 @@ impl OrganisationStatsQuery {
         let keep = |lacks: &[bool]| !lacks.iter().any(|given| *given);
         let employees = employees_range(self.min_employees, self.max_employees)?;
         Ok(KindFilters {
-            company: keep(&[irccs, university, partner, ownership]).then(|| CompanyFilter {
+            company: keep(&[irccs, university, partner, ownership]).then_some(CompanyFilter {
                 sector: self.sector,
                 employees,
                 assolombarda_member: self.assolombarda_member,
             }),
-            irccs: keep(&[company, university, partner]).then(|| IrccsFilter {
+            irccs: keep(&[company, university, partner]).then_some(IrccsFilter {
                 specialisation: self.specialisation,
                 ownership: self.ownership,
             }),
-            university: keep(&[company, irccs, partner]).then(|| UniversityFilter {
+            university: keep(&[company, irccs, partner]).then_some(UniversityFilter {
                 ownership: self.ownership,
                 has_medical_faculty: self.has_medical_faculty,
                 ranking: None,
             }),
-            partner: keep(&[company, irccs, university, ownership]).then(|| PartnerFilter {
+            partner: keep(&[company, irccs, university, ownership]).then_some(PartnerFilter {
                 partner_type: self.partner_type,
                 scope: self.scope,
             }),
