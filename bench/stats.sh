@@ -34,8 +34,8 @@ psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
 seed_start=$(date +%s%N)
 DATABASE_URL=$URL "$BIN" seed --synthetic "$N" >/dev/null
 seed_ms=$(( ($(date +%s%N) - seed_start) / 1000000 ))
-# What autovacuum does after a bulk load: statistics, and the visibility map that lets the
-# stats indexes answer index-only.
+# What autovacuum does after a bulk load: statistics, and the visibility map that index-only
+# scans need.
 psql -q "$URL" -c "VACUUM ANALYZE"
 echo 'a benchmark password' | DATABASE_URL=$URL "$BIN" user create bench@lshub.example --role viewer --password-stdin >/dev/null
 
