@@ -602,30 +602,34 @@ def fix_client_organisation(case: Any, body: dict, current: Any) -> None:
 
 # The smallest valid row of each kind an import takes.
 _IMPORT_ROWS = {
-    "companies": ("name,sector", lambda name: {"name": name, "sector": "biotech"}),
-    "irccs": ("name,specialisations", lambda name: {"name": name, "specialisations": ["oncology"]}),
-    "universities": ("name", lambda name: {"name": name}),
-    "partners": ("name,partner_type", lambda name: {"name": name, "partner_type": "cluster"}),
+    "companies": {"sector": "biotech"},
+    "irccs": {"specialisations": ["oncology"]},
+    "universities": {},
+    "partners": {"partner_type": "cluster"},
 }
+
+
+def _csv_cell(value: Any) -> str:
+    # As the export writes it: a list's items joined with `;`.
+    return ";".join(value) if isinstance(value, list) else str(value)
 
 
 def fix_import_rows(case: Any) -> None:
     """An import's rows are create bodies of the kind its query names: what a row may hold
     depends on `kind`, which a schema cannot tie to the body. Valid rows of that kind, with
-    fresh names, replace the generated ones (as many, up to three)."""
+    fresh names, replace the generated ones (as many, up to three), as JSON or as CSV."""
     query = case.query if isinstance(case.query, dict) else {}
     kind = query.get("kind")
     if not isinstance(kind, str) or kind not in _IMPORT_ROWS:
         return
-    header, row = _IMPORT_ROWS[kind]
     count = min(len(case.body), 3) if isinstance(case.body, list) else 1
-    names = [f"Import {uuid.uuid4().hex[:12]}" for _ in range(count)]
+    rows = [{"name": f"Import {uuid.uuid4().hex[:12]}", **_IMPORT_ROWS[kind]} for _ in range(count)]
     if isinstance(case.body, list):
-        body: Any = [row(name) for name in names]
+        body: Any = rows
     else:
-        cells = {"name,sector": ",biotech", "name,specialisations": ",oncology", "name": "",
-                 "name,partner_type": ",cluster"}[header]
-        body = header + "\r\n" + "".join(f"{name}{cells}\r\n" for name in names)
+        columns = list(rows[0])
+        lines = [",".join(columns)] + [",".join(_csv_cell(r[c]) for c in columns) for r in rows]
+        body = "".join(line + "\r\n" for line in lines)
     _note(case, f"import rows {case.body!r} -> {body!r}")
     case.body = body
 
