@@ -23,6 +23,7 @@ use crate::http::machinery::idempotency::{self, IdempotencySettings, IDEMPOTENT_
 use crate::http::machinery::middleware::{request_context, RequestLimits, X_REQUEST_ID};
 use crate::http::machinery::rate_limit::{rate_limit, ApiLimiter, TokenLimits};
 use crate::models::audit::ChangeCounter;
+use crate::webhooks::Deliverer;
 
 /// Largest JSON body accepted by ordinary endpoints (imports will have their own limit).
 pub const JSON_BODY_LIMIT: usize = 64 * 1024;
@@ -30,6 +31,17 @@ pub const JSON_BODY_LIMIT: usize = 64 * 1024;
 /// The most of a body the `Idempotency-Key` middleware buffers to hash it: well above every
 /// endpoint's own limit (imports included), so each still answers its own 413.
 pub const IDEMPOTENT_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+/// Why the service's state cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The signing keys are missing or too short.
+    #[error(transparent)]
+    Keys(#[from] crate::auth::tokens::KeyError),
+    /// The webhook client cannot be built (no TLS roots).
+    #[error("cannot build the webhook HTTP client: {0}")]
+    Webhooks(reqwest::Error),
+}
 
 /// What every handler may read.
 #[derive(Clone)]
@@ -54,11 +66,13 @@ pub struct AppState {
     pub api_limiter: web::Data<ApiLimiter>,
     /// The token endpoint's limits, in the database.
     pub token_limits: web::Data<TokenLimits>,
+    /// Webhook deliveries' HTTP client and schedule.
+    pub deliverer: web::Data<Deliverer>,
 }
 
 impl AppState {
     /// State from settings (the pool connects lazily).
-    pub fn new(settings: &Settings) -> Result<Self, crate::auth::tokens::KeyError> {
+    pub fn new(settings: &Settings) -> Result<Self, StateError> {
         let revocations = web::Data::new(Revocations::default());
         let changes = web::Data::new(ChangeCounter::default());
         listener::start(
@@ -84,6 +98,9 @@ impl AppState {
             }),
             api_limiter: web::Data::new(ApiLimiter::new(&settings.http.rate_limits)),
             token_limits: web::Data::new(TokenLimits::new(&settings.http.rate_limits)),
+            deliverer: web::Data::new(
+                Deliverer::new(&settings.http.webhooks).map_err(StateError::Webhooks)?,
+            ),
         })
     }
 }
@@ -172,6 +189,7 @@ pub fn server(
         state.pool.clone(),
         state.idempotency.ttl,
     ));
+    crate::webhooks::start(state.pool.clone(), state.deliverer.clone());
     let cors_enabled = !http.cors_origins.is_empty();
     let mut server = HttpServer::new(move || {
         App::new()
@@ -185,6 +203,7 @@ pub fn server(
             .app_data(state.idempotency.clone())
             .app_data(state.api_limiter.clone())
             .app_data(state.token_limits.clone())
+            .app_data(state.deliverer.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(JSON_BODY_LIMIT)

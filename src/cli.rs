@@ -146,3 +146,16 @@ pub struct CreateClientArgs {
 fn parse_role(s: &str) -> Result<Role, String> {
     s.parse::<Role>().map_err(|e| e.message)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Clap checks its declarations only when a command line is parsed: this parses none, so
+    /// every subcommand's flags and variables are checked here (two settings groups naming one
+    /// argument alike would otherwise stop `serve` at start-up).
+    #[test]
+    fn every_command_line_declaration_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

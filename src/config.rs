@@ -133,6 +133,9 @@ pub struct HttpSettings {
     /// Rate limits.
     #[command(flatten)]
     pub rate_limits: RateLimitSettings,
+    /// Webhook deliveries.
+    #[command(flatten)]
+    pub webhooks: WebhookSettings,
 }
 
 impl Default for HttpSettings {
@@ -145,6 +148,74 @@ impl Default for HttpSettings {
             workers: None,
             idempotency_ttl_secs: 86_400,
             rate_limits: RateLimitSettings::default(),
+            webhooks: WebhookSettings::default(),
+        }
+    }
+}
+
+/// Webhook deliveries: how this replica delivers the change feed to subscriptions.
+#[derive(Debug, Clone, Args)]
+pub struct WebhookSettings {
+    /// Allow webhook targets on loopback, private, link-local, shared (CGNAT) and metadata
+    /// addresses, and plain `http://` (tests, receivers on the same premises).
+    #[arg(
+        long = "webhook-allow-private-targets",
+        env = "LSHUB_WEBHOOK_ALLOW_PRIVATE_TARGETS",
+        action = clap::ArgAction::Set,
+        default_value_t = false
+    )]
+    pub allow_private_targets: bool,
+    /// Seconds before each retry of a failed delivery, comma-separated (Standard Webhooks'
+    /// schedule by default: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h), each with
+    /// up to 20 % jitter. After the last retry fails, the subscription is disabled.
+    #[arg(
+        long = "webhook-retry-schedule",
+        env = "LSHUB_WEBHOOK_RETRY_SCHEDULE",
+        value_delimiter = ',',
+        default_values_t = WebhookSettings::RETRY_SCHEDULE
+    )]
+    pub retry_schedule_secs: Vec<f64>,
+    /// Seconds a delivery may take, connection included.
+    #[arg(
+        long = "webhook-timeout",
+        env = "LSHUB_WEBHOOK_TIMEOUT",
+        default_value_t = 10.0
+    )]
+    pub timeout_secs: f64,
+    /// Deliveries this replica makes at once, each to another subscription (0: this replica
+    /// delivers nothing, and leaves it to the others).
+    #[arg(
+        id = "webhook_workers",
+        long = "webhook-workers",
+        env = "LSHUB_WEBHOOK_WORKERS",
+        default_value_t = 4
+    )]
+    pub workers: usize,
+    /// Milliseconds an idle delivery worker waits before it looks for due events again.
+    #[arg(
+        long = "webhook-poll-ms",
+        env = "LSHUB_WEBHOOK_POLL_MS",
+        default_value_t = 500
+    )]
+    pub poll_ms: u64,
+}
+
+impl WebhookSettings {
+    /// Standard Webhooks' retry schedule, in seconds.
+    pub const RETRY_SCHEDULE: [f64; 9] = [
+        5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0,
+    ];
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            allow_private_targets: false,
+            retry_schedule_secs: Self::RETRY_SCHEDULE.to_vec(),
+            timeout_secs: 10.0,
+            // One loop, looking often: what a test (or a single-replica setup) needs.
+            workers: 1,
+            poll_ms: 100,
         }
     }
 }

@@ -14,3 +14,4 @@ pub mod models;
 pub mod openapi;
 pub mod seed;
 pub mod telemetry;
+pub mod webhooks;

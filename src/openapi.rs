@@ -60,6 +60,7 @@ use crate::http::resources::companies;
         (name = "stats", description = "Aggregates for dashboards: counts and sums under the lists' filters"),
         (name = "audit", description = "The audit trail: who changed what, when, under which request"),
         (name = "changes", description = "The change feed: every change of the registry in commit order, for mirrors"),
+        (name = "webhooks", description = "The change feed pushed to receivers: subscriptions, signed deliveries, retries (admins)"),
         (name = "health", description = "Probes"),
     )
 )]

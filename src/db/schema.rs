@@ -307,3 +307,55 @@ diesel::table! {
 
 diesel::joinable!(set_password_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(set_password_tokens, users);
+
+diesel::table! {
+    webhooks (id) {
+        id -> Uuid,
+        url -> Text,
+        events -> Array<Text>,
+        kinds -> Array<Text>,
+        description -> Nullable<Text>,
+        disabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_valid_until -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int8,
+    }
+}
+
+diesel::table! {
+    webhook_cursors (webhook_id) {
+        webhook_id -> Uuid,
+        after_txid -> Int8,
+        after_id -> Uuid,
+        failures -> Int4,
+        next_attempt_at -> Timestamptz,
+        lease -> Nullable<Uuid>,
+        leased_until -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Uuid,
+        webhook_id -> Uuid,
+        event_id -> Uuid,
+        event_seq -> Int8,
+        event_type -> Text,
+        attempt -> Int4,
+        manual -> Bool,
+        outcome -> Text,
+        status_code -> Nullable<Int4>,
+        error -> Nullable<Text>,
+        latency_ms -> Int4,
+        attempted_at -> Timestamptz,
+        next_attempt_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(webhook_cursors -> webhooks (webhook_id));
+diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
+diesel::allow_tables_to_appear_in_same_query!(webhooks, webhook_cursors, webhook_deliveries);

@@ -578,3 +578,26 @@ mod tests {
         assert_eq!(admins, [Role::Admin]);
     }
 }
+
+wire_enum! {
+    /// What a webhook delivery attempt came to.
+    pub enum DeliveryOutcome {
+        /// The receiver answered 2xx.
+        Delivered => "delivered",
+        /// Another status (a redirect too: they are not followed), a timeout, or an address
+        /// that could not be reached or was refused.
+        Failed => "failed",
+        /// The receiver answered 410: the subscription was disabled.
+        Gone => "gone",
+    }
+}
+
+wire_enum! {
+    /// Why the hub disabled a webhook subscription by itself.
+    pub enum DisabledReason {
+        /// Its receiver answered 410 Gone.
+        Gone => "gone",
+        /// The last retry of an event failed.
+        Failing => "failing",
+    }
+}

@@ -99,6 +99,7 @@ pub mod rules;
 pub mod strategy;
 pub mod text;
 pub mod vat;
+pub mod webhook;
 
 pub use contact::{Email, Phone, Website};
 pub use enums::*;
@@ -130,6 +131,9 @@ pub mod codes {
     pub const DUPLICATE_VALUE: &str = "duplicate_value";
     /// A member the body does not have.
     pub const UNKNOWN_FIELD: &str = "unknown_field";
+    /// A webhook address that is, or resolves to, one outside the public internet (loopback,
+    /// private, link-local, shared, metadata).
+    pub const FORBIDDEN_TARGET: &str = "forbidden_target";
 }
 
 /// Why a value was refused: a stable machine `code` and a human message.

@@ -434,6 +434,33 @@ list_schema!(
     super::Specialisation
 );
 
+list_schema!(
+    /// A webhook's event types: 1 to [`super::webhook::MAX_EVENTS`], without repeats.
+    EventTypes,
+    at_most(
+        non_empty(unique_list_of::<super::webhook::EventType>()),
+        super::webhook::MAX_EVENTS
+    ),
+    super::webhook::EventType
+);
+
+list_schema!(
+    /// Organisation kinds without repeats.
+    Kinds,
+    unique_list_of::<super::OrganisationKind>(),
+    super::OrganisationKind
+);
+
+fn at_most(list: RefOr<Schema>, max: usize) -> RefOr<Schema> {
+    match list {
+        RefOr::T(Schema::Array(mut array)) => {
+            array.max_items = Some(max);
+            RefOr::T(Schema::Array(array))
+        }
+        other => other,
+    }
+}
+
 fn non_empty(list: RefOr<Schema>) -> RefOr<Schema> {
     match list {
         RefOr::T(Schema::Array(mut array)) => {

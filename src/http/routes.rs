@@ -17,7 +17,7 @@ use super::resources::dated::{Dated, GoalPartners, Participants};
 use super::resources::links::GoalActivityLinks;
 use super::resources::{
     activities, areas, audit, auth, changes, clients, companies, dated, goals, health, imports,
-    irccs, links, organisations, partners, stats, universities, users,
+    irccs, links, organisations, partners, stats, universities, users, webhooks,
 };
 use crate::domain::Role;
 use crate::error::ApiError;
@@ -154,6 +154,10 @@ pub fn declare(r: &mut impl Register) {
     admin_routes! {
         r, users, users::Users: list_users, create_user, get_user, update_user, disable_user,
             enable_user, user_history, issue_set_password_token
+    }
+    admin_routes! {
+        r, webhooks, webhooks::Webhooks: list_webhooks, create_webhook, get_webhook,
+            update_webhook, delete_webhook, rotate_webhook_secret, list_deliveries, retry_delivery
     }
 
     route!(r, organisations::list_organisations, EVERYONE);

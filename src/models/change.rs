@@ -43,7 +43,7 @@ pub const FEED_ENTITIES: &[&str] = &[
 
 /// The fence: only transactions older than every one still in flight. `pg_current_snapshot()`
 /// is the statement's own snapshot, so what is below the fence is exactly what it sees.
-const FENCE: &str = "txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
+pub const FENCE: &str = "txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
 
 /// The feed's order: the writing transaction, then the event (an index on `(txid, id)`).
 pub const BY_TRANSACTION: SortKey = SortKey {

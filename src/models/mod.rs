@@ -18,3 +18,4 @@ pub mod stats;
 pub mod token_rate_limit;
 pub mod university;
 pub mod user;
+pub mod webhook;

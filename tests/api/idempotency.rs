@@ -497,7 +497,7 @@ async fn the_spec_documents_the_key_where_the_server_takes_it() {
         }
     }
     assert_eq!(
-        posts, 21,
-        "creates, restores, rotate-secret, set-password-token and imports"
+        posts, 24,
+        "creates, restores, rotate-secret, set-password-token, imports and a webhook delivery's retry"
     );
 }

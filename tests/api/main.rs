@@ -24,3 +24,4 @@ mod stats;
 mod strategy;
 mod structure;
 mod users;
+mod webhooks;

@@ -221,7 +221,7 @@ fn every_list_declares_the_shared_parameters_alike() {
         .collect();
     assert_eq!(
         lists.len(),
-        24,
+        26,
         "lists: {:?}",
         lists.iter().map(|l| &l.1).collect::<Vec<_>>()
     );
@@ -287,8 +287,9 @@ fn if_match_is_the_strong_etag_a_client_was_given() {
         }
     }
     // PATCH, DELETE and restore of seven record kinds (users included), PATCH and DELETE of
-    // three link kinds, an API client's PATCH, DELETE and secret rotation.
-    assert_eq!(writes, 7 * 3 + 3 * 2 + 3);
+    // three link kinds, an API client's and a webhook subscription's PATCH, DELETE and secret
+    // rotation.
+    assert_eq!(writes, 7 * 3 + 3 * 2 + 3 * 2);
 }
 
 #[test]

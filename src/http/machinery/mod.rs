@@ -14,4 +14,5 @@ pub mod middleware;
 pub mod problems;
 pub mod rate_limit;
 pub mod record;
+pub mod rotation;
 pub mod schema;

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value as Json};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -20,6 +20,7 @@ use crate::http::machinery::idempotency::shown_once;
 use crate::http::machinery::list::{ListKind, ListRequest, PageResponse};
 use crate::http::machinery::problems;
 use crate::http::machinery::record::{self, top_level, Call, Locked, Removal, Resource};
+use crate::http::machinery::rotation;
 use crate::http::machinery::schema::request_bodies;
 use crate::models::account::CLIENTS;
 use crate::models::audit;
@@ -349,20 +350,6 @@ pipeline_handler! {
     ) => history::<Clients>((), id.into_inner(), query.into_parts().0)
 }
 
-/// A secret rotation: how long the old secret keeps working.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RotateSecret {
-    /// Seconds the previous secret keeps working beside the new one, 0 (the default: it
-    /// stops at once) to 2,592,000 (30 days).
-    #[serde(default, deserialize_with = "crate::domain::rules::whole_number")]
-    #[schema(minimum = 0, maximum = 2592000, format = Int32)]
-    pub grace_seconds: i64,
-}
-
-/// The longest grace period a rotation may give the old secret.
-const MAX_GRACE_SECS: i64 = 30 * 24 * 3600;
-
 /// Rotate an API client's secret.
 #[utoipa::path(
     post, path = "/api/v1/clients/{id}/rotate-secret", tag = "clients",
@@ -370,7 +357,7 @@ const MAX_GRACE_SECS: i64 = 30 * 24 * 3600;
     description = "A new secret, shown this once; the old one keeps working for `grace_seconds` \
         (default 0: it stops at once). Requires If-Match.",
     params(("id" = Uuid, Path, description = "Client id"), etag::IfMatch),
-    request_body(content = RotateSecret, content_type = "application/json"),
+    request_body(content = rotation::RotateSecret, content_type = "application/json"),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Rotated, with the new secret", body = ClientWithSecret,
@@ -383,21 +370,7 @@ pub async fn rotate_client_secret(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let (_, _, req) = call.parts();
-    crate::http::machinery::body::check_media_type(
-        req.headers(),
-        crate::http::machinery::body::JSON,
-    )?;
-    let grace = if body.is_empty() {
-        0
-    } else {
-        let map = crate::http::machinery::body::parse_object(&body)?;
-        crate::domain::rules::validate(map, |r: RotateSecret, errors| {
-            errors
-                .range("/grace_seconds", Some(r.grace_seconds), 0, MAX_GRACE_SECS)
-                .unwrap_or(0)
-        })?
-    };
+    let grace = rotation::grace_of(call.parts().2, &body)?;
     let secret = random_secret();
     let hash = web::block(move || hash_password(&secret).map(|h| (secret, h)))
         .await
@@ -406,7 +379,7 @@ pub async fn rotate_client_secret(
     let (secret, hash) = hash;
     let record =
         record::locked_write::<Clients, _>(&call, (), id, true, move |conn, actor, locked| {
-            let until = Utc::now() + chrono::Duration::seconds(grace);
+            let until = Utc::now() + grace;
             model::rotate_secret(conn, id, locked.version, &hash, until)?;
             audit::record(
                 conn,

@@ -22,6 +22,7 @@ pub mod partners;
 pub mod stats;
 pub mod universities;
 pub mod users;
+pub mod webhooks;
 
 /// The write pipeline as the dataset loader takes it: each record it creates goes through its
 /// resource's validation and insert, with its audit event, as a client's `POST` does.
