@@ -178,7 +178,8 @@ fn cors(settings: &HttpSettings) -> Cors {
 }
 
 /// Starts serving on `listener`: the one place where the `App` is assembled. Also starts the
-/// sweep of expired idempotency keys (so it must be called inside the actix runtime).
+/// sweep of expired idempotency keys and the folding of the statistics rollup (so it must be
+/// called inside the actix runtime).
 pub fn server(
     listener: TcpListener,
     state: AppState,
@@ -190,6 +191,10 @@ pub fn server(
         state.idempotency.ttl,
     ));
     crate::webhooks::start(state.pool.clone(), state.deliverer.clone());
+    actix_web::rt::spawn(crate::http::resources::stats::fold_rollup(
+        state.pool.clone(),
+        crate::http::resources::stats::ROLLUP_FOLD_PERIOD,
+    ));
     let cors_enabled = !http.cors_origins.is_empty();
     let mut server = HttpServer::new(move || {
         App::new()

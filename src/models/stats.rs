@@ -84,6 +84,65 @@ impl KindFilters {
     }
 }
 
+impl KindFilters {
+    /// The same condition over the rollup `r`, whose rows carry `kind`, `sector` and
+    /// `partner_type`: None when a kind's filter names a field the rollup does not keep
+    /// (employees, ownership, a specialisation a record has among others, ...). Inside, None
+    /// when every kind is covered with no filter of its own.
+    fn rollup_condition(&self) -> Option<Option<Filter>> {
+        if *self == Self::default() {
+            return Some(None);
+        }
+        let kind = |k: OrganisationKind| Filter::Eq("r.kind", Value::Text(k.as_str().to_owned()));
+        let mut groups = Vec::new();
+        if let Some(f) = &self.company {
+            if *f
+                != (CompanyFilter {
+                    sector: f.sector,
+                    ..CompanyFilter::default()
+                })
+            {
+                return None;
+            }
+            let mut group = vec![kind(OrganisationKind::Company)];
+            group.extend(
+                f.sector
+                    .map(|s| Filter::Eq("r.sector", Value::Text(s.as_str().to_owned()))),
+            );
+            groups.push(group);
+        }
+        if let Some(f) = &self.irccs {
+            if *f != IrccsFilter::default() {
+                return None;
+            }
+            groups.push(vec![kind(OrganisationKind::Irccs)]);
+        }
+        if let Some(f) = &self.university {
+            if *f != UniversityFilter::default() {
+                return None;
+            }
+            groups.push(vec![kind(OrganisationKind::University)]);
+        }
+        if let Some(f) = &self.partner {
+            if *f
+                != (PartnerFilter {
+                    partner_type: f.partner_type,
+                    ..PartnerFilter::default()
+                })
+            {
+                return None;
+            }
+            let mut group = vec![kind(OrganisationKind::Partner)];
+            group.extend(
+                f.partner_type
+                    .map(|t| Filter::Eq("r.partner_type", Value::Text(t.as_str().to_owned()))),
+            );
+            groups.push(group);
+        }
+        Some(Some(Filter::AnyOf(groups)))
+    }
+}
+
 /// Everything organisation statistics filter on: what the lists filter on.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OrganisationStatsFilter {
@@ -102,6 +161,39 @@ impl OrganisationStatsFilter {
         filters.extend(self.kinds.condition());
         filters
     }
+
+    /// The same conditions over the rollup `r`, when every filter is one of its dimensions
+    /// (archived, kind, province, in_mind, sector, partner_type); None otherwise (a search,
+    /// tags, an employee range, ...), for the live GROUP BY to answer.
+    fn rollup_conditions(&self) -> Option<Vec<Filter>> {
+        let OrganisationFilter {
+            include_archived,
+            province,
+            in_mind,
+            search,
+        } = &self.shared;
+        if search.is_some() || !self.any.tags.is_empty() {
+            return None;
+        }
+        let mut filters = Vec::new();
+        if !include_archived {
+            filters.push(Filter::Raw("NOT r.archived"));
+        }
+        if let Some(province) = province {
+            filters.push(Filter::Eq(
+                "r.province",
+                Value::Text(province.as_str().to_owned()),
+            ));
+        }
+        if let Some(in_mind) = in_mind {
+            filters.push(Filter::Eq("r.in_mind", Value::Bool(*in_mind)));
+        }
+        if let Some(kind) = self.any.kind {
+            filters.push(Filter::Eq("r.kind", Value::Text(kind.as_str().to_owned())));
+        }
+        filters.extend(self.kinds.rollup_condition()?);
+        Some(filters)
+    }
 }
 
 /// The SQL a group key reads, as text (NULL where the organisation has no such field).
@@ -113,6 +205,18 @@ fn key_expr(key: StatsGroupKey) -> &'static str {
         StatsGroupKey::Specialisation => "s.specialisation",
         StatsGroupKey::PartnerType => "p.partner_type",
         StatsGroupKey::InMind => "o.in_mind::text",
+    }
+}
+
+/// The rollup column a group key reads, as text, as [`key_expr`] reads it live.
+fn rollup_key_expr(key: StatsGroupKey) -> &'static str {
+    match key {
+        StatsGroupKey::Kind => "r.kind",
+        StatsGroupKey::Sector => "r.sector",
+        StatsGroupKey::Province => "r.province",
+        StatsGroupKey::Specialisation => "r.specialisation",
+        StatsGroupKey::PartnerType => "r.partner_type",
+        StatsGroupKey::InMind => "r.in_mind::text",
     }
 }
 
@@ -149,9 +253,90 @@ struct Count {
 }
 
 /// Organisations matching `filter`, counted by `keys` (one or two), and how many matched
-/// in all. One statement, two when grouping by specialisation (an IRCCS counts in each of its
-/// specialisations, so the groups' counts no longer add up to the total).
+/// in all: from the rollup when every filter is one of its dimensions (one statement), else
+/// by the live GROUP BY (one statement, two with `specialisation`).
 pub fn organisation_groups(
+    conn: &mut PgConnection,
+    keys: &[StatsGroupKey],
+    filter: &OrganisationStatsFilter,
+) -> QueryResult<(Vec<GroupRow>, i64)> {
+    match rollup_organisation_groups(conn, keys, filter)? {
+        Some(answer) => Ok(answer),
+        None => live_organisation_groups(conn, keys, filter),
+    }
+}
+
+#[derive(QueryableByName)]
+struct RollupGroupRow {
+    #[diesel(embed)]
+    group: GroupRow,
+    /// The group's organisations each counted once: its count, unless grouped by
+    /// specialisation.
+    #[diesel(sql_type = BigInt)]
+    organisations: i64,
+}
+
+/// [`organisation_groups`] from the rollup that migration 000016's triggers keep (the base
+/// plus the deltas not folded in yet), in one statement; None when a filter is not one of the
+/// rollup's dimensions.
+pub fn rollup_organisation_groups(
+    conn: &mut PgConnection,
+    keys: &[StatsGroupKey],
+    filter: &OrganisationStatsFilter,
+) -> QueryResult<Option<(Vec<GroupRow>, i64)>> {
+    let Some(conditions) = filter.rollup_conditions() else {
+        return Ok(None);
+    };
+    let expr = |i: usize| keys.get(i).map_or("NULL::text", |k| rollup_key_expr(*k));
+    // A row holds an IRCCS once per specialisation; `organisations` counts it on one of them.
+    let counted = if keys.contains(&StatsGroupKey::Specialisation) {
+        "r.members"
+    } else {
+        "r.organisations"
+    };
+    // SUM is NULL over no stated figure: the `_n` columns count the figures stated.
+    let sum = |column: &str| {
+        format!("CASE WHEN sum(r.{column}_n) > 0 THEN sum(r.{column}) END::bigint AS {column}")
+    };
+    let select = format!(
+        "SELECT {} AS k1, {} AS k2, sum({counted})::bigint AS count, {}, {}, {}, {}, \
+         sum(r.organisations)::bigint AS organisations \
+         FROM (SELECT * FROM organisation_stats UNION ALL SELECT * FROM organisation_stats_delta) r",
+        expr(0),
+        expr(1),
+        sum("employees"),
+        sum("revenue_eur"),
+        sum("rd_investment_eur"),
+        sum("exports_eur"),
+    );
+    // Groups emptied by archives and moves stay in the rollup at zero until compacted; the
+    // live query has no such groups.
+    let sql = push_where(Sql::new(&select), &conditions).push(&format!(
+        " GROUP BY 1, 2 HAVING sum({counted}) > 0 ORDER BY 1 NULLS LAST, 2 NULLS LAST"
+    ));
+    let rows: Vec<RollupGroupRow> = sql.into_query().load(conn)?;
+    let total = rows.iter().map(|r| r.organisations).sum();
+    Ok(Some((rows.into_iter().map(|r| r.group).collect(), total)))
+}
+
+/// Folds the rollup's deltas into its base, unless another compaction is running; how many
+/// groups it wrote. Readers add the deltas up, so this only keeps them few.
+pub fn compact_rollup(conn: &mut PgConnection) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Folded {
+        #[diesel(sql_type = BigInt)]
+        folded: i64,
+    }
+    Ok(diesel::sql_query("SELECT lshub_stats_compact() AS folded")
+        .get_result::<Folded>(conn)?
+        .folded)
+}
+
+/// [`organisation_groups`] by the live GROUP BY over the registry, whatever the filters (the
+/// answer the rollup must equal). One statement, two when grouping by specialisation (an
+/// IRCCS counts in each of its specialisations, so the groups' counts no longer add up to the
+/// total).
+pub fn live_organisation_groups(
     conn: &mut PgConnection,
     keys: &[StatsGroupKey],
     filter: &OrganisationStatsFilter,

@@ -375,6 +375,9 @@ pub fn load(
             partners: data.partners.len(),
         })
     })?;
+    // A bulk load leaves a delta row per group and batch: fold them now rather than have the
+    // first statistics add them up.
+    crate::models::stats::compact_rollup(conn)?;
     crate::db::analyze_registry(conn)?;
     Ok(loaded)
 }

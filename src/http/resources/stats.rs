@@ -1,6 +1,7 @@
 //! `/api/v1/stats`: aggregates for dashboards, under the lists' filters and their ETags.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -13,6 +14,7 @@ use super::companies::employees_range;
 use super::organisation::{organisation_filter, Pool, ProvinceCode};
 use super::organisations::{parse_tags, TagList};
 use crate::auth::Principal;
+use crate::db::{self, PgPool};
 use crate::domain::{
     ActivityStatus, OrganisationKind, Ownership, PartnerScope, PartnerType, Sector, Specialisation,
     StatsGroupKey,
@@ -350,6 +352,26 @@ pub async fn get_organisation_stats(
         },
     )
     .await
+}
+
+/// How often the server folds the organisation rollup's deltas into its base: often enough
+/// that readers add up a few hundred rows, seldom enough to cost nothing when idle.
+pub const ROLLUP_FOLD_PERIOD: Duration = Duration::from_secs(2);
+
+/// Folds the organisation rollup's deltas now and then for as long as the server runs. The
+/// answers do not wait for it (they add the deltas up); every replica runs it, and one at a
+/// time does the work.
+pub async fn fold_rollup(pool: web::Data<PgPool>, period: Duration) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match db::run(&pool, |conn| Ok(model::compact_rollup(conn)?)).await {
+            Ok(0) => {}
+            Ok(folded) => tracing::debug!(folded, "organisation rollup compacted"),
+            Err(err) => tracing::warn!(error = %err, "organisation rollup not compacted"),
+        }
+    }
 }
 
 /// A goal's live activities by status.

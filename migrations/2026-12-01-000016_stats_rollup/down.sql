@@ -1,0 +1,18 @@
+DROP TRIGGER organisations_stats_insert ON organisations;
+DROP TRIGGER organisations_stats_update ON organisations;
+DROP TRIGGER organisations_stats_delete ON organisations;
+DROP TRIGGER companies_stats_insert ON companies;
+DROP TRIGGER companies_stats_update ON companies;
+DROP TRIGGER companies_stats_delete ON companies;
+DROP TRIGGER partners_stats_insert ON partners;
+DROP TRIGGER partners_stats_update ON partners;
+DROP TRIGGER partners_stats_delete ON partners;
+DROP TRIGGER irccs_stats_insert ON irccs;
+DROP TRIGGER irccs_stats_update ON irccs;
+DROP TRIGGER irccs_stats_delete ON irccs;
+DROP FUNCTION lshub_stats_compact();
+DROP FUNCTION lshub_stats_track();
+DROP FUNCTION lshub_stats_delta_sql(text);
+DROP FUNCTION lshub_stats_contributions(int, text, text, text, text, text);
+DROP TABLE organisation_stats_delta;
+DROP TABLE organisation_stats;
