@@ -4,7 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use lshub::domain::Role;
+use diesel::RunQueryDsl;
+use lshub::domain::{OrganisationKind, PartnerType, Province, Role, Sector, StatsGroupKey};
+use lshub::models::company::CompanyFilter;
+use lshub::models::partner::PartnerFilter;
+use lshub::models::stats::{self as model, KindFilters, OrganisationStatsFilter};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -587,4 +591,288 @@ async fn goal_stats_count_activities_current_partners_and_participants() {
         .map(|l| l["organisation_id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(distinct.len(), 2);
+}
+
+/// Sends `req` as an editor, expecting `status`; the answer's body (null for 204).
+async fn write(req: Req<'_>, status: u16) -> Value {
+    let res = req.role(Role::Editor).send().await;
+    res.assert_status(status);
+    if status == 204 {
+        Value::Null
+    } else {
+        res.json()
+    }
+}
+
+/// The record of the list at `path` named `name`.
+async fn named(app: &TestApp, path: &str, name: &str) -> Value {
+    let (_, rows) = listed(app, path, "").await;
+    rows.into_iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("{name} in {path}"))
+}
+
+fn version_tag(record: &Value) -> String {
+    format!("\"{}\"", record["version"])
+}
+
+/// Every filter the rollup answers, each as the handler builds it.
+fn rollup_filters() -> Vec<(&'static str, OrganisationStatsFilter)> {
+    let only_companies = |sector: Option<Sector>| KindFilters {
+        company: Some(CompanyFilter {
+            sector,
+            ..CompanyFilter::default()
+        }),
+        irccs: None,
+        university: None,
+        partner: None,
+    };
+    let mut cases = vec![
+        ("none", OrganisationStatsFilter::default()),
+        ("archived too", OrganisationStatsFilter::default()),
+        ("kind=company", OrganisationStatsFilter::default()),
+        ("kind=irccs", OrganisationStatsFilter::default()),
+        ("province=MI", OrganisationStatsFilter::default()),
+        ("in_mind=true", OrganisationStatsFilter::default()),
+        (
+            "sector=biotech",
+            OrganisationStatsFilter {
+                kinds: only_companies(Some(Sector::Biotech)),
+                ..OrganisationStatsFilter::default()
+            },
+        ),
+        (
+            "partner_type=cluster",
+            OrganisationStatsFilter {
+                kinds: KindFilters {
+                    company: None,
+                    irccs: None,
+                    university: None,
+                    partner: Some(PartnerFilter {
+                        partner_type: Some(PartnerType::Cluster),
+                        ..PartnerFilter::default()
+                    }),
+                },
+                ..OrganisationStatsFilter::default()
+            },
+        ),
+    ];
+    cases[1].1.shared.include_archived = true;
+    cases[2].1.any.kind = Some(OrganisationKind::Company);
+    cases[3].1.any.kind = Some(OrganisationKind::Irccs);
+    cases[4].1.shared.province = Some(Province::parse("MI").expect("province"));
+    cases[5].1.shared.in_mind = Some(true);
+    let mut archived_mi_biotech = cases[6].1.clone();
+    archived_mi_biotech.shared.include_archived = true;
+    archived_mi_biotech.shared.province = Some(Province::parse("MI").expect("province"));
+    cases.push(("archived, MI, biotech", archived_mi_biotech));
+    cases
+}
+
+/// Every `group_by`: each key alone, and every ordered pair.
+fn every_group_by() -> Vec<Vec<StatsGroupKey>> {
+    let keys = StatsGroupKey::ALL;
+    let mut all: Vec<Vec<StatsGroupKey>> = keys.iter().map(|k| vec![*k]).collect();
+    for a in keys {
+        for b in keys.iter().filter(|b| *b != a) {
+            all.push(vec![*a, *b]);
+        }
+    }
+    all
+}
+
+/// The rollup's answer is the live GROUP BY's for every `group_by` and every filter it takes.
+fn assert_rollup_matches_live(app: &TestApp, when: &str) {
+    let mut conn = app.conn();
+    for (name, filter) in rollup_filters() {
+        for keys in every_group_by() {
+            let live = model::live_organisation_groups(&mut conn, &keys, &filter).expect("live");
+            let rollup = model::rollup_organisation_groups(&mut conn, &keys, &filter)
+                .expect("rollup")
+                .unwrap_or_else(|| panic!("{name}: the rollup takes this filter"));
+            assert_eq!(rollup, live, "{when}: group_by={keys:?}, {name}");
+        }
+    }
+}
+
+#[actix_web::test]
+async fn the_rollup_answers_as_the_live_group_by_after_every_kind_of_write() {
+    let app = TestApp::spawn().await;
+    registry(&app).await;
+    assert_rollup_matches_live(&app, "after creates and an archive");
+
+    // Updates that move records between groups and change their sums.
+    let alfa = named(&app, "/api/v1/companies", "Alfa Bio").await;
+    let alfa = write(
+        app.patch(&format!("/api/v1/companies/{}", id_of(&alfa)))
+            .header("If-Match", &version_tag(&alfa))
+            .merge_patch(
+                &json!({"sector": "cdmo", "employees": 12, "rd_investment_eur": 5,
+                                 "address": {"province": "LO"}, "in_mind": false}),
+            ),
+        200,
+    )
+    .await;
+    let uno = named(&app, "/api/v1/irccs", "Istituto Uno").await;
+    let uno = write(
+        app.patch(&format!("/api/v1/irccs/{}", id_of(&uno)))
+            .header("If-Match", &version_tag(&uno))
+            .merge_patch(&json!({"specialisations": ["pediatrics", "oncology", "neurology"]})),
+        200,
+    )
+    .await;
+    let cluster = named(&app, "/api/v1/partners", "Cluster Quattro").await;
+    write(
+        app.patch(&format!("/api/v1/partners/{}", id_of(&cluster)))
+            .header("If-Match", &version_tag(&cluster))
+            .merge_patch(&json!({"partner_type": "investor", "address": {"province": null}})),
+        200,
+    )
+    .await;
+    assert_rollup_matches_live(&app, "after updates");
+
+    // Archive and restore.
+    let path = format!("/api/v1/companies/{}", id_of(&alfa));
+    write(
+        app.delete(&path).header("If-Match", &version_tag(&alfa)),
+        204,
+    )
+    .await;
+    assert_rollup_matches_live(&app, "after archiving a company");
+    let archived_version = alfa["version"].as_i64().expect("version") + 1;
+    write(
+        app.post(&format!("{path}/restore"))
+            .header("If-Match", &format!("\"{archived_version}\"")),
+        200,
+    )
+    .await;
+    let uno_path = format!("/api/v1/irccs/{}", id_of(&uno));
+    write(
+        app.delete(&uno_path).header("If-Match", &version_tag(&uno)),
+        204,
+    )
+    .await;
+    assert_rollup_matches_live(&app, "after a restore and an archived IRCCS");
+
+    // An import that creates, then one that updates grouped fields and sums.
+    let rows: Vec<Value> = (0..60)
+        .map(|i| {
+            let sector = ["biotech", "cdmo", "medical_devices"][i % 3];
+            let province = ["MI", "BG", "MB", "CO"][i % 4];
+            let employees = (i % 5 != 0).then_some(i * 3);
+            json!({"name": format!("Importata {i:03} S.r.l."), "sector": sector,
+                   "employees": employees, "exports_eur": i * 1000, "in_mind": i % 7 == 0,
+                   "address": {"province": province}})
+        })
+        .collect();
+    let report = write(
+        app.post("/api/v1/imports?kind=companies")
+            .json(&Value::Array(rows)),
+        200,
+    )
+    .await;
+    assert_eq!(report["created"], 60, "{report}");
+    let updates: Vec<Value> = (0..60)
+        .step_by(2)
+        .map(|i| {
+            json!({"name": format!("Importata {i:03} S.r.l."), "sector": "pharmaceutical",
+                   "employees": null, "revenue_eur": i * 10, "address": {"province": "PV"}})
+        })
+        .collect();
+    let report = write(
+        app.post("/api/v1/imports?kind=companies&on_conflict=update")
+            .json(&Value::Array(updates)),
+        200,
+    )
+    .await;
+    assert_eq!(report["updated"], 30, "{report}");
+    assert_rollup_matches_live(&app, "after two imports");
+
+    // Folding the deltas into the base changes no answer, and leaves no delta behind.
+    let mut conn = app.conn();
+    model::compact_rollup(&mut conn).expect("compact");
+    assert_eq!(app.count("organisation_stats_delta"), 0);
+    assert_rollup_matches_live(&app, "after compaction");
+
+    // Concurrent writers moving records between the same groups in opposite directions
+    // neither wait on each other's group rows nor deadlock.
+    let (_, rows) = listed(&app, "/api/v1/companies", "q=Importata").await;
+    let moves = rows.iter().take(24).enumerate().map(|(i, row)| {
+        let app = &app;
+        let (sector, province) = if i % 2 == 0 {
+            ("biotech", "MI")
+        } else {
+            ("cdmo", "BG")
+        };
+        async move {
+            app.patch(&format!("/api/v1/companies/{}", id_of(row)))
+                .role(Role::Editor)
+                .header("If-Match", &version_tag(row))
+                .merge_patch(
+                    &json!({"sector": sector, "employees": i, "address": {"province": province}}),
+                )
+                .send()
+                .await
+                .status
+        }
+    });
+    let statuses = futures_util::future::join_all(moves).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_rollup_matches_live(&app, "after concurrent moves");
+}
+
+#[actix_web::test]
+async fn stats_are_answered_from_the_rollup_when_the_filters_allow_it() {
+    let app = TestApp::spawn().await;
+    registry(&app).await;
+
+    // The rollup holds the registry: its organisations are the live ones, by kind.
+    let mut conn = app.conn();
+    model::compact_rollup(&mut conn).expect("compact");
+    let (companies, _) = listed(&app, "/api/v1/companies", "").await;
+    let in_rollup: i64 = diesel::sql_query(
+        "SELECT sum(organisations)::bigint AS total FROM organisation_stats \
+         WHERE kind = 'company' AND NOT archived",
+    )
+    .get_result::<Total>(&mut conn)
+    .expect("sum")
+    .total;
+    assert_eq!(in_rollup, companies);
+
+    // A delta the registry does not back shows in the answers that read the rollup, and in
+    // no answer of the live GROUP BY.
+    diesel::sql_query(
+        "INSERT INTO organisation_stats_delta VALUES \
+         (false, 'company', 'ZZ', false, 'other', NULL, NULL, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0)",
+    )
+    .execute(&mut conn)
+    .expect("planted delta");
+    for query in [
+        "group_by=province",
+        "group_by=province,kind&kind=company",
+        "group_by=province&sector=other",
+        "group_by=province&in_mind=false",
+    ] {
+        let body = stats(&app, query).await;
+        assert!(
+            body.to_string().contains(r#""province":"ZZ""#),
+            "{query}: {body}"
+        );
+    }
+    for query in [
+        "group_by=province&tags=stats",
+        "group_by=province&q=Bio",
+        "group_by=province&min_employees=0",
+        "group_by=province&specialisation=oncology",
+        "group_by=province&ownership=public",
+    ] {
+        let body = stats(&app, query).await;
+        assert!(!body.to_string().contains("ZZ"), "{query}: {body}");
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct Total {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    total: i64,
 }
