@@ -105,7 +105,21 @@ CREATE FUNCTION lshub_stats_delta_sql(rows text) RETURNS text
         'OR sum(sign * exports_eur) <> 0 OR sum(sign) FILTER (WHERE exports_eur IS NOT NULL) <> 0',
         rows);
 
--- One function for the four tables and three events. Dynamic SQL because a transition table
+-- Counts the registry afresh: the backfill, and after a TRUNCATE (which fires no row or
+-- statement trigger with transition tables). Waits for a running compaction rather than
+-- interleave with it.
+CREATE FUNCTION lshub_stats_rebuild() RETURNS void
+    LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(7316213);
+    DELETE FROM organisation_stats;
+    DELETE FROM organisation_stats_delta;
+    EXECUTE lshub_stats_delta_sql(
+        lshub_stats_contributions(1, 'organisations', 'companies', 'partners', 'irccs'));
+END
+$$;
+
+-- One function for the four tables and their events. Dynamic SQL because a transition table
 -- exists only for its events (no old rows on INSERT), and because plpgsql would cache one
 -- plan per function for tables of different shapes.
 CREATE FUNCTION lshub_stats_track() RETURNS trigger
@@ -116,6 +130,10 @@ DECLARE
     after text := CASE WHEN TG_OP = 'DELETE' THEN empty ELSE 'new_rows' END;
     ids text;
 BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        PERFORM lshub_stats_rebuild();
+        RETURN NULL;
+    END IF;
     IF TG_TABLE_NAME = 'organisations' THEN
         EXECUTE lshub_stats_delta_sql(
             lshub_stats_contributions(-1, before, 'companies', 'partners', 'irccs')
@@ -166,6 +184,15 @@ CREATE TRIGGER irccs_stats_update AFTER UPDATE ON irccs
 CREATE TRIGGER irccs_stats_delete AFTER DELETE ON irccs
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION lshub_stats_track();
 
+CREATE TRIGGER organisations_stats_truncate AFTER TRUNCATE ON organisations
+    FOR EACH STATEMENT EXECUTE FUNCTION lshub_stats_track();
+CREATE TRIGGER companies_stats_truncate AFTER TRUNCATE ON companies
+    FOR EACH STATEMENT EXECUTE FUNCTION lshub_stats_track();
+CREATE TRIGGER partners_stats_truncate AFTER TRUNCATE ON partners
+    FOR EACH STATEMENT EXECUTE FUNCTION lshub_stats_track();
+CREATE TRIGGER irccs_stats_truncate AFTER TRUNCATE ON irccs
+    FOR EACH STATEMENT EXECUTE FUNCTION lshub_stats_track();
+
 -- Folds the deltas into the base; how many groups it wrote. The DELETE and the upsert are one
 -- statement, so a reader sees the deltas either still there or already in the base. Writers
 -- are not blocked (they append rows this statement does not see); a second compaction skips
@@ -210,7 +237,5 @@ END
 $$;
 
 -- Backfill: the registry as it stands, through the same contribution rows the triggers write.
-DO $$ BEGIN
-    EXECUTE lshub_stats_delta_sql(lshub_stats_contributions(1, 'organisations', 'companies', 'partners', 'irccs'));
-END $$;
+SELECT lshub_stats_rebuild();
 SELECT lshub_stats_compact();
