@@ -263,8 +263,10 @@ fn csv_answer<R: Serialize>(
         `Accept: text/csv` answers the same groups as CSV: a column per key, then `count`, \
         `employees`, `revenue_eur`, `rd_investment_eur`, `exports_eur`. \
         The ETag derives from a counter of committed changes, as the lists' do: a poll with \
-        If-None-Match answers 304 without counting again. A fixed number of statements (one; two \
-        with `specialisation`).",
+        If-None-Match answers 304 without counting again. A fixed number of statements: one, from \
+        counts kept up to date by every write, when every filter is among `kind`, `province`, \
+        `in_mind`, `sector`, `partner_type` and `include_archived`; otherwise one GROUP BY over the \
+        matching organisations (two with `specialisation`). Both answer alike.",
     params(OrganisationStatsQuery),
     security(("bearer" = [])),
     responses(
