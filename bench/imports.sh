@@ -15,7 +15,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 N=${N:-10000}
 PORT=${PORT:-18182}
-DB=lshub_bench_import
+DB=${DB:-lshub_bench_import}
 PG=postgres://postgres@127.0.0.1:5432
 URL=$PG/$DB
 BASE=http://127.0.0.1:$PORT
