@@ -77,6 +77,7 @@ impl AppState {
         let changes = web::Data::new(ChangeCounter::default());
         listener::start(
             &settings.db.database_url,
+            Duration::from_millis(settings.db.listener_reconnect_ms),
             vec![
                 revocations.clone().into_inner() as std::sync::Arc<dyn Follower>,
                 changes.clone().into_inner(),

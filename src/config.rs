@@ -61,6 +61,10 @@ pub struct DbSettings {
     /// Server-side statement timeout, in seconds.
     #[arg(long, env = "LSHUB_DB_STATEMENT_TIMEOUT", default_value_t = 15)]
     pub statement_timeout_secs: u64,
+    /// Milliseconds the `LISTEN` connection waits before reconnecting after it dropped; the
+    /// replica answers from the database meanwhile.
+    #[arg(long, env = "LSHUB_LISTENER_RECONNECT_MS", default_value_t = 500)]
+    pub listener_reconnect_ms: u64,
 }
 
 impl DbSettings {
@@ -71,6 +75,7 @@ impl DbSettings {
             pool_size: 10,
             checkout_timeout_secs: 3,
             statement_timeout_secs: 15,
+            listener_reconnect_ms: 500,
         }
     }
 

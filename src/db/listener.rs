@@ -14,8 +14,6 @@ use diesel::{PgConnection, QueryResult};
 
 /// How often the listener asks for pending notifications: the bound on a follower's delay.
 pub const POLL: Duration = Duration::from_millis(200);
-/// How long the listener waits before reconnecting.
-const RECONNECT: Duration = Duration::from_millis(500);
 /// The listener connection's `application_name`, as `pg_stat_activity` shows it.
 pub const APPLICATION_NAME: &str = "lshub-listener";
 
@@ -33,8 +31,9 @@ pub trait Follower: Send + Sync + 'static {
 }
 
 /// Connects now, when the database answers (so the followers start loaded), and follows on a
-/// thread that ends when every follower has been dropped.
-pub fn start(database_url: &str, followers: Vec<Arc<dyn Follower>>) {
+/// thread that ends when every follower has been dropped; after the connection drops, it waits
+/// `reconnect` before connecting again.
+pub fn start(database_url: &str, reconnect: Duration, followers: Vec<Arc<dyn Follower>>) {
     let url = listener_url(database_url);
     let conn = crate::db::connect(&url)
         .ok()
@@ -43,7 +42,7 @@ pub fn start(database_url: &str, followers: Vec<Arc<dyn Follower>>) {
     drop(followers);
     std::thread::Builder::new()
         .name(APPLICATION_NAME.into())
-        .spawn(move || follow(&weak, &url, conn))
+        .spawn(move || follow(&weak, &url, reconnect, conn))
         .map_err(|e| tracing::error!(error = %e, "cannot start the database listener"))
         .ok();
 }
@@ -73,7 +72,12 @@ fn listener_url(url: &str) -> String {
 /// Polls for notifications while a follower lives; on a broken connection (or a follower that
 /// cannot take what arrived), every follower forgets, and the thread reconnects, listens again
 /// and reloads.
-fn follow(weak: &[Weak<dyn Follower>], url: &str, mut conn: Option<PgConnection>) {
+fn follow(
+    weak: &[Weak<dyn Follower>],
+    url: &str,
+    reconnect: Duration,
+    mut conn: Option<PgConnection>,
+) {
     loop {
         let followers: Vec<Arc<dyn Follower>> = weak.iter().filter_map(Weak::upgrade).collect();
         if followers.is_empty() {
@@ -81,7 +85,7 @@ fn follow(weak: &[Weak<dyn Follower>], url: &str, mut conn: Option<PgConnection>
         }
         let Some(c) = conn.as_mut() else {
             drop(followers);
-            std::thread::sleep(RECONNECT);
+            std::thread::sleep(reconnect);
             let followers: Vec<Arc<dyn Follower>> = weak.iter().filter_map(Weak::upgrade).collect();
             conn = crate::db::connect(url)
                 .ok()
