@@ -237,6 +237,9 @@ pub fn server(
             .wrap(from_fn(idempotency::idempotency))
             // Inside CORS, so that a browser can read a 429 and its headers.
             .wrap(from_fn(rate_limit))
+            // Before anything authenticates: while the listener reconnects, a request's
+            // revocation is read from the database here.
+            .wrap(from_fn(crate::auth::revocation::read_while_unknown))
             .wrap(Condition::new(cors_enabled, cors(&http)))
             .wrap(from_fn(request_context))
     })

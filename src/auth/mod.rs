@@ -122,6 +122,17 @@ pub fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
     if let Some(existing) = req.extensions().get::<Principal>() {
         return Ok(existing.clone());
     }
+    let principal = verified_principal(req)?;
+    req.app_data::<web::Data<revocation::Revocations>>()
+        .ok_or_else(|| ApiError::internal("the revocation set is missing from app data"))?
+        .check(req, &principal)?;
+    req.extensions_mut().insert(principal.clone());
+    Ok(principal)
+}
+
+/// The caller named by the request's bearer token, verified (401 otherwise), before any
+/// revocation check.
+fn verified_principal(req: &HttpRequest) -> Result<Principal, ApiError> {
     let tokens = req
         .app_data::<web::Data<TokenService>>()
         .ok_or_else(|| ApiError::internal("TokenService missing from app data"))?;
@@ -141,11 +152,5 @@ pub fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
         // RFC 6750 §3.1: another scheme is "no authentication information", so no error code.
         _ => return Err(ApiError::missing_credentials()),
     };
-    let claims = tokens.verify(token)?;
-    let principal = claims.principal()?;
-    req.app_data::<web::Data<revocation::Revocations>>()
-        .ok_or_else(|| ApiError::internal("the revocation set is missing from app data"))?
-        .check(principal.id)?;
-    req.extensions_mut().insert(principal.clone());
-    Ok(principal)
+    tokens.verify(token)?.principal()
 }

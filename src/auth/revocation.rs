@@ -4,17 +4,24 @@
 //! commits), which the process's one listener ([`crate::db::listener`]) follows.
 //!
 //! When the listener's connection drops, the set is unknown until it has reconnected and
-//! reloaded from the tables: meanwhile every authenticated request is 503 (a missed
-//! notification never leaves a revoked principal admitted).
+//! reloaded from the tables: meanwhile each authenticated request reads its own principal's
+//! row ([`read_while_unknown`], one primary-key query), so a notification missed meanwhile
+//! never leaves a revoked principal admitted, and nobody is refused for the listener's sake.
 
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::{PoisonError, RwLock};
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage, HttpRequest};
 use diesel::{PgConnection, QueryResult};
 use uuid::Uuid;
 
+use super::{Principal, PrincipalKind};
 use crate::db::listener::Follower;
+use crate::db::{self, PgPool};
 use crate::error::ApiError;
 use crate::models::{client, user};
 
@@ -27,16 +34,39 @@ pub struct Revocations {
     revoked: RwLock<Option<HashSet<Uuid>>>,
 }
 
+/// What the database said of one request's principal, read while the set was unknown.
+#[derive(Debug, Clone, Copy)]
+struct ReadForRequest {
+    id: Uuid,
+    revoked: bool,
+}
+
 impl Revocations {
-    /// 401 when `id` is revoked; 503 while the set is unknown.
-    pub fn check(&self, id: Uuid) -> Result<(), ApiError> {
-        match &*self.revoked.read().unwrap_or_else(PoisonError::into_inner) {
-            Some(revoked) if revoked.contains(&id) => Err(ApiError::invalid_token(
+    /// Whether `id` is revoked, as the set says; `None` while the set is unknown.
+    pub fn revoked(&self, id: Uuid) -> Option<bool> {
+        self.revoked
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|revoked| revoked.contains(&id))
+    }
+
+    /// 401 when `principal` is revoked, by what the database said for this request while the
+    /// set was unknown ([`read_while_unknown`]), else by the set; 503 when neither knows (the
+    /// database could not be read).
+    pub fn check(&self, req: &HttpRequest, principal: &Principal) -> Result<(), ApiError> {
+        let read = req
+            .extensions()
+            .get::<ReadForRequest>()
+            .filter(|read| read.id == principal.id)
+            .map(|read| read.revoked);
+        match read.or_else(|| self.revoked(principal.id)) {
+            Some(true) => Err(ApiError::invalid_token(
                 "this user is disabled, or this client revoked",
             )),
-            Some(_) => Ok(()),
+            Some(false) => Ok(()),
             None => Err(ApiError::unavailable(
-                "the service is reloading who may call it; retry",
+                "the service cannot tell who may call it; retry",
             )),
         }
     }
@@ -82,4 +112,45 @@ impl Follower for Revocations {
     fn forget(&self) {
         *self.revoked.write().unwrap_or_else(PoisonError::into_inner) = None;
     }
+}
+
+/// Whether `principal` is revoked, read from its table (one primary-key query).
+fn revoked_in_database(conn: &mut PgConnection, principal: &Principal) -> QueryResult<bool> {
+    match principal.kind {
+        PrincipalKind::User => user::is_disabled(conn, principal.id),
+        PrincipalKind::Client => client::is_revoked(conn, principal.id),
+    }
+}
+
+/// While the set is unknown (the listener reconnecting), reads the request's principal's
+/// revocation from the database before anything authenticates it, so that
+/// [`Revocations::check`] answers as the set would have (the rate limiter, the first to
+/// authenticate, runs inside this). With the set known it costs nothing; a request without a
+/// valid token is left to the authentication that follows (401).
+pub async fn read_while_unknown(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let unknown = req
+        .app_data::<web::Data<Revocations>>()
+        .is_some_and(|set| set.revoked(Uuid::nil()).is_none());
+    if unknown {
+        let principal = super::verified_principal(req.request()).ok();
+        let pool = req.app_data::<web::Data<PgPool>>().cloned();
+        if let (Some(principal), Some(pool)) = (principal, pool) {
+            let id = principal.id;
+            match db::run(&pool, move |conn| {
+                Ok(revoked_in_database(conn, &principal)?)
+            })
+            .await
+            {
+                Ok(revoked) => {
+                    req.extensions_mut().insert(ReadForRequest { id, revoked });
+                }
+                // Authentication then answers 503: nobody can say whether it is revoked.
+                Err(e) => tracing::warn!(error = %e, "cannot read a revocation"),
+            }
+        }
+    }
+    next.call(req).await
 }

@@ -80,6 +80,19 @@ pub fn revoked_ids(conn: &mut PgConnection) -> QueryResult<Vec<Uuid>> {
         .load(conn)
 }
 
+/// Whether client `id` is revoked: one primary-key read (the revocation check while the
+/// revocation set is unknown). An unknown id is not revoked, as the set would say.
+pub fn is_revoked(conn: &mut PgConnection, id: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        api_clients::table.filter(
+            api_clients::id
+                .eq(id)
+                .and(api_clients::revoked_at.is_not_null()),
+        ),
+    ))
+    .get_result(conn)
+}
+
 /// The columns an admin writes, from a validated draft.
 #[derive(Debug, Clone, AsChangeset)]
 #[diesel(table_name = api_clients, treat_none_as_null = true)]

@@ -141,6 +141,15 @@ pub fn disabled_ids(conn: &mut PgConnection) -> QueryResult<Vec<Uuid>> {
         .load(conn)
 }
 
+/// Whether user `id` is disabled: one primary-key read (the revocation check while the
+/// revocation set is unknown). An unknown id is not disabled, as the set would say.
+pub fn is_disabled(conn: &mut PgConnection, id: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        users::table.filter(users::id.eq(id).and(users::disabled_at.is_not_null())),
+    ))
+    .get_result(conn)
+}
+
 /// The columns an admin writes of a user, from a validated draft.
 #[derive(Debug, Clone, AsChangeset)]
 #[diesel(table_name = users, treat_none_as_null = true)]

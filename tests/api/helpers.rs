@@ -340,6 +340,42 @@ impl TestApp {
     }
 
     /// Creates a company as an editor and returns its JSON.
+    /// Whether this app's listener follows the database now: its change counter and its
+    /// revocation set are known (both are forgotten together when the connection drops).
+    pub fn following(&self) -> bool {
+        self.state.changes.current().is_some()
+            && self.state.revocations.revoked(Uuid::nil()).is_some()
+    }
+
+    /// Waits until [`Self::following`] is `want`, for at most `bound`.
+    pub async fn until_following(&self, want: bool, bound: std::time::Duration) {
+        let started = std::time::Instant::now();
+        while self.following() != want {
+            assert!(
+                started.elapsed() < bound,
+                "the listener is still {} after {bound:?}",
+                if want { "down" } else { "up" }
+            );
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Ends every listener connection of this database (this app's and its replicas'), as a
+    /// network fault or a restarted PostgreSQL would.
+    pub fn kill_listeners(&self) {
+        self.conn()
+            .batch_execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name = 'lshub-listener' AND datname = current_database()",
+            )
+            .expect("terminate the listeners");
+    }
+
+    /// `GET /api/v1/me` with the token of `role`'s pre-made user.
+    pub async fn me_as(&self, role: Role) -> TestResponse {
+        self.get("/api/v1/me").role(role).send().await
+    }
+
     pub async fn create_company(&self, body: Value) -> Value {
         let res = self
             .post("/api/v1/companies")
