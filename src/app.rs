@@ -19,6 +19,7 @@ use crate::db::listener::{self, Follower};
 use crate::db::{self, PgPool};
 use crate::error::ApiError;
 use crate::http::machinery::csv::ExportPermits;
+use crate::http::machinery::etag::RecordTags;
 use crate::http::machinery::idempotency::{self, IdempotencySettings, IDEMPOTENT_REPLAYED};
 use crate::http::machinery::middleware::{request_context, RequestLimits, X_REQUEST_ID};
 use crate::http::machinery::rate_limit::{rate_limit, ApiLimiter, TokenLimits};
@@ -60,6 +61,9 @@ pub struct AppState {
     pub revocations: web::Data<Revocations>,
     /// The change counter behind list ETags, kept current by `LISTEN`.
     pub changes: web::Data<ChangeCounter>,
+    /// The versions of records read lately, answering single-record polls while the counter
+    /// stands still.
+    pub record_tags: web::Data<RecordTags>,
     /// How `Idempotency-Key` answers are kept.
     pub idempotency: web::Data<IdempotencySettings>,
     /// The per-principal limit, in this replica's memory.
@@ -93,6 +97,7 @@ impl AppState {
             exports: web::Data::new(ExportPermits::new(settings.http.max_csv_exports)),
             revocations,
             changes,
+            record_tags: web::Data::new(RecordTags::default()),
             idempotency: web::Data::new(IdempotencySettings {
                 ttl: Duration::from_secs(settings.http.idempotency_ttl_secs.max(1)),
                 max_body: IDEMPOTENT_BODY_LIMIT,
@@ -206,6 +211,7 @@ pub fn server(
             .app_data(state.exports.clone())
             .app_data(state.revocations.clone())
             .app_data(state.changes.clone())
+            .app_data(state.record_tags.clone())
             .app_data(state.idempotency.clone())
             .app_data(state.api_limiter.clone())
             .app_data(state.token_limits.clone())

@@ -1,6 +1,8 @@
 //! Conditional requests (RFC 9110 §13): strong `ETag: "<version>"`, `If-None-Match` → 304,
 //! `If-Match` required on writes (428 without it, 412 when stale).
 
+use std::collections::HashMap;
+
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
@@ -61,10 +63,167 @@ pub fn none_match_hits(headers: &HeaderMap, current: &str) -> bool {
         .is_some_and(|value| tags(value).any(|t| t == "*" || t.trim_start_matches("W/") == current))
 }
 
-/// 304 when `If-None-Match` names the current version.
-pub fn not_modified(req: &HttpRequest, version: i64) -> Option<HttpResponse> {
-    none_match_hits(req.headers(), &etag(version))
-        .then(|| tag(&mut HttpResponse::NotModified(), version).finish())
+/// 304 with `tag` and the authenticated-answer `Cache-Control`.
+pub fn not_modified(tag: String) -> HttpResponse {
+    HttpResponse::NotModified()
+        .insert_header((header::ETAG, tag))
+        .insert_header((header::CACHE_CONTROL, PRIVATE_REVALIDATE))
+        .finish()
+}
+
+/// The change counter as this replica follows it (by `LISTEN`), without a connection; `None`
+/// while the listener is down, when only the database can say.
+pub fn followed_counter(req: &HttpRequest) -> Option<i64> {
+    req.app_data::<web::Data<ChangeCounter>>()
+        .and_then(|counter| counter.current())
+}
+
+/// How many records a replica remembers the version of ([`RecordTags`]): a few hundred bytes
+/// each, so about a megabyte at most.
+pub const RECORD_TAGS_CAPACITY: usize = 8192;
+
+/// What a replica remembers of a record it read: its version, and the change counter as it
+/// followed it just before the read.
+#[derive(Debug, Clone, Copy)]
+struct Remembered {
+    version: i64,
+    counter: i64,
+}
+
+/// The versions of records this replica read lately, so that a poll naming one is answered
+/// 304 without the pool while nothing has committed anywhere since: the change counter moves
+/// on every committed change (its trigger counts every audit event, and every write has one),
+/// so while it stands still the record, its parent and whether it is archived are as they were
+/// read. A record is remembered per path, and apart for `include_archived` reads, so an entry
+/// read without it proves the record live. Bounded: two generations of at most half the
+/// capacity each; when the young one is full the old one is dropped, so what is not read
+/// for a generation is forgotten and costs one database read when it is.
+#[derive(Debug)]
+pub struct RecordTags {
+    half: usize,
+    generations: std::sync::Mutex<[HashMap<String, Remembered>; 2]>,
+}
+
+impl Default for RecordTags {
+    fn default() -> Self {
+        Self::with_capacity(RECORD_TAGS_CAPACITY)
+    }
+}
+
+impl RecordTags {
+    /// Remembers at most `capacity` records.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            half: (capacity / 2).max(1),
+            generations: std::sync::Mutex::new([HashMap::new(), HashMap::new()]),
+        }
+    }
+
+    fn key(req: &HttpRequest, include_archived: bool) -> String {
+        let mut key = req.path().to_owned();
+        if include_archived {
+            key.push_str("?include_archived");
+        }
+        key
+    }
+
+    /// The version remembered under `key` when the counter is still `counter`.
+    fn version(&self, key: &str, counter: i64) -> Option<i64> {
+        let mut generations = self
+            .generations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let [young, old] = &mut *generations;
+        let remembered = match young.get(key) {
+            Some(found) => *found,
+            None => {
+                // Read again: it joins the young generation, so a record polled often stays.
+                let found = old.remove(key)?;
+                Self::insert(self.half, young, old, key.to_owned(), found);
+                found
+            }
+        };
+        (remembered.counter == counter).then_some(remembered.version)
+    }
+
+    fn remember(&self, key: String, remembered: Remembered) {
+        let mut generations = self
+            .generations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let [young, old] = &mut *generations;
+        old.remove(&key);
+        Self::insert(self.half, young, old, key, remembered);
+    }
+
+    fn insert(
+        half: usize,
+        young: &mut HashMap<String, Remembered>,
+        old: &mut HashMap<String, Remembered>,
+        key: String,
+        remembered: Remembered,
+    ) {
+        if young.len() >= half && !young.contains_key(&key) {
+            *old = std::mem::take(young);
+        }
+        young.insert(key, remembered);
+    }
+
+    /// How many records it remembers (at most its capacity).
+    pub fn len(&self) -> usize {
+        let generations = self
+            .generations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        generations[0].len() + generations[1].len()
+    }
+
+    /// Whether it remembers none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The one ETag path of single records: `ETag: "<version>"` (the tag `If-Match` checks), and
+/// 304 to a matching `If-None-Match`. `load` reads the record and its version, applying every
+/// rule of who may see it that the database knows (its parent live, archived only with
+/// `include_archived`, which the caller has already checked against the role); nothing else
+/// about the caller changes what it answers. A poll naming the version [`RecordTags`]
+/// remembers for this path is answered from memory while the followed change counter is what
+/// it was before that read; otherwise (the counter moved or unknown, the record not
+/// remembered) the database answers, and its read is remembered under the counter as it was
+/// just before it. Staleness bound: another replica's change within one listener poll
+/// (`db::listener::POLL`), as for lists; none while the listener is down (nothing is answered
+/// from memory then).
+pub async fn cached_record<T, F>(
+    pool: &PgPool,
+    req: &HttpRequest,
+    include_archived: bool,
+    load: F,
+) -> Result<HttpResponse, ApiError>
+where
+    T: serde::Serialize + Send + 'static,
+    F: FnOnce(&mut diesel::PgConnection) -> Result<(T, i64), ApiError> + Send + 'static,
+{
+    let memory = req
+        .app_data::<web::Data<RecordTags>>()
+        .zip(followed_counter(req));
+    let key = RecordTags::key(req, include_archived);
+    if let Some((tags, counter)) = memory {
+        if let Some(version) = tags.version(&key, counter) {
+            if none_match_hits(req.headers(), &etag(version)) {
+                return Ok(not_modified(etag(version)));
+            }
+        }
+    }
+    let (record, version) = db::run(pool, load).await?;
+    if let Some((tags, counter)) = memory {
+        tags.remember(key, Remembered { version, counter });
+    }
+    if none_match_hits(req.headers(), &etag(version)) {
+        return Ok(not_modified(etag(version)));
+    }
+    Ok(tag(&mut HttpResponse::Ok(), version).json(record))
 }
 
 /// The version a write's `If-Match` names: 428 when absent or `*` (a lost update would pass

@@ -478,14 +478,12 @@ where
     // The counter as the listener last read it: a matching poll is answered from memory,
     // without a connection. While the listener is down it is unknown, and read below.
     let followed = match state {
-        TagState::Counter => req
-            .app_data::<web::Data<audit::ChangeCounter>>()
-            .and_then(|counter| counter.current()),
+        TagState::Counter => etag::followed_counter(req),
         TagState::Read(_) => None,
     };
     if let Some(tag) = followed.map(|counter| tag_of(&counter.to_string())) {
         if etag::none_match_hits(&headers, &tag) {
-            return Ok(not_modified(tag));
+            return Ok(etag::not_modified(tag));
         }
     }
     let (tag, body) = db::run(pool, move |conn| {
@@ -502,15 +500,8 @@ where
     .await?;
     match body {
         Some(body) => respond(body, req, &tag),
-        None => Ok(not_modified(tag)),
+        None => Ok(etag::not_modified(tag)),
     }
-}
-
-fn not_modified(tag: String) -> HttpResponse {
-    HttpResponse::NotModified()
-        .insert_header((header::ETAG, tag))
-        .insert_header((header::CACHE_CONTROL, PRIVATE_REVALIDATE))
-        .finish()
 }
 
 /// Serves a list query: a page as JSON (with ETag, `Link`, optional `total`), or with

@@ -529,7 +529,8 @@ pub struct GetParams {
     pub include_archived: Option<bool>,
 }
 
-/// `GET` of one: 200 with `ETag`, or 304 on a matching `If-None-Match`.
+/// `GET` of one: 200 with `ETag`, or 304 on a matching `If-None-Match` (from memory while
+/// nothing has changed since this replica read it: [`etag::cached_record`]).
 pub async fn get<R: Resource>(
     call: &Call,
     parent: R::Parent,
@@ -539,16 +540,13 @@ pub async fn get<R: Resource>(
     let (pool, principal, req) = call.parts();
     let include_archived =
         principal.check_include_archived(params.include_archived.unwrap_or(false))?;
-    let record = db::run(pool, move |conn| {
+    etag::cached_record(pool, req, include_archived, move |conn| {
         R::check_parent(conn, parent)?;
-        R::load(conn, parent, id, include_archived)
+        let record = R::load(conn, parent, id, include_archived)?;
+        let version = R::version(&record);
+        Ok((record, version))
     })
-    .await?;
-    let version = R::version(&record);
-    if let Some(not_modified) = etag::not_modified(req, version) {
-        return Ok(not_modified);
-    }
-    Ok(etag::tag(&mut HttpResponse::Ok(), version).json(record))
+    .await
 }
 
 /// 403 when a partner's patch changes a field outside `allowed` (the hub manages the rest).

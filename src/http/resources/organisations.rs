@@ -180,10 +180,10 @@ pub async fn get_organisation(
     let include_archived =
         principal.check_include_archived(query.include_archived.unwrap_or(false))?;
     let id = id.into_inner();
-    let record = db::run(&pool, move |conn| {
+    etag::cached_record(&pool, &req, include_archived, move |conn| {
         let kind = model::kind_of(conn, id)?.ok_or_else(|| ApiError::not_found("organisation"))?;
         let kind: OrganisationKind = stored(&kind)?;
-        Ok(match kind {
+        let record = match kind {
             OrganisationKind::Company => {
                 AnyOrganisation::Company(org::load::<Companies>(conn, id, include_archived)?)
             }
@@ -196,18 +196,15 @@ pub async fn get_organisation(
             OrganisationKind::Partner => {
                 AnyOrganisation::Partner(org::load::<Partners>(conn, id, include_archived)?)
             }
-        })
+        };
+        let version = record.version();
+        Ok((record, version))
     })
     .await
     .map_err(|e| match e {
         ApiError::NotFound(_) => ApiError::not_found("organisation"),
         other => other,
-    })?;
-    let version = record.version();
-    if let Some(not_modified) = etag::not_modified(&req, version) {
-        return Ok(not_modified);
-    }
-    Ok(etag::tag(&mut HttpResponse::Ok(), version).json(record))
+    })
 }
 
 /// Every goal an organisation partners and every activity it takes part in.
