@@ -42,6 +42,14 @@ struct ReadForRequest {
 }
 
 impl Revocations {
+    /// Whether the set is known (loaded, and followed by the listener).
+    pub fn known(&self) -> bool {
+        self.revoked
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
     /// Whether `id` is revoked, as the set says; `None` while the set is unknown.
     pub fn revoked(&self, id: Uuid) -> Option<bool> {
         self.revoked
@@ -133,7 +141,7 @@ pub async fn read_while_unknown(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let unknown = req
         .app_data::<web::Data<Revocations>>()
-        .is_some_and(|set| set.revoked(Uuid::nil()).is_none());
+        .is_some_and(|set| !set.known());
     if unknown {
         let principal = super::verified_principal(req.request()).ok();
         let pool = req.app_data::<web::Data<PgPool>>().cloned();

@@ -343,8 +343,7 @@ impl TestApp {
     /// Whether this app's listener follows the database now: its change counter and its
     /// revocation set are known (both are forgotten together when the connection drops).
     pub fn following(&self) -> bool {
-        self.state.changes.current().is_some()
-            && self.state.revocations.revoked(Uuid::nil()).is_some()
+        self.state.changes.current().is_some() && self.state.revocations.known()
     }
 
     /// Waits until [`Self::following`] is `want`, for at most `bound`.

@@ -209,7 +209,8 @@ where
         .app_data::<web::Data<RecordTags>>()
         .zip(followed_counter(req));
     let key = RecordTags::key(req, include_archived);
-    if let Some((tags, counter)) = memory {
+    let polled = req.headers().contains_key(header::IF_NONE_MATCH);
+    if let Some((tags, counter)) = memory.filter(|_| polled) {
         if let Some(version) = tags.version(&key, counter) {
             if none_match_hits(req.headers(), &etag(version)) {
                 return Ok(not_modified(etag(version)));
@@ -279,4 +280,36 @@ pub async fn see_own_writes(
         }
     }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RecordTags, Remembered};
+
+    fn at(version: i64, counter: i64) -> Remembered {
+        Remembered { version, counter }
+    }
+
+    #[test]
+    fn a_remembered_version_answers_only_while_the_counter_stands_still() {
+        let tags = RecordTags::with_capacity(8);
+        tags.remember("/a".into(), at(3, 10));
+        assert_eq!(tags.version("/a", 10), Some(3));
+        assert_eq!(tags.version("/a", 11), None, "something committed since");
+        assert_eq!(tags.version("/b", 10), None);
+        tags.remember("/a".into(), at(4, 11));
+        assert_eq!(tags.version("/a", 11), Some(4));
+    }
+
+    #[test]
+    fn it_holds_at_most_its_capacity_and_keeps_what_is_polled() {
+        let tags = RecordTags::with_capacity(4);
+        tags.remember("/hot".into(), at(1, 1));
+        for i in 0..100 {
+            tags.remember(format!("/cold/{i}"), at(1, 1));
+            assert_eq!(tags.version("/hot", 1), Some(1), "after {i}");
+            assert!(tags.len() <= 4, "{} remembered", tags.len());
+        }
+        assert_eq!(tags.version("/cold/0", 1), None, "forgotten");
+    }
 }
