@@ -16,7 +16,7 @@ N=${N:-100000}
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-16}
 PORT=${PORT:-18181}
-DB=lshub_bench
+DB=${DB:-lshub_bench}
 PG=postgres://postgres@127.0.0.1:5432
 URL=$PG/$DB
 BASE=http://127.0.0.1:$PORT
@@ -65,6 +65,11 @@ ETAG=$(curl -fs -o /dev/null -D - -H "$AUTH" "$BASE/api/v1/companies" | tr -d '\
 # The poll rows measure 304s: make sure the tag matches (wrk counts 3xx as successes).
 [[ $(curl -s -o /dev/null -w '%{http_code}' -H "$AUTH" -H "If-None-Match: $ETAG" "$BASE/api/v1/companies") == 304 ]] ||
   { echo "the list's ETag does not match its poll" >&2; exit 1; }
+# One company by id (the point query's row): its own ETag, `"<version>"`, and its poll.
+RECORD=/api/v1/companies/$deep_id
+RECORD_ETAG=$(curl -fs -o /dev/null -D - -H "$AUTH" "$BASE$RECORD" | tr -d '\r' | awk -F': ' 'tolower($1)=="etag"{print $2}')
+[[ $(curl -s -o /dev/null -w '%{http_code}' -H "$AUTH" -H "If-None-Match: $RECORD_ETAG" "$BASE$RECORD") == 304 ]] ||
+  { echo "the record's ETag does not match its poll" >&2; exit 1; }
 
 SELECT="SELECT o.*, c.*, NULL::real AS score FROM organisations o JOIN companies c ON c.organisation_id = o.id WHERE o.kind = 'company' AND o.archived_at IS NULL"
 cat >"$WORK/first.sql" <<SQL
@@ -126,6 +131,15 @@ row "poll unchanged list (304)" poll "/api/v1/companies" "If-None-Match: $ETAG"
 read -r rps p50 p99 bad < <(wrk_case pollmem "/api/v1/companies" "If-None-Match: $ETAG")
 read -r tps lat < <(pg_case point prepared)
 printf '%-34s | %10s %9s %9s %7s | %10s %12s\n' "poll (304) vs prepared point query" "$rps" "$p50" "$p99" "$bad" "$tps" "$lat"
-awk -v a="$rps" -v b="$tps" 'BEGIN { printf "matching poll / prepared point query: %.2fx\n", a / b }'
+list_ratio=$(awk -v a="$rps" -v b="$tps" 'BEGIN { printf "%.2f", a / b }')
+# The same yardstick for one record: its full GET (the point query's row and its JSON), and a
+# matching poll of it, answered from memory while nothing has changed.
+row "point GET /companies/{id} (200)" point "$RECORD"
+read -r rps p50 p99 bad < <(wrk_case recordpoll "$RECORD" "If-None-Match: $RECORD_ETAG")
+read -r tps lat < <(pg_case point prepared)
+printf '%-34s | %10s %9s %9s %7s | %10s %12s\n' "record poll (304) vs prepared point" "$rps" "$p50" "$p99" "$bad" "$tps" "$lat"
+record_ratio=$(awk -v a="$rps" -v b="$tps" 'BEGIN { printf "%.2f", a / b }')
+printf 'matching list poll / prepared point query: %sx\n' "$list_ratio"
+printf 'matching record poll / prepared point query: %sx\n' "$record_ratio"
 printf '\nlshub peak RSS: %s\n' "$(awk '/VmHWM/{print $2, $3}' /proc/$PID/status)"
 echo "(the poll rows are 304s, checked before they run; the SQL column runs the one query each case needs)"
