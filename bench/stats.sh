@@ -10,7 +10,7 @@
 #
 # Needs PostgreSQL on 127.0.0.1:5432 (user postgres, no password), wrk and pgbench (installed
 # with apt-get when missing). Builds the release binary. Drops and recreates the database
-# `lshub_bench_stats` (or $DB). Prints one table: requests/s, p50 and p99 latency for each
+# `lshub_bench_stats` (or $DB). Prints one table: requests/s, p50, p95 and p99 latency for each
 # case, lshub; the statements lshub runs for it, tps and mean latency under pgbench; and the
 # live GROUP BY's under pgbench (the same, for cases the rollup cannot answer). The target is
 # p95 <= 50 ms.
@@ -104,16 +104,23 @@ cat >"$WORK/poll.sql" <<SQL
 SELECT coalesce(sum(value), 0)::bigint FROM change_counter;
 SQL
 
+# wrk prints p50/p75/p90/p99; the target is a p95, which its Lua hook reads off the histogram.
+cat >"$WORK/p95.lua" <<'LUA'
+done = function(summary, latency, requests)
+  io.write(string.format("p95 %.2fms\n", latency:percentile(95.0) / 1000))
+end
+LUA
 wrk_case() { # name path [extra header]
-  local args=(-t2 -c"$CONNS" -d"$DURATION" --latency -H "$AUTH")
+  local args=(-t2 -c"$CONNS" -d"$DURATION" --latency -s "$WORK/p95.lua" -H "$AUTH")
   [[ $# -ge 3 ]] && args+=(-H "$3")
   wrk "${args[@]}" "$BASE$2" >"$WORK/$1.wrk"
-  local rps p50 p99 non2xx
+  local rps p50 p95 p99 non2xx
   rps=$(awk '/Requests\/sec/{print $2}' "$WORK/$1.wrk")
   p50=$(awk '$1=="50%"{print $2}' "$WORK/$1.wrk")
+  p95=$(awk '$1=="p95"{print $2}' "$WORK/$1.wrk")
   p99=$(awk '$1=="99%"{print $2}' "$WORK/$1.wrk")
   non2xx=$(awk '/Non-2xx/{print $NF}' "$WORK/$1.wrk")
-  echo "$rps $p50 $p99 ${non2xx:-0}"
+  echo "$rps $p50 $p95 $p99 ${non2xx:-0}"
 }
 pg_case() { # file (without .sql)
   [[ -f $WORK/$1.sql ]] || { echo "- (same)"; return; }
@@ -126,14 +133,14 @@ pg_case() { # file (without .sql)
 
 printf '\n%s companies seeded in %d ms (%s organisations); %s connections, %s per case, %s cores\n\n' \
   "$N" "$seed_ms" "$(psql -Atq "$URL" -c 'SELECT count(*) FROM organisations')" "$CONNS" "$DURATION" "$(nproc)"
-printf '%-42s | %10s %9s %9s %7s | %10s %12s | %10s %12s\n' case "lshub rps" p50 p99 non-2xx "SQL tps" "SQL latency" "live tps" "live latency"
+printf '%-42s | %10s %9s %9s %9s %7s | %10s %12s | %10s %12s\n' case "lshub rps" p50 p95 p99 non-2xx "SQL tps" "SQL latency" "live tps" "live latency"
 printf '%s\n' "-------------------------------------------+----------------------------------------+--------------------------+--------------------------"
 row() { # label name path [header]
   local label=$1 name=$2 path=$3; shift 3
-  read -r rps p50 p99 bad < <(wrk_case "$name" "$path" "$@")
+  read -r rps p50 p95 p99 bad < <(wrk_case "$name" "$path" "$@")
   read -r tps lat < <(pg_case "$name")
   read -r live_tps live_lat < <(pg_case "$name.live")
-  printf '%-42s | %10s %9s %9s %7s | %10s %12s | %10s %12s\n' "$label" "$rps" "$p50" "$p99" "$bad" "$tps" "$lat" "$live_tps" "$live_lat"
+  printf '%-42s | %10s %9s %9s %9s %7s | %10s %12s | %10s %12s\n' "$label" "$rps" "$p50" "$p95" "$p99" "$bad" "$tps" "$lat" "$live_tps" "$live_lat"
 }
 row "rollup: group_by=kind (everything)" kind "/api/v1/stats/organisations?group_by=kind"
 row "rollup: group_by=kind,province" kind_province "/api/v1/stats/organisations?group_by=kind,province"
@@ -146,8 +153,8 @@ row "stats/goals" goals "/api/v1/stats/goals"
 row "poll unchanged stats (304)" poll "/api/v1/stats/organisations?group_by=kind,province" "If-None-Match: $ETAG"
 # One client alone: the latency of one answer when nothing queues behind it.
 alone() { # label path
-  wrk -t1 -c1 -d"$DURATION" --latency -H "$AUTH" "$BASE$2" >"$WORK/alone.wrk"
-  printf '%-42s | p50 %9s  p99 %9s\n' "$1" "$(awk '$1=="50%"{print $2}' "$WORK/alone.wrk")" "$(awk '$1=="99%"{print $2}' "$WORK/alone.wrk")"
+  wrk -t1 -c1 -d"$DURATION" --latency -s "$WORK/p95.lua" -H "$AUTH" "$BASE$2" >"$WORK/alone.wrk"
+  printf '%-42s | p50 %9s  p95 %9s  p99 %9s\n' "$1" "$(awk '$1=="50%"{print $2}' "$WORK/alone.wrk")" "$(awk '$1=="p95"{print $2}' "$WORK/alone.wrk")" "$(awk '$1=="99%"{print $2}' "$WORK/alone.wrk")"
 }
 printf '\none client alone\n'
 alone "group_by=kind (everything)" "/api/v1/stats/organisations?group_by=kind"

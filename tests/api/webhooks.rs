@@ -692,6 +692,11 @@ async fn subscriptions_are_admins_and_bad_bodies_write_nothing() {
     for (body, field, code) in [
         (json!({"events": ["*"]}), "/url", "required"),
         (
+            json!({"url": "", "events": ["*"]}),
+            "/url",
+            "invalid_format",
+        ),
+        (
             json!({"url": "ftp://example.org/", "events": ["*"]}),
             "/url",
             "invalid_format",

@@ -918,7 +918,7 @@ mod tests {
     fn example(doc: &Doc, schema: &Json, i: usize) -> Json {
         let schema = doc.resolve(schema);
         if let Some(values) = schema["enum"].as_array() {
-            return values[0].clone();
+            return values[i % values.len()].clone();
         }
         let types: Vec<&str> = match &schema["type"] {
             Json::String(t) => vec![t.as_str()],
@@ -945,6 +945,14 @@ mod tests {
             }
             Some("integer") => json!(schema["minimum"].as_i64().unwrap_or(0) + i as i64),
             Some("boolean") => json!(false),
+            // A web address's pattern starts with its scheme (domain::webhook::TargetUrl).
+            Some("string")
+                if schema["pattern"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("^https://")) =>
+            {
+                json!(format!("https://a{i}.example.org/"))
+            }
             // An e-mail's pattern wants an `@` and a domain (domain::Email).
             Some("string") if schema["pattern"].as_str().is_some_and(|p| p.contains('@')) => {
                 json!(format!("a{i}@example.org"))
