@@ -66,6 +66,8 @@ CREATE TABLE webhook_deliveries (
 );
 -- The deliveries list: a subscription's attempts, newest first (ids are UUID v7).
 CREATE INDEX webhook_deliveries_webhook_idx ON webhook_deliveries (webhook_id, id);
+-- An event's attempts so far (each attempt is numbered on from them).
+CREATE INDEX webhook_deliveries_event_idx ON webhook_deliveries (webhook_id, event_id);
 
 -- A delivery changes what `/webhooks/{id}/deliveries` answers: it moves the change counter
 -- behind list ETags, as every audited write does.

@@ -280,12 +280,13 @@ pub async fn deliver_next(pool: &PgPool, deliverer: &Deliverer) -> Result<bool, 
         .iter()
         .position(|e| subscribed(&webhook.events, &kinds, &e.entity, &e.action));
     let Some(at) = wanted else {
-        // Nothing wanted in this stretch: the cursor passes it.
-        let last = events.last().map(|e| (e.txid, e.id));
+        // Nothing wanted in this stretch: the cursor passes it (and the claim ends even when
+        // the stretch turned out empty).
+        let (txid, id) = events
+            .last()
+            .map_or((claim.after_txid, claim.after_id), |e| (e.txid, e.id));
         db::run(pool, move |conn| {
-            if let Some((txid, id)) = last {
-                model::release(conn, claim.webhook_id, lease, Next::Past(txid, id))?;
-            }
+            model::release(conn, claim.webhook_id, lease, Next::Past(txid, id))?;
             Ok(())
         })
         .await?;
