@@ -21,49 +21,16 @@ DB=${LSHUB_AUTHLIB_DB:-lshub_authlib}
 USERNAME=editor@authlib.lshub.example
 PASSWORD='authlib password, not a secret'
 
-log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
-die() {
-    log "error: $*" >&2
-    exit 2
-}
-psql_admin() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 "$PG/postgres" "$@"; }
+NAME=authlib
+# shellcheck source=scripts/client-check.sh
+source scripts/client-check.sh
 
-[[ -x $BIN ]] || die "no lshub binary at $BIN (build it first, or set LSHUB_BIN)"
-if ! "$VENV/bin/python" -c "import authlib, requests" 2>/dev/null; then
-    log "installing $PACKAGE into $VENV"
-    [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV" || die "cannot create $VENV"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$PACKAGE" requests ||
-        die "cannot install $PACKAGE"
-fi
-
-PID=""
-cleanup() {
-    if [[ -n $PID ]]; then
-        kill "$PID" 2>/dev/null || true
-        wait "$PID" 2>/dev/null || true
-    fi
-    psql_admin -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-
-psql_admin -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
-export DATABASE_URL=$PG/$DB
-"$BIN" migrate >/dev/null || die "lshub migrate failed"
+ensure_venv "authlib, requests" "$PACKAGE" requests
+fresh_database
 printf '%s\n' "$PASSWORD" |
     "$BIN" user create "$USERNAME" --role editor --password-stdin >/dev/null || die "user create failed"
-CLIENT=$("$BIN" client create "authlib check" --role viewer) || die "client create failed"
-CLIENT_ID=$("$VENV/bin/python" -c 'import json,sys; print(json.loads(sys.argv[1])["client_id"])' "$CLIENT")
-CLIENT_SECRET=$("$VENV/bin/python" -c 'import json,sys; print(json.loads(sys.argv[1])["client_secret"])' "$CLIENT")
-
-PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-LSHUB_JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n') LSHUB_BIND=127.0.0.1:$PORT \
-    RUST_LOG=warn "$BIN" serve >/tmp/lshub-authlib-server.log 2>&1 &
-PID=$!
-for _ in $(seq 1 100); do
-    curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-    kill -0 "$PID" 2>/dev/null || { cat /tmp/lshub-authlib-server.log; die "lshub serve exited"; }
-    sleep 0.1
-done
+api_client viewer
+serve
 log "lshub on port $PORT; authlib $("$VENV/bin/python" -c 'import authlib; print(authlib.__version__)')"
 "$VENV/bin/python" scripts/authlib/check.py "http://127.0.0.1:$PORT" "$USERNAME" "$PASSWORD" \
     "$CLIENT_ID" "$CLIENT_SECRET" || exit 1
