@@ -140,11 +140,10 @@ pub struct WebhookDraft {
     pub disabled: bool,
 }
 
-impl WebhookDraft {
-    /// Whether an event of `entity` (its feed name) that underwent `action` (audit's) is sent.
-    pub fn wants(&self, entity: &str, action: &str) -> bool {
-        subscribed(&self.events, &self.kinds, entity, action)
-    }
+/// The event type of a change of `entity` that underwent `action` (audit's name):
+/// `company.updated`.
+pub fn event_name(entity: &str, action: &str) -> String {
+    format!("{entity}.{}", past_tense(action))
 }
 
 /// Whether a subscription to `events` and `kinds` is sent an event of `entity` that underwent
@@ -158,7 +157,7 @@ pub fn subscribed(
     let kind_ok = kinds.is_empty()
         || !OrganisationKind::ALL.iter().any(|k| k.as_str() == entity)
         || kinds.iter().any(|k| k.as_str() == entity);
-    let name = format!("{entity}.{}", past_tense(action));
+    let name = event_name(entity, action);
     kind_ok && events.iter().any(|e| e == ALL_EVENTS || *e == name)
 }
 

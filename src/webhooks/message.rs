@@ -3,18 +3,12 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value as Json};
 
-use crate::domain::webhook::past_tense;
+use crate::domain::webhook::event_name;
 use crate::domain::OrganisationKind;
 use crate::models::webhook::FeedEvent;
 
 /// The body's media type (CloudEvents' structured mode, JSON format).
 pub const CONTENT_TYPE: &str = "application/cloudevents+json";
-
-/// The event's `type`: `org.lshub.<entity>.<action>`, as subscriptions name it without the
-/// prefix.
-pub fn event_type(entity: &str, action: &str) -> String {
-    format!("{entity}.{}", past_tense(action))
-}
 
 /// The members the change touched, sorted: the names only, never their values (no personal
 /// data leaves in a webhook). A create names what it set, a delete what the link held.
@@ -38,7 +32,7 @@ pub fn cloud_event(event: &FeedEvent) -> Json {
         "specversion": "1.0",
         "id": event.seq.to_string(),
         "source": "/api/v1",
-        "type": format!("org.lshub.{}", event_type(&event.entity, &event.action)),
+        "type": format!("org.lshub.{}", event_name(&event.entity, &event.action)),
         "subject": event.entity_id,
         "time": event.at,
         "datacontenttype": "application/json",

@@ -341,7 +341,7 @@ pub fn record_attempt(
         webhook_id: webhook,
         event_id: event.id,
         event_seq: event.seq,
-        event_type: message::event_type(&event.entity, &event.action),
+        event_type: crate::domain::webhook::event_name(&event.entity, &event.action),
         attempt: model::attempts_at(conn, webhook, event.id)? + 1,
         manual,
         outcome: outcome.outcome().as_str().to_owned(),

@@ -239,10 +239,7 @@ async fn check_target(call: &Call, bytes: &[u8]) -> Result<(), ApiError> {
     let Ok(url) = rules::target(&sent) else {
         return Ok(());
     };
-    let (_, _, req) = call.parts();
-    let deliverer = req
-        .app_data::<web::Data<Deliverer>>()
-        .ok_or_else(|| ApiError::internal("the app has no webhook deliverer"))?;
+    let deliverer = deliverer_of(call)?;
     let wait = std::time::Duration::from_secs(2);
     deliverer
         .policy()
@@ -495,12 +492,13 @@ impl ListKind for Deliveries {
     ];
 }
 
-/// 404 unless subscription `id` exists; it.
-async fn webhook_of(call: &Call, id: Uuid) -> Result<WebhookRow, ApiError> {
-    db::run(call.parts().0, move |conn| {
-        model::find(conn, id)?.ok_or_else(|| ApiError::not_found(Webhooks::NOUN))
-    })
-    .await
+/// The process's webhook sender.
+fn deliverer_of(call: &Call) -> Result<web::Data<Deliverer>, ApiError> {
+    call.parts()
+        .2
+        .app_data::<web::Data<Deliverer>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("the app has no webhook deliverer"))
 }
 
 /// List a subscription's delivery attempts.
@@ -525,7 +523,11 @@ pub async fn list_deliveries(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let (params, NoFilters {}) = query.into_parts();
-    webhook_of(&call, id).await?;
+    // 404 first, as for a record's history.
+    db::run(call.parts().0, move |conn| {
+        Webhooks::load(conn, (), id, false).map(|_| ())
+    })
+    .await?;
     let (pool, principal, req) = call.parts();
     serve_list(
         pool,
@@ -570,12 +572,7 @@ pub async fn retry_delivery(
         Ok((webhook, event))
     })
     .await?;
-    let deliverer = call
-        .parts()
-        .2
-        .app_data::<web::Data<Deliverer>>()
-        .cloned()
-        .ok_or_else(|| ApiError::internal("the app has no webhook deliverer"))?;
+    let deliverer = deliverer_of(&call)?;
     let outcome = deliverer.send(&webhook, &event).await;
     let now = Utc::now();
     let row = db::transaction(call.parts().0, move |conn| {
