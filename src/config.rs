@@ -61,6 +61,10 @@ pub struct DbSettings {
     /// Server-side statement timeout, in seconds.
     #[arg(long, env = "LSHUB_DB_STATEMENT_TIMEOUT", default_value_t = 15)]
     pub statement_timeout_secs: u64,
+    /// Milliseconds a pooled connection may sit idle before it is pinged at checkout (a dead
+    /// one is replaced before a request sees it).
+    #[arg(long, env = "LSHUB_DB_IDLE_CHECK_MS", default_value_t = 1000)]
+    pub idle_check_ms: u64,
     /// Milliseconds the `LISTEN` connection waits before reconnecting after it dropped; the
     /// replica answers from the database meanwhile.
     #[arg(long, env = "LSHUB_LISTENER_RECONNECT_MS", default_value_t = 500)]
@@ -75,6 +79,7 @@ impl DbSettings {
             pool_size: 10,
             checkout_timeout_secs: 3,
             statement_timeout_secs: 15,
+            idle_check_ms: 1000,
             listener_reconnect_ms: 500,
         }
     }
@@ -82,6 +87,11 @@ impl DbSettings {
     /// Pool checkout timeout.
     pub fn checkout_timeout(&self) -> Duration {
         Duration::from_secs(self.checkout_timeout_secs.max(1))
+    }
+
+    /// How long a pooled connection may sit idle before it is pinged at checkout.
+    pub fn idle_check(&self) -> Duration {
+        Duration::from_millis(self.idle_check_ms)
     }
 }
 

@@ -3,9 +3,11 @@
 pub mod error;
 pub mod list;
 pub mod listener;
+pub mod pool;
 pub mod schema;
 
 pub use error::StoreError;
+pub use pool::{build_pool, PgPool};
 
 use std::time::Duration;
 
@@ -13,12 +15,10 @@ use actix_web::web;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use rand::Rng;
 use tracing::Instrument;
 
-use crate::config::DbSettings;
 use crate::error::ApiError;
 
 /// The current time at the database's precision (microseconds), so a timestamp written into
@@ -43,9 +43,6 @@ pub fn ping(conn: &mut PgConnection) -> QueryResult<()> {
     conn.batch_execute("SELECT 1")
 }
 
-/// The connection pool type.
-pub type PgPool = Pool<ConnectionManager<PgConnection>>;
-
 /// The SQL migrations under `migrations/`, compiled into the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
@@ -54,28 +51,6 @@ const MIGRATION_LOCK_KEY: i64 = 0x6c73_6875_625f_6d67;
 
 /// How often a transaction that hit a serialization failure or deadlock is tried in all.
 const TRANSACTION_ATTEMPTS: u32 = 4;
-
-/// Sets per-session limits on every new physical connection (not on every checkout).
-#[derive(Debug, Clone, Copy)]
-struct SessionSettings {
-    statement_timeout_ms: u64,
-}
-
-impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings {
-    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(&format!(
-            "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}; \
-             SET lock_timeout = {}; \
-             SET pg_trgm.word_similarity_threshold = 0.5; SET timezone = 'UTC'",
-            self.statement_timeout_ms,
-            self.statement_timeout_ms * 2,
-            // A write waiting on a row lock gives up well inside the whole-request timeout,
-            // so it cannot commit after its client has been told 503.
-            (self.statement_timeout_ms / 3).max(1000)
-        ))
-        .map_err(diesel::r2d2::Error::QueryError)
-    }
-}
 
 /// `url` with libpq connect timeout and TCP keepalives added unless the URL sets them.
 pub fn with_connection_params(url: &str) -> String {
@@ -113,25 +88,6 @@ pub fn redact_url(url: &str) -> String {
         }
         Err(_) => "<unparsable database URL>".into(),
     }
-}
-
-/// A pool that opens connections lazily, so the service starts even if the database blips.
-pub fn build_pool(settings: &DbSettings) -> PgPool {
-    let manager =
-        ConnectionManager::<PgConnection>::new(with_connection_params(&settings.database_url));
-    Pool::builder()
-        .max_size(settings.pool_size.max(1))
-        .min_idle(Some(0))
-        // A checkout that cannot be served quickly becomes 503 + Retry-After, not a hung request.
-        .connection_timeout(settings.checkout_timeout())
-        // Pinging on every checkout doubles round trips; a dead connection surfaces as an
-        // error on use and r2d2 discards broken connections.
-        .test_on_check_out(false)
-        .idle_timeout(Some(Duration::from_secs(300)))
-        .connection_customizer(Box::new(SessionSettings {
-            statement_timeout_ms: settings.statement_timeout_secs.max(1) * 1000,
-        }))
-        .build_unchecked(manager)
 }
 
 /// Why the database could not be prepared at start-up.
@@ -238,21 +194,34 @@ pub fn migrate(url: &str) -> Result<usize, SetupError> {
 /// Runs `f` with a pooled connection on the blocking pool, never on an async worker.
 ///
 /// A pool checkout timeout becomes 503 with `Retry-After`; the caller's tracing span follows
-/// the work onto the blocking thread.
-pub async fn run<F, T>(pool: &PgPool, f: F) -> Result<T, ApiError>
+/// the work onto the blocking thread. If the connection turns out to have died before `f`'s
+/// first statement reached the database (PostgreSQL restarted while it sat in the pool), `f`
+/// runs once more on a fresh connection: nothing of it can have happened.
+pub async fn run<F, T>(pool: &PgPool, mut f: F) -> Result<T, ApiError>
 where
-    F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
+    F: FnMut(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
     let pool = pool.clone();
     let span = tracing::Span::current();
     web::block(move || {
         let _entered = span.enter();
-        let mut conn = pool.get().map_err(|e| {
-            tracing::warn!(error = %e, "database pool checkout failed");
-            ApiError::unavailable("the database is unavailable; retry shortly")
-        })?;
-        f(&mut conn)
+        let mut attempt = |pool: &PgPool| {
+            let mut conn = pool.get().map_err(|e| {
+                tracing::warn!(error = %e, "database pool checkout failed");
+                ApiError::unavailable("the database is unavailable; retry shortly")
+            })?;
+            let result = f(&mut conn);
+            let died_unused = pool::give_back(&mut conn);
+            Ok::<_, ApiError>((result, died_unused))
+        };
+        match attempt(&pool)? {
+            (Err(_), true) => {
+                tracing::info!("pooled connection had died before use; retrying on a fresh one");
+                attempt(&pool)?.0
+            }
+            (result, _) => result,
+        }
     })
     .instrument(tracing::Span::current())
     .await

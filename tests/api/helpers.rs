@@ -29,8 +29,9 @@ fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@localhost:5432/postgres".into())
 }
 
-fn url_for(database: &str) -> String {
-    let mut url = url::Url::parse(&admin_url()).expect("TEST_DATABASE_URL is a URL");
+/// `database` on the server `admin` names.
+pub fn url_on(admin: &str, database: &str) -> String {
+    let mut url = url::Url::parse(admin).expect("an admin URL is a URL");
     url.set_path(&format!("/{database}"));
     url.to_string()
 }
@@ -67,29 +68,40 @@ pub fn email_for(role: Role) -> String {
     format!("{}@test.lshub.example", role.as_str())
 }
 
-/// Creates the template once per machine state (under an advisory lock, so parallel test
-/// processes agree), migrated and holding one user per role.
+/// The template on TEST_DATABASE_URL's server, made once per process.
 fn template() -> &'static (String, Fixtures) {
     static TEMPLATE: OnceLock<(String, Fixtures)> = OnceLock::new();
-    TEMPLATE.get_or_init(|| {
+    TEMPLATE.get_or_init(|| build_template(&admin_url()))
+}
+
+/// Creates the template on the server `admin_url` names once per machine state (under an
+/// advisory lock, so parallel test processes agree), migrated and holding one user per role.
+pub fn build_template(admin_url: &str) -> (String, Fixtures) {
+    let url_for = |database: &str| url_on(admin_url, database);
+    {
         let name = template_name();
-        let mut admin = PgConnection::establish(&admin_url()).expect("connect to TEST_DATABASE_URL");
-        admin.batch_execute("SELECT pg_advisory_lock(7345123)").expect("lock");
+        let mut admin = PgConnection::establish(admin_url).expect("connect to the admin URL");
+        admin
+            .batch_execute("SELECT pg_advisory_lock(7345123)")
+            .expect("lock");
         #[derive(QueryableByName)]
         struct Exists {
             #[diesel(sql_type = BigInt)]
             n: i64,
         }
-        let exists: Exists = diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
-            .bind::<Text, _>(&name)
-            .get_result(&mut admin)
-            .expect("query pg_database");
+        let exists: Exists =
+            diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
+                .bind::<Text, _>(&name)
+                .get_result(&mut admin)
+                .expect("query pg_database");
         if exists.n == 0 {
             let building = format!("{name}_building");
             admin
                 .batch_execute(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
                 .expect("drop stale template");
-            admin.batch_execute(&format!("CREATE DATABASE {building}")).expect("create template");
+            admin
+                .batch_execute(&format!("CREATE DATABASE {building}"))
+                .expect("create template");
             lshub::db::migrate(&url_for(&building)).expect("migrate template");
             let mut conn = PgConnection::establish(&url_for(&building)).expect("connect template");
             let hash = lshub::auth::password::hash_password(PASSWORD).expect("hash");
@@ -101,7 +113,11 @@ fn template() -> &'static (String, Fixtures) {
             ))
             .expect("partner organisation");
             for role in Role::ALL {
-                let org = if *role == Role::Partner { "(SELECT id FROM organisations LIMIT 1)" } else { "NULL" };
+                let org = if *role == Role::Partner {
+                    "(SELECT id FROM organisations LIMIT 1)"
+                } else {
+                    "NULL"
+                };
                 conn.batch_execute(&format!(
                     "INSERT INTO users (id, email, password_hash, role, organisation_id, created_at, updated_at) \
                      VALUES ('{}', '{}', '{hash}', '{}', {org}, now(), now())",
@@ -130,17 +146,27 @@ fn template() -> &'static (String, Fixtures) {
             .load(&mut conn)
             .expect("users");
         drop(conn);
-        admin.batch_execute("SELECT pg_advisory_unlock(7345123)").expect("unlock");
-        let partner_org = rows.iter().find_map(|u| u.organisation_id).expect("partner org");
-        let users = rows.into_iter().map(|u| (u.role.parse().expect("role"), u.id)).collect();
+        admin
+            .batch_execute("SELECT pg_advisory_unlock(7345123)")
+            .expect("unlock");
+        let partner_org = rows
+            .iter()
+            .find_map(|u| u.organisation_id)
+            .expect("partner org");
+        let users = rows
+            .into_iter()
+            .map(|u| (u.role.parse().expect("role"), u.id))
+            .collect();
         (name, Fixtures { users, partner_org })
-    })
+    }
 }
 
 /// A running service on its own database.
 pub struct TestApp {
     pub address: String,
     pub database: String,
+    /// The maintenance URL of the server the database lives on.
+    pub admin: String,
     pub fixtures: Fixtures,
     pub state: AppState,
     client: awc::Client,
@@ -216,24 +242,45 @@ impl TestApp {
 
     /// Like [`spawn`], with settings adjusted first.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
-        let (template, fixtures) = template().clone();
+        Self::spawn_on(&admin_url(), template(), adjust)
+    }
+
+    /// Like [`spawn_with`], on another PostgreSQL server holding `template`.
+    pub fn spawn_on(
+        admin_url: &str,
+        (template, fixtures): &(String, Fixtures),
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Self {
         let database = format!("lshub_test_{}", Uuid::now_v7().simple());
-        let mut admin = PgConnection::establish(&admin_url()).expect("connect");
+        let mut admin = PgConnection::establish(admin_url).expect("connect");
         admin
             .batch_execute(&format!(
                 "CREATE DATABASE {database} TEMPLATE {template} STRATEGY = FILE_COPY"
             ))
             .expect("clone template");
-        Self::serve(database, fixtures, true, adjust)
+        Self::serve(
+            admin_url.to_owned(),
+            database,
+            fixtures.clone(),
+            true,
+            adjust,
+        )
     }
 
     /// Another server over this app's database, as a second replica behind a load balancer
     /// would be, with its own settings (and its own memory).
     pub fn replica(&self, adjust: impl FnOnce(&mut Settings)) -> Self {
-        Self::serve(self.database.clone(), self.fixtures.clone(), false, adjust)
+        Self::serve(
+            self.admin.clone(),
+            self.database.clone(),
+            self.fixtures.clone(),
+            false,
+            adjust,
+        )
     }
 
     fn serve(
+        admin: String,
         database: String,
         fixtures: Fixtures,
         owns_database: bool,
@@ -242,7 +289,7 @@ impl TestApp {
         let mut settings = Settings {
             db: DbSettings {
                 pool_size: 4,
-                ..DbSettings::for_url(url_for(&database))
+                ..DbSettings::for_url(url_on(&admin, &database))
             },
             auth: AuthSettings {
                 jwt_secret: Some(Secret::new(JWT_SECRET)),
@@ -272,6 +319,7 @@ impl TestApp {
         Self {
             address,
             database,
+            admin,
             fixtures,
             state,
             client,
@@ -318,12 +366,12 @@ impl TestApp {
 
     /// This test's database URL.
     pub fn database_url(&self) -> String {
-        url_for(&self.database)
+        url_on(&self.admin, &self.database)
     }
 
     /// A direct connection to this test's database, for assertions on what it holds.
     pub fn conn(&self) -> PgConnection {
-        PgConnection::establish(&url_for(&self.database)).expect("connect test database")
+        PgConnection::establish(&self.database_url()).expect("connect test database")
     }
 
     /// `SELECT count(*) FROM <from_where>`.
@@ -393,7 +441,7 @@ impl Drop for TestApp {
         if !self.owns_database {
             return;
         }
-        if let Ok(mut admin) = PgConnection::establish(&admin_url()) {
+        if let Ok(mut admin) = PgConnection::establish(&self.admin) {
             let _ = admin.batch_execute(&format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                 self.database

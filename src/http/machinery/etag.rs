@@ -203,7 +203,7 @@ pub async fn cached_record<T, F>(
 ) -> Result<HttpResponse, ApiError>
 where
     T: serde::Serialize + Send + 'static,
-    F: FnOnce(&mut diesel::PgConnection) -> Result<(T, i64), ApiError> + Send + 'static,
+    F: FnMut(&mut diesel::PgConnection) -> Result<(T, i64), ApiError> + Send + 'static,
 {
     let memory = req
         .app_data::<web::Data<RecordTags>>()

@@ -395,7 +395,7 @@ pub async fn cached_page<T, F>(
 ) -> Result<HttpResponse, ApiError>
 where
     T: Serialize + Send + 'static,
-    F: FnOnce(&mut diesel::PgConnection) -> Result<PageResponse<T>, ApiError> + Send + 'static,
+    F: FnMut(&mut diesel::PgConnection) -> Result<PageResponse<T>, ApiError> + Send + 'static,
 {
     cached_answer(pool, req, principal, by_counter(), load).await
 }
@@ -427,8 +427,8 @@ pub async fn cached_answer<P, S, F>(
 ) -> Result<HttpResponse, ApiError>
 where
     P: Paged + Send + 'static,
-    S: FnOnce(&mut diesel::PgConnection) -> diesel::QueryResult<String> + Send + 'static,
-    F: FnOnce(&mut diesel::PgConnection) -> Result<P, ApiError> + Send + 'static,
+    S: FnMut(&mut diesel::PgConnection) -> diesel::QueryResult<String> + Send + 'static,
+    F: FnMut(&mut diesel::PgConnection) -> Result<P, ApiError> + Send + 'static,
 {
     cached(pool, req, principal, None, state, load, |page, req, tag| {
         Ok(respond(&page, req, tag))
@@ -452,14 +452,14 @@ pub async fn cached<B, S, F, R>(
     req: &HttpRequest,
     principal: &Principal,
     variant: Option<&str>,
-    state: TagState<S>,
-    load: F,
+    mut state: TagState<S>,
+    mut load: F,
     respond: R,
 ) -> Result<HttpResponse, ApiError>
 where
     B: Send + 'static,
-    S: FnOnce(&mut diesel::PgConnection) -> diesel::QueryResult<String> + Send + 'static,
-    F: FnOnce(&mut diesel::PgConnection) -> Result<B, ApiError> + Send + 'static,
+    S: FnMut(&mut diesel::PgConnection) -> diesel::QueryResult<String> + Send + 'static,
+    F: FnMut(&mut diesel::PgConnection) -> Result<B, ApiError> + Send + 'static,
     R: FnOnce(B, &HttpRequest, &str) -> Result<HttpResponse, ApiError>,
 {
     use sha2::{Digest, Sha256};
@@ -487,7 +487,7 @@ where
         }
     }
     let (tag, body) = db::run(pool, move |conn| {
-        let tag = match (followed, state) {
+        let tag = match (followed, &mut state) {
             (Some(counter), _) => tag_of(&counter.to_string()),
             (None, TagState::Counter) => tag_of(&audit::change_counter(conn)?.to_string()),
             (None, TagState::Read(read)) => tag_of(&read(conn)?),
