@@ -411,11 +411,14 @@ impl ApiError {
         }
     }
 
-    /// 401 for a token that is present but unusable.
-    pub fn invalid_token(detail: impl Into<String>) -> Self {
+    /// 401 for a token that is present but unusable. The reason is logged, not sent: one
+    /// answer for every refusal, so a forger learns nothing of which check a token failed
+    /// (RFC 6750 §3.1 asks for `invalid_token`, nothing finer).
+    pub fn invalid_token(reason: &str) -> Self {
+        tracing::info!(reason, "access token refused");
         Self::Unauthorized {
             invalid_token: true,
-            detail: detail.into(),
+            detail: "the access token is invalid, expired or revoked".into(),
         }
     }
 

@@ -251,7 +251,7 @@ impl TokenService {
             }
             _ => return Err(ApiError::invalid_token("unknown signing key")),
         };
-        decode::<Claims>(token, &key.decoding, &self.validation)
+        let claims = decode::<Claims>(token, &key.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| {
                 use jsonwebtoken::errors::ErrorKind;
@@ -264,7 +264,16 @@ impl TokenService {
                     _ => "the access token is invalid",
                 };
                 ApiError::invalid_token(detail)
-            })
+            })?;
+        // The crate checks `exp` and `nbf` only. A token issued later than now was not issued
+        // by this service as it claims (its clock is ours), so it is refused as `nbf` would be.
+        let leeway = i64::try_from(LEEWAY_SECS).unwrap_or(0);
+        if claims.iat > Utc::now().timestamp() + leeway {
+            return Err(ApiError::invalid_token(
+                "the access token is issued in the future",
+            ));
+        }
+        Ok(claims)
     }
 }
 
