@@ -250,7 +250,10 @@ pub fn server(
             .wrap(from_fn(request_context))
     })
     // actix only times out the request head; the request middleware bounds the whole request.
-    .client_request_timeout(Duration::from_secs(10))
+    // The head gets no longer than the whole request, so a slowloris is cut off as soon.
+    .client_request_timeout(Duration::from_secs(
+        settings.request_timeout_secs.clamp(1, 10),
+    ))
     .client_disconnect_timeout(Duration::from_secs(5))
     .keep_alive(Duration::from_secs(75))
     // SIGTERM/SIGINT: stop accepting, let in-flight requests finish for up to this long.

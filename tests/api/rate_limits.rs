@@ -1,17 +1,17 @@
 //! Rate limits: per principal on the API (in each replica's memory, a 304 cheaper than a full
-//! answer), per client IP and per account at the token endpoint (in PostgreSQL, so shared by
-//! replicas), and the `Retry-After`, `RateLimit-Policy` and `RateLimit` headers.
+//! answer), and the `Retry-After`, `RateLimit-Policy` and `RateLimit` headers. The token
+//! endpoint's limits (per client IP and per account, in PostgreSQL) are password-guessing
+//! defences: `owasp::resource_consumption`.
 
 use std::time::Duration;
 
-use lshub::config::Settings;
 use lshub::domain::Role;
 
 use crate::helpers::*;
 
 /// A parameter of the one policy of a `RateLimit` or `RateLimit-Policy` header.
 #[track_caller]
-fn param(res: &TestResponse, header: &str, policy: &str, name: &str) -> u64 {
+pub(crate) fn param(res: &TestResponse, header: &str, policy: &str, name: &str) -> u64 {
     let value = res
         .header(header)
         .unwrap_or_else(|| panic!("no {header} header"));
@@ -27,8 +27,9 @@ fn param(res: &TestResponse, header: &str, policy: &str, name: &str) -> u64 {
         .expect("an integer")
 }
 
+/// `Retry-After` in whole seconds, at least one.
 #[track_caller]
-fn retry_after(res: &TestResponse) -> u64 {
+pub(crate) fn retry_after(res: &TestResponse) -> u64 {
     let secs: u64 = res
         .header("retry-after")
         .expect("Retry-After")
@@ -162,147 +163,4 @@ async fn probes_the_spec_and_requests_without_a_valid_token_are_not_limited() {
     me(&app, Role::Viewer)
         .await
         .assert_problem(429, "rate_limited");
-}
-
-fn token_limits(per_ip: u32, per_username: u32) -> impl FnOnce(&mut Settings) {
-    move |s| {
-        let limits = &mut s.http.rate_limits;
-        limits.token_per_ip = per_ip;
-        limits.token_per_username = per_username;
-        limits.token_window_secs = 60;
-    }
-}
-
-async fn password_login(app: &TestApp, username: &str, password: &str) -> TestResponse {
-    app.post("/api/v1/auth/token")
-        .form(&[
-            ("grant_type", "password"),
-            ("username", username),
-            ("password", password),
-        ])
-        .send()
-        .await
-}
-
-/// A 429 of the token endpoint: RFC 6749's shape, not stored, with when to come back.
-#[track_caller]
-fn assert_token_rate_limited(res: &TestResponse, policy: &str) {
-    assert_eq!(res.status, 429, "{}", String::from_utf8_lossy(&res.body));
-    assert_eq!(
-        res.header("content-type").as_deref(),
-        Some("application/json")
-    );
-    assert_eq!(res.header("cache-control").as_deref(), Some("no-store"));
-    let body = res.json();
-    assert_eq!(body["error"], "rate_limited", "{body}");
-    assert!(body["error_description"].is_string(), "{body}");
-    assert_eq!(
-        body["request_id"].as_str(),
-        res.header("x-request-id").as_deref()
-    );
-    let wait = retry_after(res);
-    assert!(wait <= 60, "{wait}");
-    assert_eq!(param(res, "ratelimit", policy, "r"), 0);
-    assert!(param(res, "ratelimit-policy", policy, "w") == 60);
-}
-
-#[actix_web::test]
-async fn wrong_passwords_for_one_username_trip_its_limit_while_another_user_logs_in() {
-    let app = TestApp::spawn_with(token_limits(100, 3)).await;
-    let viewer = email_for(Role::Viewer);
-    for left in (0..3).rev() {
-        let res = password_login(&app, &viewer, "not the password").await;
-        assert_eq!(res.status, 400, "{}", String::from_utf8_lossy(&res.body));
-        assert_eq!(res.json()["error"], "invalid_grant");
-        assert_eq!(param(&res, "ratelimit", "token-account", "r"), left);
-        assert_eq!(param(&res, "ratelimit-policy", "token-account", "q"), 3);
-    }
-    // Refused before the password is looked at: the right one is refused too, as is the
-    // same e-mail in other letters.
-    let refused = password_login(&app, &viewer, PASSWORD).await;
-    assert_token_rate_limited(&refused, "token-account");
-    let shouted = password_login(&app, &viewer.to_uppercase(), PASSWORD).await;
-    assert_token_rate_limited(&shouted, "token-account");
-
-    let other = password_login(&app, &email_for(Role::Editor), PASSWORD).await;
-    other.assert_status(200);
-    assert_eq!(other.header("cache-control").as_deref(), Some("no-store"));
-    assert_eq!(param(&other, "ratelimit", "token-account", "r"), 2);
-    assert!(other.json()["access_token"].is_string());
-    // The buckets hold digests, never the usernames tried.
-    assert_eq!(app.count("token_rate_limits WHERE key LIKE '%@%'"), 0);
-}
-
-#[actix_web::test]
-async fn many_usernames_from_one_ip_trip_the_ip_limit() {
-    let app = TestApp::spawn_with(token_limits(3, 100)).await;
-    for (i, left) in (0..3).rev().enumerate() {
-        let res = password_login(&app, &format!("guess{i}@example.com"), "guess").await;
-        assert_eq!(res.status, 400, "{}", String::from_utf8_lossy(&res.body));
-        assert_eq!(param(&res, "ratelimit", "token-ip", "r"), left);
-    }
-    let refused = password_login(&app, &email_for(Role::Editor), PASSWORD).await;
-    assert_token_rate_limited(&refused, "token-ip");
-    // The other grants count against the IP too.
-    let refresh = app
-        .post("/api/v1/auth/token")
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", "x")])
-        .send()
-        .await;
-    assert_token_rate_limited(&refresh, "token-ip");
-}
-
-#[actix_web::test]
-async fn the_token_limits_hold_across_replicas() {
-    let first = TestApp::spawn_with(token_limits(100, 3)).await;
-    let second = first.replica(token_limits(100, 3));
-    let viewer = email_for(Role::Viewer);
-    for app in [&first, &second, &first] {
-        let res = password_login(app, &viewer, "not the password").await;
-        assert_eq!(res.status, 400, "{}", String::from_utf8_lossy(&res.body));
-    }
-    for app in [&second, &first] {
-        let res = password_login(app, &viewer, PASSWORD).await;
-        assert_token_rate_limited(&res, "token-account");
-    }
-    // One bucket for the IP and one for the username, whichever replica was asked.
-    assert_eq!(first.count("token_rate_limits"), 2);
-}
-
-#[actix_web::test]
-async fn wrong_secrets_for_one_client_id_trip_its_limit() {
-    let app = TestApp::spawn_with(token_limits(100, 2)).await;
-    let created = app
-        .post("/api/v1/clients")
-        .role(Role::Admin)
-        .json(&serde_json::json!({"name": "Dashboard", "role": "viewer"}))
-        .send()
-        .await;
-    created.assert_status(201);
-    let created = created.json();
-    let id = created["id"].as_str().expect("id").to_owned();
-    let secret = created["client_secret"]
-        .as_str()
-        .expect("secret")
-        .to_owned();
-    let grant = |secret: String| {
-        let id = id.clone();
-        let app = &app;
-        async move {
-            app.post("/api/v1/auth/token")
-                .form(&[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", &id),
-                    ("client_secret", &secret),
-                ])
-                .send()
-                .await
-        }
-    };
-    for _ in 0..2 {
-        let res = grant("wrong".into()).await;
-        assert_eq!(res.status, 401, "{}", String::from_utf8_lossy(&res.body));
-        assert_eq!(res.json()["error"], "invalid_client");
-    }
-    assert_token_rate_limited(&grant(secret).await, "token-account");
 }
