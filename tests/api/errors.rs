@@ -58,62 +58,6 @@ async fn readyz_answers_when_the_database_is_up_and_503_when_it_is_not() {
 }
 
 #[actix_web::test]
-async fn cors_allows_configured_origins_and_exposes_the_polling_headers() {
-    let app =
-        TestApp::spawn_with(|s| s.http.cors_origins = vec!["https://dash.example".into()]).await;
-    let res = app
-        .request(actix_web::http::Method::OPTIONS, "/api/v1/companies")
-        .header("Origin", "https://dash.example")
-        .header("Access-Control-Request-Method", "GET")
-        .header(
-            "Access-Control-Request-Headers",
-            "authorization, if-none-match",
-        )
-        .send()
-        .await;
-    res.assert_status(200);
-    assert_eq!(
-        res.header("access-control-allow-origin").as_deref(),
-        Some("https://dash.example")
-    );
-
-    let res = app
-        .get("/api/v1/me")
-        .role(Role::Viewer)
-        .header("Origin", "https://dash.example")
-        .send()
-        .await;
-    res.assert_status(200);
-    let exposed = res
-        .header("access-control-expose-headers")
-        .unwrap_or_default()
-        .to_lowercase();
-    for name in ["etag", "link", "x-request-id"] {
-        assert!(exposed.contains(name), "{name} not exposed: {exposed}");
-    }
-    let res = app
-        .get("/api/v1/me")
-        .role(Role::Viewer)
-        .header("Origin", "https://evil.example")
-        .send()
-        .await;
-    assert!(res.header("access-control-allow-origin").is_none());
-}
-
-#[actix_web::test]
-async fn without_configured_origins_no_cors_headers_are_sent() {
-    let app = TestApp::spawn().await;
-    let res = app
-        .get("/api/v1/me")
-        .role(Role::Viewer)
-        .header("Origin", "https://dash.example")
-        .send()
-        .await;
-    res.assert_status(200);
-    assert!(res.header("access-control-allow-origin").is_none());
-}
-
-#[actix_web::test]
 async fn an_overlong_q_is_refused_and_accept_q_zero_is_honoured() {
     let app = TestApp::spawn().await;
     let q = "a".repeat(201);

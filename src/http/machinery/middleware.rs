@@ -86,6 +86,7 @@ pub async fn request_context(
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(X_REQUEST_ID, value);
     }
+    set_security_headers(res.headers_mut(), &path);
     let principal = res
         .request()
         .extensions()
@@ -102,6 +103,39 @@ pub async fn request_context(
         );
     });
     Ok(res)
+}
+
+/// The policy of every answer but the docs: JSON is never a page, so nothing may run, load or
+/// frame it (OWASP REST Security Cheat Sheet).
+const API_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// Swagger UI's policy: its vendored scripts and styles from this origin and no inline script
+/// (it has none); inline styles, which its React views set; `data:` for its CSS icons; fetches of
+/// the spec and the token endpoint to this origin only.
+const DOCS_POLICY: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; \
+     form-action 'none'; frame-ancestors 'none'";
+
+/// Where Swagger UI is served (`app.rs`).
+const DOCS_PREFIX: &str = "/docs";
+
+/// The headers every answer carries: `nosniff`, so a browser never reads a body as another
+/// type than it says (a JSON error echoing input can't become HTML), and the path's
+/// Content-Security-Policy.
+fn set_security_headers(headers: &mut header::HeaderMap, path: &str) {
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    let docs = path
+        .strip_prefix(DOCS_PREFIX)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    let policy = if docs { DOCS_POLICY } else { API_POLICY };
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(policy),
+    );
 }
 
 /// Replaces any error body that is not already a problem (or an OAuth error) with one, so
@@ -154,6 +188,8 @@ impl ResponseError for TimedOut {
         if let Ok(value) = HeaderValue::from_str(&self.request_id) {
             res.headers_mut().insert(X_REQUEST_ID, value);
         }
+        // It answers past `request_context`, whose headers it must carry all the same.
+        set_security_headers(res.headers_mut(), "");
         res
     }
 }
