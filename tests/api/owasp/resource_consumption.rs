@@ -294,6 +294,20 @@ async fn a_body_trickled_byte_by_byte_is_cut_off_by_the_request_timeout() {
         "the server waited for the whole body ({} bytes)",
         exchange.total
     );
+    // The timeout answers past the request middleware, and still as every answer does.
+    let head = exchange
+        .head
+        .as_deref()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    for line in [
+        "content-type: application/problem+json",
+        "retry-after: ",
+        "x-request-id: ",
+        "x-content-type-options: nosniff",
+    ] {
+        assert!(head.contains(line), "no {line} in {head}");
+    }
     assert_eq!(app.count("organisations WHERE name = 'Slow S.p.A.'"), 0);
     still_serving(&app).await;
 }
