@@ -18,7 +18,7 @@ use crate::rate_limits::{param, retry_after};
 const COMPANIES: &str = "/api/v1/companies";
 
 /// What a raw exchange over a socket got back, and how much of the request had been written
-/// when the answer's head arrived.
+/// when the answer's head arrived. The slow writer goes on until the exchange is dropped.
 struct Exchange {
     /// The status line and headers, or nothing when the server closed without answering.
     head: Option<String>,
@@ -26,6 +26,9 @@ struct Exchange {
     sent: usize,
     /// The request's length.
     total: usize,
+    reader: tokio::net::tcp::OwnedReadHalf,
+    written: Arc<AtomicUsize>,
+    writing: tokio::task::JoinHandle<()>,
 }
 
 impl Exchange {
@@ -35,33 +38,56 @@ impl Exchange {
             .and_then(|h| h.split(' ').nth(1))
             .and_then(|s| s.parse().ok())
     }
+
+    /// Reads on until the server closes the connection (a minute at most), and returns how
+    /// much of the request had been written by then.
+    async fn written_when_closed(&mut self) -> usize {
+        let mut buf = [0u8; 4096];
+        let closing = async {
+            while let Ok(n) = self.reader.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), closing)
+            .await
+            .expect("the server kept the connection open for a minute");
+        self.written.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        self.writing.abort();
+    }
 }
 
 /// Writes `prefix` at once, then `rest` one byte every `step`, as a slow (or malicious)
-/// client would, while reading the answer's head; stops writing when the server answers or
-/// closes. A guard of a minute fails the test if the server never does.
+/// client would, while reading the answer's head. A guard of a minute fails the test if the
+/// server neither answers nor closes.
 async fn trickle(app: &TestApp, prefix: &[u8], rest: &[u8], step: Duration) -> Exchange {
     let address = app.address.trim_start_matches("http://");
     let stream = tokio::net::TcpStream::connect(address)
         .await
         .expect("connect");
     let (mut reader, mut writer) = stream.into_split();
-    let sent = Arc::new(AtomicUsize::new(0));
+    let written = Arc::new(AtomicUsize::new(0));
     let total = prefix.len() + rest.len();
     let writing = {
-        let sent = sent.clone();
+        let written = written.clone();
         let (prefix, rest) = (prefix.to_vec(), rest.to_vec());
         actix_web::rt::spawn(async move {
             if writer.write_all(&prefix).await.is_err() {
                 return;
             }
-            sent.fetch_add(prefix.len(), Ordering::SeqCst);
+            written.fetch_add(prefix.len(), Ordering::SeqCst);
             for byte in rest {
                 actix_web::rt::time::sleep(step).await;
                 if writer.write_all(&[byte]).await.is_err() {
                     return;
                 }
-                sent.fetch_add(1, Ordering::SeqCst);
+                written.fetch_add(1, Ordering::SeqCst);
             }
         })
     };
@@ -81,9 +107,14 @@ async fn trickle(app: &TestApp, prefix: &[u8], rest: &[u8], step: Duration) -> E
     let head = tokio::time::timeout(Duration::from_secs(60), reading)
         .await
         .expect("the server neither answered nor closed within a minute");
-    let sent = sent.load(Ordering::SeqCst);
-    writing.abort();
-    Exchange { head, sent, total }
+    Exchange {
+        head,
+        sent: written.load(Ordering::SeqCst),
+        total,
+        reader,
+        written,
+        writing,
+    }
 }
 
 /// The head of a request to this app, with `headers` and the viewer's or editor's token.
@@ -287,7 +318,7 @@ async fn a_body_trickled_byte_by_byte_is_cut_off_by_the_request_timeout() {
             ("Content-Length", body.len().to_string()),
         ],
     );
-    let exchange = trickle(&app, head.as_bytes(), &body, Duration::from_millis(50)).await;
+    let mut exchange = trickle(&app, head.as_bytes(), &body, Duration::from_millis(50)).await;
     assert_eq!(exchange.status(), Some(503), "{:?}", exchange.head);
     assert!(
         exchange.sent < exchange.total,
@@ -308,6 +339,9 @@ async fn a_body_trickled_byte_by_byte_is_cut_off_by_the_request_timeout() {
     ] {
         assert!(head.contains(line), "no {line} in {head}");
     }
+    // And the connection is closed, not left reading the rest of the trickle.
+    let written = exchange.written_when_closed().await;
+    assert!(written < exchange.total, "the server read the whole body");
     assert_eq!(app.count("organisations WHERE name = 'Slow S.p.A.'"), 0);
     still_serving(&app).await;
 }
@@ -323,7 +357,7 @@ async fn a_head_trickled_byte_by_byte_is_cut_off() {
         app.address.trim_start_matches("http://"),
         "p".repeat(50)
     );
-    let exchange = trickle(&app, b"G", &head.as_bytes()[1..], Duration::from_millis(50)).await;
+    let mut exchange = trickle(&app, b"G", &head.as_bytes()[1..], Duration::from_millis(50)).await;
     assert!(
         exchange.sent < exchange.total,
         "the server waited for the whole head ({} bytes): {:?}",
@@ -336,6 +370,8 @@ async fn a_head_trickled_byte_by_byte_is_cut_off() {
         "{:?}",
         exchange.head
     );
+    let written = exchange.written_when_closed().await;
+    assert!(written < exchange.total, "the server read the whole head");
     still_serving(&app).await;
 }
 
