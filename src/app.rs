@@ -21,8 +21,11 @@ use crate::error::ApiError;
 use crate::http::machinery::csv::ExportPermits;
 use crate::http::machinery::etag::RecordTags;
 use crate::http::machinery::idempotency::{self, IdempotencySettings, IDEMPOTENT_REPLAYED};
+use crate::http::machinery::metrics::observe_requests;
 use crate::http::machinery::middleware::{request_context, RequestLimits, X_REQUEST_ID};
 use crate::http::machinery::rate_limit::{rate_limit, ApiLimiter, TokenLimits};
+use crate::http::resources::metrics::ScrapeToken;
+use crate::metrics::Metrics;
 use crate::models::audit::ChangeCounter;
 use crate::webhooks::Deliverer;
 
@@ -42,6 +45,9 @@ pub enum StateError {
     /// The webhook client cannot be built (no TLS roots).
     #[error("cannot build the webhook HTTP client: {0}")]
     Webhooks(reqwest::Error),
+    /// The metrics registry refused a series (a name declared twice).
+    #[error("cannot register the metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
 }
 
 /// What every handler may read.
@@ -72,6 +78,10 @@ pub struct AppState {
     pub token_limits: web::Data<TokenLimits>,
     /// Webhook deliveries' HTTP client and schedule.
     pub deliverer: web::Data<Deliverer>,
+    /// This App's series, in its own registry.
+    pub metrics: web::Data<Metrics>,
+    /// What `/metrics` asks of a scraper.
+    pub scrape_token: web::Data<ScrapeToken>,
 }
 
 impl AppState {
@@ -79,6 +89,7 @@ impl AppState {
     pub fn new(settings: &Settings) -> Result<Self, StateError> {
         let revocations = web::Data::new(Revocations::default());
         let changes = web::Data::new(ChangeCounter::default());
+        let metrics = Metrics::new()?;
         listener::start(
             &settings.db.database_url,
             Duration::from_millis(settings.db.listener_reconnect_ms),
@@ -88,7 +99,7 @@ impl AppState {
             ],
         );
         Ok(Self {
-            pool: web::Data::new(db::build_pool(&settings.db)),
+            pool: web::Data::new(db::build_pool(&settings.db, metrics.pool_events())),
             tokens: web::Data::new(TokenService::new(&settings.auth)?),
             hasher: web::Data::new(PasswordHasher::new(settings.auth.password_hash_concurrency)),
             limits: web::Data::new(RequestLimits {
@@ -102,11 +113,13 @@ impl AppState {
                 ttl: Duration::from_secs(settings.http.idempotency_ttl_secs.max(1)),
                 max_body: IDEMPOTENT_BODY_LIMIT,
             }),
-            api_limiter: web::Data::new(ApiLimiter::new(&settings.http.rate_limits)),
-            token_limits: web::Data::new(TokenLimits::new(&settings.http.rate_limits)),
+            api_limiter: web::Data::new(ApiLimiter::new(&settings.http.rate_limits, &metrics)),
+            token_limits: web::Data::new(TokenLimits::new(&settings.http.rate_limits, &metrics)),
             deliverer: web::Data::new(
-                Deliverer::new(&settings.http.webhooks).map_err(StateError::Webhooks)?,
+                Deliverer::new(&settings.http.webhooks, &metrics).map_err(StateError::Webhooks)?,
             ),
+            scrape_token: web::Data::new(ScrapeToken::new(settings.http.metrics_token.as_ref())),
+            metrics: web::Data::new(metrics),
         })
     }
 }
@@ -216,6 +229,8 @@ pub fn server(
             .app_data(state.api_limiter.clone())
             .app_data(state.token_limits.clone())
             .app_data(state.deliverer.clone())
+            .app_data(state.metrics.clone())
+            .app_data(state.scrape_token.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(JSON_BODY_LIMIT)
@@ -248,6 +263,8 @@ pub fn server(
             .wrap(from_fn(crate::auth::revocation::read_while_unknown))
             .wrap(Condition::new(cors_enabled, cors(&http)))
             .wrap(from_fn(request_context))
+            // Outermost: the whole request's latency, and the status the client got.
+            .wrap(from_fn(observe_requests))
     })
     // actix only times out the request head; the request middleware bounds the whole request.
     // The head gets no longer than the whole request, so a slowloris is cut off as soon.

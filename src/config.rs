@@ -145,6 +145,10 @@ pub struct HttpSettings {
     /// Seconds a POST's answer is kept for a retry with the same `Idempotency-Key`.
     #[arg(long, env = "LSHUB_IDEMPOTENCY_TTL", default_value_t = 86_400)]
     pub idempotency_ttl_secs: u64,
+    /// The bearer token `/metrics` requires. Unset, `/metrics` is open to anyone who reaches
+    /// the listener: then keep its path off the public load balancer.
+    #[arg(long, env = "LSHUB_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
     /// Rate limits.
     #[command(flatten)]
     pub rate_limits: RateLimitSettings,
@@ -162,6 +166,7 @@ impl Default for HttpSettings {
             max_csv_exports: 4,
             workers: None,
             idempotency_ttl_secs: 86_400,
+            metrics_token: None,
             rate_limits: RateLimitSettings::default(),
             webhooks: WebhookSettings::default(),
         }

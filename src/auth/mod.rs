@@ -136,6 +136,12 @@ fn verified_principal(req: &HttpRequest) -> Result<Principal, ApiError> {
     let tokens = req
         .app_data::<web::Data<TokenService>>()
         .ok_or_else(|| ApiError::internal("TokenService missing from app data"))?;
+    tokens.verify(bearer_token(req)?)?.principal()
+}
+
+/// The credential of the request's `Authorization: Bearer` header, unverified (401 without
+/// one): an access token, or the scrape token `/metrics` compares.
+pub fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
     let value = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -143,14 +149,13 @@ fn verified_principal(req: &HttpRequest) -> Result<Principal, ApiError> {
     let value = value
         .to_str()
         .map_err(|_| ApiError::invalid_token("the Authorization header is not valid text"))?;
-    let token = match value.split_once(' ') {
+    match value.split_once(' ') {
         Some((scheme, token))
             if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
         {
-            token.trim()
+            Ok(token.trim())
         }
         // RFC 6750 §3.1: another scheme is "no authentication information", so no error code.
-        _ => return Err(ApiError::missing_credentials()),
-    };
-    tokens.verify(token)?.principal()
+        _ => Err(ApiError::missing_credentials()),
+    }
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
 use diesel::pg::PgConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, ManageConnection, Pool};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, HandleEvent, ManageConnection, Pool};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::Connection as _;
 
@@ -223,7 +223,8 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings 
 }
 
 /// A pool that opens connections lazily, so the service starts even if the database blips.
-pub fn build_pool(settings: &DbSettings) -> PgPool {
+/// `events` hears of every checkout, wherever it is made (the metrics time them).
+pub fn build_pool(settings: &DbSettings, events: Box<dyn HandleEvent>) -> PgPool {
     let manager = Manager {
         inner: ConnectionManager::new(super::with_connection_params(&settings.database_url)),
         idle_check: settings.idle_check(),
@@ -238,6 +239,7 @@ pub fn build_pool(settings: &DbSettings) -> PgPool {
         // `is_valid` pings only connections idle past the threshold: a busy pool pays nothing.
         .test_on_check_out(true)
         .idle_timeout(Some(Duration::from_secs(300)))
+        .event_handler(events)
         .connection_customizer(Box::new(SessionSettings {
             statement_timeout_ms: settings.statement_timeout_secs.max(1) * 1000,
         }))

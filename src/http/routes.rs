@@ -17,7 +17,7 @@ use super::resources::dated::{Dated, GoalPartners, Participants};
 use super::resources::links::GoalActivityLinks;
 use super::resources::{
     activities, areas, audit, auth, changes, clients, companies, dated, goals, health, imports,
-    irccs, links, organisations, partners, stats, universities, users, webhooks,
+    irccs, links, metrics, organisations, partners, stats, universities, users, webhooks,
 };
 use crate::domain::Role;
 use crate::error::ApiError;
@@ -139,6 +139,8 @@ macro_rules! admin_routes {
 pub fn declare(r: &mut impl Register) {
     route!(r, health::healthz, Access::Anonymous);
     route!(r, health::readyz, Access::Anonymous);
+    // Anonymous to the role check: the scrape token, when set, is checked by the handler.
+    route!(r, metrics::get_metrics, Access::Anonymous);
     route!(r, openapi::serve_openapi, Access::Anonymous);
     route!(r, auth::issue_token, Access::Anonymous);
     route!(r, auth::revoke_token, Access::Anonymous);

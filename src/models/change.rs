@@ -157,3 +157,36 @@ pub fn feed_state(conn: &mut PgConnection) -> QueryResult<String> {
     .get_result(conn)?;
     Ok(format!("{}.{}", state.total, state.held))
 }
+
+/// What the fence holds back at one moment: how far the feed's readable head is behind the
+/// events that have committed.
+#[derive(Debug, Clone, Copy, PartialEq, QueryableByName)]
+pub struct FeedLag {
+    /// Committed feed events a page cannot serve yet.
+    #[diesel(sql_type = sql_types::BigInt)]
+    pub events: i64,
+    /// Seconds since the oldest of them was written (0 when there is none).
+    #[diesel(sql_type = sql_types::Double)]
+    pub seconds: f64,
+}
+
+/// The feed's lag, in one statement bounded by `timeout` (a scrape must not wait on a busy
+/// database). Only the held events are read, by the `(txid, id)` index from the fence up.
+pub fn feed_lag(conn: &mut PgConnection, timeout: std::time::Duration) -> QueryResult<FeedLag> {
+    use diesel::connection::SimpleConnection;
+    conn.transaction(|conn| {
+        conn.batch_execute(&format!(
+            "SET LOCAL statement_timeout = {}",
+            timeout.as_millis().max(1)
+        ))?;
+        diesel::sql_query(
+            "SELECT count(*) AS events, \
+                    coalesce(extract(epoch FROM clock_timestamp() - min(at)), 0)::float8 AS seconds \
+               FROM audit_events \
+              WHERE txid >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+                AND entity = ANY($1)",
+        )
+        .bind::<sql_types::Array<sql_types::Text>, _>(FEED_ENTITIES)
+        .get_result(conn)
+    })
+}

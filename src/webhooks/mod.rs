@@ -24,6 +24,7 @@ use crate::db::{self, PgPool};
 use crate::domain::webhook::subscribed;
 use crate::domain::{AuditAction, DeliveryOutcome, DisabledReason, OrganisationKind};
 use crate::error::ApiError;
+use crate::metrics::{Counters, Metrics};
 use crate::models::audit::{self, Actor};
 use crate::models::webhook::{self as model, DeliveryRow, FeedEvent, Next, WebhookRow};
 use target::{GuardedResolver, Policy};
@@ -83,12 +84,14 @@ pub struct Deliverer {
     client: reqwest::Client,
     policy: Policy,
     settings: WebhookSettings,
+    outcomes: Counters<DeliveryOutcome>,
 }
 
 impl Deliverer {
     /// The client: no redirects followed (a 3xx is a failed attempt), no proxy (it would
-    /// reach what the guard refuses), the guard as its resolver, the delivery timeout.
-    pub fn new(settings: &WebhookSettings) -> Result<Self, reqwest::Error> {
+    /// reach what the guard refuses), the guard as its resolver, the delivery timeout; each
+    /// attempt's outcome counted in `metrics`.
+    pub fn new(settings: &WebhookSettings, metrics: &Metrics) -> Result<Self, reqwest::Error> {
         let policy = Policy {
             allow_private: settings.allow_private_targets,
         };
@@ -105,6 +108,7 @@ impl Deliverer {
             client,
             policy,
             settings: settings.clone(),
+            outcomes: metrics.deliveries(),
         })
     }
 
@@ -113,8 +117,15 @@ impl Deliverer {
         self.policy
     }
 
-    /// Sends `event` to `webhook`, signed with its live secrets.
+    /// Sends `event` to `webhook`, signed with its live secrets. Every attempt, the delivery
+    /// loops' and a retry by hand, comes through here, so this is where outcomes are counted.
     pub async fn send(&self, webhook: &WebhookRow, event: &FeedEvent) -> Outcome {
+        let outcome = self.attempt(webhook, event).await;
+        self.outcomes.inc(outcome.outcome());
+        outcome
+    }
+
+    async fn attempt(&self, webhook: &WebhookRow, event: &FeedEvent) -> Outcome {
         let started = Instant::now();
         let failed = |error: String| Outcome {
             status: None,

@@ -358,11 +358,14 @@ async fn a_pooled_connection_found_dead_is_retried_once_and_only_when_nothing_ra
     use std::sync::Arc;
 
     let app = TestApp::spawn().await;
-    let pool = lshub::db::build_pool(&lshub::config::DbSettings {
-        pool_size: 1,
-        idle_check_ms: 3_600_000,
-        ..lshub::config::DbSettings::for_url(app.database_url())
-    });
+    let pool = lshub::db::build_pool(
+        &lshub::config::DbSettings {
+            pool_size: 1,
+            idle_check_ms: 3_600_000,
+            ..lshub::config::DbSettings::for_url(app.database_url())
+        },
+        Box::new(diesel::r2d2::NopEventHandler),
+    );
     let backend = |pool: &lshub::db::PgPool| {
         let pool = pool.clone();
         async move {

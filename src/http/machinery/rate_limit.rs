@@ -34,6 +34,7 @@ use uuid::Uuid;
 use crate::config::RateLimitSettings;
 use crate::db::{self, PgPool};
 use crate::error::ApiError;
+use crate::metrics::{Counters, Metrics};
 use crate::models::token_rate_limit::{self, Bucket, Charged};
 
 /// `RateLimit`: each policy's remaining quota and seconds until it is whole again.
@@ -106,6 +107,7 @@ type Governor = DefaultKeyedRateLimiter<Uuid, StateInformationMiddleware>;
 /// The per-principal limit of the API, in this replica's memory.
 pub struct ApiLimiter {
     inner: Option<Limiter>,
+    rejected: Counters<&'static str>,
 }
 
 struct Limiter {
@@ -138,17 +140,25 @@ pub struct Refused {
 }
 
 impl ApiLimiter {
-    /// The limiter the settings describe (none when the rate or the burst is 0).
-    pub fn new(settings: &RateLimitSettings) -> Self {
+    /// The limiter the settings describe (none when the rate or the burst is 0), counting
+    /// its refusals in `metrics`.
+    pub fn new(settings: &RateLimitSettings, metrics: &Metrics) -> Self {
+        let rejected = metrics.rate_limited();
         let (Some(per_minute), Some(burst)) = (
             NonZeroU32::new(settings.per_minute),
             NonZeroU32::new(settings.burst),
         ) else {
-            return Self { inner: None };
+            return Self {
+                inner: None,
+                rejected,
+            };
         };
         let emission = Duration::from_nanos((60_000_000_000 / u64::from(per_minute.get())).max(1));
         let Some(quota) = Quota::with_period(emission) else {
-            return Self { inner: None };
+            return Self {
+                inner: None,
+                rejected,
+            };
         };
         // A price above the burst could never be paid in one go.
         let full_cost = settings.full_cost.clamp(1, burst.get());
@@ -167,6 +177,7 @@ impl ApiLimiter {
                     .max(1),
                 admissions: AtomicU64::new(0),
             }),
+            rejected,
         }
     }
 
@@ -177,7 +188,11 @@ impl ApiLimiter {
 
     /// Admits a request of `key` if its bucket holds a 304's price and what it owes.
     pub fn admit(&self, key: Uuid) -> Option<Result<Admitted, Refused>> {
-        self.inner.as_ref().map(|l| l.admit(key))
+        let verdict = self.inner.as_ref()?.admit(key);
+        if verdict.is_err() {
+            self.rejected.inc(API_POLICY);
+        }
+        Some(verdict)
     }
 
     /// Charges the rest of a full answer's price; the policy's state for the answer's headers.
@@ -402,6 +417,7 @@ pub struct TokenLimits {
     window: Duration,
     trusted_proxies: Vec<IpAddr>,
     charges: AtomicU64,
+    rejected: Counters<&'static str>,
 }
 
 /// What a token request's buckets said: the headers' states, and a wait when refused.
@@ -424,14 +440,15 @@ impl TokenBudget {
 }
 
 impl TokenLimits {
-    /// The limits the settings describe.
-    pub fn new(settings: &RateLimitSettings) -> Self {
+    /// The limits the settings describe, counting their refusals in `metrics`.
+    pub fn new(settings: &RateLimitSettings, metrics: &Metrics) -> Self {
         Self {
             per_ip: settings.token_per_ip,
             per_account: settings.token_per_username,
             window: Duration::from_secs(u64::from(settings.token_window_secs.max(1))),
             trusted_proxies: settings.trusted_proxies.clone(),
             charges: AtomicU64::new(0),
+            rejected: metrics.rate_limited(),
         }
     }
 
@@ -486,6 +503,7 @@ impl TokenLimits {
             let (state, wait) = token_state(row, &bucket, name, self.window);
             budget.states.push(state);
             if let Some(wait) = wait {
+                self.rejected.inc(name);
                 budget.retry_after = Some(budget.retry_after.map_or(wait, |w| w.max(wait)));
             }
         }
@@ -535,13 +553,16 @@ mod tests {
     use super::*;
 
     fn limiter(per_minute: u32, burst: u32, full: u32, not_modified: u32) -> ApiLimiter {
-        ApiLimiter::new(&RateLimitSettings {
-            per_minute,
-            burst,
-            full_cost: full,
-            not_modified_cost: not_modified,
-            ..RateLimitSettings::default()
-        })
+        ApiLimiter::new(
+            &RateLimitSettings {
+                per_minute,
+                burst,
+                full_cost: full,
+                not_modified_cost: not_modified,
+                ..RateLimitSettings::default()
+            },
+            &Metrics::new().expect("metrics"),
+        )
     }
 
     #[test]

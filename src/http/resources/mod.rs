@@ -16,6 +16,7 @@ pub mod health;
 pub mod imports;
 pub mod irccs;
 pub mod links;
+pub mod metrics;
 pub mod organisation;
 pub mod organisations;
 pub mod partners;
