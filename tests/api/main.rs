@@ -13,6 +13,7 @@ mod faults;
 mod helpers;
 mod idempotency;
 mod imports;
+mod metrics;
 mod openapi;
 mod outages;
 mod owasp;

@@ -15,7 +15,7 @@ use crate::helpers::*;
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     headers: reqwest::header::HeaderMap,
     body: Vec<u8>,
     at: Instant,
@@ -38,14 +38,14 @@ impl Received {
 
 /// How the receiver answers one request.
 #[derive(Debug, Clone)]
-struct Reply {
+pub(crate) struct Reply {
     status: u16,
     headers: Vec<(&'static str, String)>,
     delay: Duration,
 }
 
 impl Reply {
-    fn status(status: u16) -> Self {
+    pub(crate) fn status(status: u16) -> Self {
         Self {
             status,
             headers: Vec::new(),
@@ -62,14 +62,14 @@ struct Script {
 
 /// A webhook receiver on a free local port: it records every request and answers the
 /// scripted replies in turn, then 200.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     script: Arc<Script>,
     server: actix_web::dev::ServerHandle,
 }
 
 impl Receiver {
-    fn start(replies: Vec<Reply>) -> Self {
+    pub(crate) fn start(replies: Vec<Reply>) -> Self {
         let script = Arc::new(Script {
             received: Mutex::default(),
             replies: Mutex::new(replies.into()),
@@ -100,7 +100,7 @@ impl Receiver {
     }
 
     /// Waits until `n` requests have arrived (within `bound`).
-    async fn wait_for(&self, n: usize, bound: Duration) -> Vec<Received> {
+    pub(crate) async fn wait_for(&self, n: usize, bound: Duration) -> Vec<Received> {
         let started = Instant::now();
         loop {
             let got = self.received();
@@ -152,7 +152,7 @@ async fn receive(req: HttpRequest, body: web::Bytes, script: web::Data<Script>) 
 }
 
 /// An app that may send to the local receiver, retrying on a schedule of tenths of seconds.
-async fn app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+pub(crate) async fn app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     TestApp::spawn_with(|s| {
         s.http.webhooks.allow_private_targets = true;
         s.http.webhooks.retry_schedule_secs = vec![0.2, 0.2, 0.2];
@@ -162,7 +162,7 @@ async fn app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     .await
 }
 
-async fn subscribe(app: &TestApp, body: Value) -> Value {
+pub(crate) async fn subscribe(app: &TestApp, body: Value) -> Value {
     let res = app
         .post("/api/v1/webhooks")
         .role(Role::Admin)
@@ -180,7 +180,7 @@ fn verify(secret: &str, got: &Received) {
         .unwrap_or_else(|e| panic!("the signature does not verify with {secret}: {e}"));
 }
 
-fn company(name: &str) -> Value {
+pub(crate) fn company(name: &str) -> Value {
     json!({"name": name, "sector": "biotech", "address": {"city": "Milano", "province": "MI"}})
 }
 
