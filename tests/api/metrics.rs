@@ -334,6 +334,16 @@ async fn rate_limit_rejections_are_counted_by_the_limit_that_refused() {
         after.label_values("lshub_rate_limit_rejections_total", "policy"),
         ["api", "token-account", "token-ip"]
     );
+    // Refused before routing, the 429s still carry their route's template.
+    let answers = |method: &str, route: &str, status: &str| {
+        after.get(
+            REQUESTS,
+            &[("method", method), ("route", route), ("status", status)],
+        )
+    };
+    assert_eq!(answers("GET", "/api/v1/me", "429"), 1.0);
+    assert_eq!(answers("POST", "/api/v1/auth/token", "429"), 2.0);
+    assert_eq!(answers("POST", "/api/v1/auth/token", "400"), 2.0);
 }
 
 #[actix_web::test]
