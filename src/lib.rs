@@ -16,3 +16,14 @@ pub mod openapi;
 pub mod seed;
 pub mod telemetry;
 pub mod webhooks;
+
+/// Property tests' one configuration: `cases` cases, and no regression files (a failure found
+/// is kept as a named unit test beside its property instead).
+#[cfg(test)]
+pub(crate) fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
+}

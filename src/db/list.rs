@@ -361,6 +361,10 @@ pub trait Keyed {
     }
 }
 
+/// The first second `timestamptz` holds (4714-11-24 BC, Julian day 0, in Unix seconds); chrono
+/// reaches further back.
+const PG_TIMESTAMP_MIN_SECS: i64 = -210_866_803_200;
+
 #[derive(Debug, Serialize, Deserialize)]
 struct CursorData {
     /// Resource and query fingerprint the cursor belongs to.
@@ -420,13 +424,15 @@ impl ListQuery {
         }
         let type_ok = match (&self.order, &data.v) {
             (Order::Relevance { .. }, Some(Value::Float(_))) => true,
-            (Order::Key { key, .. }, Some(v)) => matches!(
-                (key.ty, v),
-                (KeyType::Text, Value::Text(_))
-                    | (KeyType::Int, Value::Int(_))
-                    | (KeyType::Time, Value::Time(_))
-                    | (KeyType::Uuid, Value::Uuid(_))
-            ),
+            // Cursors are not signed, so a client can forge one with its fingerprint: a value
+            // the database cannot take (text with NUL, an instant before `timestamptz`
+            // begins) is refused here, or PostgreSQL refuses the statement (a 500).
+            (Order::Key { key, .. }, Some(v)) => match (key.ty, v) {
+                (KeyType::Text, Value::Text(text)) => !text.contains('\0'),
+                (KeyType::Time, Value::Time(time)) => time.timestamp() >= PG_TIMESTAMP_MIN_SECS,
+                (KeyType::Int, Value::Int(_)) | (KeyType::Uuid, Value::Uuid(_)) => true,
+                _ => false,
+            },
             _ => false,
         };
         if type_ok {
@@ -598,5 +604,327 @@ impl ListQuery {
         let sql = self.push_where(Sql::new("SELECT count(*) AS total ").push(self.from));
         let row: Count = sql.into_query().get_result(conn)?;
         Ok(row.total)
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    //! Cursors are client input: whatever comes back in `cursor` must decode to this query's
+    //! position or be refused, and what the engine encodes must decode to itself.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A row of any list: its id and one sort value.
+    #[derive(Debug, Clone)]
+    struct Row {
+        id: Uuid,
+        value: Option<Value>,
+        score: Option<f32>,
+    }
+
+    impl Keyed for Row {
+        fn id(&self) -> Uuid {
+            self.id
+        }
+        fn sort_value(&self, _key: &str) -> Option<Value> {
+            self.value.clone()
+        }
+        fn score(&self) -> Option<f32> {
+            self.score
+        }
+    }
+
+    fn key(ty: KeyType, nullable: bool) -> SortKey {
+        SortKey {
+            name: "k",
+            expr: "t.k",
+            ty,
+            nullable,
+            tie: "t.id",
+        }
+    }
+
+    fn query(resource: &'static str, order: Order, filters: Vec<Filter>) -> ListQuery {
+        ListQuery {
+            resource,
+            select: "SELECT t.id",
+            from: "FROM t",
+            id_expr: "t.id",
+            filters,
+            order,
+            limit: Some(50),
+        }
+    }
+
+    /// Every kind of order the engine serves, with or without a filter.
+    fn any_query() -> impl Strategy<Value = ListQuery> {
+        let order = prop_oneof![
+            (
+                prop_oneof![
+                    Just(KeyType::Text),
+                    Just(KeyType::Int),
+                    Just(KeyType::Time),
+                    Just(KeyType::Uuid)
+                ],
+                any::<bool>()
+            )
+                .prop_map(|(ty, desc)| Order::Key {
+                    key: key(ty, ty == KeyType::Int),
+                    desc,
+                }),
+            "[a-z ]{0,12}".prop_map(|q| Order::Relevance {
+                column: "t.search",
+                q
+            }),
+        ];
+        let filters = proptest::collection::vec(
+            any::<i64>().prop_map(|n| Filter::Eq("t.n", Value::Int(n))),
+            0..3,
+        );
+        (
+            prop_oneof![Just("companies"), Just("irccs"), Just("changes")],
+            order,
+            filters,
+        )
+            .prop_map(|(resource, order, filters)| query(resource, order, filters))
+    }
+
+    /// Text as PostgreSQL stores it: anything but U+0000.
+    fn stored_text() -> impl Strategy<Value = String> {
+        any::<String>().prop_map(|s| s.replace('\0', ""))
+    }
+
+    /// An instant `timestamptz` holds.
+    fn stored_time() -> impl Strategy<Value = DateTime<Utc>> {
+        (
+            PG_TIMESTAMP_MIN_SECS..=DateTime::<Utc>::MAX_UTC.timestamp(),
+            0..1_000_000u32,
+        )
+            .prop_map(|(secs, micros)| {
+                DateTime::from_timestamp(secs, micros * 1000).unwrap_or(DateTime::<Utc>::MAX_UTC)
+            })
+    }
+
+    /// A row as the list `q` would load it: a value of its key's type (NULL when the key
+    /// allows it), or a finite relevance score.
+    fn row_for(q: &ListQuery) -> BoxedStrategy<Row> {
+        let id = any::<u128>().prop_map(Uuid::from_u128);
+        match &q.order {
+            Order::Relevance { .. } => (id, any::<f32>().prop_filter("finite", |f| f.is_finite()))
+                .prop_map(|(id, score)| Row {
+                    id,
+                    value: None,
+                    score: Some(score),
+                })
+                .boxed(),
+            Order::Key { key, .. } => {
+                let value = match key.ty {
+                    KeyType::Text => stored_text().prop_map(Value::Text).boxed(),
+                    KeyType::Int => any::<i64>().prop_map(Value::Int).boxed(),
+                    KeyType::Time => stored_time().prop_map(Value::Time).boxed(),
+                    KeyType::Uuid => any::<u128>()
+                        .prop_map(|n| Value::Uuid(Uuid::from_u128(n)))
+                        .boxed(),
+                };
+                let value = if key.nullable {
+                    proptest::option::of(value).boxed()
+                } else {
+                    value.prop_map(Some).boxed()
+                };
+                (id, value)
+                    .prop_map(|(id, value)| Row {
+                        id,
+                        value,
+                        score: None,
+                    })
+                    .boxed()
+            }
+        }
+    }
+
+    fn query_and_row() -> impl Strategy<Value = (ListQuery, Row)> {
+        any_query().prop_flat_map(|q| {
+            let row = row_for(&q);
+            (Just(q), row)
+        })
+    }
+
+    /// Whether `decoded` is the position after `row` in `q`.
+    fn decodes_to(q: &ListQuery, row: &Row, decoded: &CursorData) -> bool {
+        let expected = match &q.order {
+            Order::Relevance { .. } => row.score.map(Value::Float),
+            Order::Key { .. } => row
+                .value
+                .clone()
+                .or_else(|| q.order.null_sentinel().map(Value::Int)),
+        };
+        decoded.id == row.id && decoded.v == expected && decoded.f == q.fingerprint()
+    }
+
+    /// Two queries no cursor may pass between.
+    fn distinct_queries() -> impl Strategy<Value = (ListQuery, ListQuery)> {
+        (any_query(), any_query()).prop_filter("distinct", |(a, b)| {
+            a.resource != b.resource || a.order != b.order || a.filters != b.filters
+        })
+    }
+
+    proptest! {
+        #![proptest_config(crate::proptest_config(2000))]
+
+        #[test]
+        fn arbitrary_text_is_a_cursor_or_refused(q in any_query(), text in any::<String>()) {
+            match q.decode_cursor(&text) {
+                Ok(data) => prop_assert_eq!(data.f, q.fingerprint()),
+                Err(e) => prop_assert!(matches!(e, StoreError::InvalidCursor)),
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_and_json_are_refused(
+            q in any_query(),
+            bytes in proptest::collection::vec(any::<u8>(), 0..256),
+            json in proptest::arbitrary::any::<(Option<String>, Option<i64>, Option<String>)>(),
+        ) {
+            // Well-formed base64 of anything but a cursor, and JSON shaped almost like one.
+            let (f, v, id) = json;
+            let almost = serde_json::json!({"f": f, "v": {"Int": v}, "id": id});
+            for payload in [bytes, serde_json::to_vec(&almost).unwrap_or_default()] {
+                let refused = q.decode_cursor(&URL_SAFE_NO_PAD.encode(&payload));
+                prop_assert!(matches!(refused, Err(StoreError::InvalidCursor)));
+            }
+        }
+
+        #[test]
+        fn every_encoded_cursor_decodes_to_its_row((q, row) in query_and_row()) {
+            let cursor = q.encode_cursor(&row);
+            let decoded = q.decode_cursor(&cursor);
+            prop_assert!(decoded.is_ok(), "{cursor} refused: {decoded:?}");
+            let decoded = decoded.unwrap_or_else(|_| unreachable!());
+            prop_assert!(decodes_to(&q, &row, &decoded), "{cursor} gave {decoded:?}");
+        }
+
+        #[test]
+        fn a_cursor_belongs_to_its_query_alone(
+            (a, b) in distinct_queries(),
+            id in any::<u128>(),
+        ) {
+            let row = Row {
+                id: Uuid::from_u128(id),
+                value: Some(Value::Int(7)),
+                score: Some(0.5),
+            };
+            prop_assert!(matches!(
+                b.decode_cursor(&a.encode_cursor(&row)),
+                Err(StoreError::InvalidCursor)
+            ));
+            prop_assert!(matches!(
+                b.decode_cursor(&a.resume_after::<Row>(None, None)),
+                Err(StoreError::InvalidCursor)
+            ));
+        }
+
+        /// Cursors are not signed (they carry nothing secret: a client may page from any
+        /// position of its own query), so a changed byte may still name a position; but never
+        /// one of another query, and never a value the database cannot take.
+        #[test]
+        fn a_tampered_cursor_is_refused_or_stays_in_its_query(
+            (q, row) in query_and_row(),
+            other in any_query(),
+            at in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+        ) {
+            let cursor = q.encode_cursor(&row).into_bytes();
+            let at = at.index(cursor.len());
+            prop_assume!(cursor[at] != byte);
+            let mut tampered = cursor;
+            tampered[at] = byte;
+            let tampered = String::from_utf8_lossy(&tampered).into_owned();
+            match q.decode_cursor(&tampered) {
+                Ok(data) => {
+                    prop_assert_eq!(&data.f, &q.fingerprint());
+                    prop_assert!(data.v.as_ref().is_some_and(bindable), "{data:?}");
+                }
+                Err(e) => prop_assert!(matches!(e, StoreError::InvalidCursor)),
+            }
+            if other.fingerprint() != q.fingerprint() {
+                prop_assert!(other.decode_cursor(&tampered).is_err());
+            }
+        }
+
+        /// A forged cursor (this query's fingerprint, any value of the key's type) decodes only
+        /// to values the database can compare with: no NUL in text, no instant before
+        /// `timestamptz` begins (either would be a 500 from PostgreSQL).
+        #[test]
+        fn a_forged_cursor_holds_only_bindable_values(
+            q in any_query(),
+            text in any::<String>(),
+            secs in DateTime::<Utc>::MIN_UTC.timestamp()..=DateTime::<Utc>::MAX_UTC.timestamp(),
+        ) {
+            let time = DateTime::from_timestamp(secs, 0).unwrap_or(DateTime::<Utc>::MIN_UTC);
+            for v in [Value::Text(text.clone()), Value::Time(time)] {
+                let data = CursorData { f: q.fingerprint(), v: Some(v), id: Uuid::nil() };
+                let forged = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&data).unwrap_or_default());
+                if let Ok(decoded) = q.decode_cursor(&forged) {
+                    prop_assert!(decoded.v.as_ref().is_some_and(bindable), "{decoded:?}");
+                }
+            }
+        }
+    }
+
+    /// Whether PostgreSQL takes `v` as a bind parameter of its type.
+    fn bindable(v: &Value) -> bool {
+        match v {
+            Value::Text(s) => !s.contains('\0'),
+            Value::Time(t) => t.timestamp() >= PG_TIMESTAMP_MIN_SECS,
+            _ => true,
+        }
+    }
+
+    /// Found by `a_forged_cursor_holds_only_bindable_values` (and over HTTP, where both
+    /// answered 500): a forged cursor with text holding NUL, or an instant one second before
+    /// `timestamptz` begins.
+    #[test]
+    fn forged_values_the_database_cannot_take_are_refused() {
+        let forge = |ty: KeyType, v: Value| {
+            let q = query(
+                "companies",
+                Order::Key {
+                    key: key(ty, false),
+                    desc: false,
+                },
+                vec![],
+            );
+            let data = CursorData {
+                f: q.fingerprint(),
+                v: Some(v),
+                id: Uuid::nil(),
+            };
+            let cursor = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&data).unwrap_or_default());
+            q.decode_cursor(&cursor).map(|d| d.v)
+        };
+        let ancient = DateTime::from_timestamp(PG_TIMESTAMP_MIN_SECS - 1, 0);
+        assert!(ancient.is_some());
+        let ancient = ancient.unwrap_or_default();
+        assert!(matches!(
+            forge(KeyType::Text, Value::Text("eug\0eug".into())),
+            Err(StoreError::InvalidCursor)
+        ));
+        assert!(matches!(
+            forge(KeyType::Time, Value::Time(ancient)),
+            Err(StoreError::InvalidCursor)
+        ));
+        let first = ancient + chrono::Duration::seconds(1);
+        assert!(forge(KeyType::Time, Value::Time(first)).is_ok());
+        assert!(forge(KeyType::Text, Value::Text("eug".into())).is_ok());
+    }
+
+    #[test]
+    fn timestamptz_begins_at_julian_day_zero() {
+        let start = chrono::NaiveDate::from_ymd_opt(-4713, 11, 24)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc().timestamp());
+        assert_eq!(start, Some(PG_TIMESTAMP_MIN_SECS));
     }
 }

@@ -19,6 +19,7 @@ mod outages;
 mod owasp;
 mod pipeline;
 mod polling;
+mod properties;
 mod rate_limits;
 mod registry;
 mod relationships;
