@@ -125,4 +125,117 @@ mod tests {
         assert!(allows::<RorId>("https://ror.org/03vek6s52"));
         assert!(!allows::<RorId>("3vek6s52"));
     }
+
+    mod properties {
+        //! The parser against arbitrary text, and against ROR ids built here from ROR's
+        //! definition: `0`, six Crockford base-32 digits, and the ISO 7064 Mod 97-10 check of
+        //! their value, computed digit by digit over its decimal spelling (independently of
+        //! `parse`'s arithmetic).
+
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// Crockford's base-32 digits as the standard writes them (uppercase).
+        const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+        /// ISO 7064 Mod 97-10 (pure system, two check digits): the number with `00` appended,
+        /// reduced digit by digit; the check makes the whole `≡ 1 (mod 97)`, written `02` to
+        /// `98` as IBANs and ROR write it (so `97`, never `00`, when the remainder is 1).
+        fn mod_97_10(decimal: &str) -> u32 {
+            let remainder = decimal
+                .bytes()
+                .map(|b| u32::from(b - b'0'))
+                .chain([0, 0])
+                .fold(0, |r, d| (r * 10 + d) % 97);
+            98 - remainder
+        }
+
+        /// The ROR id of `value` (below 32^6), as ROR prints it (lowercase).
+        fn ror_id(value: u32) -> String {
+            let digits: String = (0..6)
+                .rev()
+                .map(|i| char::from(CROCKFORD[((value >> (5 * i)) & 31) as usize]))
+                .collect();
+            let check = mod_97_10(&value.to_string());
+            format!("0{digits}{check:02}").to_lowercase()
+        }
+
+        fn valid_id() -> impl Strategy<Value = String> {
+            (0u32..(1 << 30)).prop_map(ror_id)
+        }
+
+        proptest! {
+            #![proptest_config(crate::proptest_config(3000))]
+
+            #[test]
+            fn arbitrary_text_is_refused_or_a_normalised_id(
+                text in prop_oneof![
+                    any::<String>(),
+                    "(https?://)?(ror\\.org/)?0[0-9a-zA-Z]{6}[0-9]{2}",
+                ],
+            ) {
+                if let Ok(id) = RorId::parse(&text) {
+                    prop_assert_eq!(id.as_str().len(), 9);
+                    let again = RorId::parse(id.as_str());
+                    prop_assert_eq!(again.as_ref().map(RorId::as_str), Ok(id.as_str()));
+                }
+            }
+
+            #[test]
+            fn every_id_is_accepted_bare_or_as_a_url_in_any_case(
+                id in valid_id(),
+                prefix in prop::sample::select(&["", "https://ror.org/", "http://ror.org/", "ror.org/"][..]),
+                upper in any::<bool>(),
+                around in prop::sample::select(&["", " ", "\t\n"][..]),
+            ) {
+                let typed = format!("{around}{prefix}{id}{around}");
+                let typed = if upper { typed.to_uppercase() } else { typed };
+                let parsed = RorId::parse(&typed);
+                prop_assert_eq!(parsed.as_ref().map(RorId::as_str), Ok(id.as_str()), "{:?}", typed);
+            }
+
+            /// Mod 97-10 catches every single substitution (97 is prime and above 32); the
+            /// shape catches the rest.
+            #[test]
+            fn one_changed_character_is_refused(
+                id in valid_id(),
+                at in 0usize..9,
+                c in prop_oneof![
+                    any::<char>(),
+                    prop::sample::select(&b"0123456789abcdefghjkmnpqrstvwxyzilou "[..]).prop_map(char::from),
+                ],
+            ) {
+                let mut chars: Vec<char> = id.chars().collect();
+                prop_assume!(!c.eq_ignore_ascii_case(&chars[at]));
+                chars[at] = c;
+                let changed: String = chars.into_iter().collect();
+                prop_assert!(RorId::parse(&changed).is_err(), "{:?} accepted", changed);
+            }
+        }
+
+        /// Remainder 1 is written `97`, not `00`: the case that proved this test's first
+        /// generator wrong, not the parser.
+        #[test]
+        fn remainder_one_is_written_97() {
+            assert_eq!(ror_id(229420973), "06tsbxd97");
+            assert!(RorId::parse("06tsbxd97").is_ok());
+            assert!(RorId::parse("06tsbxd00").is_err());
+        }
+
+        #[test]
+        fn the_generator_agrees_with_real_ids() {
+            // ROR's own ids: Politecnico di Milano, Università degli Studi di Milano.
+            for real in ["02crff812", "00wjc7c48", "03vek6s52"] {
+                let value = real[1..7].bytes().fold(0u32, |v, b| {
+                    let digit = CROCKFORD
+                        .iter()
+                        .position(|c| c.eq_ignore_ascii_case(&b))
+                        .unwrap_or(0);
+                    v * 32 + digit as u32
+                });
+                assert_eq!(ror_id(value), real);
+            }
+        }
+    }
 }

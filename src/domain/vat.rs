@@ -319,4 +319,135 @@ mod tests {
             "DE123456789"
         ));
     }
+
+    mod properties {
+        //! The parser against arbitrary text, and against Partite IVA built here from the
+        //! Agenzia delle Entrate's definition (the standard Luhn check over all 11 digits),
+        //! independently of [`italian_check_digit`].
+
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use super::REAL;
+
+        /// Luhn: from the rightmost digit, every second one doubled (its digits summed); the
+        /// total is a multiple of 10.
+        fn luhn_holds(digits: &[u8]) -> bool {
+            let total: u32 = digits
+                .iter()
+                .rev()
+                .enumerate()
+                .map(|(i, &d)| {
+                    let d = u32::from(d);
+                    if i % 2 == 1 {
+                        (d * 2) / 10 + (d * 2) % 10
+                    } else {
+                        d
+                    }
+                })
+                .sum();
+            total % 10 == 0
+        }
+
+        /// A Partita IVA: 7 digits of the taxpayer's number, an office code from 001, and the
+        /// one digit that makes Luhn hold.
+        fn partita_iva() -> impl Strategy<Value = String> {
+            (proptest::collection::vec(0u8..10, 7), 1u16..=999).prop_map(|(number, office)| {
+                let mut digits = number;
+                digits.extend(format!("{office:03}").bytes().map(|b| b - b'0'));
+                let check = (0..10)
+                    .find(|c| {
+                        let mut all = digits.clone();
+                        all.push(*c);
+                        luhn_holds(&all)
+                    })
+                    .unwrap_or(10);
+                digits.push(check);
+                digits.iter().map(|d| char::from(b'0' + d)).collect()
+            })
+        }
+
+        /// How people type a number: a prefix in any case, spaces between groups, around it.
+        fn as_typed(number: String) -> impl Strategy<Value = (String, String)> {
+            (
+                prop::sample::select(&["", "IT", "it", "It", "IT "][..]),
+                proptest::collection::vec(
+                    prop::sample::select(&["", "", "", " ", "\u{a0}", "\t"][..]),
+                    11,
+                ),
+                prop::sample::select(&["", " ", "  \n"][..]),
+            )
+                .prop_map(move |(prefix, gaps, around)| {
+                    let spaced: String = number
+                        .chars()
+                        .zip(gaps)
+                        .map(|(digit, gap)| format!("{digit}{gap}"))
+                        .collect();
+                    (format!("{around}{prefix}{spaced}{around}"), number.clone())
+                })
+        }
+
+        proptest! {
+            #![proptest_config(crate::proptest_config(3000))]
+
+            #[test]
+            fn arbitrary_text_is_refused_or_a_normalised_number(
+                text in prop_oneof![any::<String>(), "[0-9ITitDEde \u{a0}]{0,16}"],
+            ) {
+                if let Ok(vat) = VatNumber::parse(&text) {
+                    // Normalised: its own spelling, as stored, parses to itself.
+                    let again = VatNumber::parse(vat.as_str());
+                    prop_assert_eq!(again.as_ref().map(VatNumber::as_str), Ok(vat.as_str()));
+                    prop_assert!(!vat.as_str().contains(char::is_whitespace));
+                }
+            }
+
+            #[test]
+            fn every_partita_iva_is_accepted_as_typed((typed, number) in partita_iva().prop_flat_map(as_typed)) {
+                let vat = VatNumber::parse(&typed);
+                prop_assert_eq!(vat.as_ref().map(VatNumber::as_str), Ok(number.as_str()), "{:?}", typed);
+                prop_assert!(vat.is_ok_and(|v| v.is_italian()));
+            }
+
+            /// Any character for any digit, with or without the `IT` prefix. The prefix itself
+            /// is left alone: foreign numbers are checked for shape only (DESIGN.md), so
+            /// `IE00000000018`, one letter away from `IT00000000018`, is a valid Irish spelling.
+            #[test]
+            fn one_changed_character_is_refused(
+                number in partita_iva(),
+                prefixed in any::<bool>(),
+                at in any::<prop::sample::Index>(),
+                c in prop_oneof![any::<char>(), proptest::char::range('0', '9'), "[A-Z ]".prop_map(|s| s.chars().next().unwrap_or(' '))],
+            ) {
+                let typed = if prefixed { format!("IT{number}") } else { number };
+                let mut chars: Vec<char> = typed.chars().collect();
+                let at = chars.len() - 11 + at.index(11);
+                let replaced = chars[at];
+                prop_assume!(!c.eq_ignore_ascii_case(&replaced));
+                chars[at] = c;
+                let changed: String = chars.into_iter().collect();
+                prop_assert!(VatNumber::parse(&changed).is_err(), "{:?} accepted", changed);
+            }
+
+            #[test]
+            fn foreign_numbers_are_uppercased_without_spaces(
+                prefix in prop::sample::select(&FOREIGN_PREFIXES[..]),
+                number in "[A-Za-z0-9]{2,12}",
+                lower in any::<bool>(),
+            ) {
+                let typed = if lower { format!("{} {number}", prefix.to_lowercase()) } else { format!("{prefix}{number}") };
+                let vat = VatNumber::parse(&typed);
+                let expected = format!("{prefix}{}", number.to_ascii_uppercase());
+                prop_assert_eq!(vat.as_ref().map(VatNumber::as_str), Ok(expected.as_str()));
+            }
+        }
+
+        #[test]
+        fn the_generator_agrees_with_published_numbers() {
+            for number in REAL {
+                let digits: Vec<u8> = number.bytes().map(|b| b - b'0').collect();
+                assert!(luhn_holds(&digits), "{number}");
+            }
+        }
+    }
 }
