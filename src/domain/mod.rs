@@ -108,7 +108,7 @@ pub use ids::LiveRecord;
 pub use organisation::OrganisationId;
 pub use ror::RorId;
 pub use strategy::{ActivityId, GoalId};
-pub use text::{tags, AtecoCode, Name, PostalCode, RequestId, Tag, MAX_TAGS};
+pub use text::{tags, AtecoCode, Name, PostalCode, RankingSource, RequestId, Tag, MAX_TAGS};
 pub use vat::VatNumber;
 
 /// The stable machine codes an [`Invalid`] carries; clients branch on these, so they never change.

@@ -244,8 +244,9 @@ pub struct RankingInput {
     #[serde(deserialize_with = "crate::domain::rules::whole_number")]
     #[schema(minimum = 1, maximum = 1000000, format = Int32)]
     pub rank: i64,
-    /// Who ranks, e.g. `QS World University Rankings`: 1 to 100 characters.
-    #[schema(value_type = crate::domain::rules::Text<1, 100>, inline)]
+    /// Who ranks, e.g. `QS World University Rankings`: 1 to 100 characters, without `:` or
+    /// `;` (CSV joins a ranking's members and a university's rankings with them).
+    #[schema(value_type = domain::RankingSource, inline)]
     pub source: String,
     /// Edition year: 1900 to next year. The upper bound moves every 1 January, so the schema
     /// states only the lower one.
@@ -478,14 +479,13 @@ impl KindBody for UniversityBody {
         let mut rankings: Vec<RankingDraft> = Vec::new();
         for (i, r) in m.rankings.iter().enumerate().take(MAX_RANKINGS) {
             let at = |member: &str| format!("/rankings/{i}/{member}");
-            // The bound is on the source as sent, as the schema states it.
-            let source = r.source.trim();
-            if source.is_empty() || r.source.chars().count() > 100 {
-                errors.push(
-                    &at("source"),
-                    Invalid::new(domain::codes::INVALID_FORMAT, "1 to 100 characters"),
-                );
-            }
+            let source = match domain::RankingSource::parse(&r.source) {
+                Ok(source) => source.into_inner(),
+                Err(e) => {
+                    errors.push(&at("source"), e);
+                    r.source.trim().to_owned()
+                }
+            };
             let rank = errors
                 .range(&at("rank"), Some(r.rank), 1, 1_000_000)
                 .unwrap_or(1);
@@ -508,7 +508,7 @@ impl KindBody for UniversityBody {
                 position: i16::try_from(i).unwrap_or(i16::MAX),
                 area: r.area,
                 rank,
-                source: source.to_owned(),
+                source,
                 year,
             });
         }

@@ -104,6 +104,48 @@ wire_schema!(
         ))))
 );
 
+/// Who ranks a university (`QS World University Rankings`): 1 to 100 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RankingSource(String);
+
+string_newtype!(RankingSource);
+
+impl RankingSource {
+    /// The most characters a source may have.
+    pub const MAX_CHARS: usize = 100;
+
+    /// Refuses `:` and `;`: CSV exports and imports join a ranking's members with `:` and a
+    /// university's rankings with `;`, so a source holding either could not be read back.
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        let trimmed = input.trim();
+        // The bound is on the source as sent, as the schema states it.
+        if trimmed.is_empty() || input.chars().count() > Self::MAX_CHARS {
+            return Err(Invalid::new(
+                codes::INVALID_FORMAT,
+                format!("1 to {} characters", Self::MAX_CHARS),
+            ));
+        }
+        if trimmed.contains([':', ';', '\0']) {
+            return Err(Invalid::new(
+                codes::INVALID_FORMAT,
+                "a ranking's source contains no `:`, `;` or NUL",
+            ));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+}
+
+// Not blank, no `:`, `;` or NUL (PostgreSQL text cannot hold it).
+wire_schema!(
+    RankingSource,
+    wire_string()
+        .min_length(Some(1))
+        .max_length(Some(RankingSource::MAX_CHARS))
+        .pattern(Some(trimmed(&format!(
+            "[^:;\\x00{WHITESPACE_RANGES}](?:[^:;\\x00]*[^:;\\x00{WHITESPACE_RANGES}])?"
+        ))))
+);
+
 /// The most tags one record may carry; keeps CSV cells and filter indexes small.
 pub const MAX_TAGS: usize = 30;
 
@@ -581,6 +623,20 @@ mod tests {
         );
         assert!(allows::<Name>(&"é".repeat(200)));
         assert!(!allows::<Name>(&"é".repeat(201)));
+    }
+
+    #[test]
+    fn ranking_source_schema_agrees_with_parse() {
+        let sources = samples(TRICKY, 5, 20_000, &["QS", "QS: World", "a;b", " ", ":"]);
+        agree::<RankingSource>(
+            &sources,
+            |s| RankingSource::parse(s).ok().map(RankingSource::into_inner),
+            true,
+            true,
+        );
+        assert!(RankingSource::parse(" QS World University Rankings ").is_ok());
+        assert!(RankingSource::parse("QS: World").is_err());
+        assert!(RankingSource::parse("QS;THE").is_err());
     }
 
     #[test]
