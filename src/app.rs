@@ -274,7 +274,7 @@ pub fn server(
     .client_disconnect_timeout(Duration::from_secs(5))
     .keep_alive(Duration::from_secs(75))
     // SIGTERM/SIGINT: stop accepting, let in-flight requests finish for up to this long.
-    .shutdown_timeout(30)
+    .shutdown_timeout(settings.shutdown_timeout_secs)
     .listen(listener)?;
     if let Some(workers) = settings.workers {
         server = server.workers(workers.max(1));

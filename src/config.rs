@@ -136,6 +136,10 @@ pub struct HttpSettings {
     /// Whole-request timeout in seconds, body included.
     #[arg(long, env = "LSHUB_REQUEST_TIMEOUT", default_value_t = 30)]
     pub request_timeout_secs: u64,
+    /// Seconds in-flight requests may take to finish after SIGTERM or SIGINT; then the
+    /// process exits regardless.
+    #[arg(long, env = "LSHUB_SHUTDOWN_TIMEOUT", default_value_t = 30)]
+    pub shutdown_timeout_secs: u64,
     /// CSV exports that may stream at once in this process (more answer 429).
     #[arg(long, env = "LSHUB_MAX_CSV_EXPORTS", default_value_t = 4)]
     pub max_csv_exports: usize,
@@ -163,6 +167,7 @@ impl Default for HttpSettings {
             bind: "127.0.0.1:0".into(),
             cors_origins: Vec::new(),
             request_timeout_secs: 30,
+            shutdown_timeout_secs: 30,
             max_csv_exports: 4,
             workers: None,
             idempotency_ttl_secs: 86_400,
