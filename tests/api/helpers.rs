@@ -342,6 +342,7 @@ impl TestApp {
         Req {
             app: self,
             method,
+            base: self.address.clone(),
             path: path.to_owned(),
             headers: Vec::new(),
             body: None,
@@ -387,7 +388,13 @@ impl TestApp {
         row.n
     }
 
-    /// Creates a company as an editor and returns its JSON.
+    /// `lshub serve` as a process of its own over this app's database, with `env` on top of
+    /// what it needs: for the faults only a real process has (SIGKILL, SIGTERM). It signs
+    /// with the tests' key, so [`Self::token`] works against it.
+    pub fn serve_binary(&self, env: &[(&str, &str)]) -> Binary {
+        Binary::start(&self.database_url(), env)
+    }
+
     /// Whether this app's listener follows the database now: its change counter and its
     /// revocation set are known (both are forgotten together when the connection drops).
     pub fn following(&self) -> bool {
@@ -423,6 +430,7 @@ impl TestApp {
         self.get("/api/v1/me").role(role).send().await
     }
 
+    /// Creates a company as an editor and returns its JSON.
     pub async fn create_company(&self, body: Value) -> Value {
         let res = self
             .post("/api/v1/companies")
@@ -454,12 +462,20 @@ impl Drop for TestApp {
 pub struct Req<'a> {
     app: &'a TestApp,
     method: Method,
+    /// The server it goes to: the app's own, or another process over its database.
+    base: String,
     path: String,
     headers: Vec<(String, String)>,
     body: Option<Vec<u8>>,
 }
 
 impl Req<'_> {
+    /// Sends it to the server at `address` (e.g. a [`Binary`]) instead of the app's own.
+    pub fn at(mut self, address: &str) -> Self {
+        address.clone_into(&mut self.base);
+        self
+    }
+
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
         self
@@ -499,7 +515,13 @@ impl Req<'_> {
     }
 
     pub async fn send(self) -> TestResponse {
-        let url = format!("{}{}", self.app.address, self.path);
+        self.try_send().await.expect("request failed")
+    }
+
+    /// Sends it, and says why when no whole answer came back (refused, reset, cut short):
+    /// what a client of a server that dies sees.
+    pub async fn try_send(self) -> Result<TestResponse, String> {
+        let url = format!("{}{}", self.base, self.path);
         let mut req = self.app.client.request(self.method, url);
         for (k, v) in &self.headers {
             req = req.insert_header((k.as_str(), v.as_str()));
@@ -508,17 +530,115 @@ impl Req<'_> {
             Some(body) => req.send_body(body).await,
             None => req.send().await,
         }
-        .expect("request failed");
+        .map_err(|e| format!("request failed: {e}"))?;
         let body = res
             .body()
             .limit(64 * 1024 * 1024)
             .await
-            .expect("read body")
+            .map_err(|e| format!("reading the body failed: {e}"))?
             .to_vec();
-        TestResponse {
+        Ok(TestResponse {
             status: res.status().as_u16(),
             headers: res.headers().clone(),
             body,
+        })
+    }
+}
+
+/// A running `lshub serve` process (see [`TestApp::serve_binary`]); killed when dropped.
+pub struct Binary {
+    /// Where it listens, `http://127.0.0.1:<port>`.
+    pub address: String,
+    child: std::process::Child,
+}
+
+impl Binary {
+    fn start(database_url: &str, env: &[(&str, &str)]) -> Self {
+        use std::io::BufRead;
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_lshub"));
+        command
+            .arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("LSHUB_JWT_SECRET", JWT_SECRET)
+            .env("LSHUB_BIND", "127.0.0.1:0")
+            .env("LSHUB_LOG_FORMAT", "json")
+            // Only the line naming the port the system chose, and what went wrong.
+            .env("RUST_LOG", "warn,lshub::commands=info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("start lshub");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (found, address) = std::sync::mpsc::channel();
+        // Drains the log for the process's whole life, so it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let listening = serde_json::from_str::<Value>(&line)
+                    .ok()
+                    .filter(|l| l["message"] == "lshub listening")
+                    .and_then(|l| l["address"].as_str().map(str::to_owned));
+                match listening {
+                    Some(address) => drop(found.send(address)),
+                    None => eprintln!("lshub: {line}"),
+                }
+            }
+        });
+        let address = address
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("lshub did not start listening: {:?}", child.try_wait()));
+        Self {
+            address: format!("http://{address}"),
+            child,
+        }
+    }
+
+    /// The process id, for `kill`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL (`kill -9`): no shutdown of any kind.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reap");
+    }
+
+    /// Sends `signal` (a name `kill` knows, e.g. `TERM`).
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// How the process ended, if it did within `bound`.
+    pub async fn exit_within(
+        &mut self,
+        bound: std::time::Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return Some(status);
+            }
+            if started.elapsed() > bound {
+                return None;
+            }
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            drop(self.child.kill());
+            drop(self.child.wait());
         }
     }
 }

@@ -789,24 +789,13 @@ async fn subscriptions_are_admins_and_bad_bodies_write_nothing() {
 }
 
 /// `lshub serve` over `app`'s database, delivering webhooks (its API is not used).
-fn serve_binary(app: &TestApp) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_lshub"))
-        .arg("serve")
-        .env("DATABASE_URL", app.database_url())
-        .env(
-            "LSHUB_JWT_SECRET",
-            "a-test-signing-key-of-at-least-32-bytes",
-        )
-        .env("LSHUB_BIND", "127.0.0.1:0")
-        .env("LSHUB_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
-        .env("LSHUB_WEBHOOK_TIMEOUT", "3")
-        .env("LSHUB_WEBHOOK_POLL_MS", "50")
-        .env("LSHUB_WEBHOOK_WORKERS", "1")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start lshub")
+fn serve_binary(app: &TestApp) -> Binary {
+    app.serve_binary(&[
+        ("LSHUB_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true"),
+        ("LSHUB_WEBHOOK_TIMEOUT", "3"),
+        ("LSHUB_WEBHOOK_POLL_MS", "50"),
+        ("LSHUB_WEBHOOK_WORKERS", "1"),
+    ])
 }
 
 #[actix_web::test]
@@ -824,16 +813,14 @@ async fn a_delivery_cut_short_by_kill_9_is_sent_again_after_the_restart() {
     let mut first = serve_binary(&app);
     receiver.wait_for(1, Duration::from_secs(20)).await;
     // SIGKILL while the receiver holds the request: the attempt is never recorded.
-    first.kill().expect("kill -9");
-    first.wait().expect("reap");
+    first.kill();
     assert!(deliveries(&app, &id).await.is_empty());
     let mut second = serve_binary(&app);
     // Once the dead process's lease has run out (timeout + 5 s), the event goes again.
     let got = receiver.wait_for(2, Duration::from_secs(25)).await;
     assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
     let all = until_delivery(&app, &id, |d| !d.is_empty()).await;
-    second.kill().expect("kill");
-    second.wait().expect("reap");
+    second.kill();
     assert_eq!(all.len(), 1, "{all:?}");
     assert_eq!(all[0]["outcome"], "delivered");
     assert_eq!(all[0]["attempt"], 1);
