@@ -200,7 +200,8 @@ pub enum ProblemKind {
     Duplicate,
     /// A retry while the first request under its `Idempotency-Key` is in flight.
     IdempotencyKeyInFlight,
-    /// A retry of a request whose answer showed a secret, which is not stored.
+    /// A retry of a request that succeeded but whose answer was not kept: it showed a secret,
+    /// or the server stopped between the write's commit and keeping the answer.
     IdempotentAnswerNotStored,
     /// `If-Match` names an old version.
     PreconditionFailed,

@@ -363,22 +363,39 @@ struct Ack {
     what: Value,
 }
 
+/// A create sent under an `Idempotency-Key` that got no answer: the client would retry it.
+#[derive(Debug, Clone)]
+struct Unanswered {
+    key: String,
+    name: String,
+}
+
+/// What the writers of a burst were told, and what they were not.
+#[derive(Default)]
+struct Burst {
+    acks: RefCell<Vec<Ack>>,
+    unanswered: RefCell<Vec<Unanswered>>,
+}
+
 /// Writes until the server stops answering: creates under an `Idempotency-Key`, and PATCHes
 /// of its own companies at the version it last saw. Anything answered must be a success.
-async fn burst_writer(app: &TestApp, address: &str, writer: usize, acks: &RefCell<Vec<Ack>>) {
+async fn burst_writer(app: &TestApp, address: &str, writer: usize, burst: &Burst) {
+    let acks = &burst.acks;
     let mut own: Vec<(String, i64)> = Vec::new();
     for i in 0usize.. {
         if i % 2 == 0 || own.is_empty() {
             let name = format!("Raffica {writer}-{i}");
+            let key = format!("burst-{writer}-{i}");
             let Ok(res) = app
                 .post(COMPANIES)
                 .at(address)
                 .role(Role::Editor)
-                .header("Idempotency-Key", &format!("burst-{writer}-{i}"))
+                .header("Idempotency-Key", &key)
                 .json(&company(&name))
                 .try_send()
                 .await
             else {
+                burst.unanswered.borrow_mut().push(Unanswered { key, name });
                 return;
             };
             res.assert_status(201);
@@ -462,36 +479,28 @@ async fn kill_9_in_a_burst_of_writes_loses_no_acknowledged_write_and_half_writes
     ];
     let mut first = app.serve_binary(&no_limit);
     let address = first.address.clone();
-    let acks = RefCell::new(Vec::new());
-    let writers = join_all((0..WRITERS).map(|w| burst_writer(&app, &address, w, &acks)));
+    let burst = Burst::default();
+    let writers = join_all((0..WRITERS).map(|w| burst_writer(&app, &address, w, &burst)));
     let killer = async {
         let started = Instant::now();
-        while acks.borrow().len() < KILL_AFTER && started.elapsed() < BURST_BOUND {
+        while burst.acks.borrow().len() < KILL_AFTER && started.elapsed() < BURST_BOUND {
             actix_web::rt::time::sleep(Duration::from_millis(5)).await;
         }
         // Every writer has a request in flight now.
         first.kill();
     };
     futures_util::future::join(writers, killer).await;
-    let acks = acks.into_inner();
+    let acks = burst.acks.into_inner();
     assert!(
         acks.len() >= KILL_AFTER,
         "the burst made only {} writes",
         acks.len()
     );
 
-    let second = app.serve_binary(&no_limit);
+    // A second's request timeout: a claim the dead process left is taken over at once.
+    let second = app.serve_binary(&[no_limit[0], no_limit[1], ("LSHUB_REQUEST_TIMEOUT", "1")]);
     let events = feed(&app, &second.address, "company").await;
-    let in_feed: HashSet<(String, i64, String)> = events
-        .iter()
-        .map(|e| {
-            (
-                id_of(e),
-                e["version"].as_i64().expect("a version"),
-                e["action"].as_str().expect("an action").to_owned(),
-            )
-        })
-        .collect();
+    let in_feed = feed_keys(&events);
 
     // Every acknowledged write is there, audited, in the feed; the record at least as new.
     let mut latest: HashMap<&str, &Ack> = HashMap::new();
@@ -539,12 +548,79 @@ async fn kill_9_in_a_burst_of_writes_loses_no_acknowledged_write_and_half_writes
         }
     }
 
-    // Nothing is half-written: every company has its detail row and an audit row (and a feed
-    // event) for each of its versions, and every audit row's record exists at that version.
+    // Nothing is half-written, before the retries and after them.
     let ours = format!(
         "o.kind = 'company' AND o.id <> '{}'",
         app.fixtures.partner_org
     );
+    check_nothing_half_written(&app, &ours, &in_feed);
+
+    // A create left unanswered, retried under its key, is written once: run afresh if it had
+    // not committed, replayed (or, killed before its answer was kept, 409 naming its record)
+    // if it had.
+    for sent in burst.unanswered.into_inner() {
+        let committed = app.count(&format!("organisations WHERE name = '{}'", sent.name));
+        let started = Instant::now();
+        let res = loop {
+            let res = app
+                .post(COMPANIES)
+                .at(&second.address)
+                .role(Role::Editor)
+                .header("Idempotency-Key", &sent.key)
+                .json(&company(&sent.name))
+                .send()
+                .await;
+            let held = res.status == 409
+                && res.json()["type"] == "urn:lshub:problem:idempotency_key_in_flight";
+            if !held || started.elapsed() > Duration::from_secs(10) {
+                break res;
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        };
+        // Killed between the commit and keeping the answer, the write's own transaction
+        // still says it succeeded and where its record is.
+        let id = if res.status == 409 {
+            let problem = res.assert_problem(409, "idempotency_answer_not_stored");
+            assert_eq!(committed, 1, "{sent:?}: {problem}");
+            let detail = problem["detail"].as_str().expect("a detail");
+            let at = detail.rsplit("/api/v1/companies/").next().expect("a place");
+            at.to_owned()
+        } else {
+            res.assert_status(201);
+            id_of(&res.json())
+        };
+        assert_eq!(
+            app.count(&format!("organisations WHERE name = '{}'", sent.name)),
+            1
+        );
+        assert_eq!(
+            app.count(&format!(
+                "audit_events WHERE entity_id = '{id}' AND action = 'create'"
+            )),
+            1
+        );
+    }
+    let in_feed = feed_keys(&feed(&app, &second.address, "company").await);
+    check_nothing_half_written(&app, &ours, &in_feed);
+}
+
+/// The (id, version, action) of each feed event.
+fn feed_keys(events: &[Value]) -> HashSet<(String, i64, String)> {
+    events
+        .iter()
+        .map(|e| {
+            (
+                id_of(e),
+                e["version"].as_i64().expect("a version"),
+                e["action"].as_str().expect("an action").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Every company matching `ours` has its detail row, an audit row and a feed event for each
+/// of its versions, and every audit row's record exists at that version.
+fn check_nothing_half_written(app: &TestApp, ours: &str, in_feed: &HashSet<(String, i64, String)>) {
     assert_eq!(
         app.count(&format!(
             "organisations o WHERE {ours} AND NOT EXISTS \
@@ -569,8 +645,9 @@ async fn kill_9_in_a_burst_of_writes_loses_no_acknowledged_write_and_half_writes
         "an audit row names a write that is not there"
     );
     assert_eq!(
-        i64::try_from(events.len()).expect("small"),
-        app.count("audit_events WHERE entity = 'company'")
+        i64::try_from(in_feed.len()).expect("small"),
+        app.count("audit_events WHERE entity = 'company'"),
+        "the feed holds each audit row once"
     );
     #[derive(QueryableByName)]
     struct Record {

@@ -99,9 +99,11 @@ pub fn parse_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
 }
 
-/// One attempt at a request under a key, owned (the model's [`Attempt`] borrows).
+/// One attempt at a request under a key, owned (the model's [`Attempt`] borrows). The
+/// request's extensions hold it while the attempt holds the key, so that a write can mark the
+/// key in its own transaction ([`written`]).
 #[derive(Debug, Clone)]
-struct Keyed {
+pub struct Keyed {
     principal_id: Uuid,
     key: String,
     request_hash: [u8; 32],
@@ -228,6 +230,7 @@ pub async fn idempotency(
         Err(err) => return Ok(req.error_response(err)),
     }
 
+    req.extensions_mut().insert(keyed.clone());
     let mut held = Held {
         pool: pool.clone(),
         keyed: Some(keyed),
@@ -275,6 +278,30 @@ pub async fn idempotency(
     held.complete(status, headers, stored_body, shown_once)
         .await;
     Ok(ServiceResponse::new(http_req, response))
+}
+
+/// Records, inside the transaction of the write that `req` made, that its key's request
+/// succeeded and where its record is. Should the process die between that commit and storing
+/// the answer, a retry learns so (409 with the record's place) instead of writing again; when
+/// the answer is stored, it replaces this.
+pub fn written(
+    conn: &mut diesel::PgConnection,
+    keyed: Option<&Keyed>,
+    status: StatusCode,
+    location: &str,
+) -> Result<(), ApiError> {
+    let Some(keyed) = keyed else {
+        return Ok(());
+    };
+    let headers = serde_json::json!([[header::LOCATION.as_str(), location]]);
+    let answer = Answer {
+        status: i16::try_from(status.as_u16()).unwrap_or(i16::MAX),
+        headers: &headers,
+        body: None,
+        shown_once: true,
+    };
+    model::complete(conn, keyed.attempt(), answer, db::now())?;
+    Ok(())
 }
 
 /// The key and the pool, after buffering the body (put back for the handler) and hashing the
@@ -344,8 +371,9 @@ fn answer_again(row: KeyRow, request_hash: &[u8]) -> Result<HttpResponse, ApiErr
             .map(|(_, at)| format!("; the record is at {at}"))
             .unwrap_or_default();
         return Err(ApiError::IdempotentAnswerNotStored(format!(
-            "the first request with this Idempotency-Key succeeded ({}) and its answer showed a \
-             secret once; secrets are never stored, so that answer cannot be replayed{location}",
+            "the first request with this Idempotency-Key succeeded ({}) and its answer was not \
+             kept (it showed a secret once, which is never stored, or the server stopped before \
+             keeping it), so it cannot be replayed{location}",
             status.as_u16()
         )));
     }

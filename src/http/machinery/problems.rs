@@ -30,7 +30,7 @@ problem_responses! {
     Forbidden;
     /// No such record (or it is archived and the caller may not see archived records).
     NotFound;
-    /// Conflicts with existing state: a name or VAT number already taken, restoring a live record; a retry under an `Idempotency-Key` whose first request is in flight, or whose answer showed a secret.
+    /// Conflicts with existing state: a name or VAT number already taken, restoring a live record; a retry under an `Idempotency-Key` whose first request is in flight, or whose answer was not kept (it showed a secret, or the server stopped before keeping it).
     Conflict;
     /// `If-Match` names a version that is no longer current.
     PreconditionFailed;

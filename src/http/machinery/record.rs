@@ -7,8 +7,8 @@
 //! Checks run in the contract's order: 401 (the extractor), 403 role, 404 (parent, then the
 //! resource), 403 ownership, 415, 400, 428, 412, 422, 409.
 
-use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpMessage as _, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use diesel::PgConnection;
 use serde::de::DeserializeOwned;
@@ -476,6 +476,7 @@ pub async fn create<R: Resource>(
     let actor = actor(principal);
     let principal = principal.clone();
     let headers = req.headers().clone();
+    let key = req.extensions().get::<super::idempotency::Keyed>().cloned();
     // A top-level body is checked before a connection is taken; a nested one after its
     // parent's 404, which the contract puts first.
     let mut checked = if R::NESTED {
@@ -503,6 +504,12 @@ pub async fn create<R: Resource>(
         }
         R::prepare(conn, &principal, &mut write)?;
         let (id, record) = insert_new::<R>(conn, &actor, parent, &write)?;
+        super::idempotency::written(
+            conn,
+            key.as_ref(),
+            StatusCode::CREATED,
+            &R::location(parent, id),
+        )?;
         Ok((id, (record, R::reveal(&write))))
     })
     .await?;
