@@ -300,8 +300,13 @@ pub fn written(
         body: None,
         shown_once: true,
     };
-    model::complete(conn, keyed.attempt(), answer, db::now())?;
-    Ok(())
+    // Taken over (this request outlived the whole-request timeout and a retry holds the key
+    // now): committing as well would write twice, so the write rolls back.
+    if model::complete(conn, keyed.attempt(), answer, db::now())? {
+        Ok(())
+    } else {
+        Err(ApiError::IdempotencyKeyInFlight)
+    }
 }
 
 /// The key and the pool, after buffering the body (put back for the handler) and hashing the
