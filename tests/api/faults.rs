@@ -673,6 +673,59 @@ fn check_nothing_half_written(app: &TestApp, ours: &str, in_feed: &HashSet<(Stri
     }
 }
 
+/// A create cut off by the whole-request timeout (503, its key released) while its write
+/// still waits on a lock must not commit once the lock goes: the client was told it failed,
+/// and a retry under the key would run it again.
+#[actix_web::test]
+async fn a_create_cut_off_by_the_request_timeout_does_not_commit_behind_its_503() {
+    // The whole request may take 1 s; a write waits up to 5 s for a lock (statement_timeout
+    // 15 s), so the write outlives its request.
+    let app = TestApp::spawn_with(|s| s.http.request_timeout_secs = 1).await;
+    let before = footprint(&app);
+    let mut lock = app.conn();
+    lock.batch_execute("BEGIN; LOCK TABLE organisations IN ACCESS EXCLUSIVE MODE")
+        .expect("lock");
+    app.post(COMPANIES)
+        .role(Role::Editor)
+        .header("Idempotency-Key", "cut-off")
+        .json(&company("Troppo Tardi S.r.l."))
+        .send()
+        .await
+        .assert_problem(503, "unavailable");
+    let backends = |condition: &str| {
+        app.count(&format!(
+            "pg_stat_activity WHERE datname = '{}' AND application_name = 'lshub' AND {condition}",
+            app.database
+        ))
+    };
+    let started = Instant::now();
+    while app.count("idempotency_keys") > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the key is kept"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        backends("wait_event_type = 'Lock'"),
+        1,
+        "the write still waits"
+    );
+    lock.batch_execute("COMMIT").expect("unlock");
+    while backends("state <> 'idle'") > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the write never ends"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(footprint(&app), before);
+    assert_eq!(
+        app.count("organisations WHERE name = 'Troppo Tardi S.r.l.'"),
+        0
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // SIGTERM with requests in flight
 // ---------------------------------------------------------------------------------------------
