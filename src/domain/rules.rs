@@ -119,8 +119,12 @@ impl Errors {
                         .next()
                         .unwrap_or(&message)
                         .to_owned();
+                    // serde's `deny_unknown_fields` names the member: the contract's
+                    // `unknown_field`, as the shape check answers for the record bodies.
                     let code = if message.starts_with("unknown variant") {
                         codes::UNKNOWN_VALUE
+                    } else if message.starts_with("unknown field") {
+                        codes::UNKNOWN_FIELD
                     } else {
                         "invalid_type"
                     };
@@ -520,6 +524,27 @@ mod tests {
         count: Option<i64>,
         #[serde(default, deserialize_with = "whole_number")]
         year: i64,
+    }
+
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Closed {
+        #[serde(default)]
+        grace_seconds: i64,
+    }
+
+    #[test]
+    fn a_member_a_closed_body_does_not_have_is_an_unknown_field() {
+        let mut errors = Errors::default();
+        let body = json!({"grace_seconds": 1, "client_secret": "x"});
+        let closed: Closed = errors.decode(body.as_object().cloned().unwrap_or_default());
+        assert_eq!(closed.grace_seconds, 1, "the members it has still decode");
+        let codes: Vec<_> = errors
+            .0
+            .iter()
+            .map(|p| (p.field.as_str(), p.code))
+            .collect();
+        assert_eq!(codes, [("/client_secret", codes::UNKNOWN_FIELD)]);
     }
 
     #[test]
