@@ -15,7 +15,7 @@ async fn spec(app: &TestApp) -> Value {
 }
 
 /// `schema` with `$ref`s and `null` alternatives looked through.
-fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
+pub(crate) fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
     if let Some(location) = schema["$ref"].as_str() {
         let name = location.rsplit('/').next().unwrap_or(location);
         return resolve(spec, &spec["components"]["schemas"][name]);
@@ -50,7 +50,7 @@ fn nullable(schema: &Value) -> bool {
 
 /// The least value `schema` allows: only the required members of objects, the fewest items,
 /// the lowest numbers, the first enum value, the shortest text; ids from `ids` by member name.
-fn least(spec: &Value, schema: &Value, ids: &Map<String, Value>) -> Value {
+pub(crate) fn least(spec: &Value, schema: &Value, ids: &Map<String, Value>) -> Value {
     let schema = resolve(spec, schema);
     if let Some(values) = schema["enum"].as_array() {
         return values[0].clone();

@@ -12,3 +12,4 @@ mod misconfiguration;
 mod object_level;
 mod property_level;
 mod resource_consumption;
+mod spec;
