@@ -115,3 +115,36 @@ async fn every_operation_admits_the_roles_its_x_roles_names() {
     }
     assert!(checked > 150, "only {checked} admissions checked");
 }
+
+/// Reads, aimed at real records: each role `x-roles` admits gets the record or list (200),
+/// so the matrix holds past the path's parsing too, where the record is looked up.
+#[actix_web::test]
+async fn every_read_of_a_real_record_answers_each_role_its_x_roles_admits() {
+    let app = spec::spawn().await;
+    let world = spec::World::build(&app, "Matrix").await;
+    let doc = spec::committed();
+    let mut checked = 0;
+    for (op, _) in protected() {
+        if op.writes() {
+            continue;
+        }
+        let url = world
+            .ids
+            .url(&op.path)
+            .unwrap_or_else(|| panic!("{}: teach spec::World its collection", op.name()));
+        let url = format!("{url}{}", op.required_query(&doc));
+        for role in Role::ALL {
+            let res = app.get(&url).role(*role).send().await;
+            let expected = if op.admits(*role) { 200 } else { 403 };
+            assert_eq!(
+                res.status,
+                expected,
+                "{} as {role}: {}",
+                op.name(),
+                String::from_utf8_lossy(&res.body)
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 150, "only {checked} reads checked");
+}

@@ -90,6 +90,30 @@ impl Operation {
             .is_some_and(|ps| ps.iter().any(|p| p["name"] == parameter))
     }
 
+    /// Its required query parameters, each at the least value its schema allows
+    /// (`?group_by=kind`), or nothing.
+    pub fn required_query(&self, doc: &Value) -> String {
+        let pairs: Vec<String> = self.op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"] == "query" && p["required"] == true)
+            .map(|p| {
+                let value = least(doc, &p["schema"], &Map::new());
+                let value = value
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or(value.to_string());
+                format!("{}={value}", p["name"].as_str().expect("a name"))
+            })
+            .collect();
+        if pairs.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", pairs.join("&"))
+        }
+    }
+
     /// Its JSON request body's schema, if it takes one.
     pub fn body_schema<'a>(&'a self, doc: &'a Value) -> Option<&'a Value> {
         let schema = &self.op["requestBody"]["content"]["application/json"]["schema"];
