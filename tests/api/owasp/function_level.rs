@@ -22,7 +22,7 @@ fn url(op: &Operation) -> String {
 
 /// The protected operations of the committed spec, each with the URL the matrix sends to.
 fn protected() -> Vec<(Operation, String)> {
-    spec::operations(&spec::committed())
+    spec::operations(spec::committed())
         .into_iter()
         .filter(|op| !op.anonymous())
         .map(|op| {
@@ -74,7 +74,7 @@ async fn every_protected_operation_refuses_a_caller_without_a_token() {
         checked += 1;
     }
     // Everything under /api/v1 but the three /auth endpoints.
-    let anonymous = spec::operations(&spec::committed())
+    let anonymous = spec::operations(spec::committed())
         .into_iter()
         .filter(|op| op.anonymous())
         .map(|op| op.path)
@@ -132,7 +132,7 @@ async fn every_read_of_a_real_record_answers_each_role_its_x_roles_admits() {
             .ids
             .url(&op.path)
             .unwrap_or_else(|| panic!("{}: teach spec::World its collection", op.name()));
-        let url = format!("{url}{}", op.required_query(&doc));
+        let url = format!("{url}{}", op.required_query(doc));
         for role in Role::ALL {
             let res = app.get(&url).role(*role).send().await;
             let expected = if op.admits(*role) { 200 } else { 403 };

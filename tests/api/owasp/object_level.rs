@@ -28,7 +28,7 @@ const ARCHIVABLE: &[&str] = &[
 /// The partner-admitted operations that name a record, each with its URL aimed at `world`
 /// (None for the skipped ones).
 fn routes(world: &Ids) -> Vec<(Operation, Option<String>)> {
-    let routes: Vec<_> = spec::operations(&spec::committed())
+    let routes: Vec<_> = spec::operations(spec::committed())
         .into_iter()
         .filter(|op| op.takes_id() && op.admits(Role::Partner))
         .map(|op| {

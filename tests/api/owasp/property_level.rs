@@ -42,8 +42,8 @@ fn base_body(op: &Operation) -> Option<Value> {
 fn write_routes(world: &World) -> Vec<(Operation, String)> {
     let doc = spec::committed();
     let mut routes = Vec::new();
-    for op in spec::operations(&doc) {
-        if !op.writes() || op.body_schema(&doc).is_none() {
+    for op in spec::operations(doc) {
+        if !op.writes() || op.body_schema(doc).is_none() {
             continue;
         }
         if SKIPPED.iter().any(|(name, _)| *name == op.name()) {
@@ -174,7 +174,7 @@ fn forged(doc: &Value, schema: &Value) -> Value {
 async fn send(app: &TestApp, op: &Operation, url: &str, token: &str, body: &Value) -> TestResponse {
     let mut req = app.request(op.method.clone(), url).bearer(token).json(body);
     if op.declares("If-Match") {
-        let etag = spec::etag(app, &read_back(&spec::committed(), op, url)).await;
+        let etag = spec::etag(app, &read_back(spec::committed(), op, url)).await;
         req = req.header("If-Match", &etag.expect("an ETag"));
     }
     req.send().await
@@ -191,7 +191,7 @@ async fn refused(
     codes: &[(u16, &str)],
 ) {
     let doc = spec::committed();
-    let target = read_back(&doc, op, url);
+    let target = read_back(doc, op, url);
     let before = spec::snapshot(app, &target).await;
     let audit = app.count("audit_events");
     let res = send(app, op, url, token, body).await;
@@ -266,9 +266,9 @@ async fn no_write_route_takes_a_read_only_member() {
     for (op, url) in write_routes(&world) {
         let owner = world.owner_of(&op.path).to_owned();
         let (role, token) = callers.token(&op, &owner).await;
-        let body = valid_body(&doc, &op, (&world, &references), &owner);
-        let writable = spec::properties(&doc, op.body_schema(&doc).expect("a body"));
-        let answer = spec::properties(&doc, op.answer_schema(&doc).expect("an answer"));
+        let body = valid_body(doc, &op, (&world, &references), &owner);
+        let writable = spec::properties(doc, op.body_schema(doc).expect("a body"));
+        let answer = spec::properties(doc, op.answer_schema(doc).expect("an answer"));
         let read_only: Vec<_> = answer
             .iter()
             .filter(|(k, _)| !writable.contains_key(*k))
@@ -285,7 +285,7 @@ async fn no_write_route_takes_a_read_only_member() {
         }
         for (member, schema) in read_only {
             let mut forged_body = body.clone();
-            forged_body[member] = forged(&doc, schema);
+            forged_body[member] = forged(doc, schema);
             refused(&app, (&op, &url), &token, &forged_body, member, &codes).await;
             sent += 1;
         }
@@ -312,8 +312,8 @@ async fn a_partner_sets_no_hub_managed_member_on_any_route_open_to_it() {
         let (_, token) = callers.token(&op, &owner).await;
         let write = spec::partner_write(&op);
         let body = (write.body)(&owner);
-        let (_, current) = spec::snapshot(&app, &read_back(&doc, &op, &url)).await;
-        let members = spec::properties(&doc, op.body_schema(&doc).expect("a body"));
+        let (_, current) = spec::snapshot(&app, &read_back(doc, &op, &url)).await;
+        let members = spec::properties(doc, op.body_schema(doc).expect("a body"));
         for (member, schema) in &members {
             let managed = write.manages.iter().find(|(m, _)| m == member);
             if managed.is_some_and(|(_, only)| only.is_none()) {
@@ -322,7 +322,7 @@ async fn a_partner_sets_no_hub_managed_member_on_any_route_open_to_it() {
             let allowed = managed.and_then(|(_, only)| *only);
             // Beside the partner's own valid change, which must not be stored either.
             let mut hub_body = body.clone();
-            hub_body[member] = other_value(&doc, schema, &current[member], allowed);
+            hub_body[member] = other_value(doc, schema, &current[member], allowed);
             let codes = [(403, "hub_managed")];
             refused(&app, (&op, &url), &token, &hub_body, member, &codes).await;
             sent.entry(op.id().to_owned())

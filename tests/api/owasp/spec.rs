@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::OnceLock;
 
 use actix_web::http::Method;
 use lshub::domain::Role;
@@ -16,10 +17,13 @@ use crate::helpers::*;
 
 const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
 
-/// The committed document, read when the test runs (so a route added to it is walked).
-pub(crate) fn committed() -> Value {
-    let text = std::fs::read_to_string(COMMITTED).expect("openapi/openapi.json");
-    serde_json::from_str(&text).expect("openapi/openapi.json is JSON")
+/// The committed document, read when the tests run (so a route added to it is walked), once.
+pub(crate) fn committed() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let text = std::fs::read_to_string(COMMITTED).expect("openapi/openapi.json");
+        serde_json::from_str(&text).expect("openapi/openapi.json is JSON")
+    })
 }
 
 /// One operation of the document.
