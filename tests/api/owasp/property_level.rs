@@ -33,7 +33,9 @@ const SKIPPED: &[(&str, &str)] = &[
 fn base_body(op: &Operation) -> Option<Value> {
     match op.id() {
         "create_user" => Some(json!({"email": "mass.assignment@example.org", "role": "viewer"})),
-        "create_webhook" => Some(json!({"url": "http://127.0.0.1:9/mass", "events": ["*"]})),
+        "create_webhook" => {
+            Some(json!({"url": "http://127.0.0.1:9/mass", "events": ["*"], "disabled": true}))
+        }
         _ => None,
     }
 }
