@@ -106,11 +106,15 @@ impl Errors {
                 Ok(value) => return value,
                 Err(e) => {
                     let mut path: Vec<String> = Vec::new();
+                    let mut whole = true;
                     for segment in e.path().iter() {
                         match segment {
                             serde_path_to_error::Segment::Map { key } => path.push(key.clone()),
                             // An element of a list that does not decode: drop the whole list.
-                            _ => break,
+                            _ => {
+                                whole = false;
+                                break;
+                            }
                         }
                     }
                     let message = e.inner().to_string();
@@ -120,10 +124,11 @@ impl Errors {
                         .unwrap_or(&message)
                         .to_owned();
                     // serde's `deny_unknown_fields` names the member: the contract's
-                    // `unknown_field`, as the shape check answers for the record bodies.
+                    // `unknown_field`, as the shape check answers for the record bodies (but
+                    // not at a list's pointer, which names the list rather than the member).
                     let code = if message.starts_with("unknown variant") {
                         codes::UNKNOWN_VALUE
-                    } else if message.starts_with("unknown field") {
+                    } else if whole && message.starts_with("unknown field") {
                         codes::UNKNOWN_FIELD
                     } else {
                         "invalid_type"
