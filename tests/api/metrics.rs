@@ -12,8 +12,8 @@ use lshub::domain::Role;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::*;
 use crate::auth::password_login;
+use crate::helpers::*;
 use crate::webhooks::{self, Receiver, Reply};
 
 /// One sample line of the exposition: its series name, labels and value.
