@@ -33,6 +33,9 @@
 #   LSHUB_ST_MAX_TIME      --max-time per role in seconds (default: none). A budget, not just a
 #                          cap: fuzzing and stateful testing repeat until it is spent.
 #   LSHUB_ST_WORKERS       --workers (default 1: deterministic order for a given seed)
+#   LSHUB_ST_PARALLEL      roles run at once against the one server (default 1). Each role's
+#                          run stays deterministic for its seed; runs at once share the database,
+#                          as runs one after another do.
 #   LSHUB_ST_SYNTHETIC     synthetic companies to seed besides the brochure (default 200; 0: none)
 #   LSHUB_ST_DB            the database it drops and recreates (default lshub_schemathesis)
 #   LSHUB_ST_PORT          port of the server (default: a free one)
@@ -55,6 +58,7 @@ EXAMPLES=${LSHUB_ST_EXAMPLES:-50}
 SEED=${LSHUB_ST_SEED:-20240917}
 MAX_TIME=${LSHUB_ST_MAX_TIME:-}
 WORKERS=${LSHUB_ST_WORKERS:-1}
+PARALLEL=${LSHUB_ST_PARALLEL:-1}
 SYNTHETIC=${LSHUB_ST_SYNTHETIC:-200}
 read -r -a EXTRA_ARGS <<<"${LSHUB_ST_ARGS:-}"
 # Absolute: Schemathesis runs in the report directory.
@@ -189,14 +193,11 @@ for e in d["errors"]:
 PY
 }
 
-SUMMARY=()
-FAILED=0
-NO_REPORT=0
-TOTAL=0
-for role in "${ROLES[@]}"; do
-    dir=$OUT/$role
+# One role's run; its exit code goes to $dir/rc and its wall time to $dir/seconds.
+run_role() {
+    local role=$1 dir=$OUT/$1
     mkdir -p "$dir"
-    args=(
+    local args=(
         --config-file "$CONFIG"
         run "$BASE/openapi.json"
         --header "Authorization: Bearer ${TOKENS[$role]}"
@@ -224,13 +225,38 @@ for role in "${ROLES[@]}"; do
     [[ -n $MAX_TIME ]] && args+=(--max-time "$MAX_TIME")
     args+=("${EXTRA_ARGS[@]}")
     log "==> $role: SCHEMATHESIS_HOOKS=$HOOKS schemathesis ${args[*]/${TOKENS[$role]}/\$TOKEN}"
-    start=$SECONDS
-    rc=0
+    local start=$SECONDS rc=0
     # In the report directory, so that no stray file (or schemathesis.toml) meets the clone; and
     # no __pycache__ beside the hooks either.
     (cd "$dir" && SCHEMATHESIS_HOOKS=$HOOKS LSHUB_ST_FIXTURES_TOKEN=${TOKENS[fixtures]} PYTHONDONTWRITEBYTECODE=1 "$ST" "${args[@]}") \
         >"$dir/schemathesis.log" 2>&1 || rc=$?
-    elapsed=$((SECONDS - start))
+    echo "$rc" >"$dir/rc"
+    echo $((SECONDS - start)) >"$dir/seconds"
+    log "<== $role: exit $rc after $((SECONDS - start)) s"
+}
+
+running=()
+for role in "${ROLES[@]}"; do
+    run_role "$role" &
+    running+=($!)
+    if ((${#running[@]} >= PARALLEL)); then
+        wait "${running[0]}"
+        running=("${running[@]:1}")
+    fi
+done
+# Only the runs: a bare `wait` would also wait for the server.
+for pid in "${running[@]}"; do
+    wait "$pid"
+done
+
+SUMMARY=()
+FAILED=0
+NO_REPORT=0
+TOTAL=0
+for role in "${ROLES[@]}"; do
+    dir=$OUT/$role
+    rc=$(cat "$dir/rc" 2>/dev/null || echo 2)
+    elapsed=$(cat "$dir/seconds" 2>/dev/null || echo 0)
     if [[ -s $dir/report.json ]]; then
         counts=$(report_counts "$dir/report.json")
         IFS=$'\t' read -r unique errors <<<"${counts%%$'\n'*}"
@@ -245,12 +271,12 @@ for role in "${ROLES[@]}"; do
     log "<== $line"
     SUMMARY+=("$line")
     [[ $rc -eq 0 ]] || FAILED=1
-    kill -0 "$PID" 2>/dev/null || { tail -n 20 "$OUT/server.log"; die "lshub serve died during the $role run"; }
 done
+kill -0 "$PID" 2>/dev/null || { tail -n 20 "$OUT/server.log"; die "lshub serve died during the runs"; }
 
 {
-    printf 'schemathesis summary (%s, %s examples per operation, seed %s%s); reports in %s\n' \
-        "$ST_VERSION" "$EXAMPLES" "$SEED" "${MAX_TIME:+, $MAX_TIME s per role}" "$OUT"
+    printf 'schemathesis summary (%s, %s examples per operation, seed %s%s, %s role(s) at once); reports in %s\n' \
+        "$ST_VERSION" "$EXAMPLES" "$SEED" "${MAX_TIME:+, $MAX_TIME s per role}" "$PARALLEL" "$OUT"
     printf '  %s\n' "${SUMMARY[@]}"
     printf '  %-8s %4d unique failures\n' total "$TOTAL"
 } >"$OUT/summary.txt"

@@ -299,8 +299,9 @@ async fn a_stopped_database_is_503_and_service_returns_when_it_starts() {
 
 /// Hung (postmaster and every backend SIGSTOPped): requests answer within the request timeout
 /// however many arrive, the blocking pool keeps serving (only the pool's few connections can
-/// be stuck in the database, the rest give up at checkout), `/healthz` stays 200, and service
-/// resumes after SIGCONT.
+/// be stuck in the database, the rest give up at checkout: wave after wave answers in time, and
+/// a scrape's bounded database read too), `/healthz` stays 200, and service resumes after
+/// SIGCONT.
 #[actix_web::test]
 async fn a_hung_database_costs_requests_their_timeout_and_nothing_more() {
     let _turn = turn().await;
@@ -339,6 +340,15 @@ async fn a_hung_database_costs_requests_their_timeout_and_nothing_more() {
         let health = Instant::now();
         app.get("/healthz").send().await.assert_status(200);
         assert!(health.elapsed() < Duration::from_secs(1));
+        // A scrape still answers, in its own bound, saying it could not read the database.
+        let scrape = Instant::now();
+        let metrics = app.get("/metrics").send().await;
+        metrics.assert_status(200);
+        assert!(
+            String::from_utf8_lossy(&metrics.body).contains("lshub_feed_lag_read_ok 0"),
+            "the scrape claims it read the hung database"
+        );
+        assert!(scrape.elapsed() < Duration::from_secs(3));
     }
 
     drop(resumed);
