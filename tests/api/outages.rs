@@ -1,6 +1,7 @@
 //! Database outages caused for real on a private PostgreSQL cluster: restarted, stopped, and
-//! hung (every process SIGSTOPped). The cluster is this module's own (`pg_createcluster`, on a
-//! port of its own) so the rest of the suite keeps its server; the tests take turns on it.
+//! hung (every process SIGSTOPped); and how the pool connects and heals. The cluster is this
+//! module's own (`pg_createcluster`, on a port of its own) so the rest of the suite keeps its
+//! server; the tests take turns on it.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -462,4 +463,43 @@ async fn a_pooled_connection_found_dead_is_retried_once_and_only_when_nothing_ra
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     // ... and the dead connection was not given out again.
     assert_ne!(backend(&pool).await, pid);
+}
+
+/// The pool's connections to a loopback server carry no TLS (libpq would otherwise prefer it),
+/// and the URL's own `sslmode` still wins.
+#[actix_web::test]
+async fn loopback_connections_go_without_tls_unless_the_url_asks() {
+    use diesel::prelude::*;
+
+    let app = TestApp::spawn().await;
+    let ssl_of = |url: String| async move {
+        let pool = lshub::db::build_pool(
+            &lshub::config::DbSettings::for_url(url),
+            Box::new(diesel::r2d2::NopEventHandler),
+        );
+        lshub::db::run(&pool, |conn| {
+            diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "(SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid())",
+            ))
+            .get_result::<bool>(conn)
+            .map_err(lshub::error::ApiError::from)
+        })
+        .await
+        .expect("read pg_stat_ssl")
+    };
+    // By address: libpq's `prefer` would put TLS on this one (the server offers it here).
+    let url = app.database_url().replacen("@localhost", "@127.0.0.1", 1);
+    assert!(!ssl_of(url.clone()).await, "TLS on a loopback connection");
+    let server_offers_tls = {
+        let mut conn = app.conn();
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "current_setting('ssl')::bool",
+        ))
+        .get_result::<bool>(&mut conn)
+        .expect("ssl setting")
+    };
+    if server_offers_tls {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        assert!(ssl_of(format!("{url}{sep}sslmode=require")).await);
+    }
 }
