@@ -23,11 +23,13 @@ ensure_venv() {
 }
 
 PID=""
+PIDS=()
 cleanup() {
-    if [[ -n $PID ]]; then
-        kill "$PID" 2>/dev/null || true
-        wait "$PID" 2>/dev/null || true
-    fi
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     psql_admin -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
 }
 
@@ -47,14 +49,19 @@ api_client() {
     CLIENT_SECRET=$("$VENV/bin/python" -c 'import json,sys; print(json.loads(sys.argv[1])["client_secret"])' "$client")
 }
 
+# The signing key every server of this check shares (replicas must verify each other's tokens).
+JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
+
 # serve [VAR=value...]: starts `lshub serve` on a free port with these variables, waits until
-# it answers; sets PORT and PID.
+# it answers; sets PORT and PID (and adds PID to PIDS, all stopped on exit). Called again, it
+# starts another replica over the same database.
 serve() {
-    local log_file=/tmp/lshub-$NAME-server.log
+    local log_file=/tmp/lshub-$NAME-server-${#PIDS[@]}.log
     PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    env LSHUB_JWT_SECRET="$(head -c 48 /dev/urandom | base64 | tr -d '\n')" LSHUB_BIND="127.0.0.1:$PORT" \
+    env LSHUB_JWT_SECRET="$JWT_SECRET" LSHUB_BIND="127.0.0.1:$PORT" \
         RUST_LOG=warn "$@" "$BIN" serve >"$log_file" 2>&1 &
     PID=$!
+    PIDS+=("$PID")
     for _ in $(seq 1 100); do
         curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return 0
         kill -0 "$PID" 2>/dev/null || { cat "$log_file"; die "lshub serve exited"; }
