@@ -378,7 +378,7 @@ pub fn load(
     // A bulk load leaves a delta row per group and batch: fold them now rather than have the
     // first statistics add them up.
     crate::models::stats::compact_rollup(conn)?;
-    crate::db::analyze_registry(conn)?;
+    crate::db::vacuum_analyze_registry(conn)?;
     Ok(loaded)
 }
 
