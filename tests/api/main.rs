@@ -18,6 +18,7 @@ mod openapi;
 mod outages;
 mod owasp;
 mod pipeline;
+mod plans;
 mod polling;
 mod properties;
 mod rate_limits;

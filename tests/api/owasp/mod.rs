@@ -12,4 +12,4 @@ mod misconfiguration;
 mod object_level;
 mod property_level;
 mod resource_consumption;
-mod spec;
+pub(crate) mod spec;
