@@ -121,10 +121,10 @@ async fn no_list_filter_sort_search_or_stats_shape_scans_a_large_table() {
     lshub::seed::synthetic::load(&mut app.conn(), COMPANIES, &mut |_, _| {})
         .expect("seed the synthetic registry");
     // Statistics of every row rather than of a random sample (ANALYZE reads 300 rows per
-    // unit of target: 60,000 here, more than any table holds), so that a plan near a crossover
-    // is the same plan on every run.
+    // unit of target: 120,000 here, more than any table holds), so that a plan near a
+    // crossover is the same plan on every run.
     app.conn()
-        .batch_execute("SET default_statistics_target = 200; ANALYZE")
+        .batch_execute("SET default_statistics_target = 400; ANALYZE")
         .expect("analyze");
     let sizes = relation_sizes(&mut app.conn());
     assert!(
