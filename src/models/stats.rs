@@ -342,8 +342,21 @@ pub fn live_organisation_groups(
     filter: &OrganisationStatsFilter,
 ) -> QueryResult<(Vec<GroupRow>, i64)> {
     let expr = |i: usize| keys.get(i).map_or("NULL::text", |k| key_expr(*k));
-    let mut from =
-        String::from(" FROM organisations o LEFT JOIN companies c ON c.organisation_id = o.id");
+    // The sums (and the sector) are the companies' alone. With none in scope (an IRCCS or
+    // university filter) the join adds nothing but its cost: the planner hashed every company
+    // for it (tests/api/plans.rs).
+    let companies = filter.kinds.company.is_some() || keys.contains(&StatsGroupKey::Sector);
+    let mut from = String::from(" FROM organisations o");
+    if companies {
+        from.push_str(" LEFT JOIN companies c ON c.organisation_id = o.id");
+    }
+    let sum = |column: &str| {
+        if companies {
+            format!("sum(c.{column})::bigint")
+        } else {
+            "NULL::bigint".to_owned()
+        }
+    };
     if keys.contains(&StatsGroupKey::PartnerType) {
         from.push_str(" LEFT JOIN partners p ON p.organisation_id = o.id");
     }
@@ -355,12 +368,14 @@ pub fn live_organisation_groups(
         );
     }
     let select = format!(
-        "SELECT {} AS k1, {} AS k2, count(*) AS count, \
-         sum(c.employees)::bigint AS employees, sum(c.revenue_eur)::bigint AS revenue_eur, \
-         sum(c.rd_investment_eur)::bigint AS rd_investment_eur, \
-         sum(c.exports_eur)::bigint AS exports_eur{from}",
+        "SELECT {} AS k1, {} AS k2, count(*) AS count, {} AS employees, {} AS revenue_eur, \
+         {} AS rd_investment_eur, {} AS exports_eur{from}",
         expr(0),
         expr(1),
+        sum("employees"),
+        sum("revenue_eur"),
+        sum("rd_investment_eur"),
+        sum("exports_eur"),
     );
     let conditions = filter.conditions();
     let sql = push_where(Sql::new(&select), &conditions)

@@ -74,18 +74,12 @@ const KNOWN_SCANS: &[(&str, &str, &str, &str)] = &[
         "organisations",
         "sums over a third of the companies",
     ),
-    // The company sums' LEFT JOIN. With a few hundred matches (IRCCS and universities of one
-    // ownership, a tag the statistics cannot know is rare) the planner hashes every company
-    // rather than probe its key per match, and rightly at this size: for the tag, 2,147
-    // against 2,414 for 275 probes at 50,000 companies. The hash grows with the table and the
-    // probes with the matches, so past ~60,000 companies it probes. (Forcing the probe, a
-    // LATERAL with OFFSET 0, would slow the live GROUP BY over many matches.)
-    (
-        "get_organisation_stats",
-        "ownership",
-        "companies",
-        "the company sums join every company",
-    ),
+    // The company sums' LEFT JOIN. With a few hundred matches (a tag the statistics cannot
+    // know is rare) the planner hashes every company rather than probe its key per match, and
+    // rightly at this size: 2,147 against 2,414 for 275 probes at 50,000 companies. The hash
+    // grows with the table and the probes with the matches, so past ~60,000 companies it
+    // probes. (Forcing the probe, a LATERAL with OFFSET 0, would slow the live GROUP BY over
+    // many matches.)
     (
         "get_organisation_stats",
         "tags",
