@@ -137,6 +137,8 @@ async fn no_list_filter_sort_search_or_stats_shape_scans_a_large_table() {
         sorts: Vec::new(),
         plans: 0,
         requests: 0,
+        limited: 0,
+        uncaptured: Vec::new(),
         shape: Default::default(),
         tolerated: BTreeSet::new(),
     };
@@ -191,6 +193,11 @@ async fn no_list_filter_sort_search_or_stats_shape_scans_a_large_table() {
         "parameters the walk neither drives nor lists in SKIPPED: {undriven:#?}"
     );
     assert!(walk.plans > 100, "only {} plans logged?", walk.plans);
+    assert!(
+        walk.uncaptured.is_empty(),
+        "pages whose statement logged no plan: {:#?}",
+        walk.uncaptured
+    );
     let large: Vec<_> = sizes.iter().filter(|(_, n)| **n > LARGE).collect();
     eprintln!(
         "plans: {} requests, {} plans checked; large relations: {large:?}",
@@ -460,6 +467,10 @@ struct Walk<'a> {
     plans: usize,
     /// Requests sent.
     requests: usize,
+    /// Statements with a LIMIT (a page's) among the last request's plans.
+    limited: usize,
+    /// Pages whose own statement reached no plan: a capture that misses them checks nothing.
+    uncaptured: Vec<String>,
     /// The operation and the parameter of the shape being walked.
     shape: (String, String),
     /// The (operation, parameter, relation) of each scan KNOWN_SCANS excused.
@@ -495,6 +506,9 @@ impl Walk<'_> {
             format!("{url}?{query}")
         };
         let page = self.send(&first).await;
+        if op.declares("limit") && self.limited == 0 {
+            self.uncaptured.push(first.clone());
+        }
         let more = page["data"].as_array().is_some_and(|d| !d.is_empty());
         if let (true, Some(cursor)) = (more && op.declares("cursor"), page["next_cursor"].as_str())
         {
@@ -506,8 +520,11 @@ impl Walk<'_> {
 
     /// Checks every plan logged since the last check, charging it to `method url`.
     fn check_since(&mut self, method: &str, url: &str) {
+        self.limited = 0;
         for plan in self.log.plans_since(&mut self.app.conn()) {
             self.plans += 1;
+            let text = plan["Query Text"].as_str().unwrap_or_default();
+            self.limited += usize::from(text.contains(" LIMIT "));
             let mut seq_scans = Vec::new();
             let mut sorts = Vec::new();
             walk_nodes(&plan["Plan"], &mut |node| {
@@ -537,7 +554,6 @@ impl Walk<'_> {
                     _ => {}
                 }
             });
-            let text = plan["Query Text"].as_str().unwrap_or_default();
             if !seq_scans.is_empty() {
                 self.findings.push(format!(
                     "{method} {url}: Seq Scan on {}\n  SQL: {text}\n  plan: {}",
