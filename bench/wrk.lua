@@ -31,8 +31,10 @@ if patch_file then
     local record = table.remove(ready, 1)
     if not record then return wrk.format("GET", "/healthz") end
     counter = counter + 1
-    return wrk.format("PATCH", "/api/v1/companies/" .. record[1],
-      {["If-Match"] = record[2], ["Content-Type"] = "application/merge-patch+json"},
+    -- wrk.format takes these headers instead of wrk's own (the token among them).
+    local headers = {["If-Match"] = record[2], ["Content-Type"] = "application/merge-patch+json"}
+    for k, v in pairs(wrk.headers) do headers[k] = v end
+    return wrk.format("PATCH", "/api/v1/companies/" .. record[1], headers,
       string.format('{"employees": %d}', 1000 + counter % 1000))
   end
   response = function(status, headers, body)
