@@ -250,7 +250,8 @@ def results(tsv, meta, out):
         "`-M prepared` with the statements lshub sent for the case, as PostgreSQL's statement "
         "log recorded them for one warm request, "
         "values bound as parameters (`KEEP_WORK=1 bench/run` keeps them, under `sql/`). RSS is the server's peak during the case (VmHWM, reset "
-        "before each case).",
+        "before each case). Both sides reach their server over TCP on loopback, and lshub and "
+        "pgbench connect to PostgreSQL with one URL.",
         "",
         "| case | lshub rps | p50 ms | p99 ms | pgbench tps | p50 ms | p99 ms | ratio | lshub peak RSS | target | |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
