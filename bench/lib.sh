@@ -12,9 +12,10 @@ PORT=${PORT:-18190}
 WRK_THREADS=2
 DB=${DB:-lshub_bench_run}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
-# One URL for lshub and pgbench, so both reach the database over the same transport (with
-# libpq's default sslmode, TLS when the server offers it).
-URL=$PG/$DB
+# One URL for lshub and pgbench, so both reach the database over the same transport. Its
+# `sslmode` is explicit: lshub leaves TLS off on loopback unless the URL asks, libpq's default
+# (`prefer`) would put pgbench on TLS (BENCH_SSLMODE=prefer measures both with it).
+URL="$PG/$DB?sslmode=${BENCH_SSLMODE:-disable}"
 BASE=http://127.0.0.1:$PORT
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
