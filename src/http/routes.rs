@@ -102,6 +102,43 @@ pub trait Register {
     }
 }
 
+/// A test's visit of every writable resource the route table declares ([`each_resource`]).
+#[cfg(test)]
+pub(crate) trait EachResource {
+    fn visit<R>(&mut self)
+    where
+        R: crate::http::machinery::record::Resource + crate::http::machinery::list::ListKind,
+        R::Body: crate::http::machinery::schema::Bodies;
+}
+
+/// Runs `visitor` on every writable resource [`declare`] names (a new one is visited as soon as
+/// its routes are), and gives back their entities, in order.
+#[cfg(test)]
+pub(crate) fn each_resource(visitor: impl EachResource) -> Vec<&'static str> {
+    struct Each<V>(V, Vec<&'static str>);
+    impl<V: EachResource> Register for Each<V> {
+        fn add<P, F, Args>(&mut self, _handler: F, _access: Access)
+        where
+            P: PathSpec,
+            F: Endpoint<Args>,
+            Args: FromRequest + 'static,
+        {
+        }
+
+        fn resource<R>(&mut self)
+        where
+            R: crate::http::machinery::record::Resource + crate::http::machinery::list::ListKind,
+            R::Body: crate::http::machinery::schema::Bodies,
+        {
+            self.0.visit::<R>();
+            self.1.push(R::ENTITY);
+        }
+    }
+    let mut each = Each(visitor, Vec::new());
+    declare(&mut each);
+    each.1
+}
+
 /// `route!(r, module::handler, access)`: registers the handler with the operation its
 /// `#[utoipa::path]` generated (`module::__path_handler`).
 macro_rules! route {

@@ -471,19 +471,11 @@ mod tests {
             Ok(())
         }
 
-        /// Runs the bodies of every writable resource the route table declares.
-        struct Arbitrary(Vec<&'static str>);
+        /// Arbitrary bodies, for one writable resource.
+        struct Arbitrary;
 
-        impl crate::http::routes::Register for Arbitrary {
-            fn add<P, F, Args>(&mut self, _handler: F, _access: crate::http::routes::Access)
-            where
-                P: crate::http::routes::PathSpec,
-                F: crate::http::routes::Endpoint<Args>,
-                Args: actix_web::FromRequest + 'static,
-            {
-            }
-
-            fn resource<R>(&mut self)
+        impl crate::http::routes::EachResource for Arbitrary {
+            fn visit<R>(&mut self)
             where
                 R: Resource + ListKind,
                 R::Body: Bodies,
@@ -523,15 +515,13 @@ mod tests {
                 if let Err(e) = outcome {
                     panic!("{what}: {e}");
                 }
-                self.0.push(what);
             }
         }
 
         #[test]
         fn every_resource_s_bodies_are_accepted_or_a_clean_4xx() {
-            let mut arbitrary = Arbitrary(Vec::new());
-            crate::http::routes::declare(&mut arbitrary);
-            assert!(arbitrary.0.contains(&"company") && arbitrary.0.contains(&"university"));
+            let visited = crate::http::routes::each_resource(Arbitrary);
+            assert!(visited.contains(&"company") && visited.contains(&"university"));
         }
     }
 }
