@@ -222,7 +222,9 @@ fn defect() -> impl Strategy<Value = (String, Value)> {
             .prop_map(|name| (name.to_owned(), json!("2024-01-01"))),
         (1i64..i64::MAX).prop_map(|n| ("employees".to_owned(), json!(-n))),
         "[a-z_]{1,12}"
-            .prop_filter("not a sector", |s| !SECTORS.contains(&s.as_str()))
+            .prop_filter("not a sector", |s| {
+                !lshub::domain::Sector::ALL.iter().any(|v| v.as_str() == s)
+            })
             .prop_map(|s| ("sector".to_owned(), json!(s))),
         // Ten digits and the check digit plus one: never the Partita IVA's own check digit.
         "[0-9]{7}00[1-9]".prop_map(|first10| {
@@ -236,18 +238,6 @@ fn defect() -> impl Strategy<Value = (String, Value)> {
         "[a-z]{1,5}".prop_map(|t| ("tags".to_owned(), json!([format!("{t};{t}")]))),
     ]
 }
-
-const SECTORS: &[&str] = &[
-    "pharmaceutical",
-    "biopharmaceutical",
-    "biotech",
-    "medical_devices",
-    "cdmo",
-    "healthcare_services",
-    "digital_health",
-    "nutraceutical",
-    "other",
-];
 
 fn digits(text: &str) -> [u8; 10] {
     let mut out = [0u8; 10];

@@ -111,6 +111,33 @@ async fn refused(
     assert_eq!(app.count("audit_events"), audit, "{} wrote", op.name());
 }
 
+/// `url` is absent to the partner: a read is 404, and a write is 404 and changes nothing.
+async fn absent(
+    app: &TestApp,
+    op: &Operation,
+    url: &str,
+    (who, token): (&str, &str),
+    organisation: &str,
+    why: &str,
+) {
+    if op.writes() {
+        refused(
+            app,
+            op,
+            url,
+            (who, token),
+            organisation,
+            (404, "not_found"),
+            why,
+        )
+        .await;
+    } else {
+        let res = attempt(app, op, url, token, "").await;
+        assert_eq!(res.status, 404, "{} as the {who}, {why}: {url}", op.name());
+        res.assert_problem(404, "not_found");
+    }
+}
+
 #[actix_web::test]
 async fn a_partner_reads_but_never_writes_another_organisations_records_on_any_route() {
     let app = spec::spawn().await;
@@ -177,23 +204,15 @@ async fn a_link_of_another_organisation_is_absent_under_any_other_parent() {
         let url = crossed.url(&op.path).expect("a crossed URL");
         let owner = other.owner_of(&op.path).to_owned();
         for (who, token) in &partner {
-            if op.writes() {
-                let why = "under another parent";
-                refused(
-                    &app,
-                    &op,
-                    &url,
-                    (who, token),
-                    &owner,
-                    (404, "not_found"),
-                    why,
-                )
-                .await;
-            } else {
-                let res = attempt(&app, &op, &url, token, "").await;
-                assert_eq!(res.status, 404, "{} as the {who} at {url}", op.name());
-                res.assert_problem(404, "not_found");
-            }
+            absent(
+                &app,
+                &op,
+                &url,
+                (who, token),
+                &owner,
+                "under another parent",
+            )
+            .await;
             checked += 1;
         }
     }
@@ -229,24 +248,16 @@ async fn another_organisations_archived_records_are_absent_to_a_partner() {
         }
         let owner = other.owner_of(&op.path).to_owned();
         for (who, token) in &partner {
-            if op.writes() {
-                let why = "on an archived record";
-                refused(
-                    &app,
-                    &op,
-                    &url,
-                    (who, token),
-                    &owner,
-                    (404, "not_found"),
-                    why,
-                )
-                .await;
-                continue;
-            }
-            let res = attempt(&app, &op, &url, token, "").await;
-            assert_eq!(res.status, 404, "{} as the {who}", op.name());
-            res.assert_problem(404, "not_found");
-            if op.declares("include_archived") {
+            absent(
+                &app,
+                &op,
+                &url,
+                (who, token),
+                &owner,
+                "on an archived record",
+            )
+            .await;
+            if !op.writes() && op.declares("include_archived") {
                 let res = app
                     .get(&format!("{url}?include_archived=true"))
                     .bearer(token)
