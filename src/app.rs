@@ -70,6 +70,8 @@ pub struct AppState {
     /// The versions of records read lately, answering single-record polls while the counter
     /// stands still.
     pub record_tags: web::Data<RecordTags>,
+    /// The streaming replicas GETs read from (none unless `LSHUB_DATABASE_READ_URL`).
+    pub replicas: web::Data<db::ReadReplicas>,
     /// How `Idempotency-Key` answers are kept.
     pub idempotency: web::Data<IdempotencySettings>,
     /// The per-principal limit, in this replica's memory.
@@ -90,6 +92,8 @@ impl AppState {
         let revocations = web::Data::new(Revocations::default());
         let changes = web::Data::new(ChangeCounter::default());
         let metrics = Metrics::new()?;
+        let replicas = db::ReadReplicas::new(&settings.db);
+        db::ReadReplicas::monitor(&replicas, &settings.db.database_url);
         listener::start(
             &settings.db.database_url,
             Duration::from_millis(settings.db.listener_reconnect_ms),
@@ -109,6 +113,7 @@ impl AppState {
             revocations,
             changes,
             record_tags: web::Data::new(RecordTags::default()),
+            replicas: web::Data::from(replicas),
             idempotency: web::Data::new(IdempotencySettings {
                 ttl: Duration::from_secs(settings.http.idempotency_ttl_secs.max(1)),
                 max_body: IDEMPOTENT_BODY_LIMIT,
@@ -225,6 +230,7 @@ pub fn server(
             .app_data(state.revocations.clone())
             .app_data(state.changes.clone())
             .app_data(state.record_tags.clone())
+            .app_data(state.replicas.clone())
             .app_data(state.idempotency.clone())
             .app_data(state.api_limiter.clone())
             .app_data(state.token_limits.clone())

@@ -69,6 +69,18 @@ pub struct DbSettings {
     /// replica answers from the database meanwhile.
     #[arg(long, env = "LSHUB_LISTENER_RECONNECT_MS", default_value_t = 500)]
     pub listener_reconnect_ms: u64,
+    /// PostgreSQL streaming replicas that GETs read from, comma-separated (empty: every read
+    /// goes to `DATABASE_URL`). Writes, and every read inside a write, go to the primary.
+    #[arg(long, env = "LSHUB_DATABASE_READ_URL", value_delimiter = ',')]
+    pub read_urls: Vec<String>,
+    /// Milliseconds of staleness past which a replica is skipped: it must have replayed what
+    /// the primary had written that long ago.
+    #[arg(long, env = "LSHUB_READ_MAX_LAG_MS", default_value_t = 1000)]
+    pub read_max_lag_ms: u64,
+    /// Milliseconds a read waits for a replica to replay the caller's own last write before
+    /// it goes to the primary instead.
+    #[arg(long, env = "LSHUB_READ_WAIT_MS", default_value_t = 250)]
+    pub read_wait_ms: u64,
 }
 
 impl DbSettings {
@@ -81,6 +93,9 @@ impl DbSettings {
             statement_timeout_secs: 15,
             idle_check_ms: 1000,
             listener_reconnect_ms: 500,
+            read_urls: Vec::new(),
+            read_max_lag_ms: 1000,
+            read_wait_ms: 250,
         }
     }
 

@@ -96,7 +96,7 @@ fn follow(
             continue;
         };
         let mut arrived: Vec<(String, String)> = Vec::new();
-        let alive = crate::db::ping_connection(c).is_ok() && {
+        let alive = crate::db::ping(c).is_ok() && {
             for notification in c.notifications_iter() {
                 match notification {
                     Ok(n) => arrived.push((n.channel, n.payload)),

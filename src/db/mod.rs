@@ -4,10 +4,12 @@ pub mod error;
 pub mod list;
 pub mod listener;
 pub mod pool;
+pub mod replicas;
 pub mod schema;
 
 pub use error::StoreError;
 pub use pool::{build_pool, PgPool};
+pub use replicas::{ReadReplicas, Source};
 
 use std::time::Duration;
 
@@ -42,7 +44,8 @@ pub fn vacuum_analyze_registry(conn: &mut diesel::PgConnection) -> diesel::Query
     )
 }
 
-/// A round trip that touches no table: whether the database answers at all.
+/// A round trip that touches no table: whether the database answers at all (and, on a
+/// `LISTEN`ing connection, what notifications are pending).
 pub fn ping(conn: &mut PgConnection) -> QueryResult<()> {
     conn.batch_execute("SELECT 1")
 }
@@ -224,29 +227,75 @@ where
     T: Send + 'static,
 {
     let pool = pool.clone();
+    blocking(move || on_primary(&pool, &mut f)).await
+}
+
+/// Who reads, for [`read`]: the replicas this process reads from, and the caller, whose own
+/// writes its reads must see.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    /// The configured replicas (none: the primary answers).
+    pub replicas: std::sync::Arc<ReadReplicas>,
+    /// The caller's id (a user or a client), when known.
+    pub caller: Option<uuid::Uuid>,
+}
+
+/// [`run`] for a read that a streaming replica may answer: on a replica that has replayed
+/// the caller's last write and is within the lag bound ([`replicas`]), else on the primary.
+/// `f` is told which, since an answer tagged by the change counter must read the counter
+/// where it reads the body.
+pub async fn read<F, T>(pool: &PgPool, reader: &Reader, mut f: F) -> Result<T, ApiError>
+where
+    F: FnMut(&mut PgConnection, Source) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    if !reader.replicas.any() {
+        return run(pool, move |conn| f(conn, Source::Primary)).await;
+    }
+    let pool = pool.clone();
+    let Reader { replicas, caller } = reader.clone();
+    blocking(move || match replicas.read(caller, &mut f) {
+        Some(answer) => answer,
+        None => on_primary(&pool, &mut |conn| f(conn, Source::Primary)),
+    })
+    .await
+}
+
+/// `work` on the blocking pool, in the caller's tracing span.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     let span = tracing::Span::current();
     web::block(move || {
         let _entered = span.enter();
-        let mut attempt = |pool: &PgPool| {
-            let mut conn = pool.get().map_err(|e| {
-                tracing::warn!(error = %e, "database pool checkout failed");
-                ApiError::unavailable("the database is unavailable; retry shortly")
-            })?;
-            let result = f(&mut conn);
-            let died_unused = pool::give_back(&mut conn);
-            Ok::<_, ApiError>((result, died_unused))
-        };
-        match attempt(&pool)? {
-            (Err(_), true) => {
-                tracing::info!("pooled connection had died before use; retrying on a fresh one");
-                attempt(&pool)?.0
-            }
-            (result, _) => result,
-        }
+        work()
     })
     .instrument(tracing::Span::current())
     .await
     .map_err(ApiError::internal)?
+}
+
+/// `f` on a primary connection, once more on a fresh one if the first had died unused.
+fn on_primary<T>(
+    pool: &PgPool,
+    f: &mut dyn FnMut(&mut PgConnection) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let mut attempt = |pool: &PgPool| {
+        let mut conn = pool.get().map_err(|e| {
+            tracing::warn!(error = %e, "database pool checkout failed");
+            ApiError::unavailable("the database is unavailable; retry shortly")
+        })?;
+        let result = f(&mut conn);
+        let died_unused = pool::give_back(&mut conn);
+        Ok::<_, ApiError>((result, died_unused))
+    };
+    match attempt(pool)? {
+        (Err(_), true) => {
+            tracing::info!("pooled connection had died before use; retrying on a fresh one");
+            attempt(pool)?.0
+        }
+        (result, _) => result,
+    }
 }
 
 /// Runs `f` in one transaction (via [`run`]), retrying it on serialization failures and
@@ -284,12 +333,6 @@ diesel::define_sql_function! {
 pub fn listen(conn: &mut diesel::PgConnection, channel: &'static str) -> diesel::QueryResult<()> {
     use diesel::connection::SimpleConnection;
     conn.batch_execute(&format!("LISTEN {channel}"))
-}
-
-/// A round trip that proves the connection alive and brings its pending notifications.
-pub fn ping_connection(conn: &mut diesel::PgConnection) -> diesel::QueryResult<()> {
-    use diesel::connection::SimpleConnection;
-    conn.batch_execute("SELECT 1")
 }
 
 #[cfg(test)]

@@ -200,6 +200,12 @@ pub(super) fn give_back(conn: &mut PgConnection) -> bool {
     }
 }
 
+/// Whether a statement of the connection's current checkout failed because the connection
+/// was gone (it will not go back to the pool).
+pub(super) fn was_lost(conn: &mut PgConnection) -> bool {
+    probe(conn).is_some_and(|p| p.lost)
+}
+
 /// Sets per-session limits on every new physical connection (not on every checkout).
 #[derive(Debug, Clone, Copy)]
 struct SessionSettings {

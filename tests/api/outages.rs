@@ -10,172 +10,34 @@ use serde_json::json;
 
 use lshub::domain::Role;
 
+use crate::clusters::Cluster;
 use crate::helpers::{build_template, Fixtures, TestApp, TestResponse};
 
-const VERSION: &str = "15";
 const CLUSTER: &str = "lshub_outages";
 
-/// The private cluster: its maintenance URL, data directory and migrated template.
-struct Cluster {
-    admin: String,
-    data_dir: String,
+/// The private cluster and its migrated template.
+struct Outages {
+    cluster: Cluster,
     template: (String, Fixtures),
 }
 
-/// `pg_ctlcluster`/`pg_createcluster` and friends, synchronously (they are quick, and the
-/// servers under test run on their own threads' runtimes only while a test awaits).
-fn sh(program: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// `pg_lsclusters` line of ours: (port, status, data directory), if it exists.
-fn listed() -> Option<(String, String, String)> {
-    let out = std::process::Command::new("pg_lsclusters")
-        .args(["--no-header", VERSION, CLUSTER])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let fields: Vec<&str> = text.split_whitespace().collect();
-    (out.status.success() && fields.len() >= 6).then(|| {
-        (
-            fields[2].to_owned(),
-            fields[3].to_owned(),
-            fields[5].to_owned(),
-        )
+fn outages() -> &'static Outages {
+    static STATE: OnceLock<Outages> = OnceLock::new();
+    STATE.get_or_init(|| {
+        let cluster = Cluster::reused(CLUSTER);
+        let template = build_template(&cluster.admin);
+        Outages { cluster, template }
     })
-}
-
-/// A free port below Linux's ephemeral range (32768 up): a port from inside it may be taken
-/// by one of the suite's own client sockets by the time the cluster restarts on it.
-fn free_port() -> u16 {
-    (25432..25532)
-        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
-        .expect("a free port in 25432..25532")
-}
-
-/// `pg_ctlcluster <action>` until the cluster is in the state the action leads to: a loaded
-/// machine may make `pg_ctl` give up waiting although the server gets there.
-fn ctl(action: &str, extra: &[&str]) {
-    let want_online = action != "stop";
-    for attempt in 1..=3 {
-        let mut args = vec!["--skip-systemctl-redirect", VERSION, CLUSTER, action];
-        args.extend_from_slice(extra);
-        let out = std::process::Command::new("pg_ctlcluster")
-            .args(&args)
-            .output()
-            .expect("pg_ctlcluster");
-        let online = || listed().is_some_and(|(_, status, _)| status == "online");
-        if out.status.success() || online() == want_online {
-            if !out.status.success() {
-                eprintln!("pg_ctlcluster {action} failed, but the cluster got there");
-            }
-            return;
-        }
-        eprintln!(
-            "pg_ctlcluster {action} (attempt {attempt}): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::thread::sleep(Duration::from_secs(1));
-    }
-    panic!("pg_ctlcluster {action} did not get the cluster there in 3 attempts");
 }
 
 fn cluster() -> &'static Cluster {
-    static CLUSTER_STATE: OnceLock<Cluster> = OnceLock::new();
-    CLUSTER_STATE.get_or_init(|| {
-        if listed().is_none() {
-            let port = free_port().to_string();
-            sh(
-                "pg_createcluster",
-                &[
-                    VERSION,
-                    CLUSTER,
-                    "-p",
-                    &port,
-                    "-o",
-                    "fsync=off",
-                    "-o",
-                    "synchronous_commit=off",
-                    "--",
-                    "--auth=trust",
-                    "--no-sync",
-                ],
-            );
-        }
-        let (port, _, data_dir) = listed().expect("the cluster exists");
-        // A run that died mid-test may have left it stopped or frozen.
-        signal_all(&data_dir, "CONT");
-        if listed().is_some_and(|(_, status, _)| status != "online") {
-            ctl("start", &[]);
-        }
-        let admin = format!("postgres://postgres@127.0.0.1:{port}/postgres");
-        let template = build_template(&admin);
-        Cluster {
-            admin,
-            data_dir,
-            template,
-        }
-    })
+    &outages().cluster
 }
 
 /// The tests of this module take turns: each stops or freezes the one cluster.
 async fn turn() -> tokio::sync::MutexGuard<'static, ()> {
     static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     TURN.lock().await
-}
-
-/// The postmaster's pid and its children's (every backend and auxiliary process).
-fn processes(data_dir: &str) -> Vec<String> {
-    let Ok(pid_file) = std::fs::read_to_string(format!("{data_dir}/postmaster.pid")) else {
-        return Vec::new();
-    };
-    let postmaster = pid_file
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
-    let mut pids = vec![postmaster.clone()];
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid ...`: comm may hold spaces, so read after its closing paren.
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1));
-        if ppid == Some(postmaster.as_str()) {
-            pids.push(entry.file_name().to_string_lossy().into_owned());
-        }
-    }
-    pids
-}
-
-/// Sends `signal` to the cluster's every process. A backend may end between the listing and
-/// the signal (a pooled connection closing): that one needs no signal, and is no failure.
-fn signal_all(data_dir: &str, signal: &str) {
-    for pid in processes(data_dir) {
-        let out = std::process::Command::new("kill")
-            .args([format!("-{signal}"), pid.clone()])
-            .output()
-            .unwrap_or_else(|e| panic!("kill: {e}"));
-        let gone = !std::path::Path::new(&format!("/proc/{pid}")).exists();
-        assert!(
-            out.status.success() || gone,
-            "kill -{signal} {pid}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
 }
 
 async fn blocking(f: impl FnOnce() + Send + 'static) {
@@ -185,8 +47,8 @@ async fn blocking(f: impl FnOnce() + Send + 'static) {
 }
 
 fn spawn(adjust: impl FnOnce(&mut lshub::config::Settings)) -> TestApp {
-    let cluster = cluster();
-    TestApp::spawn_on(&cluster.admin, &cluster.template, adjust)
+    let outages = outages();
+    TestApp::spawn_on(&outages.cluster.admin, &outages.template, adjust)
 }
 
 /// Opens `n` connections in the app's own pool (held at once, then given back idle), and
@@ -245,7 +107,7 @@ async fn after_a_restart_no_request_fails() {
         });
         warm(&app, 4).await;
         blocking(|| {
-            ctl("restart", &["-m", "fast"]);
+            cluster().ctl("restart", &["-m", "fast"]);
         })
         .await;
         fifty_in_a_row(&app, round).await;
@@ -264,7 +126,7 @@ async fn a_stopped_database_is_503_and_service_returns_when_it_starts() {
     });
     warm(&app, 4).await;
     blocking(|| {
-        ctl("stop", &["-m", "fast"]);
+        cluster().ctl("stop", &["-m", "fast"]);
     })
     .await;
     let heal = Heal(cluster());
@@ -294,7 +156,7 @@ async fn a_stopped_database_is_503_and_service_returns_when_it_starts() {
         app.get("/healthz").send().await.assert_status(200);
     }
     blocking(|| {
-        ctl("start", &[]);
+        cluster().ensure_online();
     })
     .await;
     drop(heal);
@@ -320,7 +182,7 @@ async fn a_hung_database_costs_requests_their_timeout_and_nothing_more() {
         s.http.request_timeout_secs = 2;
     });
     warm(&app, 3).await;
-    signal_all(&cluster.data_dir, "STOP");
+    cluster.signal_all("STOP");
     let resumed = Heal(cluster);
 
     // Three waves of twenty, more than the pool and the checkout queue hold at once.
@@ -382,10 +244,8 @@ struct Heal(&'static Cluster);
 
 impl Drop for Heal {
     fn drop(&mut self) {
-        signal_all(&self.0.data_dir, "CONT");
-        if listed().is_some_and(|(_, status, _)| status != "online") {
-            ctl("start", &[]);
-        }
+        self.0.signal_all("CONT");
+        self.0.ensure_online();
     }
 }
 

@@ -137,6 +137,7 @@ fn csv_bytes<R: Serialize>(rows: &[R], columns: &[&str], header: bool) -> Result
 
 struct Export<F> {
     pool: PgPool,
+    reader: db::Reader,
     query: ListQuery,
     cursor: Option<String>,
     remaining: Option<u64>,
@@ -177,6 +178,7 @@ where
     query.limit = Some(BATCH);
     let state = Export {
         pool: pool.clone(),
+        reader: super::etag::reader(req),
         query,
         cursor,
         remaining,
@@ -202,7 +204,7 @@ where
             let cursor = st.cursor.clone();
             let convert = st.convert.clone();
             // Serialising the batch happens on the blocking thread too, off the async workers.
-            db::run(&st.pool, move |conn| {
+            db::read(&st.pool, &st.reader, move |conn, _| {
                 let page = query.load::<T>(conn, cursor.as_deref(), false)?;
                 let rows = convert(conn, page.data)?;
                 Ok((

@@ -78,6 +78,22 @@ pub fn followed_counter(req: &HttpRequest) -> Option<i64> {
         .and_then(|counter| counter.current())
 }
 
+/// Who reads, for `db::read`: this process's replicas, and the caller (authenticated
+/// before any handler runs), whose own writes its reads must see.
+pub fn reader(req: &HttpRequest) -> db::Reader {
+    use actix_web::HttpMessage;
+    db::Reader {
+        replicas: req.app_data::<web::Data<db::ReadReplicas>>().map_or_else(
+            || std::sync::Arc::new(db::ReadReplicas::none()),
+            |r| r.clone().into_inner(),
+        ),
+        caller: req
+            .extensions()
+            .get::<crate::auth::Principal>()
+            .map(|p| p.id),
+    }
+}
+
 /// How many records a replica remembers the version of ([`RecordTags`]): a few hundred bytes
 /// each, so about a megabyte at most.
 pub const RECORD_TAGS_CAPACITY: usize = 8192;
@@ -199,7 +215,7 @@ pub async fn cached_record<T, F>(
     pool: &PgPool,
     req: &HttpRequest,
     include_archived: bool,
-    load: F,
+    mut load: F,
 ) -> Result<HttpResponse, ApiError>
 where
     T: serde::Serialize + Send + 'static,
@@ -217,8 +233,19 @@ where
             }
         }
     }
-    let (record, version) = db::run(pool, load).await?;
-    if let Some((tags, counter)) = memory {
+    // On a streaming replica, the counter is read there, before the record: the followed
+    // counter is the primary's, which may be ahead of what the replica has replayed.
+    let (record, version, replayed_counter) = db::read(pool, &reader(req), move |conn, source| {
+        let counter = match source {
+            db::Source::Replica => Some(audit::change_counter(conn)?),
+            db::Source::Primary => None,
+        };
+        let (record, version) = load(conn)?;
+        Ok((record, version, counter))
+    })
+    .await?;
+    if let Some((tags, followed)) = memory {
+        let counter = replayed_counter.unwrap_or(followed);
         tags.remember(key, Remembered { version, counter });
     }
     if none_match_hits(req.headers(), &etag(version)) {
@@ -255,7 +282,9 @@ pub fn check_version(named: &[i64], current: i64) -> Result<(), ApiError> {
 
 /// After a write this replica answered, the change counter it follows in memory is read again
 /// before the answer leaves: the client's next poll, here, sees its write (list ETags answer
-/// from memory; another replica sees the write within one listener poll, its `NOTIFY`).
+/// from memory; another replica sees the write within one listener poll, its `NOTIFY`). With
+/// streaming replicas, the primary's WAL position is read too, and kept for the caller: its
+/// reads wait for a replica to replay it (`db::replicas`).
 pub async fn see_own_writes(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -267,15 +296,34 @@ pub async fn see_own_writes(
         .then(|| {
             let counter = req.app_data::<web::Data<ChangeCounter>>()?.clone();
             let pool = req.app_data::<web::Data<PgPool>>()?.clone();
-            Some((counter, pool))
+            let replicas = req.app_data::<web::Data<db::ReadReplicas>>()?.clone();
+            Some((counter, pool, replicas))
         })
         .flatten();
     let res = next.call(req).await?;
-    if let Some((counter, pool)) = followed {
-        if res.status().is_success() && counter.current().is_some() {
-            // A failed read leaves the counter to the listener, which the write's NOTIFY moves.
-            if let Ok(value) = db::run(&pool, |conn| Ok(audit::change_counter(conn)?)).await {
+    let Some((counter, pool, replicas)) = followed else {
+        return Ok(res);
+    };
+    let follows = counter.current().is_some();
+    if res.status().is_success() && (follows || replicas.any()) {
+        let caller = reader(res.request()).caller;
+        let positioned = replicas.any() && caller.is_some();
+        // A failed read leaves the counter to the listener, which the write's NOTIFY moves; and
+        // the caller's reads to the lag bound.
+        let read = db::run(&pool, move |conn| {
+            let value = audit::change_counter(conn)?;
+            let position = positioned
+                .then(|| db::replicas::primary_position(conn))
+                .transpose()?;
+            Ok((value, position))
+        })
+        .await;
+        if let Ok((value, position)) = read {
+            if follows {
                 counter.observe(value);
+            }
+            if let (Some(caller), Some(lsn)) = (caller, position) {
+                replicas.wrote(caller, lsn);
             }
         }
     }

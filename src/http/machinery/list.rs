@@ -486,18 +486,27 @@ where
             return Ok(etag::not_modified(tag));
         }
     }
-    let (tag, body) = db::run(pool, move |conn| {
-        let tag = match (followed, &mut state) {
+    // An answer tagged by the counter may come from a streaming replica, which then tags it
+    // with its own counter (the followed one is the primary's, maybe ahead of the replica's
+    // replay). The change feed's fence is the primary's own.
+    let by_counter = matches!(state, TagState::Counter);
+    let mut work = move |conn: &mut diesel::PgConnection, source: db::Source| {
+        let known = followed.filter(|_| source == db::Source::Primary);
+        let tag = match (known, &mut state) {
             (Some(counter), _) => tag_of(&counter.to_string()),
             (None, TagState::Counter) => tag_of(&audit::change_counter(conn)?.to_string()),
             (None, TagState::Read(read)) => tag_of(&read(conn)?),
         };
-        if followed.is_none() && etag::none_match_hits(&headers, &tag) {
+        if known.is_none() && etag::none_match_hits(&headers, &tag) {
             return Ok((tag, None));
         }
         Ok((tag, Some(load(conn)?)))
-    })
-    .await?;
+    };
+    let (tag, body) = if by_counter {
+        db::read(pool, &etag::reader(req), work).await?
+    } else {
+        db::run(pool, move |conn| work(conn, db::Source::Primary)).await?
+    };
     match body {
         Some(body) => respond(body, req, &tag),
         None => Ok(etag::not_modified(tag)),
