@@ -94,13 +94,17 @@ impl AppState {
         let metrics = Metrics::new()?;
         let replicas = db::ReadReplicas::new(&settings.db);
         db::ReadReplicas::monitor(&replicas, &settings.db.database_url);
+        let mut followers: Vec<std::sync::Arc<dyn Follower>> = vec![
+            revocations.clone().into_inner(),
+            changes.clone().into_inner(),
+        ];
+        if replicas.any() {
+            followers.push(replicas.clone());
+        }
         listener::start(
             &settings.db.database_url,
             Duration::from_millis(settings.db.listener_reconnect_ms),
-            vec![
-                revocations.clone().into_inner() as std::sync::Arc<dyn Follower>,
-                changes.clone().into_inner(),
-            ],
+            followers,
         );
         Ok(Self {
             pool: web::Data::new(db::build_pool(&settings.db, metrics.pool_events())),

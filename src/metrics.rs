@@ -11,10 +11,11 @@ use std::time::Duration;
 use diesel::r2d2::event::{CheckoutEvent, TimeoutEvent};
 use diesel::r2d2::HandleEvent;
 use prometheus::{
-    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use crate::db::replicas::ReplicaStatus;
 use crate::domain::DeliveryOutcome;
 use crate::models::change::FeedLag;
 
@@ -186,7 +187,7 @@ impl HandleEvent for PoolEvents {
 }
 
 /// The series read at scrape time.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Reading {
     /// The pool's configured size.
     pub pool_max: u32,
@@ -196,6 +197,8 @@ pub struct Reading {
     pub pool_idle: u32,
     /// The feed's lag, when the database answered in time.
     pub feed: Option<FeedLag>,
+    /// The read replicas (none unless configured), and the reads that fell back to the primary.
+    pub replicas: (Vec<ReplicaStatus>, u64),
 }
 
 impl Reading {
@@ -242,6 +245,42 @@ impl Reading {
             )?;
             seconds.set(lag.seconds);
             registry.register(Box::new(seconds))?;
+        }
+        let (replicas, fallbacks) = &self.replicas;
+        if !replicas.is_empty() {
+            let labelled =
+                |name: &str, help: &str| IntGaugeVec::new(Opts::new(name, help), &["replica"]);
+            let up = labelled(
+                "read_replica_up",
+                "1 while the read replica is heard from within LSHUB_READ_MAX_LAG_MS, else 0",
+            )?;
+            let behind = labelled(
+                "read_replica_behind_bytes",
+                "WAL bytes the read replica's replay trails the primary's last sampled position by",
+            )?;
+            let reads = IntCounterVec::new(
+                Opts::new(
+                    "read_replica_reads_total",
+                    "Reads the read replica answered",
+                ),
+                &["replica"],
+            )?;
+            for replica in replicas {
+                let label = [replica.name.as_str()];
+                up.with_label_values(&label).set(i64::from(replica.up));
+                behind.with_label_values(&label).set(replica.behind_bytes);
+                reads.with_label_values(&label).inc_by(replica.reads);
+            }
+            let fell_back = IntCounter::new(
+                "read_replica_fallbacks_total",
+                "Reads that no read replica could answer (down, behind, or not yet replaying the \
+                 caller's write), which the primary answered",
+            )?;
+            fell_back.inc_by(*fallbacks);
+            registry.register(Box::new(up))?;
+            registry.register(Box::new(behind))?;
+            registry.register(Box::new(reads))?;
+            registry.register(Box::new(fell_back))?;
         }
         Ok(registry.gather())
     }

@@ -15,7 +15,7 @@
 //! nothing. Positions are WAL byte offsets (`pg_lsn - '0/0'`).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -53,6 +53,21 @@ pub struct ReadReplicas {
     primary: Mutex<VecDeque<(Instant, i64)>>,
     /// Each recent writer's last write position, forgotten once the lag floor passes it.
     written: Mutex<HashMap<Uuid, (Instant, i64)>>,
+    /// Reads no replica could answer, which the primary did.
+    fallbacks: AtomicU64,
+}
+
+/// What `/metrics` shows of one replica.
+#[derive(Debug, Clone)]
+pub struct ReplicaStatus {
+    /// Its URL, without password or parameters.
+    pub name: String,
+    /// Heard from within the lag bound, and its last read of position worked.
+    pub up: bool,
+    /// WAL bytes between the primary's last sampled position and the replica's replay.
+    pub behind_bytes: i64,
+    /// Reads it answered.
+    pub reads: u64,
 }
 
 #[derive(Debug)]
@@ -66,6 +81,7 @@ struct Replica {
     heard: AtomicI64,
     epoch: Instant,
     replayed: AtomicI64,
+    reads: AtomicU64,
 }
 
 impl Replica {
@@ -101,6 +117,23 @@ pub fn primary_position(conn: &mut PgConnection) -> QueryResult<i64> {
     diesel::sql_query("SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint AS lsn")
         .get_result::<Position>(conn)
         .map(|p| p.lsn)
+}
+
+/// The channel on which a process tells the others of a caller's write position, so the
+/// caller's reads at any of them wait for it.
+pub const WRITTEN_CHANNEL: &str = "lshub_written";
+
+/// The primary's WAL position after `caller`'s write, announced on [`WRITTEN_CHANNEL`] in the
+/// same statement (an autocommit `NOTIFY` is delivered as the statement ends).
+pub fn announce_write(conn: &mut PgConnection, caller: Uuid) -> QueryResult<i64> {
+    diesel::sql_query(
+        "WITH p AS (SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint AS lsn) \
+         SELECT p.lsn FROM p, \
+         LATERAL (SELECT pg_notify('lshub_written', $1 || ' ' || p.lsn::text)) AS n",
+    )
+    .bind::<diesel::sql_types::Text, _>(caller.to_string())
+    .get_result::<Position>(conn)
+    .map(|p| p.lsn)
 }
 
 /// How far a server has replayed: a standby's replay position, or a primary's own position
@@ -159,6 +192,7 @@ impl ReadReplicas {
                     heard: AtomicI64::new(0),
                     epoch,
                     replayed: AtomicI64::new(0),
+                    reads: AtomicU64::new(0),
                 })
                 .collect(),
             max_lag,
@@ -166,7 +200,27 @@ impl ReadReplicas {
             next: AtomicUsize::new(0),
             primary: Mutex::new(VecDeque::new()),
             written: Mutex::new(HashMap::new()),
+            fallbacks: AtomicU64::new(0),
         }
+    }
+
+    /// Each replica's state, for `/metrics`, and how many reads fell back to the primary.
+    pub fn status(&self) -> (Vec<ReplicaStatus>, u64) {
+        let primary = {
+            let samples = self.primary.lock().unwrap_or_else(PoisonError::into_inner);
+            samples.back().map_or(0, |(_, lsn)| *lsn)
+        };
+        let replicas = self
+            .replicas
+            .iter()
+            .map(|r| ReplicaStatus {
+                name: r.name.clone(),
+                up: r.heard_within(self.max_lag),
+                behind_bytes: (primary - r.replayed.load(Ordering::Acquire)).max(0),
+                reads: r.reads.load(Ordering::Relaxed),
+            })
+            .collect();
+        (replicas, self.fallbacks.load(Ordering::Relaxed))
     }
 
     /// Whether any replica is configured.
@@ -291,11 +345,43 @@ impl ReadReplicas {
                 // Cancelled for a conflict with recovery (40001 on a standby): the primary has
                 // no such conflict.
                 Err(ApiError::Contention) => {}
-                other => return Some(other),
+                other => {
+                    replica.reads.fetch_add(1, Ordering::Relaxed);
+                    return Some(other);
+                }
             }
         }
+        self.fallbacks.fetch_add(1, Ordering::Relaxed);
         None
     }
+}
+
+/// Another process's callers' writes: their reads here wait for them too (within one
+/// listener poll of the write; a notification missed while the listener was down leaves
+/// those reads to the lag bound).
+impl super::listener::Follower for ReadReplicas {
+    fn channel(&self) -> &'static str {
+        WRITTEN_CHANNEL
+    }
+
+    fn reload(&self, _conn: &mut PgConnection) -> QueryResult<()> {
+        Ok(())
+    }
+
+    fn notified(&self, _conn: &mut PgConnection, payloads: &[String]) -> QueryResult<()> {
+        for payload in payloads {
+            let parsed = payload
+                .split_once(' ')
+                .and_then(|(caller, lsn)| Some((caller.parse().ok()?, lsn.parse().ok()?)));
+            match parsed {
+                Some((caller, lsn)) => self.wrote(caller, lsn),
+                None => tracing::warn!(payload, "an unreadable write announcement"),
+            }
+        }
+        Ok(())
+    }
+
+    fn forget(&self) {}
 }
 
 /// Waits, until `deadline`, for `replica` to replay `floor`; false when it has not (or its

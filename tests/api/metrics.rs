@@ -26,7 +26,7 @@ struct Sample {
 
 /// A scrape, parsed.
 #[derive(Debug)]
-struct Scrape {
+pub struct Scrape {
     samples: Vec<Sample>,
 }
 
@@ -57,7 +57,7 @@ impl Scrape {
 
     /// The value of the one sample of `name` with exactly `labels`.
     #[track_caller]
-    fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         let want: BTreeMap<String, String> = labels
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -73,7 +73,7 @@ impl Scrape {
 
     /// Like [`Self::value`], for a sample that must be there.
     #[track_caller]
-    fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         self.value(name, labels)
             .unwrap_or_else(|| panic!("no {name}{labels:?} in {:#?}", self.names()))
     }
@@ -89,7 +89,7 @@ impl Scrape {
     }
 
     /// Every value of `label` across the samples of `name`.
-    fn label_values(&self, name: &str, label: &str) -> Vec<String> {
+    pub fn label_values(&self, name: &str, label: &str) -> Vec<String> {
         let mut values: Vec<String> = self
             .samples
             .iter()
@@ -127,7 +127,7 @@ fn parse_labels(text: &str) -> BTreeMap<String, String> {
 
 const REQUESTS: &str = "lshub_http_request_duration_seconds_count";
 
-async fn scrape(app: &TestApp) -> Scrape {
+pub async fn scrape(app: &TestApp) -> Scrape {
     let res = app.get("/metrics").send().await;
     res.assert_status(200);
     assert_eq!(

@@ -1,6 +1,6 @@
 //! Reads from a real streaming replica: a private primary cluster and a standby made from it
-//! with `pg_basebackup`. With the standby's replay paused, what a read returns says where it
-//! was read: the primary has the new row, the standby does not yet.
+//! with `pg_basebackup`, read by two lshub processes. With the standby's replay paused, what a
+//! read returns says where it was read: the primary has the new row, the standby does not yet.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -13,6 +13,7 @@ use lshub::domain::Role;
 
 use crate::clusters::Cluster;
 use crate::helpers::{build_template, url_on, Fixtures, TestApp};
+use crate::metrics::scrape;
 
 /// How stale the standby may be before it is skipped, in this test.
 const MAX_LAG: Duration = Duration::from_secs(4);
@@ -95,12 +96,19 @@ async fn gets_read_from_a_streaming_replica_and_callers_read_their_own_writes() 
     let replication = replication();
     let standby = Cluster::standby_of(&replication.primary, "lshub_standby");
     let standby_admin = standby.admin.clone();
-    let app = TestApp::spawn_on(&replication.primary.admin, &replication.template, |s| {
+    let reading_the_standby = |s: &mut lshub::config::Settings| {
         let database = url::Url::parse(&s.db.database_url).expect("url").path()[1..].to_owned();
         s.db.read_urls = vec![url_on(&standby_admin, &database)];
         s.db.read_max_lag_ms = u64::try_from(MAX_LAG.as_millis()).expect("ms");
         s.db.read_wait_ms = 300;
-    });
+    };
+    let app = TestApp::spawn_on(
+        &replication.primary.admin,
+        &replication.template,
+        reading_the_standby,
+    );
+    // A second lshub process over the same primary and standby, as behind a load balancer.
+    let other = app.replica(reading_the_standby);
     let standby_url = app
         .database_url()
         .replace(&replication.primary.port, &standby.port);
@@ -123,6 +131,15 @@ async fn gets_read_from_a_streaming_replica_and_callers_read_their_own_writes() 
         .assert_status(200)
         .header("etag")
         .expect("a list ETag");
+
+    // Read there: `/metrics` counts it.
+    let metrics = scrape(&app).await;
+    let names = metrics.label_values("lshub_read_replica_up", "replica");
+    assert_eq!(names.len(), 1, "{names:?}");
+    let standby_label = [("replica", names[0].as_str())];
+    assert!(!names[0].contains("password"), "{names:?}");
+    assert_eq!(metrics.get("lshub_read_replica_up", &standby_label), 1.0);
+    assert!(metrics.get("lshub_read_replica_reads_total", &standby_label) >= 1.0);
 
     replay(&mut replica, "pause");
     let paused_at = Instant::now();
@@ -152,6 +169,16 @@ async fn gets_read_from_a_streaming_replica_and_callers_read_their_own_writes() 
             .any(|c| c["id"] == id.as_str()),
         "the writer's list lacks its write"
     );
+
+    // Through the other process too: the write's position reached it by `NOTIFY`, within a
+    // listener poll.
+    actix_web::rt::time::sleep(lshub::db::listener::POLL * 2).await;
+    other
+        .get(&path)
+        .role(Role::Editor)
+        .send()
+        .await
+        .assert_status(200);
 
     // Another caller, within the lag bound, reads the standby: it has not the company yet,
     // and its list carries the standby's tag (the one from before the write), not a tag of
@@ -226,5 +253,8 @@ async fn gets_read_from_a_streaming_replica_and_callers_read_their_own_writes() 
             .await
             .assert_status(200);
     }
+    let metrics = scrape(&app).await;
+    assert_eq!(metrics.get("lshub_read_replica_up", &standby_label), 0.0);
+    assert!(metrics.get("lshub_read_replica_fallbacks_total", &[]) >= 20.0);
     stopped.drop_cluster();
 }

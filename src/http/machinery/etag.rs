@@ -283,8 +283,9 @@ pub fn check_version(named: &[i64], current: i64) -> Result<(), ApiError> {
 /// After a write this replica answered, the change counter it follows in memory is read again
 /// before the answer leaves: the client's next poll, here, sees its write (list ETags answer
 /// from memory; another replica sees the write within one listener poll, its `NOTIFY`). With
-/// streaming replicas, the primary's WAL position is read too, and kept for the caller: its
-/// reads wait for a replica to replay it (`db::replicas`).
+/// streaming replicas, the primary's WAL position is read too, kept for the caller and
+/// announced to the other processes: the caller's reads wait for a replica to replay it
+/// (`db::replicas`).
 pub async fn see_own_writes(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -312,8 +313,9 @@ pub async fn see_own_writes(
         // the caller's reads to the lag bound.
         let read = db::run(&pool, move |conn| {
             let value = audit::change_counter(conn)?;
-            let position = positioned
-                .then(|| db::replicas::primary_position(conn))
+            let position = caller
+                .filter(|_| positioned)
+                .map(|caller| db::replicas::announce_write(conn, caller))
                 .transpose()?;
             Ok((value, position))
         })

@@ -68,6 +68,7 @@ pub async fn get_metrics(
     metrics: web::Data<Metrics>,
     token: web::Data<ScrapeToken>,
     pool: Pool,
+    replicas: web::Data<db::ReadReplicas>,
 ) -> Result<HttpResponse, ApiError> {
     token.admit(&req)?;
     let lag = db::run(&pool, |conn| {
@@ -91,6 +92,7 @@ pub async fn get_metrics(
             pool_connections: state.connections,
             pool_idle: state.idle_connections,
             feed,
+            replicas: replicas.status(),
         })
         .map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()
