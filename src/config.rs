@@ -69,6 +69,10 @@ pub struct DbSettings {
     /// replica answers from the database meanwhile.
     #[arg(long, env = "LSHUB_LISTENER_RECONNECT_MS", default_value_t = 500)]
     pub listener_reconnect_ms: u64,
+    /// Milliseconds a search page (`q`) may take in PostgreSQL before it is refused as too
+    /// broad (422 `search_too_broad`): a common term is bounded, never a scan of the registry.
+    #[arg(long, env = "LSHUB_SEARCH_TIMEOUT_MS", default_value_t = 500)]
+    pub search_timeout_ms: u64,
     /// PostgreSQL streaming replicas that GETs read from, comma-separated (empty: every read
     /// goes to `DATABASE_URL`). Writes, and every read inside a write, go to the primary.
     #[arg(long, env = "LSHUB_DATABASE_READ_URL", value_delimiter = ',')]
@@ -93,6 +97,7 @@ impl DbSettings {
             statement_timeout_secs: 15,
             idle_check_ms: 1000,
             listener_reconnect_ms: 500,
+            search_timeout_ms: 500,
             read_urls: Vec::new(),
             read_max_lag_ms: 1000,
             read_wait_ms: 250,

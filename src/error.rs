@@ -674,7 +674,7 @@ const CONSTRAINTS: &[ConstraintMeaning] = &[
 ];
 
 /// The SQLSTATEs (PostgreSQL, Appendix A) that the API tells apart.
-mod sqlstate {
+pub mod sqlstate {
     pub const FOREIGN_KEY_VIOLATION: &str = "23503";
     pub const UNIQUE_VIOLATION: &str = "23505";
     pub const CHECK_VIOLATION: &str = "23514";

@@ -386,6 +386,10 @@ pub struct Page<T> {
     pub total: Option<i64>,
 }
 
+/// The session setting (set on every pooled connection) that holds the search time bound,
+/// `LSHUB_SEARCH_TIMEOUT_MS`.
+pub const SEARCH_TIMEOUT_SETTING: &str = "lshub.search_timeout";
+
 /// A list request, resolved: what to select, how to filter and order, where to resume.
 #[derive(Debug, Clone)]
 pub struct ListQuery {
@@ -564,6 +568,50 @@ impl ListQuery {
     }
 
     /// Loads the page after `cursor`.
+    /// [`Self::load`] for a page a client waits for: a search runs under the search time
+    /// bound (the session's [`SEARCH_TIMEOUT_SETTING`]), and one that exceeds it is refused
+    /// as too broad rather than left to scan. An export's batches use `load`, unbounded: a
+    /// refusal there would cut a stream already begun.
+    pub fn load_page<T>(
+        &self,
+        conn: &mut PgConnection,
+        cursor: Option<&str>,
+        include_total: bool,
+    ) -> Result<Page<T>, StoreError>
+    where
+        T: QueryableByName<Pg> + Keyed + 'static,
+    {
+        if !self
+            .filters
+            .iter()
+            .any(|f| matches!(f, Filter::Search { .. }))
+        {
+            return self.load(conn, cursor, include_total);
+        }
+        conn.transaction(|conn| {
+            diesel::sql_query(format!(
+                "SELECT set_config('statement_timeout', \
+                 coalesce(current_setting('{SEARCH_TIMEOUT_SETTING}', true), '500ms'), true)"
+            ))
+            .execute(conn)?;
+            self.load(conn, cursor, include_total)
+        })
+        .map_err(|e| match e {
+            StoreError::Query(diesel::result::Error::DatabaseError(_, info))
+                if info.sqlstate() == Some(crate::error::sqlstate::QUERY_CANCELED) =>
+            {
+                StoreError::Parameter {
+                    field: "/q",
+                    code: crate::domain::codes::SEARCH_TOO_BROAD,
+                    message: "q matches too many records to rank in time: add characters, \
+                              another word or a filter"
+                        .into(),
+                }
+            }
+            other => other,
+        })
+    }
+
     pub fn load<T>(
         &self,
         conn: &mut PgConnection,

@@ -210,6 +210,7 @@ pub(super) fn was_lost(conn: &mut PgConnection) -> bool {
 #[derive(Debug, Clone, Copy)]
 struct SessionSettings {
     statement_timeout_ms: u64,
+    search_timeout_ms: u64,
 }
 
 impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings {
@@ -217,12 +218,15 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings 
         conn.batch_execute(&format!(
             "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}; \
              SET lock_timeout = {}; \
-             SET pg_trgm.word_similarity_threshold = 0.5; SET timezone = 'UTC'",
+             SET pg_trgm.word_similarity_threshold = 0.5; SET timezone = 'UTC'; \
+             SET {} = '{}ms'",
             self.statement_timeout_ms,
             self.statement_timeout_ms * 2,
             // A write waiting on a row lock gives up well inside the whole-request timeout,
             // so it cannot commit after its client has been told 503.
-            (self.statement_timeout_ms / 3).max(1000)
+            (self.statement_timeout_ms / 3).max(1000),
+            super::list::SEARCH_TIMEOUT_SETTING,
+            self.search_timeout_ms.max(1)
         ))
         .map_err(diesel::r2d2::Error::QueryError)
     }
@@ -248,6 +252,7 @@ pub fn build_pool(settings: &DbSettings, events: Box<dyn HandleEvent>) -> PgPool
         .event_handler(events)
         .connection_customizer(Box::new(SessionSettings {
             statement_timeout_ms: settings.statement_timeout_secs.max(1) * 1000,
+            search_timeout_ms: settings.search_timeout_ms,
         }))
         .build_unchecked(manager)
 }

@@ -134,6 +134,8 @@ pub mod codes {
     /// A webhook address that is, or resolves to, one outside the public internet (loopback,
     /// private, link-local, shared, metadata).
     pub const FORBIDDEN_TARGET: &str = "forbidden_target";
+    /// A search (`q`) that matches too much to rank within the search time bound.
+    pub const SEARCH_TOO_BROAD: &str = "search_too_broad";
 }
 
 /// Why a value was refused: a stable machine `code` and a human message.

@@ -1890,6 +1890,53 @@ async fn list_filters_narrow_the_results() {
 // 13. Search
 // ---------------------------------------------------------------------------------------------
 
+/// A search that cannot be ranked within the search time bound is refused at `/q`, clearly,
+/// instead of scanning on: with a bound of 1 ms, ranking a few thousand matches of a common
+/// word cannot finish, while the same page without `q`, and the CSV export of the search, are
+/// not bounded. With the default bound the search answers.
+#[actix_web::test]
+async fn a_search_too_broad_to_rank_in_time_is_422_at_q_and_nothing_else_is_bounded() {
+    let app = TestApp::spawn_with(|s| s.db.search_timeout_ms = 1).await;
+    lshub::seed::synthetic::load(&mut app.conn(), 5000, &mut |_, _| {}).expect("seed");
+    let broad = app
+        .get("/api/v1/companies?q=milano")
+        .role(Role::Viewer)
+        .send()
+        .await;
+    assert_field_error(
+        &broad.assert_problem(422, "validation"),
+        "/q",
+        "search_too_broad",
+    );
+    app.get("/api/v1/companies?q=milano&sort=name")
+        .role(Role::Viewer)
+        .send()
+        .await
+        .assert_problem(422, "validation");
+    app.get("/api/v1/companies?limit=200")
+        .role(Role::Viewer)
+        .send()
+        .await
+        .assert_status(200);
+    let export = app
+        .get("/api/v1/companies?q=milano")
+        .role(Role::Viewer)
+        .header("Accept", "text/csv")
+        .send()
+        .await;
+    export.assert_status(200);
+    assert!(String::from_utf8_lossy(&export.body).lines().count() > 100);
+
+    let unbounded = app.replica(|_| {});
+    let res = unbounded
+        .get("/api/v1/companies?q=milano")
+        .role(Role::Viewer)
+        .send()
+        .await;
+    res.assert_status(200);
+    assert_eq!(res.json()["data"].as_array().map(Vec::len), Some(50));
+}
+
 #[actix_web::test]
 async fn search_ignores_accents_case_and_typos_and_ranks_by_relevance() {
     let app = TestApp::spawn().await;

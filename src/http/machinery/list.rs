@@ -272,7 +272,10 @@ pub fn shared_parameters<K: ListKind>() -> Vec<Parameter> {
             "q",
             format!(
                 "Search {} (case, accents and small typos do not matter). At most {MAX_Q} \
-                 characters, no NUL; blank is no search.",
+                 characters, no NUL; blank is no search. A search that matches too much to \
+                 rank within the server's search time bound (`LSHUB_SEARCH_TIMEOUT_MS`, 500 ms \
+                 by default) is 422 `search_too_broad` at `/q`: add characters, another word \
+                 or a filter. A CSV export of a search is not bounded.",
                 K::SEARCHES
             ),
             ObjectBuilder::new()
@@ -567,7 +570,7 @@ where
     }
     let include_total = params.include_total.unwrap_or(false);
     cached_page(pool, req, principal, move |conn| {
-        let page = query.load::<T>(conn, cursor.as_deref(), include_total)?;
+        let page = query.load_page::<T>(conn, cursor.as_deref(), include_total)?;
         let data = convert(conn, page.data)?;
         Ok(PageResponse {
             data,
