@@ -567,7 +567,6 @@ impl ListQuery {
             .map(|_| ())
     }
 
-    /// Loads the page after `cursor`.
     /// [`Self::load`] for a page a client waits for: a search runs under the search time
     /// bound (the session's [`SEARCH_TIMEOUT_SETTING`]), and one that exceeds it is refused
     /// as too broad rather than left to scan. An export's batches use `load`, unbounded: a
@@ -612,6 +611,7 @@ impl ListQuery {
         })
     }
 
+    /// Loads the page after `cursor`.
     pub fn load<T>(
         &self,
         conn: &mut PgConnection,
