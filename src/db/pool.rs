@@ -97,12 +97,10 @@ pub struct Probe {
     returned: Instant,
     /// Statements started since checkout.
     started: u32,
-    /// The first statement since checkout could not have changed anything (`BEGIN` or a
-    /// `SELECT`), so failing it because the connection was gone leaves nothing half-done.
-    first_harmless: bool,
     /// A statement failed because the connection was gone.
     lost: bool,
-    /// ... and it was the first statement since checkout, and harmless.
+    /// ... and it was the first statement since checkout, and could not have changed anything
+    /// (`BEGIN` or a `SELECT`), so failing it left nothing half-done.
     lost_unused: bool,
 }
 
@@ -111,7 +109,6 @@ impl Default for Probe {
         Self {
             returned: Instant::now(),
             started: 0,
-            first_harmless: false,
             lost: false,
             lost_unused: false,
         }
@@ -121,7 +118,6 @@ impl Default for Probe {
 impl Probe {
     fn checked_out(&mut self) {
         self.started = 0;
-        self.first_harmless = false;
         self.lost_unused = false;
     }
 }
@@ -129,17 +125,17 @@ impl Probe {
 impl Instrumentation for Probe {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
         match event {
-            InstrumentationEvent::StartQuery { query, .. } => {
-                if self.started == 0 {
-                    self.first_harmless = starts_harmless(query);
-                }
-                self.started += 1;
-            }
+            InstrumentationEvent::StartQuery { .. } => self.started += 1,
+            // The statement's SQL is read only here, when it failed: diesel renders it (every
+            // bind and the whole text) to show it, which cost a tenth of a point read's
+            // instructions when it was read at every checkout's first statement (issue 12).
             InstrumentationEvent::FinishQuery {
-                error: Some(error), ..
+                query,
+                error: Some(error),
+                ..
             } if connection_lost(error) => {
                 self.lost = true;
-                self.lost_unused = self.started == 1 && self.first_harmless;
+                self.lost_unused = self.started == 1 && starts_harmless(query);
             }
             _ => {}
         }
@@ -147,7 +143,7 @@ impl Instrumentation for Probe {
 }
 
 /// Whether the statement's SQL begins with `BEGIN` or `SELECT`, read from its `Display`
-/// without allocating (this runs once per checkout).
+/// without allocating (this runs only for a statement that failed for a lost connection).
 fn starts_harmless(query: &dyn std::fmt::Display) -> bool {
     struct Head {
         bytes: [u8; 6],
