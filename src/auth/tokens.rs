@@ -1,6 +1,8 @@
 //! Access tokens: HS256 JWTs (RFC 9068 profile) with a `kid` derived from the key, so keys can
 //! rotate and replicas agree; and opaque refresh tokens stored as digests.
 
+use std::collections::HashMap;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::Utc;
@@ -125,6 +127,76 @@ pub enum KeyError {
     TooShort(&'static str),
 }
 
+/// How many access tokens a replica remembers having verified ([`Verified`]): a few hundred
+/// bytes each.
+const VERIFIED_CAPACITY: usize = 1024;
+
+/// Access tokens this replica verified lately, with the caller each names and when it expires,
+/// so that a client's next request with the same token is not verified again: the signature,
+/// the header and every claim but `exp` hold for good once they held (the keys are fixed for
+/// the process; `nbf` and `iat` only pass more easily as time goes on), and `exp` is checked
+/// at every use. Only tokens that verified are kept, so a flood of forged ones neither fills
+/// it nor skips a check. Verifying was ~45% of a 304 poll's instructions (issue 12). Bounded as
+/// [`crate::http::machinery::etag::RecordTags`] is: two generations of half the capacity. No
+/// `Debug`: it holds bearer tokens.
+struct Verified {
+    half: usize,
+    generations: std::sync::Mutex<[HashMap<String, (Principal, i64)>; 2]>,
+}
+
+impl Verified {
+    fn new(capacity: usize) -> Self {
+        Self {
+            half: (capacity / 2).max(1),
+            generations: std::sync::Mutex::new([HashMap::new(), HashMap::new()]),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, [HashMap<String, (Principal, i64)>; 2]> {
+        // Plain values: a map left by a panicking thread is still consistent.
+        self.generations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The caller `token` names, if it verified here and has not expired by `now`.
+    fn get(&self, token: &str, now: i64) -> Option<Principal> {
+        let mut generations = self.lock();
+        let [young, old] = &mut *generations;
+        let (principal, exp) = match young.get(token) {
+            Some(found) => found.clone(),
+            None => {
+                let found = old.remove(token)?;
+                Self::insert(self.half, young, old, token.to_owned(), found.clone());
+                found
+            }
+        };
+        // As `decode` checks `exp`: expired once it is more than the leeway in the past.
+        let leeway = i64::try_from(LEEWAY_SECS).unwrap_or(0);
+        (exp >= now - leeway).then_some(principal)
+    }
+
+    fn remember(&self, token: &str, principal: Principal, exp: i64) {
+        let mut generations = self.lock();
+        let [young, old] = &mut *generations;
+        old.remove(token);
+        Self::insert(self.half, young, old, token.to_owned(), (principal, exp));
+    }
+
+    fn insert(
+        half: usize,
+        young: &mut HashMap<String, (Principal, i64)>,
+        old: &mut HashMap<String, (Principal, i64)>,
+        token: String,
+        entry: (Principal, i64),
+    ) {
+        if young.len() >= half && !young.contains_key(&token) {
+            *old = std::mem::take(young);
+        }
+        young.insert(token, entry);
+    }
+}
+
 /// Issues and verifies access tokens.
 pub struct TokenService {
     current: Key,
@@ -135,6 +207,7 @@ pub struct TokenService {
     refresh_ttl_secs: u64,
     set_password_ttl_secs: u64,
     validation: Validation,
+    verified: Verified,
 }
 
 impl std::fmt::Debug for TokenService {
@@ -177,6 +250,7 @@ impl TokenService {
             refresh_ttl_secs: settings.refresh_token_ttl.max(1),
             set_password_ttl_secs: settings.set_password_token_ttl.max(1),
             validation,
+            verified: Verified::new(VERIFIED_CAPACITY),
         })
     }
 
@@ -227,6 +301,18 @@ impl TokenService {
             expires_in: self.ttl_secs,
             scope,
         })
+    }
+
+    /// The caller an access token names, once [`Self::verify`] accepts it: from memory when
+    /// this replica verified the same token before and it has not expired since.
+    pub fn principal(&self, token: &str) -> Result<Principal, ApiError> {
+        if let Some(principal) = self.verified.get(token, Utc::now().timestamp()) {
+            return Ok(principal);
+        }
+        let claims = self.verify(token)?;
+        let principal = claims.principal()?;
+        self.verified.remember(token, principal.clone(), claims.exp);
+        Ok(principal)
     }
 
     /// Verifies signature, algorithm, type, key id and the time, issuer and audience claims.
@@ -302,4 +388,46 @@ pub fn random_secret() -> String {
     let mut bytes = [0u8; 48];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Principal, PrincipalKind, Verified, LEEWAY_SECS};
+    use crate::domain::Role;
+
+    fn caller(n: u128) -> Principal {
+        Principal {
+            id: uuid::Uuid::from_u128(n),
+            kind: PrincipalKind::User,
+            role: Role::Viewer,
+            organisation_id: None,
+        }
+    }
+
+    #[test]
+    fn a_remembered_token_answers_until_it_expires_as_decode_would_say() {
+        let verified = Verified::new(8);
+        verified.remember("t", caller(1), 1000);
+        let leeway = i64::try_from(LEEWAY_SECS).unwrap_or(0);
+        assert_eq!(verified.get("t", 1000).map(|p| p.id), Some(caller(1).id));
+        assert!(
+            verified.get("t", 1000 + leeway).is_some(),
+            "within the leeway"
+        );
+        assert!(verified.get("t", 1001 + leeway).is_none(), "expired");
+        assert!(verified.get("u", 10).is_none(), "never verified");
+    }
+
+    #[test]
+    fn it_holds_at_most_its_capacity_and_keeps_what_is_used() {
+        let verified = Verified::new(4);
+        verified.remember("hot", caller(0), i64::MAX);
+        for i in 0..100 {
+            verified.remember(&format!("cold{i}"), caller(i), i64::MAX);
+            assert!(verified.get("hot", 0).is_some(), "after {i}");
+            let held: usize = verified.lock().iter().map(|g| g.len()).sum();
+            assert!(held <= 4, "{held} held");
+        }
+        assert!(verified.get("cold0", 0).is_none(), "forgotten");
+    }
 }
