@@ -33,7 +33,13 @@ bench_install() {
   PGBENCH=$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench | tail -n 1)
 }
 
+# BENCH_BIN=path measures that binary instead, unbuilt (e.g. a copy of another commit's build,
+# for a before/after pair on one machine state).
 bench_build() {
+  if [[ -n ${BENCH_BIN:-} ]]; then
+    BIN=$BENCH_BIN
+    return
+  fi
   cargo build --release --locked --bin lshub
   BIN=${CARGO_TARGET_DIR:-target}/release/lshub
 }

@@ -10,6 +10,7 @@
   report.py results TSV META OUT               bench/RESULTS.md from the rounds
 """
 import json
+import os
 import re
 import statistics
 import sys
@@ -279,18 +280,26 @@ def results(tsv, meta, out):
         notes = [n for n in [r["note"]] + errors + [f"pgbench failed: {c}" for c in causes] if n and n != "-"]
         if notes:
             lines.append(f"- {r['label']}: " + "; ".join(notes))
-    lines += [
-        "",
-        "## What each change bought",
-        "",
-        "Each optimisation's commit adds a line: the change, the cases it moved, before → after "
-        "(medians of `bench/run` on the same machine).",
-        "",
-        "| commit | change | case | before | after |",
-        "|---|---|---|---|---|",
-        "",
-    ]
-    open(out, "w").write("\n".join(lines))
+    # The log of what each change bought, and what follows it, outlive a run: kept from the file
+    # this one replaces.
+    kept = None
+    if os.path.exists(out):
+        text = open(out).read()
+        at = text.find("\n## What each change bought")
+        kept = text[at + 1:] if at >= 0 else None
+    if kept is None:
+        kept = "\n".join([
+            "## What each change bought",
+            "",
+            "Each optimisation's commit adds a line: the change, the cases it moved, before → after "
+            "(medians of `bench/run` on the same machine).",
+            "",
+            "| commit | change | case | before | after |",
+            "|---|---|---|---|---|",
+            "",
+        ])
+    lines += [""]
+    open(out, "w").write("\n".join(lines) + "\n" + kept)
 
 
 if __name__ == "__main__":
