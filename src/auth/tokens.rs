@@ -1,8 +1,6 @@
 //! Access tokens: HS256 JWTs (RFC 9068 profile) with a `kid` derived from the key, so keys can
 //! rotate and replicas agree; and opaque refresh tokens stored as digests.
 
-use std::collections::HashMap;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::Utc;
@@ -136,64 +134,25 @@ const VERIFIED_CAPACITY: usize = 1024;
 /// the header and every claim but `exp` hold for good once they held (the keys are fixed for
 /// the process; `nbf` and `iat` only pass more easily as time goes on), and `exp` is checked
 /// at every use. Only tokens that verified are kept, so a flood of forged ones neither fills
-/// it nor skips a check. Verifying was ~45% of a 304 poll's instructions (issue 12). Bounded as
-/// [`crate::http::machinery::etag::RecordTags`] is: two generations of half the capacity. No
-/// `Debug`: it holds bearer tokens.
-struct Verified {
-    half: usize,
-    generations: std::sync::Mutex<[HashMap<String, (Principal, i64)>; 2]>,
-}
+/// it nor skips a check. Verifying was ~45% of a 304 poll's instructions (issue 12). Bounded
+/// ([`crate::memo::Generations`]). No `Debug`: it holds bearer tokens.
+struct Verified(crate::memo::Generations<(Principal, i64)>);
 
 impl Verified {
     fn new(capacity: usize) -> Self {
-        Self {
-            half: (capacity / 2).max(1),
-            generations: std::sync::Mutex::new([HashMap::new(), HashMap::new()]),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, [HashMap<String, (Principal, i64)>; 2]> {
-        // Plain values: a map left by a panicking thread is still consistent.
-        self.generations
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        Self(crate::memo::Generations::with_capacity(capacity))
     }
 
     /// The caller `token` names, if it verified here and has not expired by `now`.
     fn get(&self, token: &str, now: i64) -> Option<Principal> {
-        let mut generations = self.lock();
-        let [young, old] = &mut *generations;
-        let (principal, exp) = match young.get(token) {
-            Some(found) => found.clone(),
-            None => {
-                let found = old.remove(token)?;
-                Self::insert(self.half, young, old, token.to_owned(), found.clone());
-                found
-            }
-        };
+        let (principal, exp) = self.0.get(token)?;
         // As `decode` checks `exp`: expired once it is more than the leeway in the past.
         let leeway = i64::try_from(LEEWAY_SECS).unwrap_or(0);
         (exp >= now - leeway).then_some(principal)
     }
 
     fn remember(&self, token: &str, principal: Principal, exp: i64) {
-        let mut generations = self.lock();
-        let [young, old] = &mut *generations;
-        old.remove(token);
-        Self::insert(self.half, young, old, token.to_owned(), (principal, exp));
-    }
-
-    fn insert(
-        half: usize,
-        young: &mut HashMap<String, (Principal, i64)>,
-        old: &mut HashMap<String, (Principal, i64)>,
-        token: String,
-        entry: (Principal, i64),
-    ) {
-        if young.len() >= half && !young.contains_key(&token) {
-            *old = std::mem::take(young);
-        }
-        young.insert(token, entry);
+        self.0.put(token.to_owned(), (principal, exp));
     }
 }
 
@@ -416,18 +375,5 @@ mod tests {
         );
         assert!(verified.get("t", 1001 + leeway).is_none(), "expired");
         assert!(verified.get("u", 10).is_none(), "never verified");
-    }
-
-    #[test]
-    fn it_holds_at_most_its_capacity_and_keeps_what_is_used() {
-        let verified = Verified::new(4);
-        verified.remember("hot", caller(0), i64::MAX);
-        for i in 0..100 {
-            verified.remember(&format!("cold{i}"), caller(i), i64::MAX);
-            assert!(verified.get("hot", 0).is_some(), "after {i}");
-            let held: usize = verified.lock().iter().map(|g| g.len()).sum();
-            assert!(held <= 4, "{held} held");
-        }
-        assert!(verified.get("cold0", 0).is_none(), "forgotten");
     }
 }

@@ -1,8 +1,6 @@
 //! Conditional requests (RFC 9110 §13): strong `ETag: "<version>"`, `If-None-Match` → 304,
 //! `If-Match` required on writes (428 without it, 412 when stale).
 
-use std::collections::HashMap;
-
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
@@ -111,14 +109,9 @@ struct Remembered {
 /// on every committed change (its trigger counts every audit event, and every write has one),
 /// so while it stands still the record, its parent and whether it is archived are as they were
 /// read. A record is remembered per path, and apart for `include_archived` reads, so an entry
-/// read without it proves the record live. Bounded: two generations of at most half the
-/// capacity each; when the young one is full the old one is dropped, so what is not read
-/// for a generation is forgotten and costs one database read when it is.
-#[derive(Debug)]
-pub struct RecordTags {
-    half: usize,
-    generations: std::sync::Mutex<[HashMap<String, Remembered>; 2]>,
-}
+/// read without it proves the record live. Bounded ([`crate::memo::Generations`]): what is not
+/// read for a generation is forgotten and costs one database read when it is.
+pub struct RecordTags(crate::memo::Generations<Remembered>);
 
 impl Default for RecordTags {
     fn default() -> Self {
@@ -129,10 +122,7 @@ impl Default for RecordTags {
 impl RecordTags {
     /// Remembers at most `capacity` records.
     pub fn with_capacity(capacity: usize) -> Self {
-        Self {
-            half: (capacity / 2).max(1),
-            generations: std::sync::Mutex::new([HashMap::new(), HashMap::new()]),
-        }
+        Self(crate::memo::Generations::with_capacity(capacity))
     }
 
     fn key(req: &HttpRequest, include_archived: bool) -> String {
@@ -145,58 +135,24 @@ impl RecordTags {
 
     /// The version remembered under `key` when the counter is still `counter`.
     fn version(&self, key: &str, counter: i64) -> Option<i64> {
-        let mut generations = self
-            .generations
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let [young, old] = &mut *generations;
-        let remembered = match young.get(key) {
-            Some(found) => *found,
-            None => {
-                // Read again: it joins the young generation, so a record polled often stays.
-                let found = old.remove(key)?;
-                Self::insert(self.half, young, old, key.to_owned(), found);
-                found
-            }
-        };
-        (remembered.counter == counter).then_some(remembered.version)
+        self.0
+            .get(key)
+            .filter(|remembered| remembered.counter == counter)
+            .map(|remembered| remembered.version)
     }
 
     fn remember(&self, key: String, remembered: Remembered) {
-        let mut generations = self
-            .generations
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let [young, old] = &mut *generations;
-        old.remove(&key);
-        Self::insert(self.half, young, old, key, remembered);
-    }
-
-    fn insert(
-        half: usize,
-        young: &mut HashMap<String, Remembered>,
-        old: &mut HashMap<String, Remembered>,
-        key: String,
-        remembered: Remembered,
-    ) {
-        if young.len() >= half && !young.contains_key(&key) {
-            *old = std::mem::take(young);
-        }
-        young.insert(key, remembered);
+        self.0.put(key, remembered);
     }
 
     /// How many records it remembers (at most its capacity).
     pub fn len(&self) -> usize {
-        let generations = self
-            .generations
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        generations[0].len() + generations[1].len()
+        self.0.len()
     }
 
     /// Whether it remembers none.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.0.is_empty()
     }
 }
 
@@ -349,17 +305,5 @@ mod tests {
         assert_eq!(tags.version("/b", 10), None);
         tags.remember("/a".into(), at(4, 11));
         assert_eq!(tags.version("/a", 11), Some(4));
-    }
-
-    #[test]
-    fn it_holds_at_most_its_capacity_and_keeps_what_is_polled() {
-        let tags = RecordTags::with_capacity(4);
-        tags.remember("/hot".into(), at(1, 1));
-        for i in 0..100 {
-            tags.remember(format!("/cold/{i}"), at(1, 1));
-            assert_eq!(tags.version("/hot", 1), Some(1), "after {i}");
-            assert!(tags.len() <= 4, "{} remembered", tags.len());
-        }
-        assert_eq!(tags.version("/cold/0", 1), None, "forgotten");
     }
 }
