@@ -568,7 +568,8 @@ impl ListQuery {
     }
 
     /// [`Self::load`] for a page a client waits for: a search runs under the search time
-    /// bound (the session's [`SEARCH_TIMEOUT_SETTING`]), and one that exceeds it is refused
+    /// bound (the session's [`SEARCH_TIMEOUT_SETTING`], which every pooled connection has; a
+    /// connection without it keeps its statement timeout), and one that exceeds it is refused
     /// as too broad rather than left to scan. An export's batches use `load`, unbounded: a
     /// refusal there would cut a stream already begun.
     pub fn load_page<T>(
@@ -590,7 +591,8 @@ impl ListQuery {
         conn.transaction(|conn| {
             diesel::sql_query(format!(
                 "SELECT set_config('statement_timeout', \
-                 coalesce(current_setting('{SEARCH_TIMEOUT_SETTING}', true), '500ms'), true)"
+                 coalesce(current_setting('{SEARCH_TIMEOUT_SETTING}', true), \
+                          current_setting('statement_timeout')), true)"
             ))
             .execute(conn)?;
             self.load(conn, cursor, include_total)

@@ -52,7 +52,7 @@ pub struct ReadReplicas {
     /// little more.
     primary: Mutex<VecDeque<(Instant, i64)>>,
     /// Each recent writer's last write position, forgotten once the lag floor passes it.
-    written: Mutex<HashMap<Uuid, (Instant, i64)>>,
+    written: Mutex<HashMap<Uuid, i64>>,
     /// Reads no replica could answer, which the primary did.
     fallbacks: AtomicU64,
 }
@@ -111,10 +111,13 @@ struct Position {
     lsn: i64,
 }
 
-/// The primary's WAL position: the end of what has been inserted (a commit is inserted before
-/// it returns, whatever `synchronous_commit` says).
+/// The primary's WAL position as a byte offset: the end of what has been inserted (a commit
+/// is inserted before it returns, whatever `synchronous_commit` says).
+const PRIMARY_LSN: &str = "(pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint";
+
+/// The primary's WAL position ([`PRIMARY_LSN`]).
 pub fn primary_position(conn: &mut PgConnection) -> QueryResult<i64> {
-    diesel::sql_query("SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint AS lsn")
+    diesel::sql_query(format!("SELECT {PRIMARY_LSN} AS lsn"))
         .get_result::<Position>(conn)
         .map(|p| p.lsn)
 }
@@ -126,11 +129,11 @@ pub const WRITTEN_CHANNEL: &str = "lshub_written";
 /// The primary's WAL position after `caller`'s write, announced on [`WRITTEN_CHANNEL`] in the
 /// same statement (an autocommit `NOTIFY` is delivered as the statement ends).
 pub fn announce_write(conn: &mut PgConnection, caller: Uuid) -> QueryResult<i64> {
-    diesel::sql_query(
-        "WITH p AS (SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint AS lsn) \
-         SELECT p.lsn FROM p, \
-         LATERAL (SELECT pg_notify('lshub_written', $1 || ' ' || p.lsn::text)) AS n",
-    )
+    diesel::sql_query(format!(
+        "WITH p AS (SELECT {PRIMARY_LSN} AS lsn) SELECT p.lsn FROM p, \
+         LATERAL (SELECT pg_notify($1, $2 || ' ' || p.lsn::text)) AS n"
+    ))
+    .bind::<diesel::sql_types::Text, _>(WRITTEN_CHANNEL)
     .bind::<diesel::sql_types::Text, _>(caller.to_string())
     .get_result::<Position>(conn)
     .map(|p| p.lsn)
@@ -237,16 +240,23 @@ impl ReadReplicas {
         let weak = Arc::downgrade(this);
         let url = primary_url.to_owned();
         spawn("lshub-wal-primary", move || {
-            follow(&weak, &url, primary_position, |replicas, lsn| {
-                replicas.sampled(Instant::now(), lsn);
+            follow(&weak, &url, primary_position, |replicas, read| {
+                // An unreadable primary leaves the samples as they are: the lag floor stays.
+                if let Ok(lsn) = read {
+                    replicas.sampled(Instant::now(), lsn);
+                }
             });
         });
         for index in 0..this.replicas.len() {
             let weak = Arc::downgrade(this);
             let url = this.replicas[index].url.clone();
             spawn("lshub-wal-replica", move || {
-                follow(&weak, &url, replayed_position, move |replicas, lsn| {
-                    replicas.replicas[index].heard(lsn);
+                follow(&weak, &url, replayed_position, move |replicas, read| {
+                    let replica = &replicas.replicas[index];
+                    match read {
+                        Ok(lsn) => replica.heard(lsn),
+                        Err(why) => replica.lost(&why),
+                    }
                 });
             });
         }
@@ -281,21 +291,21 @@ impl ReadReplicas {
         if !self.any() {
             return;
         }
-        let floor = self.lag_floor();
         let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
         // Bounded by the writers of the last `max_lag`: older writes are under the lag floor.
         if written.len() >= 1024 {
-            written.retain(|_, (_, lsn)| *lsn > floor);
+            let floor = self.lag_floor();
+            written.retain(|_, at| *at > floor);
         }
-        let entry = written.entry(writer).or_insert((Instant::now(), lsn));
-        *entry = (Instant::now(), entry.1.max(lsn));
+        let at = written.entry(writer).or_insert(lsn);
+        *at = (*at).max(lsn);
     }
 
     fn own_floor(&self, reader: Option<Uuid>) -> i64 {
         reader
             .and_then(|id| {
                 let written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
-                written.get(&id).map(|(_, lsn)| *lsn)
+                written.get(&id).copied()
             })
             .unwrap_or(0)
     }
@@ -419,13 +429,13 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) {
         .ok();
 }
 
-/// Reads `position` on a connection of its own every [`POLL`] and hands it to `heard`, while
-/// the replicas live; reconnects after a failure.
+/// Reads `position` on a connection of its own every [`POLL`] and hands it, or why it could
+/// not be read, to `heard`, while the replicas live; reconnects after a failure.
 fn follow(
     weak: &Weak<ReadReplicas>,
     url: &str,
     position: fn(&mut PgConnection) -> QueryResult<i64>,
-    heard: impl Fn(&ReadReplicas, i64),
+    heard: impl Fn(&ReadReplicas, Result<i64, String>),
 ) {
     let mut conn: Option<PgConnection> = None;
     loop {
@@ -435,20 +445,15 @@ fn follow(
         if conn.is_none() {
             conn = super::connect(url).ok();
         }
-        if let Some(c) = conn.as_mut() {
-            match position(c) {
-                Ok(lsn) => heard(&replicas, lsn),
-                Err(e) => {
-                    tracing::debug!(error = %e, "WAL position unreadable; reconnecting");
-                    conn = None;
-                    if let Some(replica) = replicas.replicas.iter().find(|r| r.url == url) {
-                        replica.lost(&e);
-                    }
-                }
-            }
-        } else if let Some(replica) = replicas.replicas.iter().find(|r| r.url == url) {
-            replica.lost(&"cannot connect");
+        let read = match conn.as_mut() {
+            Some(c) => position(c).map_err(|e| e.to_string()),
+            None => Err("cannot connect".to_owned()),
+        };
+        if let Err(why) = &read {
+            tracing::debug!(error = %why, "WAL position unreadable; reconnecting");
+            conn = None;
         }
+        heard(&replicas, read);
         drop(replicas);
         std::thread::sleep(POLL);
     }

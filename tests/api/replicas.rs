@@ -228,11 +228,22 @@ async fn gets_read_from_a_streaming_replica_and_callers_read_their_own_writes() 
     })
     .await
     .expect("caught up");
+    // The monitor sees the replay within a poll or two; then the standby answers the read.
+    actix_web::rt::time::sleep(lshub::db::replicas::POLL * 3).await;
+    let reads = |scrape: &crate::metrics::Scrape| {
+        scrape.get("lshub_read_replica_reads_total", &standby_label)
+    };
+    let before = reads(&scrape(&app).await);
     app.get(&path)
         .role(Role::Viewer)
         .send()
         .await
         .assert_status(200);
+    assert_eq!(
+        reads(&scrape(&app).await),
+        before + 1.0,
+        "the caught-up standby answered"
+    );
 
     // Down: stopped, it is skipped, and every read still answers.
     let stopped = std::thread::spawn(move || {
