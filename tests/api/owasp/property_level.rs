@@ -374,14 +374,7 @@ async fn the_token_endpoint_grants_no_role_scope_or_organisation_a_request_names
     let app = spec::spawn().await;
     let own = app.fixtures.partner_org.to_string();
     let other = World::build(&app, "Not Yours").await;
-    let res = app
-        .post("/api/v1/clients")
-        .role(Role::Admin)
-        .json(&json!({"name": "Greedy ERP", "role": "partner", "organisation_id": own}))
-        .send()
-        .await;
-    res.assert_status(201);
-    let client = res.json();
+    let client = spec::new_partner_client(&app, &own).await;
     let res = app
         .post("/api/v1/auth/token")
         .json(

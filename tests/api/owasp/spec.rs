@@ -299,9 +299,9 @@ async fn create(app: &TestApp, url: &str, body: &Value) -> String {
     res.json()["id"].as_str().expect("an id").to_owned()
 }
 
-/// An access token of a real machine client of the partner role acting for `organisation`,
-/// made by an admin and logged in with the `client_credentials` grant.
-pub(crate) async fn partner_client(app: &TestApp, organisation: &str) -> String {
+/// A real machine client of the partner role acting for `organisation`, made by an admin: its
+/// answer, with the secret it shows once.
+pub(crate) async fn new_partner_client(app: &TestApp, organisation: &str) -> Value {
     let body = json!({"name": format!("ERP of {organisation}"), "role": "partner",
                       "organisation_id": organisation});
     let res = app
@@ -311,7 +311,13 @@ pub(crate) async fn partner_client(app: &TestApp, organisation: &str) -> String 
         .send()
         .await;
     res.assert_status(201);
-    let client = res.json();
+    res.json()
+}
+
+/// An access token of a [`new_partner_client`], logged in with the `client_credentials`
+/// grant.
+pub(crate) async fn partner_client(app: &TestApp, organisation: &str) -> String {
+    let client = new_partner_client(app, organisation).await;
     let res = app
         .post("/api/v1/auth/token")
         .json(&json!({"grant_type": "client_credentials",
