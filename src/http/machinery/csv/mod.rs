@@ -23,6 +23,8 @@ use crate::db::list::{Keyed, ListQuery};
 use crate::db::{self, PgPool};
 use crate::error::ApiError;
 
+mod cells;
+
 /// Rows per batch query.
 const BATCH: u32 = 1000;
 
@@ -62,32 +64,6 @@ pub fn wants_csv(req: &HttpRequest) -> bool {
         })
 }
 
-/// Flattens a record to its CSV cells: nested objects as `parent_member`, lists joined with
-/// `;`, objects inside lists as their members' values joined with `:` (in member-name order,
-/// e.g. a ranking as `area:rank:source:year`), null as an empty cell.
-pub fn flatten(record: &Json) -> BTreeMap<String, String> {
-    fn walk(prefix: &str, value: &Json, out: &mut BTreeMap<String, String>) {
-        match value {
-            Json::Object(map) => {
-                for (key, value) in map {
-                    let name = if prefix.is_empty() {
-                        key.clone()
-                    } else {
-                        format!("{prefix}_{key}")
-                    };
-                    walk(&name, value, out);
-                }
-            }
-            other => {
-                out.insert(prefix.to_owned(), scalar(other));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk("", record, &mut out);
-    out
-}
-
 /// A leaf's cell: null empty, text as it is, a list's items joined with `;`, an object inside
 /// a list as its members' values joined with `:` (in member-name order).
 fn scalar(value: &Json) -> String {
@@ -113,53 +89,6 @@ pub fn table<R: Serialize>(rows: &[R], columns: &[&str]) -> Result<Bytes, ApiErr
     csv_bytes(rows, columns, true)
 }
 
-/// The leaf [`flatten`] names `name` in `map`: `a_b_c` is member `a_b_c`, or `b_c` of object
-/// `a`, or `c` of object `b` of object `a`, ... (at the `root`, a member named "" adds nothing
-/// to the name, as in [`flatten`]). Where several paths flatten to one name, the one
-/// [`flatten`] writes last wins: members walk in name order, and a longer name sorts after its
-/// prefix, so the longest member that leads to a leaf is the one.
-fn leaf<'a>(map: &'a serde_json::Map<String, Json>, name: &str, root: bool) -> Option<&'a Json> {
-    if let Some(value) = map.get(name).filter(|v| !v.is_object()) {
-        return Some(value);
-    }
-    let nested = name
-        .char_indices()
-        .rev()
-        .filter(|&(at, c)| c == '_' && !(root && at == 0))
-        .find_map(|(at, _)| match map.get(&name[..at]) {
-            Some(Json::Object(inner)) => leaf(inner, &name[at + 1..], false),
-            _ => None,
-        });
-    match (nested, map.get("")) {
-        (None, Some(Json::Object(inner))) if root => leaf(inner, name, true),
-        (nested, _) => nested,
-    }
-}
-
-/// The cell of `column` in `record`: what [`flatten`] gives that name; or, for a column naming
-/// an object of free-form members (an audit event's `changes`), that object as JSON text.
-/// Looked up without flattening the whole record (the export's rows are flattened column by
-/// column, and a text cell is borrowed, not copied).
-fn cell<'a>(record: &'a Json, column: &str) -> std::borrow::Cow<'a, str> {
-    use std::borrow::Cow;
-    let Json::Object(map) = record else {
-        // A record that is no object is one leaf, named "".
-        return Cow::Owned(if column.is_empty() {
-            scalar(record)
-        } else {
-            String::new()
-        });
-    };
-    match leaf(map, column, true) {
-        Some(Json::String(text)) => Cow::Borrowed(text),
-        Some(Json::Null) => Cow::Borrowed(""),
-        Some(other) => Cow::Owned(scalar(other)),
-        None => map
-            .get(column)
-            .map_or(Cow::Borrowed(""), |v| Cow::Owned(v.to_string())),
-    }
-}
-
 fn csv_bytes<R: Serialize>(rows: &[R], columns: &[&str], header: bool) -> Result<Bytes, ApiError> {
     // RFC 4180: CRLF line ends, fields quoted when they hold a comma, quote or line break.
     let mut writer = csv::WriterBuilder::new()
@@ -168,15 +97,11 @@ fn csv_bytes<R: Serialize>(rows: &[R], columns: &[&str], header: bool) -> Result
     if header {
         writer.write_record(columns).map_err(ApiError::internal)?;
     }
+    let columns = cells::Columns::new(columns);
+    let mut cells = cells::Row::new(&columns);
     for row in rows {
-        let record = serde_json::to_value(row).map_err(ApiError::internal)?;
-        for column in columns {
-            writer
-                .write_field(cell(&record, column).as_bytes())
-                .map_err(ApiError::internal)?;
-        }
         writer
-            .write_record(None::<&[u8]>)
+            .write_record(cells.fill(row).map_err(ApiError::internal)?)
             .map_err(ApiError::internal)?;
     }
     writer
@@ -352,32 +277,34 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn flattens_nested_objects_lists_and_rankings() {
-        let cells = flatten(&json!({
-            "name": "Politecnico di Milano",
-            "address": {"city": "Milano", "province": null},
-            "tags": ["a", "b"],
-            "rankings": [
-                {"year": 2019, "area": "natural_sciences", "rank": 124, "source": "QS"},
-                {"area": "engineering_and_technology", "rank": 16, "source": "QS", "year": 2019}
-            ],
-            "employees": null,
-            "in_mind": true
-        }));
-        assert_eq!(cells["address_city"], "Milano");
-        assert_eq!(cells["address_province"], "");
-        assert_eq!(cells["tags"], "a;b");
-        assert_eq!(
-            cells["rankings"],
-            "natural_sciences:124:QS:2019;engineering_and_technology:16:QS:2019"
-        );
-        assert_eq!(cells["employees"], "");
-        assert_eq!(cells["in_mind"], "true");
+    /// The cells' definition: the record's JSON walked whole into a map of every leaf.
+    /// Flattens a record to its CSV cells: nested objects as `parent_member`, lists joined with
+    /// `;`, objects inside lists as their members' values joined with `:` (in member-name order,
+    /// e.g. a ranking as `area:rank:source:year`), null as an empty cell.
+    fn flatten(record: &Json) -> BTreeMap<String, String> {
+        fn walk(prefix: &str, value: &Json, out: &mut BTreeMap<String, String>) {
+            match value {
+                Json::Object(map) => {
+                    for (key, value) in map {
+                        let name = if prefix.is_empty() {
+                            key.clone()
+                        } else {
+                            format!("{prefix}_{key}")
+                        };
+                        walk(&name, value, out);
+                    }
+                }
+                other => {
+                    out.insert(prefix.to_owned(), scalar(other));
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        walk("", record, &mut out);
+        out
     }
 
-    /// What a cell was before it was looked up column by column: the whole record flattened,
-    /// then the column's cell, or the member's JSON text.
+    /// What [`flatten`] gives `column`, or the record's member `column` as JSON text.
     fn flattened_cell(record: &Json, column: &str) -> String {
         match flatten(record).get(column) {
             Some(cell) => cell.clone(),
@@ -385,16 +312,144 @@ mod tests {
         }
     }
 
+    fn cells_of<R: Serialize>(record: &R, columns: &[&str]) -> Vec<String> {
+        let columns = cells::Columns::new(columns);
+        let mut row = cells::Row::new(&columns);
+        row.fill(record).expect("cells").to_vec()
+    }
+
+    #[test]
+    fn flattens_nested_objects_lists_and_rankings() {
+        let columns = [
+            "address_city",
+            "address_province",
+            "tags",
+            "rankings",
+            "employees",
+            "in_mind",
+            "missing",
+        ];
+        let cells = cells_of(
+            &json!({
+                "name": "Politecnico di Milano",
+                "address": {"city": "Milano", "province": null},
+                "tags": ["a", "b"],
+                "rankings": [
+                    {"year": 2019, "area": "natural_sciences", "rank": 124, "source": "QS"},
+                    {"area": "engineering_and_technology", "rank": 16, "source": "QS", "year": 2019}
+                ],
+                "employees": null,
+                "in_mind": true
+            }),
+            &columns,
+        );
+        assert_eq!(
+            cells,
+            [
+                "Milano",
+                "",
+                "a;b",
+                "natural_sciences:124:QS:2019;engineering_and_technology:16:QS:2019",
+                "",
+                "true",
+                ""
+            ]
+        );
+    }
+
+    /// The kinds of member the records have, written straight and through their JSON.
+    #[test]
+    fn a_typed_record_has_the_cells_of_its_json() {
+        #[derive(Serialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Kind {
+            Biotech,
+        }
+        #[derive(Serialize)]
+        struct Ranking {
+            year: i32,
+            area: &'static str,
+            rank: u32,
+        }
+        #[derive(Serialize)]
+        struct Address {
+            city: String,
+            province: Option<String>,
+            lat: f64,
+        }
+        #[derive(Serialize)]
+        struct Record {
+            id: uuid::Uuid,
+            kind: Kind,
+            name: String,
+            address: Address,
+            rankings: Vec<Ranking>,
+            tags: Vec<String>,
+            employees: Option<i64>,
+            in_mind: bool,
+            updated_at: chrono::DateTime<chrono::Utc>,
+            changes: serde_json::Map<String, Json>,
+            #[serde(flatten)]
+            extra: BTreeMap<String, Json>,
+        }
+        let record = Record {
+            id: uuid::Uuid::from_u128(7),
+            kind: Kind::Biotech,
+            name: "Farma, \"Bio\"".into(),
+            address: Address {
+                city: "Milano".into(),
+                province: None,
+                lat: 45.4642,
+            },
+            rankings: vec![Ranking {
+                year: 2019,
+                area: "natural_sciences",
+                rank: 124,
+            }],
+            tags: vec!["a".into(), "b".into()],
+            employees: Some(12),
+            in_mind: false,
+            updated_at: chrono::DateTime::from_timestamp(1_700_000_000, 5_000).expect("time"),
+            changes: json!({"name": {"from": "A", "to": "B"}})
+                .as_object()
+                .cloned()
+                .expect("object"),
+            extra: [("website".to_owned(), json!("https://example.org"))].into(),
+        };
+        let columns = [
+            "id",
+            "kind",
+            "name",
+            "address_city",
+            "address_province",
+            "address_lat",
+            "rankings",
+            "tags",
+            "employees",
+            "in_mind",
+            "updated_at",
+            "changes",
+            "website",
+        ];
+        let json = serde_json::to_value(&record).expect("json");
+        let expected: Vec<String> = columns.iter().map(|c| flattened_cell(&json, c)).collect();
+        assert_eq!(cells_of(&record, &columns), expected);
+        assert_eq!(expected[11], r#"{"name":{"from":"A","to":"B"}}"#);
+    }
+
     proptest::proptest! {
         #![proptest_config(crate::proptest_config(2000))]
 
         /// Member names built of `a`, `b` and `_` so that many paths flatten to one name.
         #[test]
-        fn a_cell_is_what_flattening_the_record_gives_its_column(
+        fn the_cells_are_what_flattening_the_record_gives_its_columns(
             record in json(),
-            column in "[ab_]{0,6}",
+            columns in proptest::collection::btree_set("[ab_]{0,6}", 1..6),
         ) {
-            proptest::prop_assert_eq!(cell(&record, &column), flattened_cell(&record, &column));
+            let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+            let expected: Vec<String> =
+                columns.iter().map(|c| flattened_cell(&record, c)).collect();
+            proptest::prop_assert_eq!(cells_of(&record, &columns), expected);
         }
     }
 
