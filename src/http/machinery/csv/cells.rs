@@ -42,6 +42,14 @@ pub struct Row<'c> {
     name: String,
     /// How many objects enclose the value being written (0: the record itself).
     depth: usize,
+    /// Whether the root member being written is an object.
+    root_object: bool,
+    /// The leaves met so far in this row, by their order: each one's name and column, as the
+    /// previous rows met them. Rows of one export are records of one type, so the n-th leaf
+    /// has the same name in almost every row, and a comparison replaces a hash lookup.
+    seen: Vec<(String, Option<usize>)>,
+    /// How many leaves this row has met.
+    leaves: usize,
 }
 
 impl<'c> Row<'c> {
@@ -54,6 +62,9 @@ impl<'c> Row<'c> {
             fallbacks: Vec::new(),
             name: String::new(),
             depth: 0,
+            root_object: false,
+            seen: Vec::new(),
+            leaves: 0,
         }
     }
 
@@ -66,6 +77,7 @@ impl<'c> Row<'c> {
         self.fallbacks.clear();
         self.name.clear();
         self.depth = 0;
+        self.leaves = 0;
         record.serialize(&mut *self)?;
         for (at, text) in self.fallbacks.drain(..) {
             if !self.filled[at] {
@@ -77,11 +89,28 @@ impl<'c> Row<'c> {
 
     /// The cell the current name goes to, if a column wants it (emptied, and marked written).
     fn cell(&mut self) -> Option<&mut String> {
-        let at = *self.columns.index.get(self.name.as_str())?;
+        let ordinal = self.leaves;
+        self.leaves += 1;
+        let at = match self.seen.get_mut(ordinal) {
+            Some((name, at)) if *name == self.name => *at,
+            seen => {
+                let at = self.columns.index.get(self.name.as_str()).copied();
+                let entry = (self.name.clone(), at);
+                match seen {
+                    Some(slot) => *slot = entry,
+                    None => self.seen.push(entry),
+                }
+                at
+            }
+        }?;
         self.filled[at] = true;
         let cell = &mut self.cells[at];
         cell.clear();
         Some(cell)
+    }
+
+    fn integer(&mut self, value: impl itoa::Integer) -> Result<(), CellError> {
+        self.text(itoa::Buffer::new().format(value))
     }
 
     fn leaf(&mut self, text: impl Display) -> Result<(), CellError> {
@@ -106,12 +135,15 @@ impl<'c> Row<'c> {
             self.name.push('_');
         }
         self.name.push_str(key);
+        if self.depth == 0 {
+            self.root_object = false;
+        }
         self.depth += 1;
         let written = value.serialize(&mut *self);
         self.depth -= 1;
         self.name.truncate(outer);
         written?;
-        if self.depth == 0 {
+        if self.depth == 0 && self.root_object {
             if let Some(&at) = self.columns.index.get(key) {
                 if !self.filled[at] {
                     if let Json::Object(map) = serde_json::to_value(value)? {
@@ -164,28 +196,28 @@ impl<'r, 'c> ser::Serializer for &'r mut Row<'c> {
         self.text(if v { "true" } else { "false" })
     }
     fn serialize_i8(self, v: i8) -> Result<(), CellError> {
-        self.leaf(v)
+        self.integer(v)
     }
     fn serialize_i16(self, v: i16) -> Result<(), CellError> {
-        self.leaf(v)
+        self.integer(v)
     }
     fn serialize_i32(self, v: i32) -> Result<(), CellError> {
-        self.leaf(v)
+        self.integer(v)
     }
     fn serialize_i64(self, v: i64) -> Result<(), CellError> {
-        self.leaf(v)
+        self.integer(v)
     }
     fn serialize_u8(self, v: u8) -> Result<(), CellError> {
-        self.leaf(v)
+        self.integer(v)
     }
     fn serialize_u16(self, v: u16) -> Result<(), CellError> {
-        self.leaf(v)
+        self.integer(v)
     }
     fn serialize_u32(self, v: u32) -> Result<(), CellError> {
-        self.leaf(v)
+        self.integer(v)
     }
     fn serialize_u64(self, v: u64) -> Result<(), CellError> {
-        self.leaf(v)
+        self.integer(v)
     }
     fn serialize_f32(self, v: f32) -> Result<(), CellError> {
         self.scalar(&v)
@@ -198,6 +230,10 @@ impl<'r, 'c> ser::Serializer for &'r mut Row<'c> {
     }
     fn serialize_str(self, v: &str) -> Result<(), CellError> {
         self.text(v)
+    }
+    /// Straight into the cell (timestamps are written so), not through a string of its own.
+    fn collect_str<T: Display + ?Sized>(self, value: &T) -> Result<(), CellError> {
+        self.leaf(value)
     }
     fn serialize_bytes(self, v: &[u8]) -> Result<(), CellError> {
         self.scalar(v)
@@ -259,6 +295,9 @@ impl<'r, 'c> ser::Serializer for &'r mut Row<'c> {
         Ok(Variant::enter(self, variant, Row::list))
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Object<'r, 'c>, CellError> {
+        if self.depth == 1 {
+            self.root_object = true;
+        }
         Ok(Object {
             row: self,
             key: String::new(),

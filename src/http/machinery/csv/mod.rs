@@ -440,16 +440,22 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(crate::proptest_config(2000))]
 
-        /// Member names built of `a`, `b` and `_` so that many paths flatten to one name.
+        /// Member names built of `a`, `b` and `_` so that many paths flatten to one name;
+        /// records of different shapes one after another through one row's cells, as an
+        /// export's batch goes.
         #[test]
         fn the_cells_are_what_flattening_the_record_gives_its_columns(
-            record in json(),
+            records in proptest::collection::vec(json(), 1..5),
             columns in proptest::collection::btree_set("[ab_]{0,6}", 1..6),
         ) {
             let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
-            let expected: Vec<String> =
-                columns.iter().map(|c| flattened_cell(&record, c)).collect();
-            proptest::prop_assert_eq!(cells_of(&record, &columns), expected);
+            let index = cells::Columns::new(&columns);
+            let mut row = cells::Row::new(&index);
+            for record in &records {
+                let expected: Vec<String> =
+                    columns.iter().map(|c| flattened_cell(record, c)).collect();
+                proptest::prop_assert_eq!(row.fill(record).expect("cells"), &expected[..]);
+            }
         }
     }
 
