@@ -19,7 +19,6 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use rand::Rng;
-use tracing::Instrument;
 
 use crate::error::ApiError;
 
@@ -261,16 +260,15 @@ where
     .await
 }
 
-/// `work` on the blocking pool, in the caller's tracing span.
+/// `work` on the blocking pool, under the caller's request id (for the log lines it writes).
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let span = tracing::Span::current();
-    web::block(move || {
-        let _entered = span.enter();
-        work()
+    let request_id = crate::telemetry::current_request_id();
+    web::block(move || match request_id {
+        Some(id) => crate::telemetry::with_request_id_sync(id, work),
+        None => work(),
     })
-    .instrument(tracing::Span::current())
     .await
     .map_err(ApiError::internal)?
 }

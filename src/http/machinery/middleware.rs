@@ -8,7 +8,6 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage, ResponseError};
-use tracing::Instrument;
 
 use crate::auth::Principal;
 use crate::error::{problem_for_status, ApiError, PROBLEM_JSON};
@@ -48,61 +47,54 @@ pub async fn request_context(
     let timeout = req
         .app_data::<web::Data<RequestLimits>>()
         .map_or(Duration::from_secs(30), |l| l.timeout);
-    let method = req.method().to_string();
-    let path = req.path().to_owned();
-    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
-
-    // The request cannot be cloned here (routing needs it unshared), so a timed-out request
-    // answers through an error that renders itself with the request id.
-    let outcome = with_request_id(
-        id.clone(),
-        async {
-            match tokio::time::timeout(timeout, next.call(req)).await {
-                Ok(Ok(res)) => Ok(ensure_problem_body(res.map_into_boxed_body())),
-                Ok(Err(err)) => Err(err),
-                Err(_) => Err(TimedOut {
-                    request_id: id.clone(),
-                }
-                .into()),
+    // Inside the request's task every log line carries its id (`telemetry`), this one's too.
+    with_request_id(id.clone(), async move {
+        let method = req.method().clone();
+        let path = req.path().to_owned();
+        // The request cannot be cloned here (routing needs it unshared), so a timed-out request
+        // answers through an error that renders itself with the request id.
+        let outcome = match tokio::time::timeout(timeout, next.call(req)).await {
+            Ok(Ok(res)) => Ok(ensure_problem_body(res.map_into_boxed_body())),
+            Ok(Err(err)) => Err(err),
+            Err(_) => Err(TimedOut {
+                request_id: id.clone(),
             }
-        }
-        .instrument(span.clone()),
-    )
-    .await;
-
-    let mut res = match outcome {
-        Ok(res) => res,
-        Err(err) => {
-            span.in_scope(|| {
+            .into()),
+        };
+        let mut res = match outcome {
+            Ok(res) => res,
+            Err(err) => {
                 tracing::warn!(
+                    method = %method,
+                    path,
                     status = err.as_response_error().status_code().as_u16(),
                     latency_ms = started.elapsed().as_millis() as u64,
                     "request failed"
-                )
-            });
-            return Err(err);
+                );
+                return Err(err);
+            }
+        };
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            res.headers_mut().insert(X_REQUEST_ID, value);
         }
-    };
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        res.headers_mut().insert(X_REQUEST_ID, value);
-    }
-    set_security_headers(res.headers_mut(), &path);
-    let principal = res
-        .request()
-        .extensions()
-        .get::<Principal>()
-        .map(|p| p.id.to_string());
-    let status = res.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    span.in_scope(|| {
+        set_security_headers(res.headers_mut(), &path);
+        let principal = res
+            .request()
+            .extensions()
+            .get::<Principal>()
+            .map(|p| p.id.to_string());
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         tracing::info!(
-            status,
-            latency_ms = format!("{latency_ms:.2}"),
+            method = %method,
+            path,
+            status = res.status().as_u16(),
+            latency_ms = %format_args!("{latency_ms:.2}"),
             principal = principal.as_deref().unwrap_or("-"),
             "request"
         );
-    });
-    Ok(res)
+        Ok(res)
+    })
+    .await
 }
 
 /// The policy of every answer but the docs: JSON is never a page, so nothing may run, load or
