@@ -26,6 +26,7 @@ mod rate_limits;
 mod registry;
 mod relationships;
 mod replicas;
+mod rows;
 mod seed;
 mod set_password;
 mod stats;

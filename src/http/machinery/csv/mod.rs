@@ -26,7 +26,7 @@ use crate::error::ApiError;
 mod cells;
 
 /// Rows per batch query.
-const BATCH: u32 = 1000;
+const BATCH: u32 = 2500;
 
 /// The media type of exports.
 pub const TEXT_CSV: &str = "text/csv; charset=utf-8";

@@ -10,7 +10,7 @@ use std::str;
 use super::raw::{RawConnection, RawResult, ResultField};
 use super::row::PgRow;
 use crate::result::{DatabaseErrorInformation, DatabaseErrorKind, Error, QueryResult};
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 
 #[allow(missing_debug_implementations)]
 pub struct PgResult {
@@ -21,6 +21,10 @@ pub struct PgResult {
     // as we cannot put a correct lifetime here
     // The value is valid as long as we haven't freed `RawResult`
     column_name_map: OnceCell<Vec<Option<*const str>>>,
+    // lshub: where the last by-name lookup found its column, and whether each column is the
+    // first of its name (see `column_index`).
+    next_column: Cell<usize>,
+    first_of_name: OnceCell<Vec<bool>>,
 }
 
 impl PgResult {
@@ -39,6 +43,8 @@ impl PgResult {
                     column_count,
                     row_count,
                     column_name_map: OnceCell::new(),
+                    next_column: Cell::new(0),
+                    first_of_name: OnceCell::new(),
                 })
             }
             ExecStatusType::PGRES_EMPTY_QUERY => {
@@ -144,6 +150,30 @@ impl PgResult {
             "Got a zero oid from postgres. If you see this error message \
              please report it as issue on the diesel github bug tracker.",
         )
+    }
+
+    /// lshub: the index of the first column named `name`, as a scan from column 0 finds it,
+    /// but begun after the column the previous lookup found. `QueryableByName` looks a row's
+    /// fields up in the order they are selected, so each lookup succeeds at its first probe
+    /// instead of comparing the names before it (n²/2 comparisons a row). Only a column that is
+    /// the first of its name counts as found, which keeps the answer of a scan from 0 when a
+    /// name repeats.
+    pub(super) fn column_index(&self, name: &str) -> Option<usize> {
+        let count = self.column_count();
+        let first = self.first_of_name.get_or_init(|| {
+            (0..count)
+                .map(|idx| {
+                    let own = self.column_name(idx);
+                    (0..idx).all(|before| self.column_name(before) != own)
+                })
+                .collect()
+        });
+        let start = self.next_column.get().min(count);
+        let found = (start..count)
+            .chain(0..start)
+            .find(|&idx| first[idx] && self.column_name(idx) == Some(name))?;
+        self.next_column.set(found + 1);
+        Some(found)
     }
 
     #[inline(always)] // benchmarks indicate a ~1.7% improvement in instruction count for this

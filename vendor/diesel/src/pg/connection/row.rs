@@ -62,7 +62,7 @@ impl RowIndex<usize> for PgRow {
 
 impl<'a> RowIndex<&'a str> for PgRow {
     fn idx(&self, field_name: &'a str) -> Option<usize> {
-        (0..self.field_count()).find(|idx| self.db_result.column_name(*idx) == Some(field_name))
+        self.db_result.column_index(field_name)
     }
 }
 
