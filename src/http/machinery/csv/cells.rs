@@ -396,41 +396,28 @@ impl<'r, 'c> List<'r, 'c> {
     }
 }
 
-impl ser::SerializeSeq for List<'_, '_> {
-    type Ok = ();
-    type Error = CellError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CellError> {
-        self.item(value)
-    }
-    fn end(self) -> Result<(), CellError> {
-        self.finish();
-        Ok(())
-    }
+/// A list, a tuple and a tuple struct are all one leaf of joined items.
+macro_rules! list_of_items {
+    ($($trait:ident :: $method:ident),+) => {$(
+        impl ser::$trait for List<'_, '_> {
+            type Ok = ();
+            type Error = CellError;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CellError> {
+                self.item(value)
+            }
+            fn end(self) -> Result<(), CellError> {
+                self.finish();
+                Ok(())
+            }
+        }
+    )+};
 }
 
-impl ser::SerializeTuple for List<'_, '_> {
-    type Ok = ();
-    type Error = CellError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CellError> {
-        self.item(value)
-    }
-    fn end(self) -> Result<(), CellError> {
-        self.finish();
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleStruct for List<'_, '_> {
-    type Ok = ();
-    type Error = CellError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CellError> {
-        self.item(value)
-    }
-    fn end(self) -> Result<(), CellError> {
-        self.finish();
-        Ok(())
-    }
-}
+list_of_items!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field
+);
 
 /// A variant with content, written as JSON writes it: an object of one member named after the
 /// variant. Entering it names that member; ending it steps back out.
