@@ -116,18 +116,52 @@ fn authorise(req: &HttpRequest, principal: Principal) -> Result<Principal, ApiEr
 
 /// The caller of `req` from its bearer token, verified and not revoked (401 otherwise), with
 /// no role check: the rate limiter and the idempotency middleware key requests by it before
-/// routing. The principal is kept in the request's extensions, so the token is verified once
-/// per request.
+/// routing. The verdict is kept in the request's extensions, the principal or the 401, so the
+/// token is verified, and a refusal logged, once per request.
 pub fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
     if let Some(existing) = req.extensions().get::<Principal>() {
         return Ok(existing.clone());
     }
-    let principal = verified_principal(req)?;
-    req.app_data::<web::Data<revocation::Revocations>>()
-        .ok_or_else(|| ApiError::internal("the revocation set is missing from app data"))?
-        .check(req, &principal)?;
-    req.extensions_mut().insert(principal.clone());
-    Ok(principal)
+    if let Some(Refused {
+        invalid_token,
+        detail,
+    }) = req.extensions().get::<Refused>()
+    {
+        return Err(ApiError::Unauthorized {
+            invalid_token: *invalid_token,
+            detail: detail.clone(),
+        });
+    }
+    let verdict = verified_principal(req).and_then(|principal| {
+        req.app_data::<web::Data<revocation::Revocations>>()
+            .ok_or_else(|| ApiError::internal("the revocation set is missing from app data"))?
+            .check(req, &principal)?;
+        Ok(principal)
+    });
+    match &verdict {
+        Ok(principal) => {
+            req.extensions_mut().insert(principal.clone());
+        }
+        Err(ApiError::Unauthorized {
+            invalid_token,
+            detail,
+        }) => {
+            req.extensions_mut().insert(Refused {
+                invalid_token: *invalid_token,
+                detail: detail.clone(),
+            });
+        }
+        // A failure to check (the database, say) may pass on a second try.
+        Err(_) => {}
+    }
+    verdict
+}
+
+/// A request's token refused, as [`authenticate`] answered it the first time.
+#[derive(Debug, Clone)]
+struct Refused {
+    invalid_token: bool,
+    detail: String,
 }
 
 /// The caller named by the request's bearer token, verified (401 otherwise), before any

@@ -1,6 +1,7 @@
 //! Routing, extractor and generic error behaviour: every error is problem+json.
 
 use lshub::domain::Role;
+use serde_json::Value;
 
 use crate::helpers::*;
 
@@ -228,4 +229,81 @@ async fn real_timeouts_lock_refusals_and_deadlocks_are_recognised_by_sqlstate() 
     let failed: Vec<ApiError> = [mine, theirs].into_iter().filter_map(Result::err).collect();
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(matches!(failed[0], ApiError::Contention), "{:?}", failed[0]);
+}
+
+/// The JSON log (README, "Configuration"): one line a request with its fields, and every line
+/// written while a request is served carries that request's id.
+#[actix_web::test]
+async fn every_log_line_of_a_request_carries_its_id_and_the_request_line_its_fields() {
+    let app = TestApp::spawn().await;
+    let server = app.serve_binary(&[("RUST_LOG", "info")]);
+    app.get("/api/v1/companies")
+        .at(&server.address)
+        .role(Role::Editor)
+        .header("X-Request-Id", "log-line-ok")
+        .send()
+        .await
+        .assert_status(200);
+    app.get("/api/v1/companies")
+        .at(&server.address)
+        .bearer("not-a-token")
+        .header("X-Request-Id", "log-line-refused")
+        .send()
+        .await
+        .assert_status(401);
+    let of = |lines: &[Value], id: &str| -> Vec<Value> {
+        lines
+            .iter()
+            .filter(|l| l["request_id"] == id)
+            .cloned()
+            .collect()
+    };
+    let started = std::time::Instant::now();
+    let lines = loop {
+        let lines = server.logged();
+        let done = of(&lines, "log-line-refused")
+            .iter()
+            .any(|l| l["message"] == "request");
+        if done || started.elapsed() > std::time::Duration::from_secs(10) {
+            break lines;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+
+    let ok = of(&lines, "log-line-ok");
+    assert_eq!(ok.len(), 1, "{ok:?}");
+    let line = &ok[0];
+    assert_eq!(line["message"], "request");
+    assert_eq!(line["level"], "INFO");
+    assert_eq!(line["method"], "GET");
+    assert_eq!(line["path"], "/api/v1/companies");
+    assert_eq!(line["status"], 200);
+    assert!(line["target"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("lshub")));
+    let latency = line["latency_ms"].as_str().expect("latency as text");
+    assert!(
+        latency.parse::<f64>().is_ok_and(|ms| ms >= 0.0),
+        "{latency}"
+    );
+    let principal = line["principal"].as_str().expect("principal");
+    assert!(uuid::Uuid::parse_str(principal).is_ok(), "{principal}");
+    let at = line["timestamp"].as_str().expect("timestamp");
+    assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{at}");
+
+    let refused = of(&lines, "log-line-refused");
+    let messages: Vec<&str> = refused
+        .iter()
+        .filter_map(|l| l["message"].as_str())
+        .collect();
+    assert_eq!(messages, ["access token refused", "request"], "{refused:?}");
+    assert!(refused[0]["reason"].is_string());
+    assert_eq!(refused[1]["status"], 401);
+    assert_eq!(refused[1]["principal"], "-");
+    // Lines written outside any request carry no request id.
+    let startup = lines
+        .iter()
+        .find(|l| l["message"] == "lshub listening")
+        .expect("startup line");
+    assert!(startup.get("request_id").is_none());
 }

@@ -550,6 +550,8 @@ pub struct Binary {
     /// Where it listens, `http://127.0.0.1:<port>`.
     pub address: String,
     child: std::process::Child,
+    /// Every JSON line it has logged so far.
+    logged: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
 }
 
 impl Binary {
@@ -572,12 +574,17 @@ impl Binary {
         let mut child = command.spawn().expect("start lshub");
         let stderr = child.stderr.take().expect("piped stderr");
         let (found, address) = std::sync::mpsc::channel();
+        let logged = std::sync::Arc::<std::sync::Mutex<Vec<Value>>>::default();
+        let log = std::sync::Arc::clone(&logged);
         // Drains the log for the process's whole life, so it never blocks on a full pipe.
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                let listening = serde_json::from_str::<Value>(&line)
-                    .ok()
+                let parsed = serde_json::from_str::<Value>(&line).ok();
+                if let Some(parsed) = &parsed {
+                    log.lock().expect("log").push(parsed.clone());
+                }
+                let listening = parsed
                     .filter(|l| l["message"] == "lshub listening")
                     .and_then(|l| l["address"].as_str().map(str::to_owned));
                 match listening {
@@ -592,7 +599,13 @@ impl Binary {
         Self {
             address: format!("http://{address}"),
             child,
+            logged,
         }
+    }
+
+    /// The JSON lines it has logged so far.
+    pub fn logged(&self) -> Vec<Value> {
+        self.logged.lock().expect("log").clone()
     }
 
     /// The process id, for `kill`.
