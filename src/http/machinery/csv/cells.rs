@@ -1,6 +1,6 @@
 //! A record's CSV cells, written by serde straight from the record into one reused cell per
-//! column: no JSON tree is built for a row. The cells are what [`super::flatten`] gives the
-//! record's JSON, looked up by column:
+//! column: no JSON tree is built for a row. The cells are what flattening the record's JSON
+//! whole gives each column (the definition the tests hold them to):
 //! - nested objects as `parent_member` (a member named "" adds nothing to the name);
 //! - a leaf: null as an empty cell, text as it is, numbers and booleans as JSON writes them,
 //!   a list's items joined with `;`, an object inside a list as its members' values joined
@@ -128,8 +128,19 @@ impl<'c> Row<'c> {
         Ok(())
     }
 
-    /// Writes `value` as member `key` of the object being written.
-    fn member<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), CellError> {
+    /// A leaf written as JSON writes it, through its JSON value (floats, whose text is
+    /// serde_json's own, and bytes, a list of numbers; no record here has either).
+    fn scalar<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CellError> {
+        let value = serde_json::to_value(value)?;
+        if let Some(cell) = self.cell() {
+            cell.push_str(&super::scalar(&value));
+        }
+        Ok(())
+    }
+
+    /// Steps into member `key` of the object being written: its name, one level deeper.
+    /// Answers the outer name's length, for [`Self::leave`].
+    fn enter(&mut self, key: &str) -> usize {
         let outer = self.name.len();
         if outer > 0 {
             self.name.push('_');
@@ -139,9 +150,20 @@ impl<'c> Row<'c> {
             self.root_object = false;
         }
         self.depth += 1;
-        let written = value.serialize(&mut *self);
+        outer
+    }
+
+    /// Steps back out of the member [`Self::enter`] stepped into.
+    fn leave(&mut self, outer: usize) {
         self.depth -= 1;
         self.name.truncate(outer);
+    }
+
+    /// Writes `value` as member `key` of the object being written.
+    fn member<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), CellError> {
+        let outer = self.enter(key);
+        let written = value.serialize(&mut *self);
+        self.leave(outer);
         written?;
         if self.depth == 0 && self.root_object {
             if let Some(&at) = self.columns.index.get(key) {
@@ -321,18 +343,6 @@ impl<'r, 'c> ser::Serializer for &'r mut Row<'c> {
     }
 }
 
-impl Row<'_> {
-    /// A leaf written as JSON writes it, through its JSON value (floats, whose text is
-    /// serde_json's own, and bytes, a list of numbers; no record here has either).
-    fn scalar<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CellError> {
-        let value = serde_json::to_value(value)?;
-        if let Some(cell) = self.cell() {
-            cell.push_str(&super::scalar(&value));
-        }
-        Ok(())
-    }
-}
-
 /// The members of an object being written.
 pub struct Object<'r, 'c> {
     row: &'r mut Row<'c>,
@@ -428,23 +438,12 @@ pub struct Variant<S> {
 
 impl<'r, 'c, S> Variant<S> {
     fn enter(row: &'r mut Row<'c>, variant: &str, open: impl FnOnce(&'r mut Row<'c>) -> S) -> Self {
-        let outer = row.name.len();
-        if outer > 0 {
-            row.name.push('_');
-        }
-        row.name.push_str(variant);
-        row.depth += 1;
+        let outer = row.enter(variant);
         Self {
             inner: open(row),
             outer,
         }
     }
-}
-
-/// Steps out of the variant's member once its content is written.
-fn leave(row: &mut Row<'_>, outer: usize) {
-    row.depth -= 1;
-    row.name.truncate(outer);
 }
 
 impl ser::SerializeTupleVariant for Variant<List<'_, '_>> {
@@ -454,7 +453,7 @@ impl ser::SerializeTupleVariant for Variant<List<'_, '_>> {
         self.inner.item(value)
     }
     fn end(self) -> Result<(), CellError> {
-        leave(self.inner.finish(), self.outer);
+        self.inner.finish().leave(self.outer);
         Ok(())
     }
 }
@@ -470,7 +469,7 @@ impl ser::SerializeStructVariant for Variant<Object<'_, '_>> {
         self.inner.row.member(key, value)
     }
     fn end(self) -> Result<(), CellError> {
-        leave(self.inner.row, self.outer);
+        self.inner.row.leave(self.outer);
         Ok(())
     }
 }

@@ -277,10 +277,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// The cells' definition: the record's JSON walked whole into a map of every leaf.
-    /// Flattens a record to its CSV cells: nested objects as `parent_member`, lists joined with
-    /// `;`, objects inside lists as their members' values joined with `:` (in member-name order,
-    /// e.g. a ranking as `area:rank:source:year`), null as an empty cell.
+    /// The cells' definition: the record's JSON walked whole into a map of every leaf, nested
+    /// objects as `parent_member`, each leaf's cell as [`scalar`] writes it.
     fn flatten(record: &Json) -> BTreeMap<String, String> {
         fn walk(prefix: &str, value: &Json, out: &mut BTreeMap<String, String>) {
             match value {
