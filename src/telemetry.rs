@@ -149,20 +149,19 @@ impl<W: Write + ?Sized> Write for Escaped<'_, W> {
     fn write_str(&mut self, text: &str) -> std::fmt::Result {
         let mut clean = 0;
         for (at, byte) in text.bytes().enumerate() {
-            let escape = match byte {
-                b'"' => "\\\"",
-                b'\\' => "\\\\",
-                b'\n' => "\\n",
-                b'\r' => "\\r",
-                b'\t' => "\\t",
-                0..=0x1f => "",
+            let short = match byte {
+                b'"' => Some("\\\""),
+                b'\\' => Some("\\\\"),
+                b'\n' => Some("\\n"),
+                b'\r' => Some("\\r"),
+                b'\t' => Some("\\t"),
+                0..=0x1f => None,
                 _ => continue,
             };
             self.0.write_str(&text[clean..at])?;
-            if escape.is_empty() {
-                write!(self.0, "\\u{byte:04x}")?;
-            } else {
-                self.0.write_str(escape)?;
+            match short {
+                Some(escape) => self.0.write_str(escape)?,
+                None => write!(self.0, "\\u{byte:04x}")?,
             }
             clean = at + 1;
         }
@@ -200,6 +199,59 @@ mod tests {
         let mut out = String::new();
         json_str(&mut out, text).expect("written");
         out
+    }
+
+    /// The lines a subscriber of `format` writes while `log` runs.
+    fn written<F>(format: F, log: impl FnOnce()) -> Vec<String>
+    where
+        F: FormatEvent<tracing_subscriber::Registry, fmt::format::DefaultFields>
+            + Send
+            + Sync
+            + 'static,
+    {
+        #[derive(Clone, Default)]
+        struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Shared {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().expect("buffer").extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Shared::default();
+        let sink = buffer.clone();
+        let subscriber = fmt()
+            .event_format(format)
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, log);
+        let bytes = buffer.0.lock().expect("buffer").clone();
+        String::from_utf8(bytes)
+            .expect("text")
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn a_line_written_inside_a_request_carries_its_id_in_both_formats() {
+        let log = || {
+            REQUEST_ID.sync_scope("req-1".into(), || tracing::info!(n = 1, "inside"));
+            tracing::info!("outside");
+        };
+        let pretty = written(Tagged(fmt::format().compact()), log);
+        assert!(pretty[0].starts_with("[req-1] ") && pretty[0].contains("inside"));
+        assert!(!pretty[1].starts_with('[') && pretty[1].contains("outside"));
+        let json: Vec<serde_json::Value> = written(JsonLine, log)
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect();
+        assert_eq!(json[0]["request_id"], "req-1");
+        assert_eq!(json[0]["message"], "inside");
+        assert_eq!(json[0]["n"], 1);
+        assert!(json[1].get("request_id").is_none());
     }
 
     proptest::proptest! {

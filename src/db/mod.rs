@@ -336,6 +336,16 @@ pub fn listen(conn: &mut diesel::PgConnection, channel: &'static str) -> diesel:
 #[cfg(test)]
 mod tests {
     use super::with_connection_params;
+    use crate::telemetry::{current_request_id, with_request_id};
+
+    /// The database's log lines are written on the blocking pool, under the request's id.
+    #[actix_web::test]
+    async fn work_on_the_blocking_pool_keeps_the_callers_request_id() {
+        let inside = with_request_id("req-7".into(), super::blocking(|| Ok(current_request_id())));
+        assert_eq!(inside.await.expect("ran").as_deref(), Some("req-7"));
+        let outside = super::blocking(|| Ok(current_request_id())).await;
+        assert_eq!(outside.expect("ran"), None);
+    }
 
     fn param(url: &str, key: &str) -> Option<String> {
         url::Url::parse(&with_connection_params(url))

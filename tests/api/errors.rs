@@ -12,6 +12,26 @@ async fn unknown_path_is_a_problem_404() {
     res.assert_problem(404, "not_found");
 }
 
+/// Paths are mounted in the scope of their collection (`routes::mount`): a path inside a
+/// collection's scope that no route names, and a path that only begins like a collection,
+/// are 404 problems as every unknown path is.
+#[actix_web::test]
+async fn unknown_paths_in_and_beside_a_collection_are_problem_404s() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/api/v1/companies/",
+        "/api/v1/companies/not/a/route",
+        "/api/v1/companiesx",
+        "/api/v1/nowhere/at/all",
+    ] {
+        app.get(path)
+            .role(Role::Viewer)
+            .send()
+            .await
+            .assert_problem(404, "not_found");
+    }
+}
+
 #[actix_web::test]
 async fn wrong_method_is_405_with_allow() {
     let app = TestApp::spawn().await;
